@@ -1,0 +1,42 @@
+# netsvc: a trio runtime that exports services by binding ports. The public
+# API is re-exported here; everything else lives in private modules.
+from ._address import AddressError, ListenAddress, parse_listen_url
+from ._connection import (
+    Connection,
+    ConnectionLimits,
+    ConnectionLost,
+    ReceiveTimeout,
+    SendTimeout,
+)
+from ._plugin import AppError, ListenerInfo, Protocol, Runtime, Service
+from ._registry import LoadError, installed_protocols, load_protocol, protocol_for_scheme
+from ._server import Listen, Server
+from ._settings import SettingError, setting
+from ._stats import Counters
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AddressError",
+    "AppError",
+    "Connection",
+    "ConnectionLimits",
+    "ConnectionLost",
+    "Counters",
+    "Listen",
+    "ListenAddress",
+    "ListenerInfo",
+    "LoadError",
+    "Protocol",
+    "ReceiveTimeout",
+    "Runtime",
+    "SendTimeout",
+    "Server",
+    "Service",
+    "SettingError",
+    "installed_protocols",
+    "load_protocol",
+    "parse_listen_url",
+    "protocol_for_scheme",
+    "setting",
+]

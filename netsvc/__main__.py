@@ -1,0 +1,4 @@
+# `python -m netsvc` is the `netsvc` command.
+from ._cli import main
+
+main()

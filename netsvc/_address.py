@@ -1,0 +1,206 @@
+# Where to listen: parsing listen URLs (`redis://[::1]:6380`,
+# `redis+unix:///run/app.sock`, `redis+fd://3`, `redis+systemd://name`),
+# opening the sockets they name (TCP, Unix, inherited fds, systemd socket
+# activation) and writing the URL a client should use for a bound socket.
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import socket
+import stat
+import urllib.parse
+from collections.abc import Mapping, MutableMapping
+
+import trio
+
+__all__ = [
+    "AddressError",
+    "ListenAddress",
+    "client_url",
+    "open_sockets",
+    "parse_listen_url",
+    "systemd_fds",
+]
+
+SD_LISTEN_FDS_START = 3
+TRANSPORTS = ("tcp", "unix", "fd", "systemd")
+
+
+class AddressError(ValueError):
+    """A listen address is malformed or cannot be bound; says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ListenAddress:
+    """One place to listen. Exactly the fields of its transport are set."""
+
+    transport: str  # one of TRANSPORTS
+    host: str | None = None  # tcp
+    port: int | None = None  # tcp; None means the protocol's default port
+    path: str | None = None  # unix
+    fd: int | None = None  # fd
+    name: str | None = None  # systemd: LISTEN_FDNAMES entry; None means all
+
+
+def parse_listen_url(url: str) -> tuple[str, ListenAddress]:
+    """Split a listen URL into its protocol scheme and address.
+
+    `SCHEME://HOST[:PORT]` is TCP (`[::1]` for IPv6), `SCHEME+unix://PATH` a
+    Unix socket, `SCHEME+fd://N` an inherited file descriptor and
+    `SCHEME+systemd://[NAME]` sockets passed by systemd socket activation.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme:
+        raise AddressError(f"listen URL {url!r} has no scheme; write it as SCHEME://HOST:PORT")
+    base, _, transport = scheme.lower().partition("+")
+    transport = transport or "tcp"
+    if transport == "unix":
+        if not rest:
+            raise AddressError(
+                f"{url!r}: a Unix socket URL needs a path ({base}+unix:///run/app.sock)"
+            )
+        return base, ListenAddress("unix", path=rest)
+    if transport == "fd":
+        if not rest.isdigit():
+            raise AddressError(f"{url!r}: expected a file descriptor number ({base}+fd://3)")
+        return base, ListenAddress("fd", fd=int(rest))
+    if transport == "systemd":
+        return base, ListenAddress("systemd", name=rest or None)
+    if transport != "tcp":
+        raise AddressError(f"{url!r}: unknown transport {transport!r} (use +unix, +fd or +systemd)")
+    if "/" in rest.rstrip("/") or "?" in rest or "@" in rest:
+        raise AddressError(f"{url!r}: a listen URL has only a host and a port, not a path or user")
+    try:
+        parsed = urllib.parse.urlsplit(f"//{rest.rstrip('/')}")
+        port = parsed.port
+    except ValueError as exc:
+        raise AddressError(f"{url!r}: {exc}") from None
+    if parsed.hostname is None:
+        raise AddressError(
+            f"{url!r}: no host; write {base}://127.0.0.1:PORT or {base}://[::1]:PORT"
+        )
+    return base, ListenAddress("tcp", host=parsed.hostname, port=port)
+
+
+def client_url(scheme: str, sock: socket.socket) -> str:
+    """The URL a client uses to reach the bound socket `sock`."""
+    if sock.family == socket.AF_UNIX:
+        path = sock.getsockname()
+        if isinstance(path, bytes):
+            path = path.decode(errors="replace")
+        return f"{scheme}+unix://{path}"
+    host, port = sock.getsockname()[:2]
+    if sock.family == socket.AF_INET6:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
+def systemd_fds(environ: MutableMapping[str, str]) -> list[tuple[int, str]]:
+    """The (fd, name) pairs systemd passed this process, consuming the variables.
+
+    Returns [] when LISTEN_PID names another process (the variables were
+    inherited, not meant for us).
+    """
+    pid = environ.get("LISTEN_PID")
+    count = environ.get("LISTEN_FDS")
+    if pid is None or count is None:
+        return []
+    if not pid.isdigit() or not count.isdigit():
+        raise AddressError(f"LISTEN_PID={pid!r} LISTEN_FDS={count!r}: expected numbers")
+    if int(pid) != os.getpid():
+        return []
+    names = environ.get("LISTEN_FDNAMES", "").split(":") if environ.get("LISTEN_FDNAMES") else []
+    for variable in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        environ.pop(variable, None)  # as sd_listen_fds(1): children must not see them
+    fds = []
+    for index in range(int(count)):
+        fd = SD_LISTEN_FDS_START + index
+        os.set_inheritable(fd, False)
+        fds.append((fd, names[index] if index < len(names) else "unknown"))
+    return fds
+
+
+def _adopt_fd(fd: int) -> socket.socket:
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError as exc:
+        raise AddressError(f"file descriptor {fd} is not open: {exc.strerror}") from None
+    if not stat.S_ISSOCK(mode):
+        raise AddressError(f"file descriptor {fd} is not a socket")
+    sock = socket.socket(fileno=fd)  # the family and type are read from the socket
+    if sock.type != socket.SOCK_STREAM:
+        sock.detach()
+        raise AddressError(f"file descriptor {fd} is not a stream socket")
+    if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        sock.detach()
+        raise AddressError(f"file descriptor {fd} is a socket that is not listening")
+    sock.set_inheritable(False)
+    return sock
+
+
+def _bind_unix(path: str, backlog: int) -> socket.socket:
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(path)
+            except OSError:
+                os.unlink(path)  # a stale socket left by a process that died
+            else:
+                raise AddressError(f"Unix socket {path} is in use by another server")
+            finally:
+                probe.close()
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        raise AddressError(f"cannot listen on Unix socket {path}: {exc.strerror}") from None
+    return sock
+
+
+async def _bind_tcp(host: str, port: int, backlog: int) -> list[socket.socket]:
+    try:
+        listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            reason = "the address is already in use (another server is listening there)"
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise AddressError(f"cannot listen on {where}: {reason}") from None
+    return [_detach(listener.socket) for listener in listeners]
+
+
+def _detach(sock: trio.socket.SocketType) -> socket.socket:
+    return socket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+
+
+async def open_sockets(
+    address: ListenAddress,
+    *,
+    default_port: int,
+    backlog: int,
+    systemd: Mapping[str, list[int]],
+) -> list[socket.socket]:
+    """Bind (or adopt) the listening sockets for `address`."""
+    if address.transport == "tcp":
+        assert address.host is not None
+        port = default_port if address.port is None else address.port
+        return await _bind_tcp(address.host, port, backlog)
+    if address.transport == "unix":
+        assert address.path is not None
+        return [_bind_unix(address.path, backlog)]
+    if address.transport == "fd":
+        assert address.fd is not None
+        return [_adopt_fd(address.fd)]
+    fds = [fd for name, group in systemd.items() for fd in group if address.name in (None, name)]
+    if not fds:
+        passed = (
+            ", ".join(sorted(systemd)) or "none (LISTEN_FDS/LISTEN_PID not set for this process)"
+        )
+        raise AddressError(f"systemd passed no socket named {address.name!r}; passed: {passed}")
+    return [_adopt_fd(fd) for fd in fds]

@@ -1,0 +1,388 @@
+# The command line: `netsvc serve` turns options, environment variables and
+# plugin settings into a Server and runs it until SIGTERM/SIGINT;
+# `netsvc protocols` lists the installed plugins.
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import ssl
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+import trio
+
+from . import __version__
+from ._address import AddressError, ListenAddress, parse_listen_url
+from ._connection import ConnectionLimits
+from ._logging import LOG_FORMATS, LOG_LEVELS, configure_logging
+from ._plugin import AppError, Protocol
+from ._registry import (
+    LoadError,
+    import_object,
+    installed_protocols,
+    load_protocol,
+    protocol_for_scheme,
+)
+from ._server import Listen, Server
+from ._settings import SettingError, SettingInfo, build_settings, describe_settings
+
+__all__ = ["main"]
+
+log = logging.getLogger("netsvc")
+
+SETTING_PREFIX = "setting__"
+LIMIT_OPTIONS = ("max_connections", "idle_timeout", "request_timeout", "send_timeout")
+EXIT_INTERRUPTED = 130
+
+
+def _option_values(args: Sequence[str], name: str) -> list[str]:
+    """The values of `--name X` / `--name=X` in raw argv (before click parses it)."""
+    values = []
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            values.append(args[index + 1])
+        elif arg.startswith(name + "="):
+            values.append(arg.partition("=")[2])
+    return values
+
+
+def _protocols_in(args: Sequence[str]) -> dict[str, Protocol[Any, Any]]:
+    """The plugins the command line names, by --protocol or --listen scheme."""
+    found: dict[str, Protocol[Any, Any]] = {}
+    try:
+        names = _option_values(args, "--protocol") or [os.environ.get("NETSVC_PROTOCOL", "")]
+        for name in filter(None, names):
+            protocol = load_protocol(name)
+            found[protocol.name] = protocol
+        urls = _option_values(args, "--listen") or os.environ.get("NETSVC_LISTEN", "").split()
+        for url in urls:
+            scheme, _ = parse_listen_url(url)
+            protocol, _ = protocol_for_scheme(scheme)
+            found[protocol.name] = protocol
+    except (LoadError, AddressError) as exc:
+        raise click.UsageError(str(exc)) from None
+    return found
+
+
+def _setting_option(info: SettingInfo) -> click.Option:
+    default = "none" if info.default is None else repr(info.default)
+    if info.secret and info.default:
+        default = "(hidden)"
+    return click.Option(
+        [info.option, f"{SETTING_PREFIX}{info.protocol}__{info.field}"],
+        metavar=info.type.__name__.upper(),
+        help=f"{info.help} [env {info.envvar}; default {default}]",
+    )
+
+
+class ServeCommand(click.Command):
+    """`serve`, whose options include the settings of the protocols it names."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        protocols = _protocols_in(args)
+        infos = [
+            info for p in protocols.values() for info in describe_settings(p.name, p.settings_class)
+        ]
+        ctx.meta["netsvc.protocols"] = protocols
+        ctx.meta["netsvc.settings"] = infos
+        ctx.meta["netsvc.options"] = [_setting_option(info) for info in infos]
+        return super().parse_args(ctx, args)
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        return params[:-1] + list(ctx.meta.get("netsvc.options", [])) + params[-1:]  # --help last
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None or value == 0 else value
+
+
+def _limits(protocol: Protocol[Any, Any], options: dict[str, Any]) -> ConnectionLimits:
+    changes = {name: options[name] for name in LIMIT_OPTIONS if options[name] is not None}
+    for name in ("idle_timeout", "request_timeout", "send_timeout"):
+        if name in changes:
+            changes[name] = _seconds(changes[name])
+    try:
+        return dataclasses.replace(protocol.limits, **changes)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _ssl_context(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | None:
+    if certfile is None:
+        if keyfile is not None:
+            raise click.UsageError("--keyfile needs --certfile")
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise click.UsageError(f"cannot load certificate {certfile}: {exc}") from None
+    return context
+
+
+def _simple_address(
+    host: str | None, port: int | None, unix: str | None, fd: int | None, has_listen: bool
+) -> ListenAddress | None:
+    """The --protocol listener's address, from --host/--port/--unix/--fd/$PORT/systemd."""
+    given = [name for name, value in (("--unix", unix), ("--fd", fd)) if value is not None]
+    if port is not None or host is not None:
+        given.append("--host/--port")
+    if len(given) > 1:
+        raise click.UsageError(f"choose one of {' and '.join(given)}")
+    if unix is not None:
+        return ListenAddress("unix", path=unix)
+    if fd is not None:
+        return ListenAddress("fd", fd=fd)
+    if port is None and host is None:
+        if has_listen:
+            return None
+        if os.environ.get("LISTEN_FDS") and os.environ.get("LISTEN_PID") == str(os.getpid()):
+            return ListenAddress("systemd")
+    env_port = os.environ.get("PORT")
+    if port is None and env_port:
+        if not env_port.isdigit() or int(env_port) > 65535:
+            raise click.UsageError(f"$PORT is {env_port!r}; expected a port number (0-65535)")
+        port = int(env_port)
+        host = host or "0.0.0.0"  # the PaaS convention: $PORT is reached from outside
+    return ListenAddress("tcp", host=host or "127.0.0.1", port=port)
+
+
+def _apps(values: Sequence[str], protocols: dict[str, Protocol[Any, Any]]) -> dict[str, object]:
+    apps: dict[str, object] = {}
+    for value in values:
+        name, equals, path = value.partition("=")
+        if not equals:
+            if len(protocols) != 1:
+                raise click.UsageError(
+                    f"--app {value}: several protocols are served; "
+                    "write --app PROTOCOL=package.module:attr"
+                )
+            name, path = next(iter(protocols)), value
+        if name not in protocols:
+            raise click.UsageError(f"--app {value}: protocol {name!r} is not being served")
+        try:
+            apps[name] = protocols[name].check_app(import_object(path))
+        except (LoadError, AppError) as exc:
+            raise click.UsageError(f"--app {path}: {exc}") from None
+    return apps
+
+
+@click.group()
+@click.version_option(__version__, prog_name="netsvc")
+def main() -> None:
+    """netsvc: export a service by binding a port."""
+
+
+@main.command(cls=ServeCommand, context_settings={"show_default": True})
+@click.option(
+    "--protocol",
+    envvar="NETSVC_PROTOCOL",
+    metavar="NAME",
+    help="Protocol plugin: an installed name (see `netsvc protocols`) or package.module:attr.",
+)
+@click.option(
+    "--app",
+    "apps",
+    multiple=True,
+    envvar="NETSVC_APP",
+    metavar="[PROTOCOL=]MODULE:ATTR",
+    help="Application with your handlers (default: the plugin's own).",
+)
+@click.option(
+    "--host",
+    envvar="NETSVC_HOST",
+    help="Address to bind.  [default: 127.0.0.1, or 0.0.0.0 when $PORT is set]",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="Port to bind; 0 picks a free one.  [default: $PORT, else the protocol's port]",
+)
+@click.option("--unix", metavar="PATH", help="Listen on a Unix socket instead of TCP.")
+@click.option(
+    "--fd",
+    type=click.IntRange(0),
+    help="Serve an inherited listening socket by file descriptor number.",
+)
+@click.option(
+    "--listen",
+    "listen_urls",
+    multiple=True,
+    envvar="NETSVC_LISTEN",
+    metavar="URL",
+    help=(
+        "Listen where a client would connect: redis://127.0.0.1:6380, http://[::1]:8080, "
+        "redis+unix:///run/app.sock, redis+fd://3, redis+systemd://NAME. "
+        "Repeatable; the scheme picks the protocol."
+    ),
+)
+@click.option(
+    "--certfile",
+    envvar="NETSVC_CERTFILE",
+    type=click.Path(dir_okay=False),
+    help="TLS certificate chain (PEM); turns TLS on for --port and TLS schemes.",
+)
+@click.option(
+    "--keyfile",
+    envvar="NETSVC_KEYFILE",
+    type=click.Path(dir_okay=False),
+    help="TLS private key (PEM), if not inside --certfile.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1),
+    envvar="NETSVC_MAX_CONNECTIONS",
+    help="Open connections per listener; more are refused.  [default: the protocol's]",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(0),
+    envvar="NETSVC_IDLE_TIMEOUT",
+    help="Seconds a connection may idle between requests; 0: no limit.  [default: the protocol's]",
+)
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(0),
+    envvar="NETSVC_REQUEST_TIMEOUT",
+    help="Seconds a started request may take to arrive; 0 for no limit.  [default: the protocol's]",
+)
+@click.option(
+    "--send-timeout",
+    type=click.FloatRange(0),
+    envvar="NETSVC_SEND_TIMEOUT",
+    help="Seconds a send may wait for an unread client; 0: no limit.  [default: the protocol's]",
+)
+@click.option(
+    "--graceful-timeout",
+    type=click.FloatRange(0),
+    default=30.0,
+    envvar="NETSVC_GRACEFUL_TIMEOUT",
+    help="Seconds in-flight requests get to finish after SIGTERM/SIGINT.",
+)
+@click.option(
+    "--log-level", type=click.Choice(LOG_LEVELS), default="info", envvar="NETSVC_LOG_LEVEL"
+)
+@click.option(
+    "--log-format", type=click.Choice(LOG_FORMATS), default="text", envvar="NETSVC_LOG_FORMAT"
+)
+@click.pass_context
+def serve(ctx: click.Context, /, **options: Any) -> None:
+    """Serve protocols on ports until SIGTERM or SIGINT."""
+    protocols: dict[str, Protocol[Any, Any]] = ctx.meta["netsvc.protocols"]
+    configure_logging(options["log_level"], options["log_format"])
+    listens = _listens(options, protocols)
+    settings = _settings(ctx.meta["netsvc.settings"], options, protocols)
+    server = Server(
+        listens,
+        apps=_apps(options["apps"], protocols),
+        settings=settings,
+        ssl_context=_ssl_context(options["certfile"], options["keyfile"]),
+        graceful_timeout=options["graceful_timeout"],
+    )
+    log.info("netsvc %s starting (pid %d)", __version__, os.getpid())
+    try:
+        code = trio.run(run_until_signalled, server)
+    except* (AddressError, AppError, SettingError) as group:
+        log.error("%s", group.exceptions[0])
+        sys.exit(1)
+    sys.exit(code)
+
+
+def _listens(options: dict[str, Any], protocols: dict[str, Protocol[Any, Any]]) -> list[Listen]:
+    listens = []
+    for url in options["listen_urls"]:
+        scheme, address = parse_listen_url(url)
+        protocol, tls = protocol_for_scheme(scheme)
+        if tls and options["certfile"] is None:
+            raise click.UsageError(f"--listen {url}: a TLS scheme needs --certfile (and --keyfile)")
+        listens.append(Listen(protocol, address, tls=tls, limits=_limits(protocol, options)))
+    if options["protocol"]:
+        protocol = load_protocol(options["protocol"])
+        simple = _simple_address(
+            options["host"], options["port"], options["unix"], options["fd"], bool(listens)
+        )
+        if simple is not None:
+            tls = options["certfile"] is not None
+            if tls and not protocol.tls_schemes:
+                raise click.UsageError(
+                    f"protocol {protocol.name!r} has no TLS scheme; it cannot serve TLS"
+                )
+            listens.append(Listen(protocol, simple, tls=tls, limits=_limits(protocol, options)))
+    elif any(options[name] is not None for name in ("host", "port", "unix", "fd")):
+        raise click.UsageError("--host, --port, --unix and --fd need --protocol")
+    if not listens:
+        names = ", ".join(p.name for p in installed_protocols()) or "none installed"
+        raise click.UsageError(
+            f"nothing to serve: give --protocol NAME or --listen URL (protocols: {names})"
+        )
+    return listens
+
+
+def _settings(
+    infos: list[SettingInfo], options: dict[str, Any], protocols: dict[str, Protocol[Any, Any]]
+) -> dict[str, Any]:
+    overrides: dict[str, dict[str, Any]] = {name: {} for name in protocols}
+    for info in infos:
+        text = options.get(f"{SETTING_PREFIX}{info.protocol}__{info.field}")
+        if text is not None:
+            try:
+                overrides[info.protocol][info.field] = info.parse(text, source=info.option)
+            except SettingError as exc:
+                raise click.UsageError(str(exc)) from None
+    try:
+        return {
+            name: build_settings(name, protocol.settings_class, overrides[name], os.environ)
+            for name, protocol in protocols.items()
+        }
+    except SettingError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+async def run_until_signalled(server: Server) -> int:
+    """Serve until SIGTERM/SIGINT (graceful) or a second SIGINT (at once)."""
+    exit_code = 0
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def watch_signals() -> None:
+                nonlocal exit_code
+                async for signum in signals:
+                    name = signal.Signals(signum).name
+                    if not server.shutting_down:
+                        log.info("%s: shutting down gracefully (SIGINT again stops at once)", name)
+                        server.shutdown()
+                    elif signum == signal.SIGINT:
+                        log.warning("%s again: stopping now", name)
+                        exit_code = EXIT_INTERRUPTED
+                        nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch_signals)
+            await server.serve()
+            nursery.cancel_scope.cancel()
+    return exit_code
+
+
+@main.command(name="protocols")
+def list_protocols() -> None:
+    """List the installed protocol plugins."""
+    try:
+        protocols = installed_protocols()
+    except LoadError as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = [("NAME", "SCHEMES", "PORT", "DESCRIPTION")]
+    for p in protocols:
+        rows.append(
+            (p.name, ",".join((*p.schemes, *p.tls_schemes)), str(p.default_port), p.description)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[3]
+        )

@@ -1,0 +1,94 @@
+# The plugin contract: what a protocol plugin declares (name, URL schemes,
+# default port, settings, connection limits) and the per-process Service it
+# creates to handle connections. Everything a plugin needs from the core is
+# here or in Connection; the core never looks inside a plugin's application.
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+import trio
+
+from ._connection import Connection, ConnectionLimits
+from ._stats import Counters
+
+__all__ = ["AppError", "ListenerInfo", "Protocol", "Runtime", "Service"]
+
+AppT = TypeVar("AppT")
+SettingsT = TypeVar("SettingsT")
+
+
+class AppError(Exception):
+    """The application given with --app does not fit the plugin; says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ListenerInfo:
+    """One bound listener: the URL a client uses, and its live counters."""
+
+    url: str
+    protocol: str
+    counters: Counters
+
+
+class Runtime:
+    """What a Service can see of the server running it (for status pages)."""
+
+    def __init__(self) -> None:
+        self.counters = Counters()
+        self.listeners: list[ListenerInfo] = []
+
+
+class Service(abc.ABC):
+    """A plugin's live state in one process: one per protocol per server.
+
+    All listeners of the protocol share it, so state such as a keyspace, a
+    pub/sub registry or the map of logged-in users is shared by all of them.
+    """
+
+    async def start(self, nursery: trio.Nursery) -> None:  # noqa: B027 (optional hook)
+        """Before any listener accepts: start background tasks in `nursery`."""
+
+    async def stop(self) -> None:  # noqa: B027 (optional hook)
+        """After every connection has ended; background tasks are cancelled next."""
+
+    @abc.abstractmethod
+    async def handle(self, conn: Connection) -> None:
+        """Serve one connection until it ends. Exceptions close only this one."""
+
+    def refusal(self) -> bytes:
+        """What a connection over the listener's limit is sent before closing."""
+        return b""
+
+
+class Protocol(abc.ABC, Generic[AppT, SettingsT]):
+    """A protocol plugin. Subclass it, fill in the class attributes, and
+    register an instance under the entry-point group `netsvc.protocols`."""
+
+    name: ClassVar[str]
+    """Short lower-case name: `netsvc serve --protocol NAME`."""
+    schemes: ClassVar[Sequence[str]]
+    """URL schemes of plain listeners; the first is used in reported URLs."""
+    tls_schemes: ClassVar[Sequence[str]] = ()
+    """URL schemes of TLS listeners (`rediss`, `https`)."""
+    default_port: ClassVar[int]
+    description: ClassVar[str]
+    """One line for `netsvc protocols`."""
+    settings_class: ClassVar[type[Any] | None] = None
+    """A dataclass whose fields are made with `netsvc.setting(...)`."""
+    limits: ClassVar[ConnectionLimits] = ConnectionLimits()
+    """Default connection limits; each can be overridden from the CLI."""
+
+    @abc.abstractmethod
+    def default_app(self) -> AppT:
+        """The application served when no --app is given."""
+
+    def check_app(self, app: object) -> AppT:
+        """Accept (or adapt) a user's --app object, or raise AppError saying why."""
+        return app  # type: ignore[return-value]
+
+    @abc.abstractmethod
+    def create_service(self, app: AppT, settings: SettingsT, runtime: Runtime) -> Service:
+        """Make the Service that handles this process's connections."""

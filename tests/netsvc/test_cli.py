@@ -1,0 +1,343 @@
+# `netsvc serve` and `netsvc protocols` as a user runs them: real processes,
+# real sockets, signals, inherited file descriptors, settings from options and
+# the environment.
+from __future__ import annotations
+
+import json
+import resource
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import trustme
+
+from tests.serveprocess import NETSVC, PROBE, ROOT, ServeProcess, SyncLineClient, host_port
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [NETSVC, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+    )
+
+
+def test_port_zero_reports_the_real_port() -> None:
+    with ServeProcess(["--protocol", PROBE, "--port", "0"]) as server:
+        (url,) = server.urls
+        host, port = host_port(url)
+        assert url == f"probe://127.0.0.1:{port}" and port > 0
+        with SyncLineClient((host, port)) as client:
+            assert client.line() == b"HELLO"
+            assert client.ask("ECHO hi") == b"hi"
+
+
+def test_dollar_port_sets_port_and_binds_all_interfaces() -> None:
+    port = free_port()
+    with ServeProcess(["--protocol", PROBE], env={"PORT": str(port)}) as server:
+        assert server.urls == [f"probe://0.0.0.0:{port}"]
+        with SyncLineClient(("127.0.0.1", port)) as client:
+            assert client.line() == b"HELLO"
+
+
+def test_without_port_the_protocols_default_port_is_used() -> None:
+    result = run("serve", "--listen", "echo://127.0.0.1", "--help")
+    assert result.returncode == 0
+    # the echo protocol's default port may be taken on a shared machine; check the
+    # reported default instead of binding it
+    listed = run("protocols").stdout
+    assert "echo" in listed and "7007" in listed
+
+
+def test_listen_urls_serve_two_protocols_in_one_process() -> None:
+    with ServeProcess(
+        ["--listen", "echo://127.0.0.1:0", "--protocol", PROBE, "--port", "0"], listeners=2
+    ) as server:
+        echo_url, probe_url = server.urls
+        assert echo_url.startswith("echo://127.0.0.1:")
+        with (
+            SyncLineClient(host_port(echo_url)) as echo,
+            SyncLineClient(host_port(probe_url)) as probe,
+        ):
+            assert echo.ask("one") == b"one"
+            assert probe.line() == b"HELLO"
+            assert probe.ask("ECHO two") == b"two"
+
+
+def test_ipv6_listen_url() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    with ServeProcess(["--listen", "echo://[::1]:0"]) as server:
+        (url,) = server.urls
+        assert url.startswith("echo://[::1]:")
+        with SyncLineClient(host_port(url)) as client:
+            assert client.ask("six") == b"six"
+
+
+def test_unix_socket_listen_url(tmp_path: Path) -> None:
+    path = tmp_path / "echo.sock"
+    with ServeProcess(["--listen", f"echo+unix://{path}"]) as server:
+        assert server.urls == [f"echo+unix://{path}"]
+        with SyncLineClient(str(path)) as client:
+            assert client.ask("unix") == b"unix"
+    assert not path.exists()
+
+
+def listening_socket() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+def test_inherited_socket_by_fd_number() -> None:
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    fd = sock.fileno()
+    with ServeProcess(["--protocol", PROBE, "--fd", str(fd)], pass_fds=(fd,)) as server:
+        sock.close()  # the server holds its own copy
+        assert server.urls == [f"probe://127.0.0.1:{port}"]
+        with SyncLineClient(("127.0.0.1", port)) as client:
+            assert client.line() == b"HELLO"
+
+
+# What systemd does before it runs a socket-activated service: the sockets
+# from fd 3 on, LISTEN_PID set to the service's own pid, then exec.
+SYSTEMD_EXEC = """
+import os, sys
+os.dup2(int(sys.argv[1]), 3)
+os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS="1", LISTEN_FDNAMES=sys.argv[2])
+os.execv(sys.argv[3], sys.argv[3:])
+"""
+
+
+def systemd_command(sock: socket.socket, name: str) -> list[str]:
+    return [sys.executable, "-c", SYSTEMD_EXEC, str(sock.fileno()), name, NETSVC, "serve"]
+
+
+def test_systemd_socket_activation() -> None:
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    command = systemd_command(sock, "probe")
+    with ServeProcess(["--protocol", PROBE], command=command, pass_fds=(sock.fileno(),)) as server:
+        sock.close()
+        assert server.urls == [f"probe://127.0.0.1:{port}"]
+        with SyncLineClient(("127.0.0.1", port)) as client:
+            assert client.line() == b"HELLO"
+            assert client.ask("ECHO activated") == b"activated"
+
+
+def test_systemd_listen_url_selects_by_name() -> None:
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    command = systemd_command(sock, "web")
+    with ServeProcess(
+        ["--listen", "echo+systemd://web"], command=command, pass_fds=(sock.fileno(),)
+    ) as server:
+        sock.close()
+        assert server.urls == [f"echo://127.0.0.1:{port}"]
+
+
+def test_tls_from_certfile_and_keyfile(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.cert_chain_pems[0].write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    args = [
+        "--listen",
+        "echos://127.0.0.1:0",
+        "--certfile",
+        str(certfile),
+        "--keyfile",
+        str(keyfile),
+    ]
+    with ServeProcess(args) as server:
+        (url,) = server.urls
+        assert url.startswith("echos://127.0.0.1:")
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        with socket.create_connection(host_port(url), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                tls.sendall(b"over tls")
+                assert tls.recv(100) == b"over tls"
+
+
+def test_tls_scheme_without_certificate_is_refused() -> None:
+    result = run("serve", "--listen", "echos://127.0.0.1:0")
+    assert result.returncode == 2
+    assert "a TLS scheme needs --certfile" in result.stderr
+
+
+def test_sigterm_lets_in_flight_requests_finish_and_exits_zero() -> None:
+    server = ServeProcess(["--protocol", PROBE, "--port", "0", "--graceful-timeout", "5"])
+    with (
+        SyncLineClient(host_port(server.urls[0])) as busy,
+        SyncLineClient(host_port(server.urls[0])) as idle,
+    ):
+        assert busy.line() == idle.line() == b"HELLO"
+        busy.sock.sendall(b"SLEEP 1\n")
+        time.sleep(0.2)
+        started = time.monotonic()
+        server.signal(signal.SIGTERM)
+        assert idle.line() == b"BYE"
+        assert busy.line() == b"SLEPT"
+        assert busy.line() == b"BYE"
+    assert server.wait(10) == 0
+    assert time.monotonic() - started < 5
+    assert "shutting down gracefully" in server.log
+
+
+def test_second_sigint_exits_at_once() -> None:
+    server = ServeProcess(["--protocol", PROBE, "--port", "0", "--graceful-timeout", "60"])
+    with SyncLineClient(host_port(server.urls[0])) as busy:
+        busy.line()
+        busy.sock.sendall(b"SLEEP 60\n")
+        time.sleep(0.2)
+        server.signal(signal.SIGINT)
+        server.wait_for_log("shutting down gracefully")
+        started = time.monotonic()
+        server.signal(signal.SIGINT)
+        assert server.wait(5) == 130
+    assert time.monotonic() - started < 2
+
+
+def test_settings_from_options_and_environment() -> None:
+    env = {"NETSVC_PROBE_GREETING": "from-env", "NETSVC_PROBE_MAX_LINE": "8"}
+    with ServeProcess(["--protocol", PROBE, "--port", "0"], env=env) as server:
+        with SyncLineClient(host_port(server.urls[0])) as client:
+            assert client.line() == b"from-env"
+            assert client.ask("ECHO this line is too long") == b"ERR line too long"
+    args = ["--protocol", PROBE, "--port", "0", "--probe-greeting", "from-cli"]
+    with ServeProcess(args, env=env) as server:  # the option beats the environment
+        with SyncLineClient(host_port(server.urls[0])) as client:
+            assert client.line() == b"from-cli"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            [],
+            {"NETSVC_PROBE_MAX_LINE": "lots"},
+            "NETSVC_PROBE_MAX_LINE: expected an integer, got 'lots'",
+        ),
+        (["--probe-polite", "maybe"], {}, "--probe-polite: expected true or false, got 'maybe'"),
+        (["--max-connections", "0"], {}, "Invalid value for '--max-connections'"),
+    ],
+)
+def test_bad_settings_are_precise_errors(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    result = run("serve", "--protocol", PROBE, "--port", "0", *args, env={**_base_env(), **env})
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def _base_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("NETSVC_")}
+
+
+def test_help_lists_the_protocols_settings() -> None:
+    result = run("serve", "--protocol", PROBE, "--help")
+    assert result.returncode == 0
+    for text in (
+        "--probe-greeting",
+        "NETSVC_PROBE_GREETING",
+        "--probe-max-line",
+        "first line sent",
+    ):
+        assert text in result.stdout
+
+
+def test_protocols_lists_installed_plugins() -> None:
+    result = run("protocols")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "SCHEMES", "PORT", "DESCRIPTION"]
+    assert any(line.split()[:3] == ["echo", "echo,echos", "7007"] for line in lines)
+
+
+def test_app_import_path_adds_and_overrides_handlers() -> None:
+    args = ["--protocol", PROBE, "--port", "0", "--app", "tests.netsvc.probe_app:app"]
+    with ServeProcess(args) as server:
+        with SyncLineClient(host_port(server.urls[0])) as client:
+            client.line()
+            assert client.ask("ECHO quiet") == b"QUIET"
+            assert client.ask("VERSION") == b"probe-app 1.0"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--protocol", "nosuch"], "no protocol named 'nosuch'"),
+        (
+            ["--protocol", "tests.netsvc.nosuch:protocol"],
+            "cannot import module 'tests.netsvc.nosuch'",
+        ),
+        (["--protocol", "tests.netsvc.probe:nosuch"], "has no attribute 'nosuch'"),
+        (["--protocol", "tests.netsvc.probe_app:app"], "not a netsvc.Protocol"),
+        (
+            ["--protocol", PROBE, "--app", "tests.netsvc.probe_app:not_an_app"],
+            "expected a ProbeApp",
+        ),
+        (["--listen", "gopher://127.0.0.1:70"], "no installed protocol serves URL scheme 'gopher'"),
+        (["--listen", "echo:/127.0.0.1"], "has no scheme"),
+        ([], "nothing to serve"),
+    ],
+)
+def test_loading_errors_say_what_is_wrong(args: list[str], message: str) -> None:
+    result = run("serve", *args, env=_base_env())
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_address_in_use_is_reported_and_exits_one() -> None:
+    with listening_socket() as taken:
+        port = taken.getsockname()[1]
+        result = run("serve", "--protocol", PROBE, "--port", str(port))
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: the address is already in use" in result.stderr
+
+
+def test_json_log_format() -> None:
+    with ServeProcess(
+        ["--protocol", PROBE, "--port", "0", "--log-format", "json"], listeners=0
+    ) as server:
+        server.wait_for_log("listening on")
+        entries = [json.loads(line) for line in server.log.splitlines()]
+    listening = [e for e in entries if "listening on" in e["message"]]
+    assert listening[0]["level"] == "info"
+    assert listening[0]["url"].startswith("probe://127.0.0.1:")
+    assert listening[0]["protocol"] == "probe"
+
+
+def test_accept_errors_do_not_stop_the_server() -> None:
+    def few_fds() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+
+    with ServeProcess(["--protocol", PROBE, "--port", "0"], preexec_fn=few_fds) as server:
+        address = host_port(server.urls[0])
+        clients = []
+        for _ in range(60):  # more connections than the server has descriptors
+            sock = socket.create_connection(address, timeout=5)
+            clients.append(sock)
+        server.wait_for_log("accept on .* failed: EMFILE")
+        for sock in clients:
+            sock.close()
+        time.sleep(0.3)
+        with SyncLineClient(address) as client:
+            assert client.line() == b"HELLO"
+            assert client.ask("ECHO survived") == b"survived"

@@ -1,0 +1,230 @@
+# The connection lifecycle, in process: error isolation, connection limits,
+# deadlines, backpressure, graceful shutdown, Unix sockets, IPv6, TLS and
+# several protocols in one server.
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import trio
+import trustme
+
+from netsvc import ConnectionLimits, Listen, ListenAddress, Server
+from netsvc.testing import RunningServer, open_connection, serve
+from protocols.echo import protocol as echo_protocol
+from tests.lineclient import LineClient
+from tests.netsvc.probe import protocol as probe
+
+LIMITS = ConnectionLimits(idle_timeout=30, request_timeout=30, send_timeout=30)
+
+
+@pytest.fixture(autouse=True)
+async def close_line_clients() -> AsyncIterator[None]:
+    yield
+    for client in LineClient.opened:
+        await trio.aclose_forcefully(client.stream)
+    LineClient.opened.clear()
+
+
+async def connect(running: RunningServer) -> LineClient:
+    client = LineClient(await running.connect())
+    assert await client.line() == b"HELLO"
+    return client
+
+
+async def test_fixture_serves_a_plugin_by_name(netsvc_server: Any) -> None:
+    running = await netsvc_server("echo", settings={"greeting": "hi"})
+    assert running.url.startswith("echo://127.0.0.1:")
+    client = LineClient(await running.connect())
+    assert await client.line() == b"hi\r"
+    assert await client.ask("ping") == b"ping"
+
+
+async def test_handler_exception_closes_only_that_connection() -> None:
+    async with serve(probe, limits=LIMITS) as running:
+        bystander = await connect(running)
+        victim = await connect(running)
+        await victim.send(b"CRASH\n")
+        assert await victim.closed()
+        assert await bystander.ask("ECHO still here") == b"still here"
+        fresh = await connect(running)
+        assert await fresh.ask("ECHO new") == b"new"
+        assert running.server.runtime.counters.errors == 1
+
+
+async def test_over_limit_connections_get_the_protocols_refusal() -> None:
+    limits = ConnectionLimits(max_connections=2)
+    async with serve(probe, limits=limits) as running:
+        first, second = await connect(running), await connect(running)
+        refused = LineClient(await running.connect())
+        assert await refused.line() == b"BUSY too many connections"
+        assert await refused.closed()
+        assert await first.ask("ECHO ok") == b"ok"
+        await second.aclose()
+        # the slot frees once the server sees the close
+        with trio.fail_after(5):
+            while running.server.runtime.counters.connections_open > 1:
+                await trio.sleep(0.01)
+        third = await connect(running)
+        assert await third.ask("ECHO in") == b"in"
+        counters = running.server.runtime.listeners[0].counters
+        assert counters.connections_refused == 1
+        assert counters.connections_total == 3
+
+
+async def test_idle_connection_is_closed_after_idle_timeout() -> None:
+    limits = ConnectionLimits(idle_timeout=0.3, request_timeout=5)
+    async with serve(probe, limits=limits) as running:
+        client = await connect(running)
+        assert await client.ask("ECHO a") == b"a"
+        start = trio.current_time()
+        assert await client.closed(timeout=3)
+        assert 0.25 < trio.current_time() - start < 2
+
+
+async def test_slow_request_is_cut_off_by_request_timeout() -> None:
+    limits = ConnectionLimits(idle_timeout=10, request_timeout=0.4)
+    async with serve(probe, limits=limits) as running:
+        client = await connect(running)
+
+        async def dribble() -> None:  # a byte every 0.1s: the line never completes in time
+            try:
+                for byte in b"ECHO slowloris":
+                    await client.send(bytes([byte]))
+                    await trio.sleep(0.1)
+            except trio.BrokenResourceError:
+                pass
+
+        start = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(dribble)
+            assert await client.closed(timeout=3)
+            nursery.cancel_scope.cancel()
+        assert 0.35 < trio.current_time() - start < 1.0
+
+
+async def test_steady_pipelined_requests_are_not_a_slow_request() -> None:
+    limits = ConnectionLimits(idle_timeout=10, request_timeout=0.3)
+    async with serve(probe, limits=limits) as running:
+        client = await connect(running)
+        for i in range(8):  # each write completes one line and starts the next
+            await client.send(f"{i}\nECHO ".encode() if i else b"ECHO ")
+            await trio.sleep(0.1)
+        await client.send(b"last\n")
+        replies = [await client.line() for _ in range(8)]
+        assert replies[-1] == b"last"
+
+
+async def test_client_that_never_reads_is_dropped_after_send_timeout() -> None:
+    limits = ConnectionLimits(send_timeout=0.5)
+    async with serve(probe, limits=limits) as running:
+        hog = LineClient(await running.connect())
+        # ask for far more than socket buffers hold, and never read
+        await hog.send(b"FLOOD 20000000\n" * 4)
+        with trio.fail_after(5):
+            while running.server.runtime.counters.connections_open:
+                await trio.sleep(0.05)
+        other = await connect(running)
+        assert await other.ask("ECHO fine") == b"fine"
+
+
+async def test_graceful_shutdown_finishes_in_flight_and_says_goodbye() -> None:
+    async with trio.open_nursery() as nursery:
+        server = Server([Listen(probe, ListenAddress("tcp", "127.0.0.1", 0))], graceful_timeout=5)
+        urls = await nursery.start(_serve, server)
+        idle = LineClient(await open_connection(urls[0]))
+        busy = LineClient(await open_connection(urls[0]))
+        assert await idle.line() == await busy.line() == b"HELLO"
+        await busy.send(b"SLEEP 0.5\n")
+        await trio.sleep(0.1)
+        server.shutdown()
+        assert await idle.line() == b"BYE"
+        assert await busy.line() == b"SLEPT"
+        assert await busy.line() == b"BYE"
+        with pytest.raises(OSError):
+            await open_connection(urls[0])  # no longer accepting
+    assert server.runtime.counters.connections_open == 0
+
+
+async def test_grace_period_over_cancels_what_is_left() -> None:
+    async with trio.open_nursery() as nursery:
+        server = Server([Listen(probe, ListenAddress("tcp", "127.0.0.1", 0))], graceful_timeout=0.3)
+        urls = await nursery.start(_serve, server)
+        stuck = LineClient(await open_connection(urls[0]))
+        await stuck.line()
+        await stuck.send(b"SLEEP 60\n")
+        await trio.sleep(0.1)
+        start = trio.current_time()
+        server.shutdown()
+        assert await stuck.closed()
+    assert trio.current_time() - start < 2
+
+
+async def _serve(server: Server, *, task_status: trio.TaskStatus[list[str]]) -> None:
+    await server.serve(task_status=task_status)
+
+
+async def test_unix_socket(tmp_path: Any) -> None:
+    path = str(tmp_path / "probe.sock")
+    async with serve(probe, address=ListenAddress("unix", path=path)) as running:
+        assert running.url == f"probe+unix://{path}"
+        client = await connect(running)
+        assert await client.ask("PEER") == b"unix"
+    assert not (tmp_path / "probe.sock").exists()
+
+
+async def test_stale_unix_socket_file_is_replaced(tmp_path: Any) -> None:
+    path = str(tmp_path / "stale.sock")
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(path)
+    stale.close()  # the file stays, nobody listens: what a crashed server leaves
+    async with serve(probe, address=ListenAddress("unix", path=path)) as running:
+        assert await (await connect(running)).ask("ECHO x") == b"x"
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 in this kernel")
+async def test_ipv6_loopback() -> None:
+    async with serve(probe, address=ListenAddress("tcp", host="::1", port=0)) as running:
+        assert running.url.startswith("probe://[::1]:")
+        client = await connect(running)
+        assert (await client.ask("PEER")).startswith(b"[::1]:")
+
+
+async def test_tls_listener() -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    async with serve(
+        probe, ssl_context=server_context, client_ssl_context=client_context
+    ) as running:
+        assert running.url.startswith("probes://127.0.0.1:")
+        client = await connect(running)
+        assert await client.ask("ECHO secret") == b"secret"
+        # a client that does not speak TLS is dropped without harming the server
+        plain = LineClient(await open_connection(running.url))
+        await plain.send(b"ECHO plain\n")
+        assert await plain.closed()
+        assert await client.ask("ECHO again") == b"again"
+
+
+async def test_two_protocols_in_one_server() -> None:
+    listens = [
+        Listen(probe, ListenAddress("tcp", "127.0.0.1", 0)),
+        Listen(echo_protocol, ListenAddress("tcp", "127.0.0.1", 0)),
+    ]
+    async with trio.open_nursery() as nursery:
+        server = Server(listens, graceful_timeout=2)
+        probe_url, echo_url = await nursery.start(_serve, server)
+        assert probe_url.startswith("probe://") and echo_url.startswith("echo://")
+        lines = LineClient(await open_connection(probe_url))
+        echo = LineClient(await open_connection(echo_url))
+        assert await lines.line() == b"HELLO"
+        assert await echo.ask("boing") == b"boing"
+        assert await lines.ask("ECHO ping") == b"ping"
+        assert [info.protocol for info in server.runtime.listeners] == ["probe", "echo"]
+        server.shutdown()

@@ -1,0 +1,157 @@
+# `netsvc serve` as a subprocess, for tests of the CLI: waits for its
+# "listening on URL" lines, collects its log, stops it, and a blocking line
+# client to talk to it.
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NETSVC = str(Path(sys.executable).with_name("netsvc"))
+PROBE = "tests.netsvc.probe:protocol"
+LISTENING = re.compile(r"listening on (\S+)")
+
+
+class ServeProcess:
+    """`netsvc serve ARGS` started in the repository root."""
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        listeners: int = 1,
+        command: Sequence[str] | None = None,
+        **popen: object,
+    ) -> None:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NETSVC_", "PORT"))}
+        full_env.update(env or {})
+        self.lines: list[str] = []
+        self._eof = False
+        self._changed = threading.Condition()
+        self.proc = subprocess.Popen(
+            [*(command or [NETSVC, "serve"]), *args],
+            cwd=ROOT,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            **popen,  # type: ignore[call-overload]
+        )
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+        self.urls: list[str] = []
+        if listeners:
+            self.urls = self.wait_for_urls(listeners)
+
+    def _read_log(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        self.proc.stderr.close()
+        with self._changed:
+            self._eof = True
+            self._changed.notify_all()
+
+    @property
+    def log(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def wait_for_log(
+        self, pattern: str, count: int = 1, timeout: float = 10.0
+    ) -> list[re.Match[str]]:
+        """The first `count` matches of `pattern` in the log, waiting for them."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        with self._changed:
+            while True:
+                matches = [m for line in self.lines if (m := regex.search(line))]
+                if len(matches) >= count:
+                    return matches[:count]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._eof:
+                    log = "\n".join(self.lines)
+                    raise AssertionError(
+                        f"no {count} log line(s) matching {pattern!r}; log:\n{log}"
+                    )
+                self._changed.wait(remaining)
+
+    def wait_for_urls(self, count: int, timeout: float = 10.0) -> list[str]:
+        return [m.group(1) for m in self.wait_for_log(LISTENING.pattern, count, timeout)]
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        code: int = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.wait()
+
+    def __enter__(self) -> ServeProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def host_port(url: str) -> tuple[str, int]:
+    address = url.split("://", 1)[1]
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class SyncLineClient:
+    """A blocking line client over a plain socket."""
+
+    def __init__(self, address: tuple[str, int] | str, timeout: float = 5.0) -> None:
+        if isinstance(address, str):
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.settimeout(timeout)
+            self.sock.connect(address)
+        else:
+            self.sock = socket.create_connection(address, timeout=timeout)
+        self.buffer = b""
+
+    def line(self) -> bytes:
+        while b"\n" not in self.buffer:
+            data = self.sock.recv(65536)
+            if not data:
+                rest, self.buffer = self.buffer, b""
+                return rest
+            self.buffer += data
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line
+
+    def ask(self, command: str) -> bytes:
+        self.sock.sendall(command.encode() + b"\n")
+        return self.line()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> SyncLineClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
