@@ -30,6 +30,7 @@ class ServeProcess:
         env: dict[str, str] | None = None,
         listeners: int = 1,
         command: Sequence[str] | None = None,
+        cwd: Path = ROOT,
         **popen: object,
     ) -> None:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NETSVC_", "PORT"))}
@@ -39,7 +40,7 @@ class ServeProcess:
         self._changed = threading.Condition()
         self.proc = subprocess.Popen(
             [*(command or [NETSVC, "serve"]), *args],
-            cwd=ROOT,
+            cwd=cwd,
             env=full_env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -1,0 +1,80 @@
+# Listen URLs: parsing every form, refusing malformed ones with a reason,
+# and the URL reported for a bound socket.
+from __future__ import annotations
+
+import contextlib
+import socket
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from netsvc import AddressError, ListenAddress, parse_listen_url
+from netsvc._address import client_url, systemd_fds
+
+
+@pytest.mark.parametrize(
+    ("url", "scheme", "address"),
+    [
+        ("redis://127.0.0.1:6380", "redis", ListenAddress("tcp", host="127.0.0.1", port=6380)),
+        ("redis://127.0.0.1:6380/", "redis", ListenAddress("tcp", host="127.0.0.1", port=6380)),
+        ("http://[::1]:8080", "http", ListenAddress("tcp", host="::1", port=8080)),
+        ("http://[::]:0", "http", ListenAddress("tcp", host="::", port=0)),
+        ("REDIS://localhost", "redis", ListenAddress("tcp", host="localhost", port=None)),
+        ("rediss://0.0.0.0:6380", "rediss", ListenAddress("tcp", host="0.0.0.0", port=6380)),
+        ("redis+unix:///run/app.sock", "redis", ListenAddress("unix", path="/run/app.sock")),
+        ("redis+unix://app.sock", "redis", ListenAddress("unix", path="app.sock")),
+        ("http+fd://3", "http", ListenAddress("fd", fd=3)),
+        ("http+systemd://web", "http", ListenAddress("systemd", name="web")),
+        ("http+systemd://", "http", ListenAddress("systemd", name=None)),
+    ],
+)
+def test_parse(url: str, scheme: str, address: ListenAddress) -> None:
+    assert parse_listen_url(url) == (scheme, address)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("127.0.0.1:6380", "has no scheme"),
+        ("://127.0.0.1", "has no scheme"),
+        ("redis://127.0.0.1:99999", "Port out of range"),
+        ("redis://127.0.0.1:http", "Port could not be cast"),
+        ("redis://:6380", "no host"),
+        ("redis://127.0.0.1:6380/0", "not a path"),
+        ("redis://user@127.0.0.1", "not a path or user"),
+        ("redis+unix://", "needs a path"),
+        ("redis+fd://three", "expected a file descriptor number"),
+        ("redis+pipe://x", "unknown transport 'pipe'"),
+    ],
+)
+def test_malformed(url: str, reason: str) -> None:
+    with pytest.raises(AddressError, match=reason):
+        parse_listen_url(url)
+
+
+@given(st.text())
+def test_any_text_parses_or_is_refused_with_address_error(text: str) -> None:
+    with contextlib.suppress(AddressError):
+        parse_listen_url(text)
+
+
+def test_client_url_of_bound_sockets(tmp_path: object) -> None:
+    with socket.socket() as v4:
+        v4.bind(("127.0.0.1", 0))
+        assert client_url("redis", v4) == f"redis://127.0.0.1:{v4.getsockname()[1]}"
+    if socket.has_ipv6:
+        with socket.socket(socket.AF_INET6) as v6:
+            v6.bind(("::1", 0))
+            assert client_url("http", v6) == f"http://[::1]:{v6.getsockname()[1]}"
+
+
+def test_systemd_fds_ignores_variables_meant_for_another_process() -> None:
+    environ = {"LISTEN_PID": "1", "LISTEN_FDS": "1"}
+    assert systemd_fds(environ) == []
+    assert environ == {"LISTEN_PID": "1", "LISTEN_FDS": "1"}
+
+
+def test_systemd_fds_rejects_garbage() -> None:
+    with pytest.raises(AddressError, match="expected numbers"):
+        systemd_fds({"LISTEN_PID": "me", "LISTEN_FDS": "1"})
