@@ -10,7 +10,7 @@ import os
 import socket
 import stat
 import urllib.parse
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 
 import trio
 
@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 SD_LISTEN_FDS_START = 3
+UNIX_PROBE_TIMEOUT = 1.0  # seconds to find out whether a Unix socket file is live
 TRANSPORTS = ("tcp", "unix", "fd", "systemd")
 
 
@@ -96,6 +97,12 @@ def client_url(scheme: str, sock: socket.socket) -> str:
     return f"{scheme}://{host}:{port}"
 
 
+def systemd_activated(environ: Mapping[str, str]) -> bool:
+    """Whether systemd passed this process at least one socket."""
+    count = environ.get("LISTEN_FDS", "")
+    return environ.get("LISTEN_PID") == str(os.getpid()) and count.isdigit() and int(count) > 0
+
+
 def systemd_fds(environ: MutableMapping[str, str]) -> list[tuple[int, str]]:
     """The (fd, name) pairs systemd passed this process, consuming the variables.
 
@@ -108,7 +115,7 @@ def systemd_fds(environ: MutableMapping[str, str]) -> list[tuple[int, str]]:
         return []
     if not pid.isdigit() or not count.isdigit():
         raise AddressError(f"LISTEN_PID={pid!r} LISTEN_FDS={count!r}: expected numbers")
-    if int(pid) != os.getpid():
+    if int(pid) != os.getpid() or int(count) == 0:
         return []
     names = environ.get("LISTEN_FDNAMES", "").split(":") if environ.get("LISTEN_FDNAMES") else []
     for variable in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
@@ -139,20 +146,37 @@ def _adopt_fd(fd: int) -> socket.socket:
     return sock
 
 
-def _bind_unix(path: str, backlog: int) -> socket.socket:
+def _remove_stale_unix_socket(path: str) -> None:
+    """Remove a socket file nobody listens on (left by a server that died);
+    refuse to touch anything else."""
     try:
-        if stat.S_ISSOCK(os.stat(path).st_mode):
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                probe.connect(path)
-            except OSError:
-                os.unlink(path)  # a stale socket left by a process that died
-            else:
-                raise AddressError(f"Unix socket {path} is in use by another server")
-            finally:
-                probe.close()
+        if not stat.S_ISSOCK(os.stat(path).st_mode):
+            raise AddressError(f"{path} exists and is not a socket; not replacing it")
     except FileNotFoundError:
-        pass
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(UNIX_PROBE_TIMEOUT)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        pass  # nobody listens: stale
+    except FileNotFoundError:
+        return
+    except OSError as exc:  # a datagram socket, no permission, a full backlog...
+        reason = exc.strerror or str(exc)
+        raise AddressError(f"Unix socket {path} is in use or not ours: {reason}") from None
+    else:
+        raise AddressError(f"Unix socket {path} is in use by another server")
+    finally:
+        probe.close()
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        raise AddressError(f"cannot remove stale Unix socket {path}: {exc.strerror}") from None
+
+
+def _bind_unix(path: str, backlog: int) -> socket.socket:
+    _remove_stale_unix_socket(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(path)
@@ -184,9 +208,10 @@ async def open_sockets(
     *,
     default_port: int,
     backlog: int,
-    systemd: Mapping[str, list[int]],
+    systemd: Sequence[int] = (),
 ) -> list[socket.socket]:
-    """Bind (or adopt) the listening sockets for `address`."""
+    """Bind (or adopt) the listening sockets for `address`; `systemd` are the
+    fds systemd passed that this address was given."""
     if address.transport == "tcp":
         assert address.host is not None
         port = default_port if address.port is None else address.port
@@ -197,10 +222,4 @@ async def open_sockets(
     if address.transport == "fd":
         assert address.fd is not None
         return [_adopt_fd(address.fd)]
-    fds = [fd for name, group in systemd.items() for fd in group if address.name in (None, name)]
-    if not fds:
-        passed = (
-            ", ".join(sorted(systemd)) or "none (LISTEN_FDS/LISTEN_PID not set for this process)"
-        )
-        raise AddressError(f"systemd passed no socket named {address.name!r}; passed: {passed}")
-    return [_adopt_fd(fd) for fd in fds]
+    return [_adopt_fd(fd) for fd in systemd]

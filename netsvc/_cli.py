@@ -16,7 +16,7 @@ import click
 import trio
 
 from . import __version__
-from ._address import AddressError, ListenAddress, parse_listen_url
+from ._address import AddressError, ListenAddress, parse_listen_url, systemd_activated
 from ._connection import ConnectionLimits
 from ._logging import LOG_FORMATS, LOG_LEVELS, configure_logging
 from ._plugin import AppError, Protocol
@@ -126,11 +126,16 @@ def _ssl_context(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | 
 
 
 def _simple_address(
-    host: str | None, port: int | None, unix: str | None, fd: int | None, has_listen: bool
+    host: str | None,
+    host_on_command_line: bool,
+    port: int | None,
+    unix: str | None,
+    fd: int | None,
+    has_listen: bool,
 ) -> ListenAddress | None:
     """The --protocol listener's address, from --host/--port/--unix/--fd/$PORT/systemd."""
     given = [name for name, value in (("--unix", unix), ("--fd", fd)) if value is not None]
-    if port is not None or host is not None:
+    if port is not None or host_on_command_line:
         given.append("--host/--port")
     if len(given) > 1:
         raise click.UsageError(f"choose one of {' and '.join(given)}")
@@ -138,12 +143,14 @@ def _simple_address(
         return ListenAddress("unix", path=unix)
     if fd is not None:
         return ListenAddress("fd", fd=fd)
-    if port is None and host is None:
-        if has_listen:
-            return None
-        if os.environ.get("LISTEN_FDS") and os.environ.get("LISTEN_PID") == str(os.getpid()):
-            return ListenAddress("systemd")
     env_port = os.environ.get("PORT")
+    if port is None and not host_on_command_line:
+        if has_listen:
+            if env_port:
+                log.warning("$PORT=%s is not used: --listen gives the addresses", env_port)
+            return None
+        if systemd_activated(os.environ):
+            return ListenAddress("systemd")
     if port is None and env_port:
         if not env_port.isdigit() or int(env_port) > 65535:
             raise click.UsageError(f"$PORT is {env_port!r}; expected a port number (0-65535)")
@@ -275,7 +282,7 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
     """Serve protocols on ports until SIGTERM or SIGINT."""
     protocols: dict[str, Protocol[Any, Any]] = ctx.meta["netsvc.protocols"]
     configure_logging(options["log_level"], options["log_format"])
-    listens = _listens(options, protocols)
+    listens = _listens(ctx, options)
     settings = _settings(ctx.meta["netsvc.settings"], options, protocols)
     server = Server(
         listens,
@@ -287,13 +294,13 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
     log.info("netsvc %s starting (pid %d)", __version__, os.getpid())
     try:
         code = trio.run(run_until_signalled, server)
-    except* (AddressError, AppError, SettingError) as group:
-        log.error("%s", group.exceptions[0])
+    except (AddressError, AppError, SettingError) as exc:
+        log.error("%s", exc)
         sys.exit(1)
     sys.exit(code)
 
 
-def _listens(options: dict[str, Any], protocols: dict[str, Protocol[Any, Any]]) -> list[Listen]:
+def _listens(ctx: click.Context, options: dict[str, Any]) -> list[Listen]:
     listens = []
     for url in options["listen_urls"]:
         scheme, address = parse_listen_url(url)
@@ -304,7 +311,12 @@ def _listens(options: dict[str, Any], protocols: dict[str, Protocol[Any, Any]]) 
     if options["protocol"]:
         protocol = load_protocol(options["protocol"])
         simple = _simple_address(
-            options["host"], options["port"], options["unix"], options["fd"], bool(listens)
+            options["host"],
+            ctx.get_parameter_source("host") == click.core.ParameterSource.COMMANDLINE,
+            options["port"],
+            options["unix"],
+            options["fd"],
+            bool(listens),
         )
         if simple is not None:
             tls = options["certfile"] is not None
@@ -313,7 +325,9 @@ def _listens(options: dict[str, Any], protocols: dict[str, Protocol[Any, Any]]) 
                     f"protocol {protocol.name!r} has no TLS scheme; it cannot serve TLS"
                 )
             listens.append(Listen(protocol, simple, tls=tls, limits=_limits(protocol, options)))
-    elif any(options[name] is not None for name in ("host", "port", "unix", "fd")):
+    elif any(options[name] is not None for name in ("port", "unix", "fd")) or (
+        ctx.get_parameter_source("host") == click.core.ParameterSource.COMMANDLINE
+    ):
         raise click.UsageError("--host, --port, --unix and --fd need --protocol")
     if not listens:
         names = ", ".join(p.name for p in installed_protocols()) or "none installed"
@@ -347,6 +361,7 @@ async def run_until_signalled(server: Server) -> int:
     """Serve until SIGTERM/SIGINT (graceful) or a second SIGINT (at once)."""
     exit_code = 0
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        await server.bind()
         async with trio.open_nursery() as nursery:
 
             async def watch_signals() -> None:

@@ -25,6 +25,11 @@ __all__ = [
 KiB = 1024
 SECONDS = 1.0
 
+# The phases of a connection, which decide receive()'s deadline.
+IDLE, REQUEST, BODY = "idle", "request", "body"
+
+_LOG = logging.getLogger("netsvc.connection")
+
 
 @dataclasses.dataclass(frozen=True)
 class ConnectionLimits:
@@ -82,11 +87,19 @@ class Connection:
 
     Reading: `await receive()` returns bytes, or b"" when the client closed its
     side or when the server is shutting down and the connection is between
-    requests (`closing` then tells which). Call `request_complete()` each time
-    a whole request has been parsed, so the request deadline stops and the idle
-    one starts.
+    requests (`closing` then tells which). The plugin marks request
+    boundaries so the core can apply the right deadline:
 
-    Writing: `await send(data)` may be called from several tasks at once.
+    - idle (between requests): `receive()` waits at most `idle_timeout` and
+      returns b"" at shutdown; its first bytes start a request.
+    - request (its first byte has arrived): it must be complete within
+      `request_timeout` of that byte; `request_complete()` ends it.
+    - body (after `request_complete(body_follows=True)`): a request body is
+      streamed; each `receive()` waits at most `request_timeout` for progress
+      and is not cut short by shutdown. `request_complete()` ends it.
+
+    Writing: `await send(data)` may be called from several tasks at once; one
+    send that cannot finish within `send_timeout` breaks the connection.
     """
 
     def __init__(
@@ -109,26 +122,36 @@ class Connection:
         self.request_timeout = limits.request_timeout
         self.send_timeout = limits.send_timeout
         self.receive_size = limits.receive_size
-        self.log = logging.LoggerAdapter(
-            logging.getLogger("netsvc.connection"), {"peer": peer, "conn": id}
-        )
         self.state: dict[str, Any] = {}
         """Free for the plugin: per-connection data it wants the core to carry."""
         self._stream = stream
         self._send_lock = trio.Lock()
         self._closing = trio.Event()
-        self._idle_since = trio.current_time()
-        self._request_started: float | None = None
+        self._phase = IDLE
+        self._request_started = 0.0
         self._idle_scope: trio.CancelScope | None = None
+        self._broken: str | None = None  # why sending is no longer possible
+        self._log: logging.LoggerAdapter[logging.Logger] | None = None
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger that adds this connection's peer and id to each record."""
+        if self._log is None:
+            self._log = logging.LoggerAdapter(_LOG, {"peer": self.peer, "conn": self.id})
+        return self._log
 
     # -- reading -------------------------------------------------------------
 
     async def receive(self, max_bytes: int | None = None) -> bytes:
-        """The next bytes from the client; b"" at its end or at shutdown."""
+        """The next bytes from the client; b"" at its end, or at shutdown
+        between requests."""
         size = max_bytes or self.receive_size
-        if self._request_started is None:
+        if self._phase == IDLE:
             return await self._receive_idle(size)
-        deadline = _deadline(self._request_started, self.request_timeout)
+        if self._phase == REQUEST:
+            deadline = _deadline(self._request_started, self.request_timeout)
+        else:
+            deadline = _deadline(trio.current_time(), self.request_timeout)
         with trio.move_on_at(deadline):
             return await self._receive_some(size)
         assert self.request_timeout is not None
@@ -137,13 +160,14 @@ class Connection:
     async def _receive_idle(self, size: int) -> bytes:
         if self._closing.is_set():
             return b""
-        with trio.CancelScope(deadline=_deadline(self._idle_since, self.idle_timeout)) as scope:
+        with trio.CancelScope(deadline=_deadline(trio.current_time(), self.idle_timeout)) as scope:
             self._idle_scope = scope
             try:
                 data = await self._receive_some(size)
             finally:
                 self._idle_scope = None
             if data:
+                self._phase = REQUEST
                 self._request_started = trio.current_time()
             return data
         if self._closing.is_set():
@@ -154,45 +178,69 @@ class Connection:
     async def _receive_some(self, size: int) -> bytes:
         try:
             return bytes(await self._stream.receive_some(size))
-        except trio.BrokenResourceError:
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
             return b""  # a reset is the client's end too
 
-    def request_complete(self, *, more_buffered: bool = False) -> None:
-        """A whole request has been received.
+    def request_complete(self, *, more_buffered: bool = False, body_follows: bool = False) -> None:
+        """A whole request (or its head, with `body_follows`) has been received.
 
         With `more_buffered`, the plugin already holds the start of the next
         request, so its deadline starts now; otherwise the connection is idle.
         """
-        now = trio.current_time()
-        if more_buffered:
-            self._request_started = now
+        if body_follows:
+            self._phase = BODY
+        elif more_buffered:
+            self._phase = REQUEST
+            self._request_started = trio.current_time()
         else:
-            self._request_started = None
-            self._idle_since = now
+            self._phase = IDLE
 
     @property
     def in_request(self) -> bool:
-        """True between a request's first byte and request_complete()."""
-        return self._request_started is not None
+        """True from a request's first byte until request_complete()."""
+        return self._phase != IDLE
 
     # -- writing -------------------------------------------------------------
 
     async def send(self, data: bytes) -> None:
-        """Send all of `data`, waiting at most `send_timeout` for the client."""
-        async with self._send_lock:
-            with trio.move_on_after(_or_inf(self.send_timeout)):
+        """Send all of `data` within `send_timeout` (waiting for other senders
+        included). A send that times out leaves the stream cut mid-message, so
+        the connection is broken: every later send raises ConnectionLost."""
+        if self._broken is not None:
+            raise ConnectionLost(self._broken)
+        with trio.move_on_after(_or_inf(self.send_timeout)):
+            async with self._send_lock:
+                if self._broken is not None:
+                    raise ConnectionLost(self._broken)
                 try:
                     await self._stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                    raise ConnectionLost(str(exc) or "connection lost") from exc
+                    self._broken = str(exc) or "connection lost"
+                    raise ConnectionLost(self._broken) from exc
                 return
-        raise SendTimeout(f"client read nothing for {self.send_timeout:g}s")
+        self._broken = f"a send did not finish within {self.send_timeout:g}s"
+        raise SendTimeout(f"{self._broken} (the client is not reading)")
+
+    async def aclose(self, linger: float, linger_bytes: int) -> None:
+        """Close gracefully (the server calls this when the handler returns).
+
+        Waits for other tasks' sends to finish, then shuts down our side and
+        drains what the client still sends for up to `linger` seconds, so the
+        kernel does not answer it with a reset that would destroy our last reply.
+        """
+        with trio.move_on_after(linger):
+            async with self._send_lock:
+                if self._broken is None:
+                    self._broken = "the connection is closed"
+                    await close_gracefully(self._stream, linger_bytes)
+        await trio.aclose_forcefully(self._stream)
 
     # -- shutdown ------------------------------------------------------------
 
     @property
     def closing(self) -> bool:
-        """True once the server has started shutting down."""
+        """True once the server has started shutting down (or the connection
+        was asked to end with begin_closing())."""
         return self._closing.is_set()
 
     async def wait_closing(self) -> None:
@@ -200,10 +248,29 @@ class Connection:
         await self._closing.wait()
 
     def begin_closing(self) -> None:
-        """Called by the server: wake an idle receive() so it returns b""."""
+        """Ask this connection to end: a receive() waiting between requests
+        returns b"" now and later ones at once. The server calls it at
+        shutdown; a plugin may call it to disconnect a client (CLIENT KILL)."""
         self._closing.set()
         if self._idle_scope is not None:
             self._idle_scope.cancel()
+
+
+async def close_gracefully(stream: trio.abc.Stream, linger_bytes: int) -> None:
+    """Shut down our side, drain up to `linger_bytes` the client still sends,
+    close. The caller bounds the time."""
+    try:
+        if isinstance(stream, trio.SocketStream):
+            await stream.send_eof()
+            drained = 0
+            while drained < linger_bytes:
+                data = await stream.receive_some(65536)
+                if not data:
+                    break
+                drained += len(data)
+        await stream.aclose()
+    except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
+        pass
 
 
 def _or_inf(seconds: float | None) -> float:

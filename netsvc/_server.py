@@ -19,13 +19,14 @@ from typing import Any
 
 import trio
 
-from ._address import ListenAddress, client_url, open_sockets, systemd_fds
+from ._address import AddressError, ListenAddress, client_url, open_sockets, systemd_fds
 from ._connection import (
     Connection,
     ConnectionLimits,
     ConnectionLost,
     ReceiveTimeout,
     SendTimeout,
+    close_gracefully,
 )
 from ._plugin import ListenerInfo, Protocol, Runtime, Service
 from ._stats import Counters
@@ -35,12 +36,15 @@ __all__ = ["Listen", "Server"]
 log = logging.getLogger("netsvc.server")
 
 ACCEPT_RETRY_DELAY = 0.1  # seconds to wait after accept() fails (EMFILE and friends)
+ACCEPT_ERROR_LOG_INTERVAL = 10.0  # seconds between two logs of the same accept failure
 REFUSAL_TIMEOUT = 2.0  # seconds a refused connection may take to receive its message
 MAX_PENDING_REFUSALS = 64  # past this, over-limit connections are closed without a word
 REFUSAL_LOG_INTERVAL = 10.0  # seconds between two "refusing connections" warnings
 CLOSE_LINGER = 1.0  # seconds to drain a client's unread bytes so it gets our last reply
 CLOSE_LINGER_BYTES = 256 * 1024
 DEFAULT_BACKLOG = 1024
+# Exceptions that end a connection in the ordinary way: logged quietly, not as errors.
+QUIET_ENDS = (ReceiveTimeout, SendTimeout, ConnectionLost)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,8 +64,11 @@ class _Listener:
     service: Service
     limits: ConnectionLimits
     tls: bool
-    unix_path: str | None
+    unix_path: str | None  # a Unix socket file we created, removed at exit
+    unix_inode: tuple[int, int] | None = None  # (st_dev, st_ino) of that file
     last_refusal_log: float = -math.inf
+    last_accept_error_log: float = -math.inf
+    accept_errors: int = 0
 
 
 class Server:
@@ -97,6 +104,7 @@ class Server:
         self._ids = itertools.count(1)
         self._shutdown = trio.Event()
         self._pending_refusals = 0
+        self._services: dict[str, Service] | None = None
 
     @property
     def urls(self) -> list[str]:
@@ -114,10 +122,10 @@ class Server:
     async def serve(
         self, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Bind, report the URLs through `task_status`, serve until shutdown()."""
-        services = self._create_services()
+        """Bind (unless bind() was called), report the URLs through
+        `task_status`, serve until shutdown()."""
         try:
-            await self._bind(services)
+            services = await self.bind()
             async with trio.open_nursery() as service_nursery:
                 for service in services.values():
                     await service.start(service_nursery)
@@ -128,6 +136,19 @@ class Server:
         finally:
             self._close_listeners()
         log.info("stopped")
+
+    async def bind(self) -> dict[str, Service]:
+        """Create the services and bind every listener, raising AddressError or
+        AppError directly; serve() calls it if you have not."""
+        if self._services is None:
+            services = self._create_services()
+            try:
+                await self._bind(services)
+            except BaseException:
+                self._close_listeners()
+                raise
+            self._services = services
+        return self._services
 
     def _create_services(self) -> dict[str, Service]:
         services: dict[str, Service] = {}
@@ -144,17 +165,14 @@ class Server:
         return services
 
     async def _bind(self, services: dict[str, Service]) -> None:
-        systemd: dict[str, list[int]] = {}
-        if any(listen.address.transport == "systemd" for listen in self._listens):
-            for fd, name in systemd_fds(os.environ):
-                systemd.setdefault(name, []).append(fd)
-        for listen in self._listens:
+        systemd = _claim_systemd_fds(self._listens)
+        for index, listen in enumerate(self._listens):
             protocol = listen.protocol
             sockets = await open_sockets(
                 listen.address,
                 default_port=protocol.default_port,
                 backlog=self._backlog,
-                systemd=systemd,
+                systemd=systemd.get(index, ()),
             )
             scheme = (protocol.tls_schemes if listen.tls else protocol.schemes)[0]
             for sock in sockets:
@@ -171,6 +189,7 @@ class Server:
                         limits=listen.limits or protocol.limits,
                         tls=listen.tls,
                         unix_path=created_path,
+                        unix_inode=_inode(created_path) if created_path else None,
                     )
                 )
                 self.runtime.listeners.append(info)
@@ -207,24 +226,17 @@ class Server:
     def _close_listeners(self) -> None:
         for listener in self._listeners:
             listener.socket_listener.socket.close()
-            if listener.unix_path is not None:
+            path, listener.unix_path = listener.unix_path, None
+            if path is not None and _inode(path) == listener.unix_inode:
                 with contextlib.suppress(OSError):
-                    os.unlink(listener.unix_path)
-                listener.unix_path = None
+                    os.unlink(path)  # only our own file: another server may have replaced it
 
     async def _accept_loop(self, listener: _Listener, nursery: trio.Nursery) -> None:
         while True:
             try:
                 stream = await listener.socket_listener.accept()
             except OSError as exc:
-                name = errno.errorcode.get(exc.errno or 0, "error")
-                log.error(
-                    "accept on %s failed: %s (%s); retrying in %gs",
-                    listener.info.url,
-                    name,
-                    exc.strerror,
-                    ACCEPT_RETRY_DELAY,
-                )
+                self._log_accept_error(listener, exc)
                 await trio.sleep(ACCEPT_RETRY_DELAY)
                 continue
             counters = listener.info.counters
@@ -240,6 +252,20 @@ class Server:
             counters.opened()
             nursery.start_soon(self._run_connection, stream, listener)
 
+    def _log_accept_error(self, listener: _Listener, exc: OSError) -> None:
+        listener.accept_errors += 1
+        now = trio.current_time()
+        if now - listener.last_accept_error_log >= ACCEPT_ERROR_LOG_INTERVAL:
+            listener.last_accept_error_log = now
+            log.error(
+                "accept on %s failed: %s (%s); retrying every %gs (%d failures so far)",
+                listener.info.url,
+                errno.errorcode.get(exc.errno or 0, "error"),
+                exc.strerror,
+                ACCEPT_RETRY_DELAY,
+                listener.accept_errors,
+            )
+
     def _log_refusal(self, listener: _Listener) -> None:
         now = trio.current_time()
         if now - listener.last_refusal_log >= REFUSAL_LOG_INTERVAL:
@@ -254,23 +280,27 @@ class Server:
     async def _refuse(self, raw: trio.SocketStream, listener: _Listener) -> None:
         try:
             with trio.move_on_after(REFUSAL_TIMEOUT):
-                stream = await self._secure(raw, listener)
+                stream = await self._secure(raw, listener, most_seconds=REFUSAL_TIMEOUT)
                 message = listener.service.refusal()
                 if message:
                     await stream.send_all(message)
-                await _close_gracefully(stream)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await close_gracefully(stream, CLOSE_LINGER_BYTES)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
             pass
+        except Exception:
+            log.exception("refusing a connection on %s failed", listener.info.url)
         finally:
             self._pending_refusals -= 1
             await trio.aclose_forcefully(raw)
 
-    async def _secure(self, raw: trio.SocketStream, listener: _Listener) -> trio.abc.Stream:
+    async def _secure(
+        self, raw: trio.SocketStream, listener: _Listener, most_seconds: float = math.inf
+    ) -> trio.abc.Stream:
         if not listener.tls:
             return raw
         assert self._ssl_context is not None
         stream = trio.SSLStream(raw, self._ssl_context, server_side=True)
-        with trio.fail_after(listener.limits.handshake_timeout):
+        with trio.fail_after(min(most_seconds, listener.limits.handshake_timeout)):
             await stream.do_handshake()
         return stream
 
@@ -300,17 +330,9 @@ class Server:
             conn.log.debug("connection opened on %s", listener.info.url)
             try:
                 await listener.service.handle(conn)
-            except ReceiveTimeout as exc:
-                conn.log.info("closing: %s timeout, %s", exc.phase, exc)
-            except SendTimeout as exc:
-                conn.log.info("closing: %s", exc)
-            except ConnectionLost:
-                conn.log.debug("client went away")
-            except Exception:
-                counters.error()
-                conn.log.exception("handler failed; closing this connection (peer %s)", peer)
-            else:
-                await _close_gracefully(stream)
+            except BaseException as exc:
+                _log_handler_end(conn, exc)  # re-raises Cancelled and friends
+            await conn.aclose(CLOSE_LINGER, CLOSE_LINGER_BYTES)
         finally:
             if conn is not None:
                 self._connections.discard(conn)
@@ -319,22 +341,92 @@ class Server:
             await trio.aclose_forcefully(raw)
 
 
-async def _close_gracefully(stream: trio.abc.Stream) -> None:
-    """Close our side, then drain what the client still sends for a moment, so
-    the kernel does not answer it with a reset that could destroy our last reply."""
-    with trio.move_on_after(CLOSE_LINGER):
-        try:
-            if isinstance(stream, trio.SocketStream):
-                await stream.send_eof()
-                drained = 0
-                while drained < CLOSE_LINGER_BYTES:
-                    data = await stream.receive_some(65536)
-                    if not data:
-                        break
-                    drained += len(data)
-            await stream.aclose()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+def _log_handler_end(conn: Connection, exc: BaseException) -> None:
+    """Log how a handler ended by an exception; re-raise what is not ours to
+    swallow (Cancelled, KeyboardInterrupt). Exception groups from a plugin's
+    own nursery are split: timeouts and lost clients are ordinary ends."""
+    group = exc if isinstance(exc, BaseExceptionGroup) else BaseExceptionGroup("", [exc])
+    quiet, rest = group.split(QUIET_ENDS)
+    errors, fatal = rest.split(Exception) if rest is not None else (None, None)
+    if quiet is not None:
+        first = _leaves(quiet)[0]
+        if isinstance(first, ReceiveTimeout):
+            conn.log.info("closing: %s timeout, %s", first.phase, first)
+        elif isinstance(first, SendTimeout):
+            conn.log.info("closing: %s", first)
+        else:
+            conn.log.debug("client went away: %s", first)
+    if errors is not None:
+        conn.counters.error()
+        failure = _leaves(errors)[0] if len(_leaves(errors)) == 1 else errors
+        conn.log.error(
+            "handler failed; closing this connection (peer %s)",
+            conn.peer,
+            exc_info=(type(failure), failure, failure.__traceback__),
+        )
+    if fatal is not None:
+        if fatal.exceptions == (exc,):
+            raise exc
+        raise fatal
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for item in group.exceptions:
+        found += _leaves(item) if isinstance(item, BaseExceptionGroup) else [item]
+    return found
+
+
+def _inode(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _claim_systemd_fds(listens: list[Listen]) -> dict[int, list[int]]:
+    """Which systemd-passed fds each listener (by index) serves: named URLs
+    take the fds of their name; one nameless URL takes the rest. An fd is
+    never served twice."""
+    wanted = [i for i, listen in enumerate(listens) if listen.address.transport == "systemd"]
+    if not wanted:
+        return {}
+    passed = systemd_fds(os.environ)
+    claims: dict[int, list[int]] = {}
+    taken: set[int] = set()
+    nameless = [i for i in wanted if listens[i].address.name is None]
+    if len(nameless) > 1:
+        raise AddressError(
+            "only one listen URL may take all systemd sockets (+systemd:// with no name)"
+        )
+    for index in wanted:
+        name = listens[index].address.name
+        if name is None:
+            continue
+        fds = [fd for fd, fd_name in passed if fd_name == name]
+        if set(fds) & taken:
+            raise AddressError(f"the systemd socket named {name!r} is given to two listen URLs")
+        taken.update(fds)
+        claims[index] = fds
+        if not fds:
+            raise AddressError(_no_systemd_socket(name, passed))
+    for index in nameless:
+        claims[index] = [fd for fd, _ in passed if fd not in taken]
+        if not claims[index]:
+            raise AddressError(_no_systemd_socket(None, passed))
+    return claims
+
+
+def _no_systemd_socket(name: str | None, passed: list[tuple[int, str]]) -> str:
+    what = f"named {name!r}" if name is not None else "left for +systemd:// (all went to names)"
+    if not passed:
+        return (
+            f"no systemd socket {what}: systemd passed no sockets to this process "
+            "(LISTEN_FDS/LISTEN_PID are not set for it, or LISTEN_FDS is 0)"
+        )
+    names = ", ".join(sorted({fd_name for _, fd_name in passed}))
+    return f"no systemd socket {what}; the passed sockets are named: {names}"
 
 
 def _peer_name(sock: trio.socket.SocketType) -> str:

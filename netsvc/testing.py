@@ -92,6 +92,7 @@ async def serve(
         ssl_context=ssl_context,
         graceful_timeout=graceful_timeout,
     )
+    await server.bind()  # errors such as AddressError surface here, unwrapped
     async with trio.open_nursery() as nursery:
         urls: list[str] = await nursery.start(_serve, server)
         running = RunningServer(urls[0], server, client_ssl_context)

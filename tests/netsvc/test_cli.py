@@ -114,22 +114,28 @@ def test_inherited_socket_by_fd_number() -> None:
 # What systemd does before it runs a socket-activated service: the sockets
 # from fd 3 on, LISTEN_PID set to the service's own pid, then exec.
 SYSTEMD_EXEC = """
-import os, sys
-os.dup2(int(sys.argv[1]), 3)
-os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS="1", LISTEN_FDNAMES=sys.argv[2])
+import fcntl, os, sys
+fds, names = sys.argv[1].split(","), sys.argv[2]
+copies = [fcntl.fcntl(int(fd), fcntl.F_DUPFD, 100) for fd in fds]  # out of the way of 3, 4...
+for index, fd in enumerate(copies):
+    os.dup2(fd, 3 + index)  # inheritable, unlike the copies
+os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS=str(len(fds)), LISTEN_FDNAMES=names)
 os.execv(sys.argv[3], sys.argv[3:])
 """
 
 
-def systemd_command(sock: socket.socket, name: str) -> list[str]:
-    return [sys.executable, "-c", SYSTEMD_EXEC, str(sock.fileno()), name, NETSVC, "serve"]
+def systemd_command(*named: tuple[socket.socket, str]) -> tuple[list[str], tuple[int, ...]]:
+    fds = [str(sock.fileno()) for sock, _ in named]
+    names = ":".join(name for _, name in named)
+    command = [sys.executable, "-c", SYSTEMD_EXEC, ",".join(fds), names, NETSVC, "serve"]
+    return command, tuple(sock.fileno() for sock, _ in named)
 
 
 def test_systemd_socket_activation() -> None:
     sock = listening_socket()
     port = sock.getsockname()[1]
-    command = systemd_command(sock, "probe")
-    with ServeProcess(["--protocol", PROBE], command=command, pass_fds=(sock.fileno(),)) as server:
+    command, fds = systemd_command((sock, "probe"))
+    with ServeProcess(["--protocol", PROBE], command=command, pass_fds=fds) as server:
         sock.close()
         assert server.urls == [f"probe://127.0.0.1:{port}"]
         with SyncLineClient(("127.0.0.1", port)) as client:
@@ -137,15 +143,38 @@ def test_systemd_socket_activation() -> None:
             assert client.ask("ECHO activated") == b"activated"
 
 
-def test_systemd_listen_url_selects_by_name() -> None:
+def test_systemd_sockets_go_to_listen_urls_by_name_each_once() -> None:
+    web, admin = listening_socket(), listening_socket()
+    ports = web.getsockname()[1], admin.getsockname()[1]
+    command, fds = systemd_command((web, "web"), (admin, "admin"))
+    args = ["--listen", "echo+systemd://", "--listen", "echo+systemd://admin"]
+    with ServeProcess(args, command=command, pass_fds=fds, listeners=2) as server:
+        web.close()
+        admin.close()
+        assert sorted(server.urls) == sorted(f"echo://127.0.0.1:{port}" for port in ports)
+
+
+def test_systemd_socket_cannot_be_served_twice() -> None:
     sock = listening_socket()
-    port = sock.getsockname()[1]
-    command = systemd_command(sock, "web")
-    with ServeProcess(
-        ["--listen", "echo+systemd://web"], command=command, pass_fds=(sock.fileno(),)
-    ) as server:
-        sock.close()
-        assert server.urls == [f"echo://127.0.0.1:{port}"]
+    command, fds = systemd_command((sock, "web"))
+    args = ["--listen", "echo+systemd://", "--listen", "echo+systemd://"]
+    with ServeProcess(args, command=command, pass_fds=fds, listeners=0) as server:
+        assert server.wait(10) == 1
+    assert "only one listen URL may take all systemd sockets" in server.log
+    sock.close()
+
+
+def test_systemd_url_without_activation_says_so() -> None:
+    result = run("serve", "--listen", "echo+systemd://web", env=_base_env())
+    assert result.returncode == 1
+    assert "no systemd socket named 'web': systemd passed no sockets" in result.stderr
+
+
+def test_host_from_the_environment_does_not_conflict_with_unix(tmp_path: Path) -> None:
+    path = tmp_path / "p.sock"
+    args = ["--protocol", PROBE, "--unix", str(path)]
+    with ServeProcess(args, env={"NETSVC_HOST": "127.0.0.1"}) as server:
+        assert server.urls == [f"probe+unix://{path}"]
 
 
 def test_tls_from_certfile_and_keyfile(tmp_path: Path) -> None:

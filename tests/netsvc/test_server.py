@@ -12,7 +12,18 @@ import pytest
 import trio
 import trustme
 
-from netsvc import ConnectionLimits, Listen, ListenAddress, Server
+from netsvc import (
+    AddressError,
+    Connection,
+    ConnectionLimits,
+    ConnectionLost,
+    Listen,
+    ListenAddress,
+    Protocol,
+    Runtime,
+    Server,
+    Service,
+)
 from netsvc.testing import RunningServer, open_connection, serve
 from protocols.echo import protocol as echo_protocol
 from tests.lineclient import LineClient
@@ -228,3 +239,106 @@ async def test_two_protocols_in_one_server() -> None:
         assert await lines.ask("ECHO ping") == b"ping"
         assert [info.protocol for info in server.runtime.listeners] == ["probe", "echo"]
         server.shutdown()
+
+
+class PushingService(Service):
+    """Pub/sub's shape: tasks outside a connection send to it. PUSH starts one
+    that floods the connection from the service's nursery; the handler then
+    returns while that send is still blocked on a client that does not read."""
+
+    def __init__(self) -> None:
+        self.nursery: trio.Nursery | None = None
+        self.lost = 0
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        self.nursery = nursery
+
+    async def handle(self, conn: Connection) -> None:
+        data = await conn.receive()
+        if data.startswith(b"PUSH"):
+            assert self.nursery is not None
+            self.nursery.start_soon(self.flood, conn)
+            await trio.sleep(0.2)  # let the flood block on the full socket
+            return
+        async with trio.open_nursery() as nursery:  # a plugin's own tasks
+            nursery.start_soon(conn.receive)  # times out as the idle deadline passes
+
+    async def flood(self, conn: Connection) -> None:
+        try:
+            await conn.send(b"x" * 50_000_000)
+        except ConnectionLost:
+            self.lost += 1
+
+
+class PushingProtocol(Protocol[None, None]):
+    name = "pushing"
+    schemes = ("pushing",)
+    default_port = 0
+    description = "test"
+    limits = ConnectionLimits(idle_timeout=0.3, send_timeout=30)
+
+    def __init__(self) -> None:
+        self.service = PushingService()
+
+    def default_app(self) -> None:
+        return None
+
+    def create_service(self, app: None, settings: None, runtime: Runtime) -> Service:
+        return self.service
+
+
+async def test_closing_while_another_task_sends_does_not_harm_the_server() -> None:
+    plugin = PushingProtocol()
+    async with serve(plugin) as running:
+        victim = await running.connect()
+        await victim.send_all(b"PUSH\n")  # and never read
+        with trio.fail_after(5):
+            while running.server.runtime.counters.connections_open:
+                await trio.sleep(0.05)
+        assert plugin.service.lost == 1  # the sender was told, not the server
+        other = await running.connect()
+        await other.send_all(b"hello")
+        assert running.server.runtime.counters.errors == 0
+
+
+async def test_timeouts_inside_a_plugins_own_nursery_are_not_errors() -> None:
+    plugin = PushingProtocol()
+    async with serve(plugin) as running:
+        client = LineClient(await running.connect())
+        assert await client.closed(timeout=3)  # the idle timeout, raised in a child task
+        assert running.server.runtime.counters.errors == 0
+
+
+async def test_refusal_survives_a_tls_client_that_never_handshakes() -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    limits = ConnectionLimits(max_connections=1, handshake_timeout=0.2)
+    async with serve(
+        probe, limits=limits, ssl_context=server_context, client_ssl_context=client_context
+    ) as running:
+        first = await connect(running)
+        silent = [LineClient(await open_connection(running.url)) for _ in range(3)]  # no TLS
+        await trio.sleep(0.5)  # past the handshake timeout of the refusals
+        for client in silent:
+            assert await client.closed()
+        assert await first.ask("ECHO alive") == b"alive"
+
+
+async def test_unix_path_that_is_not_a_stream_socket_is_left_alone(tmp_path: Any) -> None:
+    regular = tmp_path / "file"
+    regular.write_text("keep me")
+    with pytest.raises(AddressError, match="exists and is not a socket"):
+        async with serve(probe, address=ListenAddress("unix", path=str(regular))):
+            pass
+    assert regular.read_text() == "keep me"
+    dgram_path = str(tmp_path / "dgram.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as live:
+        live.bind(dgram_path)
+        with pytest.raises(AddressError, match="in use or not ours"):
+            async with serve(probe, address=ListenAddress("unix", path=dgram_path)):
+                pass
+        live.sendto(b"still mine", dgram_path)
+        assert live.recv(100) == b"still mine"
