@@ -1,0 +1,28 @@
+# The RESP plugin: a Redis-protocol server that redis-cli, redis-py and
+# redis-benchmark use as a Redis, with a command table users extend.
+#
+#   from protocols.resp import RespApp, ErrorReply
+#   app = RespApp()
+#
+#   @app.command("hello", arity=2, flags=["fast"])
+#   def hello(client, argv):
+#       return b"hello " + argv[1]
+from ._app import CommandSpec, RespApp
+from ._client import Client
+from ._plugin import RespProtocol, RespSettings, protocol
+from ._reply import NULL_ARRAY, OK, ErrorReply, Frames, Push, Status
+
+__all__ = [
+    "NULL_ARRAY",
+    "OK",
+    "Client",
+    "CommandSpec",
+    "ErrorReply",
+    "Frames",
+    "Push",
+    "RespApp",
+    "RespProtocol",
+    "RespSettings",
+    "Status",
+    "protocol",
+]

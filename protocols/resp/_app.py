@@ -1,0 +1,191 @@
+# The command table users build on: RespApp maps command names to handlers
+# with Redis's arity convention and flags, and produces Redis's own errors for
+# unknown commands and wrong argument counts. COMMAND and COMMAND DOCS are
+# answered from this table.
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from ._reply import ErrorReply, Reply, Status
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+__all__ = ["FLAGS", "CommandSpec", "Handler", "RespApp", "unknown_command", "wrong_arity"]
+
+Handler: TypeAlias = Callable[["Client", list[bytes]], Reply | Awaitable[Reply]]
+
+# Flags a command may carry; the names are Redis's (COMMAND INFO shows them).
+FLAGS = frozenset(
+    {
+        "write",  # changes data: refused in a read-only context
+        "readonly",
+        "denyoom",
+        "admin",
+        "pubsub",  # allowed in RESP2's subscribed state
+        "noscript",
+        "blocking",
+        "loading",
+        "stale",
+        "skip_monitor",
+        "fast",
+        "no_auth",  # allowed before AUTH when a password is set
+        "no_multi",  # executed at once, not queued, inside MULTI
+        "allow_busy",
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandSpec:
+    """One registered command."""
+
+    name: str  # lower case
+    handler: Handler
+    arity: int  # Redis's convention: counts the name; -N means at least N
+    flags: frozenset[str]
+    flag_order: tuple[str, ...] = ()  # as registered, for COMMAND INFO
+    first_key: int = 0
+    last_key: int = 0
+    key_step: int = 0
+    group: str = "generic"
+    summary: str = ""
+    is_async: bool = False
+
+    def arity_ok(self, argc: int) -> bool:
+        return argc == self.arity if self.arity > 0 else argc >= -self.arity
+
+    def keys(self, argv: list[bytes]) -> list[bytes]:
+        """The key arguments of a call, from first/last/step (for WATCH-like checks)."""
+        if self.first_key <= 0:
+            return []
+        last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
+        return argv[self.first_key : last + 1 : self.key_step or 1]
+
+
+def unknown_command(argv: list[bytes]) -> ErrorReply:
+    """Redis's text: ERR unknown command 'foo', with args beginning with: 'a' 'b'"""
+    name = _printable(argv[0])
+    args = "".join(f"'{_printable(arg)}' " for arg in argv[1:])
+    return ErrorReply(f"ERR unknown command '{name}', with args beginning with: {args}")
+
+
+def wrong_arity(name: str) -> ErrorReply:
+    return ErrorReply(f"ERR wrong number of arguments for '{name}' command")
+
+
+def _printable(data: bytes, limit: int = 128) -> str:
+    text = data[:limit].decode("utf-8", errors="replace")
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+class RespApp:
+    """A table of commands. `RespApp()` starts with netsvc's Redis subset;
+    `RespApp(builtins=False)` starts empty.
+
+        app = RespApp()
+
+        @app.command("hello.world", arity=-1, flags=["readonly", "fast"])
+        def hello(client, argv):
+            return b"hello " + (argv[1] if len(argv) > 1 else b"world")
+
+    Handlers take the Client and the whole argument vector (argv[0] is the
+    command name as sent) and return a reply value (see `_reply.py`) or raise
+    ErrorReply. `async def` handlers may wait (blocking commands).
+    """
+
+    def __init__(self, *, builtins: bool = True) -> None:
+        self.commands: dict[bytes, CommandSpec] = {}
+        if builtins:
+            from .commands import BUILTINS
+
+            self.include(BUILTINS)
+
+    def command(
+        self,
+        name: str,
+        *,
+        arity: int,
+        flags: Iterable[str] = (),
+        keys: tuple[int, int, int] = (0, 0, 0),
+        group: str = "generic",
+        summary: str = "",
+        replace: bool = False,
+    ) -> Callable[[Handler], Handler]:
+        """Register a handler for `name`. Replacing an existing command (a
+        built-in, say) needs `replace=True`, so it never happens by accident."""
+        flag_order = tuple(dict.fromkeys(flags))
+        spec_flags = frozenset(flag_order)
+        lowered = name.lower()
+        if not lowered or any(ch.isspace() for ch in lowered):
+            raise ValueError(f"a command name is one non-empty word, got {name!r}")
+        if arity == 0:
+            raise ValueError(f"{name}: arity counts the command name, so it is never 0")
+        unknown = spec_flags - FLAGS
+        if unknown:
+            raise ValueError(f"{name}: unknown flags {sorted(unknown)}; known: {sorted(FLAGS)}")
+        if lowered.encode() in self.commands and not replace:
+            raise ValueError(f"command {name!r} is already registered; pass replace=True")
+
+        def register(handler: Handler) -> Handler:
+            self.commands[lowered.encode()] = CommandSpec(
+                name=lowered,
+                handler=handler,
+                arity=arity,
+                flags=spec_flags,
+                flag_order=flag_order,
+                first_key=keys[0],
+                last_key=keys[1],
+                key_step=keys[2],
+                group=group,
+                summary=summary or (inspect.getdoc(handler) or "").partition("\n")[0],
+                is_async=inspect.iscoroutinefunction(handler),
+            )
+            return handler
+
+        return register
+
+    def include(self, other: RespApp | Iterable[CommandSpec], *, replace: bool = False) -> None:
+        """Add every command of `other` (an app or specs)."""
+        specs = other.commands.values() if isinstance(other, RespApp) else other
+        for spec in specs:
+            key = spec.name.encode()
+            if key in self.commands and not replace:
+                raise ValueError(f"command {spec.name!r} is already registered; pass replace=True")
+            self.commands[key] = spec
+
+    def lookup(self, name: bytes) -> CommandSpec | None:
+        spec = self.commands.get(name)
+        if spec is None:
+            spec = self.commands.get(name.lower())
+        return spec
+
+    def __len__(self) -> int:
+        return len(self.commands)
+
+
+def describe(spec: CommandSpec) -> list[Any]:
+    """COMMAND INFO's entry for one command, in Redis 7's shape."""
+    categories = [f"@{spec.group}"]
+    if "write" in spec.flags:
+        categories.insert(0, "@write")
+    elif "readonly" in spec.flags:
+        categories.insert(0, "@read")
+    categories.append("@fast" if "fast" in spec.flags else "@slow")
+    if "blocking" in spec.flags:
+        categories.append("@blocking")
+    return [
+        spec.name.encode(),
+        spec.arity,
+        [Status(flag) for flag in spec.flag_order],
+        spec.first_key,
+        spec.last_key,
+        spec.key_step,
+        [Status(category) for category in categories],
+        [],  # tips
+        [],  # key specifications
+        [],  # subcommands
+    ]

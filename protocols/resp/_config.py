@@ -1,0 +1,110 @@
+# CONFIG GET/SET: the parameters this server has, with Redis's names and
+# replies. Only parameters that exist are listed; unknown ones are errors on
+# SET and absent from GET, as in Redis.
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from ._args import parse_int
+from ._glob import compile_glob
+from ._reply import ErrorReply
+
+__all__ = ["Config"]
+
+
+@dataclasses.dataclass
+class Parameter:
+    value: bytes
+    settable: bool = True
+    check: Callable[[bytes], bytes] | None = None
+
+
+def _yes_no(value: bytes) -> bytes:
+    if value.lower() not in (b"yes", b"no"):
+        raise ValueError("argument must be 'yes' or 'no'")
+    return value.lower()
+
+
+def _non_negative(value: bytes) -> bytes:
+    try:
+        number = parse_int(value)
+    except ErrorReply:
+        raise ValueError("argument couldn't be parsed into an integer") from None
+    if number < 0:
+        raise ValueError("argument must be between 0 and 9223372036854775807 inclusive")
+    return str(number).encode()
+
+
+class Config:
+    """The server's CONFIG parameters. `on_change` hears every successful SET."""
+
+    def __init__(self, initial: dict[bytes, Parameter]) -> None:
+        self.parameters = initial
+        self.on_change: Callable[[bytes, bytes], None] = lambda name, value: None
+
+    @classmethod
+    def defaults(
+        cls, *, port: int, databases: int, requirepass: str | None, max_bulk: int
+    ) -> Config:
+        return cls(
+            {
+                b"port": Parameter(str(port).encode(), settable=False),
+                b"bind": Parameter(b"", settable=False),
+                b"databases": Parameter(str(databases).encode(), settable=False),
+                b"requirepass": Parameter((requirepass or "").encode()),
+                b"proto-max-bulk-len": Parameter(str(max_bulk).encode(), settable=False),
+                b"timeout": Parameter(b"0", check=_non_negative),
+                b"maxclients": Parameter(b"10000", settable=False),
+                b"maxmemory": Parameter(b"0", check=_non_negative),
+                b"maxmemory-policy": Parameter(b"noeviction", settable=False),
+                # persistence does not exist here; redis-benchmark asks about it
+                b"save": Parameter(b"", check=lambda v: v if not v.strip() else _no_save(v)),
+                b"appendonly": Parameter(b"no", check=lambda v: _refuse_yes(_yes_no(v))),
+            }
+        )
+
+    def get(self, patterns: list[bytes]) -> dict[bytes, bytes]:
+        found: dict[bytes, bytes] = {}
+        for pattern in patterns:
+            matches = compile_glob(pattern.lower())
+            for name, parameter in self.parameters.items():
+                if matches(name):
+                    found[name] = parameter.value
+        return found
+
+    def set(self, changes: dict[bytes, bytes]) -> None:
+        """Apply all changes or none, with Redis's error texts."""
+        checked: dict[bytes, bytes] = {}
+        for raw_name, value in changes.items():
+            name = raw_name.lower()
+            parameter = self.parameters.get(name)
+            shown = raw_name.decode(errors="replace")
+            if parameter is None:
+                raise ErrorReply(
+                    f"ERR Unknown option or number of arguments for CONFIG SET - '{shown}'"
+                )
+            if not parameter.settable:
+                raise ErrorReply(
+                    f"ERR CONFIG SET failed (possibly related to argument '{shown}') - "
+                    "can't set immutable config"
+                )
+            try:
+                checked[name] = parameter.check(value) if parameter.check else value
+            except ValueError as exc:
+                raise ErrorReply(
+                    f"ERR CONFIG SET failed (possibly related to argument '{shown}') - {exc}"
+                ) from None
+        for name, value in checked.items():
+            self.parameters[name].value = value
+            self.on_change(name, value)
+
+
+def _no_save(value: bytes) -> bytes:
+    raise ValueError('this server keeps no snapshots; only save "" is accepted')
+
+
+def _refuse_yes(value: bytes) -> bytes:
+    if value == b"yes":
+        raise ValueError("this server has no append-only file")
+    return value

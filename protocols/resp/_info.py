@@ -1,0 +1,154 @@
+# INFO: the sections Redis prints, in Redis's format ("# Section" then
+# key:value lines, CRLF-separated), from this server's live state.
+from __future__ import annotations
+
+import os
+import resource
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._service import RespService
+
+__all__ = ["render_info"]
+
+DEFAULT_SECTIONS = (
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "keyspace",
+)
+ALL_SECTIONS = (*DEFAULT_SECTIONS, "commandstats", "errorstats")
+
+
+def render_info(server: RespService, wanted: set[str], version: str) -> str:
+    if wanted & {"all", "everything"}:
+        names: tuple[str, ...] = ALL_SECTIONS
+    elif "default" in wanted:
+        names = DEFAULT_SECTIONS
+    else:
+        names = tuple(name for name in ALL_SECTIONS if name in wanted)
+    blocks = []
+    for name in names:
+        fields = _SECTIONS[name](server, version)
+        lines = [f"# {name.capitalize() if name != 'cpu' else 'CPU'}"]
+        lines += [f"{key}:{value}" for key, value in fields.items()]
+        blocks.append("\r\n".join(lines) + "\r\n")
+    return "\r\n".join(blocks)
+
+
+def _server(server: RespService, version: str) -> dict[str, Any]:
+    uptime = time.monotonic() - server.started
+    uname = os.uname()
+    return {
+        "redis_version": version,
+        "redis_mode": "standalone",
+        "os": f"{uname.sysname} {uname.release} {uname.machine}",
+        "arch_bits": 64,
+        "multiplexing_api": "trio",
+        "process_id": os.getpid(),
+        "run_id": server.run_id,
+        "tcp_port": server.port,
+        "server_time_usec": time.time_ns() // 1000,
+        "uptime_in_seconds": int(uptime),
+        "uptime_in_days": int(uptime // 86400),
+        "hz": 10,
+        "executable": "netsvc",
+        "config_file": "",
+    }
+
+
+def _clients(server: RespService, version: str) -> dict[str, Any]:
+    return {
+        "connected_clients": len(server.clients),
+        "maxclients": server.config.parameters[b"maxclients"].value.decode(),
+        "blocked_clients": server.blocking.clients,
+        "pubsub_clients": sum(1 for c in server.clients.values() if c.subscribed),
+    }
+
+
+def _memory(server: RespService, version: str) -> dict[str, Any]:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {
+        "used_memory": rss,
+        "used_memory_human": _human(rss),
+        "used_memory_rss": rss,
+        "maxmemory": 0,
+        "maxmemory_policy": "noeviction",
+    }
+
+
+def _persistence(server: RespService, version: str) -> dict[str, Any]:
+    return {"loading": 0, "rdb_changes_since_last_save": 0, "aof_enabled": 0}
+
+
+def _stats(server: RespService, version: str) -> dict[str, Any]:
+    counters = server.runtime.counters
+    return {
+        "total_connections_received": counters.connections_total,
+        "total_commands_processed": server.stats.get("commands", 0),
+        "rejected_connections": counters.connections_refused,
+        "expired_keys": server.stats.get("expired_keys", 0),
+        "keyspace_hits": server.stats.get("keyspace_hits", 0),
+        "keyspace_misses": server.stats.get("keyspace_misses", 0),
+        "pubsub_channels": len(server.pubsub.channels),
+        "pubsub_patterns": len(server.pubsub.patterns),
+        "total_error_replies": server.stats.get("error_replies", 0),
+    }
+
+
+def _replication(server: RespService, version: str) -> dict[str, Any]:
+    return {"role": "master", "connected_slaves": 0}
+
+
+def _cpu(server: RespService, version: str) -> dict[str, Any]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"used_cpu_sys": f"{usage.ru_stime:.6f}", "used_cpu_user": f"{usage.ru_utime:.6f}"}
+
+
+def _commandstats(server: RespService, version: str) -> dict[str, Any]:
+    return {
+        f"cmdstat_{name}": f"calls={calls},usec=0,usec_per_call=0.00,rejected_calls=0,"
+        "failed_calls=0"
+        for name, calls in sorted(server.command_calls.items())
+    }
+
+
+def _errorstats(server: RespService, version: str) -> dict[str, Any]:
+    return {
+        f"errorstat_{code}": f"count={count}" for code, count in sorted(server.error_codes.items())
+    }
+
+
+def _keyspace(server: RespService, version: str) -> dict[str, Any]:
+    return {
+        f"db{db.index}": f"keys={len(db)},expires={len(db.expires)},avg_ttl=0"
+        for db in server.keyspace.databases
+        if len(db)
+    }
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "K", "M", "G"):
+        if size < 1024:
+            return f"{size:.2f}{unit}" if unit != "B" else f"{int(size)}B"
+        size /= 1024
+    return f"{size:.2f}T"
+
+
+_SECTIONS = {
+    "server": _server,
+    "clients": _clients,
+    "memory": _memory,
+    "persistence": _persistence,
+    "stats": _stats,
+    "replication": _replication,
+    "cpu": _cpu,
+    "commandstats": _commandstats,
+    "errorstats": _errorstats,
+    "keyspace": _keyspace,
+}

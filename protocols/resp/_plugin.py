@@ -1,0 +1,62 @@
+# The RESP plugin's declaration: name, schemes, port, settings and limits.
+from __future__ import annotations
+
+import dataclasses
+
+from netsvc import AppError, ConnectionLimits, Protocol, Runtime, Service, setting
+
+from ._app import RespApp
+
+__all__ = ["RespProtocol", "RespSettings", "protocol"]
+
+MiB = 1024 * 1024
+
+
+@dataclasses.dataclass
+class RespSettings:
+    requirepass: str | None = setting(
+        None, help="password clients must AUTH with (none: no AUTH needed)", secret=True
+    )
+    databases: int = setting(16, help="number of databases (SELECT 0..N-1)")
+    max_bulk: int = setting(
+        512 * MiB, help="largest bulk string a client may send (proto-max-bulk-len)"
+    )
+    max_query_buffer: int = setting(
+        1024 * MiB, help="most bytes buffered for one client's unfinished request"
+    )
+
+
+class RespProtocol(Protocol[RespApp, RespSettings]):
+    name = "resp"
+    schemes = ("redis",)
+    tls_schemes = ("rediss",)
+    default_port = 6379
+    description = (
+        "Redis protocol (RESP2/RESP3): an in-memory Redis subset for redis-cli and redis-py"
+    )
+    settings_class = RespSettings
+    # Redis's own defaults: idle clients are never timed out (timeout 0).
+    limits = ConnectionLimits(
+        max_connections=10000, idle_timeout=None, request_timeout=60, send_timeout=60
+    )
+
+    def default_app(self) -> RespApp:
+        return RespApp()
+
+    def check_app(self, app: object) -> RespApp:
+        if not isinstance(app, RespApp):
+            raise AppError(
+                f"expected a protocols.resp.RespApp, got {type(app).__name__}; "
+                "make one with `app = RespApp()` and register commands with @app.command"
+            )
+        return app
+
+    def create_service(self, app: RespApp, settings: RespSettings, runtime: Runtime) -> Service:
+        if settings.databases < 1:
+            raise AppError(f"databases must be at least 1, got {settings.databases}")
+        from ._service import RespService
+
+        return RespService(app, settings, runtime)
+
+
+protocol = RespProtocol()

@@ -1,0 +1,175 @@
+# RESP replies, sans-IO: the Python values command handlers return, and their
+# encoding in RESP2 or RESP3 (the connection's protocol, set by HELLO).
+#
+#   bytes / str      bulk string            int        integer
+#   None             null ($-1 / _)         float      double (RESP2: bulk string)
+#   bool             boolean (RESP2: 1/0)   list/tuple array
+#   dict             map (RESP2: flat array of key, value, ...)
+#   set/frozenset    set (RESP2: array)     Status     simple string (+OK)
+#   ErrorReply       error (-ERR ...)       NULL_ARRAY null array (*-1 / _)
+#   Push             push frame (RESP2: array), what pub/sub sends
+#   Frames           several replies back to back (SUBSCRIBE: one per channel)
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+__all__ = [
+    "NULL_ARRAY",
+    "OK",
+    "PONG",
+    "QUEUED",
+    "ErrorReply",
+    "Frames",
+    "NullArray",
+    "Push",
+    "Reply",
+    "Status",
+    "encode",
+]
+
+
+class Status(str):
+    """A simple string reply: +OK."""
+
+    __slots__ = ()
+
+
+class ErrorReply(Exception):
+    """An error reply; raise it from a handler or return it. The text starts
+    with its code: "ERR syntax error", "WRONGTYPE Operation against ..."."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NullArray:
+    """RESP2's null array (*-1), RESP3's null: BLPOP timing out, EXEC aborted."""
+
+    __slots__ = ()
+
+
+class Push(list[Any]):
+    """A push frame (RESP3 >), an array in RESP2: pub/sub messages."""
+
+    __slots__ = ()
+
+
+class Frames(list[Any]):
+    """Several replies to one command, written one after another."""
+
+    __slots__ = ()
+
+
+Reply: TypeAlias = Any  # any of the values in the table at the top
+
+OK = Status("OK")
+PONG = Status("PONG")
+QUEUED = Status("QUEUED")
+NULL_ARRAY = NullArray()
+
+
+def _format_double(value: float) -> bytes:
+    if math.isinf(value):
+        return b"inf" if value > 0 else b"-inf"
+    if math.isnan(value):
+        return b"nan"
+    if value.is_integer() and abs(value) < 1e17:
+        return b"%d" % value
+    return repr(value).encode()
+
+
+def encode(value: Reply, protocol: int = 2) -> bytes:
+    """The RESP bytes for one reply."""
+    parts: list[bytes] = []
+    (_encode3 if protocol == 3 else _encode2)(value, parts.append)
+    return b"".join(parts)
+
+
+def _bulk(data: bytes, out: Callable[[bytes], None]) -> None:
+    out(b"$%d\r\n%b\r\n" % (len(data), data))
+
+
+def _common(value: Reply, out: Callable[[bytes], None]) -> bool:
+    """Encode the types RESP2 and RESP3 write alike; False if not one of them."""
+    kind = type(value)
+    if kind is bytes:
+        _bulk(value, out)
+    elif kind is Status:
+        out(b"+%b\r\n" % value.encode())
+    elif kind is str:
+        _bulk(value.encode(), out)
+    elif kind is int:
+        out(b":%d\r\n" % value)
+    elif isinstance(value, ErrorReply):
+        message = value.message.replace("\r", " ").replace("\n", " ")
+        out(b"-%b\r\n" % message.encode())
+    elif kind is bytearray or kind is memoryview:
+        _bulk(bytes(value), out)
+    else:
+        return False
+    return True
+
+
+def _encode2(value: Reply, out: Callable[[bytes], None]) -> None:
+    if _common(value, out):
+        return
+    if type(value) is Frames:
+        for item in value:
+            _encode2(item, out)
+        return
+    if value is None:
+        out(b"$-1\r\n")
+    elif isinstance(value, bool):
+        out(b":1\r\n" if value else b":0\r\n")
+    elif isinstance(value, float):
+        _bulk(_format_double(value), out)
+    elif isinstance(value, NullArray):
+        out(b"*-1\r\n")
+    elif isinstance(value, dict):
+        out(b"*%d\r\n" % (2 * len(value)))
+        for key, item in value.items():
+            _encode2(key, out)
+            _encode2(item, out)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        out(b"*%d\r\n" % len(value))
+        for item in value:
+            _encode2(item, out)
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as a RESP reply")
+
+
+def _encode3(value: Reply, out: Callable[[bytes], None]) -> None:
+    if _common(value, out):
+        return
+    if type(value) is Frames:
+        for item in value:
+            _encode3(item, out)
+        return
+    if value is None or isinstance(value, NullArray):
+        out(b"_\r\n")
+    elif isinstance(value, bool):
+        out(b"#t\r\n" if value else b"#f\r\n")
+    elif isinstance(value, float):
+        out(b",%b\r\n" % _format_double(value))
+    elif isinstance(value, dict):
+        out(b"%%%d\r\n" % len(value))
+        for key, item in value.items():
+            _encode3(key, out)
+            _encode3(item, out)
+    elif isinstance(value, (set, frozenset)):
+        out(b"~%d\r\n" % len(value))
+        for item in value:
+            _encode3(item, out)
+    elif isinstance(value, Push):
+        out(b">%d\r\n" % len(value))
+        for item in value:
+            _encode3(item, out)
+    elif isinstance(value, (list, tuple)):
+        out(b"*%d\r\n" % len(value))
+        for item in value:
+            _encode3(item, out)
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as a RESP reply")

@@ -1,0 +1,14 @@
+# netsvc's built-in Redis commands, one module per group; BUILTINS is every
+# command of every group, which RespApp() starts with.
+from __future__ import annotations
+
+from .._app import CommandSpec
+from . import connection, hashes, keys, lists, pubsub, server, sets, strings, transactions
+
+__all__ = ["BUILTINS"]
+
+BUILTINS: list[CommandSpec] = [
+    spec
+    for module in (connection, server, strings, keys, lists, hashes, sets, transactions, pubsub)
+    for spec in module.commands.commands.values()
+]

@@ -1,0 +1,238 @@
+# Connection commands: PING, ECHO, QUIT, RESET, HELLO, AUTH, SELECT, CLIENT.
+from __future__ import annotations
+
+import hmac
+
+from .._app import RespApp
+from .._args import parse_int
+from .._client import Client
+from .._reply import OK, PONG, ErrorReply, Reply
+
+commands = RespApp(builtins=False)
+
+SERVER_NAME = b"redis"
+SERVER_VERSION = b"7.2.0"  # the Redis release whose behaviour this subset follows
+SUBSCRIBED_COMMANDS = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe"}
+
+
+@commands.command("ping", arity=-1, flags=["fast", "pubsub"], group="connection")
+def ping(client: Client, argv: list[bytes]) -> Reply:
+    """Ping the server."""
+    if len(argv) > 2:
+        raise ErrorReply("ERR wrong number of arguments for 'ping' command")
+    if client.subscribed and client.protocol == 2:  # RESP2 subscribed state: a pubsub frame
+        return [b"pong", argv[1] if len(argv) == 2 else b""]
+    return argv[1] if len(argv) == 2 else PONG
+
+
+@commands.command("echo", arity=2, flags=["fast"], group="connection")
+def echo(client: Client, argv: list[bytes]) -> Reply:
+    """Echo the given string."""
+    return argv[1]
+
+
+@commands.command(
+    "quit", arity=-1, flags=["fast", "no_auth", "pubsub", "allow_busy"], group="connection"
+)
+def quit_(client: Client, argv: list[bytes]) -> Reply:
+    """Close the connection."""
+    client.close_after_reply = True
+    return OK
+
+
+@commands.command(
+    "reset", arity=1, flags=["fast", "no_auth", "pubsub", "no_multi"], group="connection"
+)
+def reset(client: Client, argv: list[bytes]) -> Reply:
+    """Reset the connection: leave MULTI, unwatch, unsubscribe, select 0, RESP2."""
+    client.server.reset_client(client)
+    return client.server.reset_reply
+
+
+def _check_password(client: Client, username: bytes, password: bytes) -> None:
+    required = client.server.requirepass
+    if (
+        username != b"default"
+        or required is None
+        or not hmac.compare_digest(password, required.encode())
+    ):
+        raise ErrorReply("WRONGPASS invalid username-password pair or user is disabled.")
+    client.authenticated = True
+
+
+@commands.command("auth", arity=-2, flags=["fast", "no_auth", "no_multi"], group="connection")
+def auth(client: Client, argv: list[bytes]) -> Reply:
+    """Authenticate to the server."""
+    if len(argv) > 3:
+        raise ErrorReply("ERR syntax error")
+    if len(argv) == 2 and client.server.requirepass is None:
+        raise ErrorReply(
+            "ERR AUTH <password> called without any password configured for the default user. "
+            "Are you sure your configuration is correct?"
+        )
+    username, password = (b"default", argv[1]) if len(argv) == 2 else (argv[1], argv[2])
+    _check_password(client, username, password)
+    return OK
+
+
+@commands.command("hello", arity=-1, flags=["fast", "no_auth", "no_multi"], group="connection")
+def hello(client: Client, argv: list[bytes]) -> Reply:
+    """Handshake: choose the protocol version, optionally AUTH and SETNAME."""
+    protocol = client.protocol
+    if len(argv) >= 2:
+        try:
+            protocol = parse_int(argv[1])
+        except ErrorReply:
+            raise ErrorReply("ERR Protocol version is not an integer or out of range") from None
+        if protocol not in (2, 3):
+            raise ErrorReply("NOPROTO unsupported protocol version")
+    name: bytes | None = None
+    index = 2
+    while index < len(argv):
+        option = argv[index].lower()
+        remaining = len(argv) - index - 1
+        if option == b"auth" and remaining >= 2:
+            _check_password(client, argv[index + 1], argv[index + 2])
+            index += 3
+        elif option == b"setname" and remaining >= 1:
+            name = _valid_name(argv[index + 1])
+            index += 2
+        else:
+            raise ErrorReply(
+                f"ERR Syntax error in HELLO option '{argv[index].decode(errors='replace')}'"
+            )
+    if not client.authenticated:
+        raise ErrorReply(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+            "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+            "select the RESP protocol version at the same time"
+        )
+    if name is not None:
+        client.name = name
+    client.protocol = protocol
+    return {
+        b"server": SERVER_NAME,
+        b"version": SERVER_VERSION,
+        b"proto": protocol,
+        b"id": client.id,
+        b"mode": b"standalone",
+        b"role": b"master",
+        b"modules": [],
+    }
+
+
+@commands.command("select", arity=2, flags=["fast"], group="connection")
+def select(client: Client, argv: list[bytes]) -> Reply:
+    """Change the selected database."""
+    index = parse_int(argv[1])
+    if not 0 <= index < len(client.server.keyspace.databases):
+        raise ErrorReply("ERR DB index is out of range")
+    client.select(index)
+    return OK
+
+
+def _valid_name(name: bytes) -> bytes:
+    if any(byte <= 32 or byte >= 127 for byte in name):
+        raise ErrorReply("ERR Client names cannot contain spaces, newlines or special characters.")
+    return name
+
+
+CLIENT_HELP = [
+    b"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    b"GETNAME",
+    b"    Return the name of the current connection.",
+    b"ID",
+    b"    Return the ID of the current connection.",
+    b"INFO",
+    b"    Return information about the current client connection.",
+    b"KILL <ip:port> | KILL ID <client-id> | KILL ADDR <ip:port>",
+    b"    Kill connections.",
+    b"LIST [TYPE normal|pubsub] [ID id ...]",
+    b"    Return information about client connections.",
+    b"SETINFO <LIB-NAME|LIB-VER> <value>",
+    b"    Set client library name or version.",
+    b"SETNAME <name>",
+    b"    Assign the name <name> to the current connection.",
+    b"HELP",
+    b"    Print this help.",
+]
+
+
+@commands.command("client", arity=-2, flags=["admin"], group="connection")
+def client_(client: Client, argv: list[bytes]) -> Reply:
+    """A container for client connection commands."""
+    sub = argv[1].lower()
+    server = client.server
+    if sub == b"id" and len(argv) == 2:
+        return client.id
+    if sub == b"getname" and len(argv) == 2:
+        return client.name or None
+    if sub == b"setname" and len(argv) == 3:
+        client.name = _valid_name(argv[2])
+        return OK
+    if sub == b"setinfo" and len(argv) == 4:
+        attribute = argv[2].lower()
+        value = _valid_name(argv[3]) if argv[3] else b""
+        if attribute == b"lib-name":
+            client.lib_name = value
+        elif attribute == b"lib-ver":
+            client.lib_version = value
+        else:
+            raise ErrorReply(f"ERR Unrecognized option '{argv[2].decode(errors='replace')}'")
+        return OK
+    if sub == b"info" and len(argv) == 2:
+        return client.describe() + "\n"
+    if sub == b"list":
+        return _client_list(client, argv)
+    if sub == b"kill" and len(argv) >= 3:
+        return _client_kill(client, argv)
+    if sub == b"help" and len(argv) == 2:
+        return CLIENT_HELP
+    if sub in (b"id", b"getname", b"setname", b"setinfo", b"info", b"help", b"kill"):
+        raise ErrorReply(f"ERR wrong number of arguments for 'client|{sub.decode()}' command")
+    return server.unknown_subcommand(argv)
+
+
+def _client_list(client: Client, argv: list[bytes]) -> Reply:
+    clients = list(client.server.clients.values())
+    if len(argv) >= 4 and argv[2].lower() == b"id":
+        wanted = {parse_int(arg) for arg in argv[3:]}
+        clients = [c for c in clients if c.id in wanted]
+    elif len(argv) == 4 and argv[2].lower() == b"type":
+        kind = argv[3].lower()
+        if kind not in (b"normal", b"pubsub", b"master", b"replica", b"slave"):
+            raise ErrorReply(f"ERR Unknown client type '{argv[3].decode(errors='replace')}'")
+        clients = [c for c in clients if (c.subscribed if kind == b"pubsub" else kind == b"normal")]
+    elif len(argv) != 2:
+        raise ErrorReply("ERR syntax error")
+    return "".join(c.describe() + "\n" for c in clients)
+
+
+def _client_kill(client: Client, argv: list[bytes]) -> Reply:
+    clients = list(client.server.clients.values())
+    if len(argv) == 3:  # the old form: CLIENT KILL addr
+        victims = [c for c in clients if c.conn.peer.encode() == argv[2]]
+        if not victims:
+            raise ErrorReply("ERR No such client")
+        for victim in victims:
+            victim.kill()
+        return OK
+    if len(argv) % 2:
+        raise ErrorReply("ERR syntax error")
+    skip_me = True  # the filter form spares the caller unless SKIPME no
+    for option, value in zip(argv[2::2], argv[3::2], strict=True):
+        option = option.lower()
+        if option == b"id":
+            wanted = parse_int(value)
+            clients = [c for c in clients if c.id == wanted]
+        elif option == b"addr":
+            clients = [c for c in clients if c.conn.peer.encode() == value]
+        elif option == b"skipme" and value.lower() in (b"yes", b"no"):
+            skip_me = value.lower() == b"yes"
+        else:
+            raise ErrorReply("ERR syntax error")
+    if skip_me:
+        clients = [c for c in clients if c is not client]
+    for victim in clients:
+        victim.kill()
+    return len(clients)

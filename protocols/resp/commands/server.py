@@ -1,0 +1,136 @@
+# Server commands: INFO, CONFIG, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TIME and
+# COMMAND (answered from the application's command table).
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .._app import RespApp as _RespApp
+from .._app import describe
+from .._args import parse_int
+from .._client import Client
+from .._info import render_info
+from .._reply import OK, ErrorReply, Reply
+from .connection import SERVER_VERSION
+
+commands = _RespApp(builtins=False)
+
+
+def _flush_mode(argv: list[bytes]) -> None:
+    if len(argv) == 2 and argv[1].lower() not in (b"async", b"sync"):
+        raise ErrorReply("ERR syntax error")
+    if len(argv) > 2:
+        raise ErrorReply("ERR syntax error")
+
+
+@commands.command("dbsize", arity=1, flags=["readonly", "fast"], group="server")
+def dbsize(client: Client, argv: list[bytes]) -> Reply:
+    """Return the number of keys in the selected database."""
+    return len(client.db)
+
+
+@commands.command("flushdb", arity=-1, flags=["write"], group="server")
+def flushdb(client: Client, argv: list[bytes]) -> Reply:
+    """Remove all keys from the current database."""
+    _flush_mode(argv)
+    client.db.flush()
+    return OK
+
+
+@commands.command("flushall", arity=-1, flags=["write"], group="server")
+def flushall(client: Client, argv: list[bytes]) -> Reply:
+    """Remove all keys from all databases."""
+    _flush_mode(argv)
+    for db in client.server.keyspace.databases:
+        db.flush()
+    return OK
+
+
+@commands.command("swapdb", arity=3, flags=["write", "fast"], group="server")
+def swapdb(client: Client, argv: list[bytes]) -> Reply:
+    """Swap two Redis databases."""
+    count = len(client.server.keyspace.databases)
+    indexes = []
+    for arg, which in ((argv[1], "first"), (argv[2], "second")):
+        index = parse_int(arg, f"ERR invalid {which} DB index")
+        if not 0 <= index < count:
+            raise ErrorReply("ERR DB index is out of range")
+        indexes.append(index)
+    client.server.keyspace.swap(*indexes)
+    return OK
+
+
+@commands.command("time", arity=1, flags=["fast", "loading", "stale"], group="server")
+def time_(client: Client, argv: list[bytes]) -> Reply:
+    """Return the current server time."""
+    now = time.time_ns() // 1000
+    return [str(now // 1_000_000).encode(), str(now % 1_000_000).encode()]
+
+
+@commands.command("config", arity=-2, flags=["admin"], group="server")
+def config(client: Client, argv: list[bytes]) -> Reply:
+    """A container for server configuration commands."""
+    sub = argv[1].lower()
+    server = client.server
+    if sub == b"get" and len(argv) >= 3:
+        return server.config.get(argv[2:])
+    if sub == b"set" and len(argv) >= 4 and len(argv) % 2 == 0:
+        server.config.set(dict(zip(argv[2::2], argv[3::2], strict=True)))
+        return OK
+    if sub == b"resetstat" and len(argv) == 2:
+        server.stats.clear()
+        return OK
+    if sub in (b"get", b"set", b"resetstat"):
+        raise ErrorReply(f"ERR wrong number of arguments for 'config|{sub.decode()}' command")
+    return server.unknown_subcommand(argv)
+
+
+@commands.command("info", arity=-1, flags=["loading", "stale"], group="server")
+def info(client: Client, argv: list[bytes]) -> Reply:
+    """Get information and statistics about the server."""
+    wanted = {arg.lower().decode(errors="replace") for arg in argv[1:]} or {"default"}
+    return render_info(client.server, wanted, SERVER_VERSION.decode())
+
+
+@commands.command("command", arity=-1, flags=["loading", "stale"], group="server")
+def command(client: Client, argv: list[bytes]) -> Reply:
+    """Get array of Redis command details."""
+    table = client.server.app.commands
+    if len(argv) == 1:
+        return [describe(spec) for spec in table.values()]
+    sub = argv[1].lower()
+    if sub == b"count" and len(argv) == 2:
+        return len(table)
+    if sub == b"list" and len(argv) == 2:
+        return [name for name in table]
+    if sub == b"info":
+        names = argv[2:] or list(table)
+        return [describe(table[n.lower()]) if n.lower() in table else None for n in names]
+    if sub == b"docs":
+        names = [n.lower() for n in argv[2:]] or list(table)
+        return {
+            name: _docs(table[name].group, table[name].summary) for name in names if name in table
+        }
+    if sub == b"getkeys" and len(argv) >= 4:
+        spec = client.server.app.lookup(argv[2])
+        if spec is None:
+            raise ErrorReply("ERR Invalid command specified")
+        if not spec.arity_ok(len(argv) - 2):
+            raise ErrorReply("ERR Invalid number of arguments specified for command")
+        keys = spec.keys(argv[2:])
+        if not keys:
+            raise ErrorReply("ERR The command has no key arguments")
+        return keys
+    if sub in (b"count", b"list", b"getkeys"):
+        raise ErrorReply(f"ERR wrong number of arguments for 'command|{sub.decode()}' command")
+    return client.server.unknown_subcommand(argv)
+
+
+def _docs(group: str, summary: str) -> dict[bytes, Any]:
+    return {
+        b"summary": summary.encode(),
+        b"since": b"1.0.0",
+        b"group": group.encode(),
+        b"complexity": b"",
+        b"arguments": [],
+    }
