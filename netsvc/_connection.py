@@ -12,6 +12,7 @@ from typing import Any
 
 import trio
 
+from ._socketstream import Interrupted, SocketStream
 from ._stats import Counters
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "ConnectionLost",
     "ReceiveTimeout",
     "SendTimeout",
+    "Watchdog",
 ]
 
 KiB = 1024
@@ -27,6 +29,7 @@ SECONDS = 1.0
 
 # The phases of a connection, which decide receive()'s deadline.
 IDLE, REQUEST, BODY = "idle", "request", "body"
+CLOSING = "closing"  # the interrupt that ends an idle receive at shutdown
 
 _LOG = logging.getLogger("netsvc.connection")
 
@@ -82,6 +85,29 @@ class ConnectionLost(Exception):
     """The client went away while we were sending."""
 
 
+class Watchdog:
+    """Enforces every connection's deadlines from one task: each tick it reads
+    the clock once and interrupts the waits that are past their deadline, so
+    the hot path of a connection only stores numbers. Deadlines are kept to
+    within one tick."""
+
+    TICK = 0.05  # seconds
+
+    def __init__(self) -> None:
+        self.now = 0.0  # trio's clock, read each tick; set when run() starts
+        self.connections: set[Connection] = set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.now = trio.current_time()
+        task_status.started()
+        while True:
+            await trio.sleep(self.TICK)
+            self.now = now = trio.current_time()
+            for conn in self.connections:
+                if conn.next_deadline <= now:
+                    conn.expire(now)
+
+
 class Connection:
     """A client connection, handed to `Service.handle`.
 
@@ -106,6 +132,8 @@ class Connection:
         self,
         stream: trio.abc.Stream,
         *,
+        transport: SocketStream,
+        watchdog: Watchdog,
         id: int,
         peer: str,
         listener_url: str,
@@ -125,11 +153,16 @@ class Connection:
         self.state: dict[str, Any] = {}
         """Free for the plugin: per-connection data it wants the core to carry."""
         self._stream = stream
-        self._send_lock = trio.Lock()
+        self._transport = transport
+        self._watchdog = watchdog
+        self._send_gate = _SendGate()
         self._closing = trio.Event()
         self._phase = IDLE
         self._request_started = 0.0
-        self._idle_scope: trio.CancelScope | None = None
+        self._idle_wait = False  # receive() is waiting between requests
+        self._receive_deadline = math.inf
+        self._send_deadline = math.inf
+        self.next_deadline = math.inf  # the earlier of the two, for the watchdog
         self._broken: str | None = None  # why sending is no longer possible
         self._log: logging.LoggerAdapter[logging.Logger] | None = None
 
@@ -140,46 +173,57 @@ class Connection:
             self._log = logging.LoggerAdapter(_LOG, {"peer": self.peer, "conn": self.id})
         return self._log
 
+    # -- deadlines (the watchdog's side) -------------------------------------
+
+    def _set_deadlines(self, receive: float, send: float) -> None:
+        self._receive_deadline = receive
+        self._send_deadline = send
+        self.next_deadline = min(receive, send)
+
+    def expire(self, now: float) -> None:
+        """Called by the watchdog: interrupt the waits whose deadline has passed."""
+        if self._receive_deadline <= now:
+            self._transport.interrupt("read", "deadline")
+            self._receive_deadline = math.inf
+        if self._send_deadline <= now:
+            self._transport.interrupt("write", "deadline")
+            self._send_deadline = math.inf
+        self.next_deadline = min(self._receive_deadline, self._send_deadline)
+
     # -- reading -------------------------------------------------------------
 
     async def receive(self, max_bytes: int | None = None) -> bytes:
         """The next bytes from the client; b"" at its end, or at shutdown
         between requests."""
-        size = max_bytes or self.receive_size
-        if self._phase == IDLE:
-            return await self._receive_idle(size)
-        if self._phase == REQUEST:
-            deadline = _deadline(self._request_started, self.request_timeout)
+        phase = self._phase
+        now = self._watchdog.now
+        if phase == IDLE:
+            if self._closing.is_set():
+                return b""
+            limit = self.idle_timeout
+            deadline = math.inf if limit is None else now + limit
+            self._idle_wait = True
         else:
-            deadline = _deadline(trio.current_time(), self.request_timeout)
-        with trio.move_on_at(deadline):
-            return await self._receive_some(size)
-        assert self.request_timeout is not None
-        raise ReceiveTimeout("request", self.request_timeout)
-
-    async def _receive_idle(self, size: int) -> bytes:
-        if self._closing.is_set():
-            return b""
-        with trio.CancelScope(deadline=_deadline(trio.current_time(), self.idle_timeout)) as scope:
-            self._idle_scope = scope
-            try:
-                data = await self._receive_some(size)
-            finally:
-                self._idle_scope = None
-            if data:
-                self._phase = REQUEST
-                self._request_started = trio.current_time()
-            return data
-        if self._closing.is_set():
-            return b""
-        assert self.idle_timeout is not None
-        raise ReceiveTimeout("idle", self.idle_timeout)
-
-    async def _receive_some(self, size: int) -> bytes:
+            limit = self.request_timeout
+            start = self._request_started if phase == REQUEST else now
+            deadline = math.inf if limit is None else start + limit
+        self._set_deadlines(deadline, self._send_deadline)
         try:
-            return bytes(await self._stream.receive_some(size))
+            data = await self._stream.receive_some(max_bytes or self.receive_size)
+        except Interrupted as exc:
+            if exc.reason == CLOSING or (phase == IDLE and self._closing.is_set()):
+                return b""
+            assert limit is not None
+            raise ReceiveTimeout("idle" if phase == IDLE else "request", limit) from None
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return b""  # a reset is the client's end too
+        finally:
+            self._idle_wait = False
+            self._set_deadlines(math.inf, self._send_deadline)
+        if phase == IDLE and data:
+            self._phase = REQUEST
+            self._request_started = self._watchdog.now
+        return bytes(data)
 
     def request_complete(self, *, more_buffered: bool = False, body_follows: bool = False) -> None:
         """A whole request (or its head, with `body_follows`) has been received.
@@ -191,7 +235,7 @@ class Connection:
             self._phase = BODY
         elif more_buffered:
             self._phase = REQUEST
-            self._request_started = trio.current_time()
+            self._request_started = self._watchdog.now
         else:
             self._phase = IDLE
 
@@ -203,23 +247,29 @@ class Connection:
     # -- writing -------------------------------------------------------------
 
     async def send(self, data: bytes) -> None:
-        """Send all of `data` within `send_timeout` (waiting for other senders
-        included). A send that times out leaves the stream cut mid-message, so
-        the connection is broken: every later send raises ConnectionLost."""
+        """Send all of `data`. The send must finish within `send_timeout` of
+        getting its turn (other tasks may be sending); one that does not leaves
+        the stream cut mid-message, so the connection is broken: this send
+        raises SendTimeout and every later one ConnectionLost."""
         if self._broken is not None:
             raise ConnectionLost(self._broken)
-        with trio.move_on_after(_or_inf(self.send_timeout)):
-            async with self._send_lock:
-                if self._broken is not None:
-                    raise ConnectionLost(self._broken)
-                try:
-                    await self._stream.send_all(data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                    self._broken = str(exc) or "connection lost"
-                    raise ConnectionLost(self._broken) from exc
-                return
-        self._broken = f"a send did not finish within {self.send_timeout:g}s"
-        raise SendTimeout(f"{self._broken} (the client is not reading)")
+        await self._send_gate.acquire()
+        try:
+            if self._broken is not None:
+                raise ConnectionLost(self._broken)
+            limit = self.send_timeout
+            deadline = math.inf if limit is None else self._watchdog.now + limit
+            self._set_deadlines(self._receive_deadline, deadline)
+            await self._stream.send_all(data)
+        except Interrupted:
+            self._broken = f"a send did not finish within {self.send_timeout:g}s"
+            raise SendTimeout(f"{self._broken} (the client is not reading)") from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._broken = str(exc) or "connection lost"
+            raise ConnectionLost(self._broken) from exc
+        finally:
+            self._set_deadlines(self._receive_deadline, math.inf)
+            self._send_gate.release()
 
     async def aclose(self, linger: float, linger_bytes: int) -> None:
         """Close gracefully (the server calls this when the handler returns).
@@ -229,10 +279,13 @@ class Connection:
         kernel does not answer it with a reset that would destroy our last reply.
         """
         with trio.move_on_after(linger):
-            async with self._send_lock:
+            await self._send_gate.acquire()
+            try:
                 if self._broken is None:
                     self._broken = "the connection is closed"
                     await close_gracefully(self._stream, linger_bytes)
+            finally:
+                self._send_gate.release()
         await trio.aclose_forcefully(self._stream)
 
     # -- shutdown ------------------------------------------------------------
@@ -252,8 +305,32 @@ class Connection:
         returns b"" now and later ones at once. The server calls it at
         shutdown; a plugin may call it to disconnect a client (CLIENT KILL)."""
         self._closing.set()
-        if self._idle_scope is not None:
-            self._idle_scope.cancel()
+        if self._idle_wait:
+            self._transport.interrupt("read", CLOSING)
+
+
+class _SendGate:
+    """A lock for sends whose uncontended acquire does not yield to the
+    scheduler (trio.Lock's does, which costs a scheduling round per send);
+    send_all itself is the checkpoint."""
+
+    __slots__ = ("_busy", "_waiters")
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiters: trio.lowlevel.ParkingLot | None = None
+
+    async def acquire(self) -> None:
+        while self._busy:
+            if self._waiters is None:
+                self._waiters = trio.lowlevel.ParkingLot()
+            await self._waiters.park()
+        self._busy = True
+
+    def release(self) -> None:
+        self._busy = False
+        if self._waiters:
+            self._waiters.unpark()
 
 
 async def close_gracefully(stream: trio.abc.Stream, linger_bytes: int) -> None:
@@ -271,11 +348,3 @@ async def close_gracefully(stream: trio.abc.Stream, linger_bytes: int) -> None:
         await stream.aclose()
     except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
         pass
-
-
-def _or_inf(seconds: float | None) -> float:
-    return math.inf if seconds is None else seconds
-
-
-def _deadline(start: float, seconds: float | None) -> float:
-    return math.inf if seconds is None else start + seconds

@@ -26,9 +26,11 @@ from ._connection import (
     ConnectionLost,
     ReceiveTimeout,
     SendTimeout,
+    Watchdog,
     close_gracefully,
 )
 from ._plugin import ListenerInfo, Protocol, Runtime, Service
+from ._socketstream import SocketStream
 from ._stats import Counters
 
 __all__ = ["Listen", "Server"]
@@ -100,7 +102,7 @@ class Server:
         self._graceful_timeout = graceful_timeout
         self._backlog = backlog
         self._listeners: list[_Listener] = []
-        self._connections: set[Connection] = set()
+        self._watchdog = Watchdog()  # its connections are the open ones
         self._ids = itertools.count(1)
         self._shutdown = trio.Event()
         self._pending_refusals = 0
@@ -127,6 +129,7 @@ class Server:
         try:
             services = await self.bind()
             async with trio.open_nursery() as service_nursery:
+                await service_nursery.start(self._watchdog.run)
                 for service in services.values():
                     await service.start(service_nursery)
                 await self._serve_connections(task_status)
@@ -210,14 +213,14 @@ class Server:
                 await self._shutdown.wait()
                 accept_nursery.cancel_scope.cancel()
             self._close_listeners()
-            open_count = len(self._connections)
+            open_count = len(self._watchdog.connections)
             log.info(
                 "shutting down: waiting up to %gs for %d connection(s)",
                 self._graceful_timeout,
                 open_count,
                 extra={"connections": open_count},
             )
-            for conn in list(self._connections):
+            for conn in list(self._watchdog.connections):
                 conn.begin_closing()
             connection_nursery.cancel_scope.deadline = trio.current_time() + self._graceful_timeout
         if connection_nursery.cancel_scope.cancelled_caught:
@@ -245,12 +248,12 @@ class Server:
                 self._log_refusal(listener)
                 if self._pending_refusals < MAX_PENDING_REFUSALS:
                     self._pending_refusals += 1
-                    nursery.start_soon(self._refuse, stream, listener)
+                    nursery.start_soon(self._refuse, _own_stream(stream), listener)
                 else:
                     await trio.aclose_forcefully(stream)
                 continue
             counters.opened()
-            nursery.start_soon(self._run_connection, stream, listener)
+            nursery.start_soon(self._run_connection, _own_stream(stream), listener)
 
     def _log_accept_error(self, listener: _Listener, exc: OSError) -> None:
         listener.accept_errors += 1
@@ -277,7 +280,7 @@ class Server:
                 listener.info.counters.connections_refused,
             )
 
-    async def _refuse(self, raw: trio.SocketStream, listener: _Listener) -> None:
+    async def _refuse(self, raw: SocketStream, listener: _Listener) -> None:
         try:
             with trio.move_on_after(REFUSAL_TIMEOUT):
                 stream = await self._secure(raw, listener, most_seconds=REFUSAL_TIMEOUT)
@@ -294,7 +297,7 @@ class Server:
             await trio.aclose_forcefully(raw)
 
     async def _secure(
-        self, raw: trio.SocketStream, listener: _Listener, most_seconds: float = math.inf
+        self, raw: SocketStream, listener: _Listener, most_seconds: float = math.inf
     ) -> trio.abc.Stream:
         if not listener.tls:
             return raw
@@ -304,7 +307,7 @@ class Server:
             await stream.do_handshake()
         return stream
 
-    async def _run_connection(self, raw: trio.SocketStream, listener: _Listener) -> None:
+    async def _run_connection(self, raw: SocketStream, listener: _Listener) -> None:
         peer = _peer_name(raw.socket)
         conn_id = next(self._ids)
         counters = listener.info.counters
@@ -317,6 +320,8 @@ class Server:
                 return
             conn = Connection(
                 stream,
+                transport=raw,
+                watchdog=self._watchdog,
                 id=conn_id,
                 peer=peer,
                 listener_url=listener.info.url,
@@ -324,7 +329,7 @@ class Server:
                 limits=listener.limits,
                 counters=counters,
             )
-            self._connections.add(conn)
+            self._watchdog.connections.add(conn)
             if self._shutdown.is_set():
                 conn.begin_closing()
             conn.log.debug("connection opened on %s", listener.info.url)
@@ -335,7 +340,7 @@ class Server:
             await conn.aclose(CLOSE_LINGER, CLOSE_LINGER_BYTES)
         finally:
             if conn is not None:
-                self._connections.discard(conn)
+                self._watchdog.connections.discard(conn)
                 conn.log.debug("connection closed")
             counters.closed()
             await trio.aclose_forcefully(raw)
@@ -429,7 +434,13 @@ def _no_systemd_socket(name: str | None, passed: list[tuple[int, str]]) -> str:
     return f"no systemd socket {what}; the passed sockets are named: {names}"
 
 
-def _peer_name(sock: trio.socket.SocketType) -> str:
+def _own_stream(stream: trio.SocketStream) -> SocketStream:
+    """Move an accepted socket from trio's stream to netsvc's own."""
+    sock = stream.socket
+    return SocketStream(socket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach()))
+
+
+def _peer_name(sock: socket.socket) -> str:
     try:
         address = sock.getpeername()
     except OSError:

@@ -55,6 +55,11 @@ class CommandSpec:
     summary: str = ""
     is_async: bool = False
 
+    name_bytes: bytes = dataclasses.field(init=False, repr=False, compare=False, default=b"")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name_bytes", self.name.encode())
+
     def arity_ok(self, argc: int) -> bool:
         return argc == self.arity if self.arity > 0 else argc >= -self.arity
 
@@ -99,6 +104,7 @@ class RespApp:
 
     def __init__(self, *, builtins: bool = True) -> None:
         self.commands: dict[bytes, CommandSpec] = {}
+        self._as_sent: dict[bytes, CommandSpec] = {}  # lookup() cache: names as clients write them
         if builtins:
             from .commands import BUILTINS
 
@@ -131,6 +137,7 @@ class RespApp:
             raise ValueError(f"command {name!r} is already registered; pass replace=True")
 
         def register(handler: Handler) -> Handler:
+            self._as_sent.clear()
             self.commands[lowered.encode()] = CommandSpec(
                 name=lowered,
                 handler=handler,
@@ -156,11 +163,14 @@ class RespApp:
             if key in self.commands and not replace:
                 raise ValueError(f"command {spec.name!r} is already registered; pass replace=True")
             self.commands[key] = spec
+        self._as_sent.clear()
 
     def lookup(self, name: bytes) -> CommandSpec | None:
-        spec = self.commands.get(name)
+        spec = self._as_sent.get(name)
         if spec is None:
             spec = self.commands.get(name.lower())
+            if spec is not None and len(self._as_sent) < 4096:
+                self._as_sent[name] = spec  # "GET", "get", "Get": each found once
         return spec
 
     def __len__(self) -> int:

@@ -90,7 +90,7 @@ def _stats(server: RespService, version: str) -> dict[str, Any]:
     counters = server.runtime.counters
     return {
         "total_connections_received": counters.connections_total,
-        "total_commands_processed": server.stats.get("commands", 0),
+        "total_commands_processed": sum(server.command_calls.values()),
         "rejected_connections": counters.connections_refused,
         "expired_keys": server.stats.get("expired_keys", 0),
         "keyspace_hits": server.stats.get("keyspace_hits", 0),

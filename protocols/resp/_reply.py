@@ -83,6 +83,15 @@ def _format_double(value: float) -> bytes:
 
 def encode(value: Reply, protocol: int = 2) -> bytes:
     """The RESP bytes for one reply."""
+    kind = type(value)  # the common replies first, without building a list
+    if kind is bytes:
+        return b"$%d\r\n%b\r\n" % (len(value), value)
+    if value is OK:
+        return b"+OK\r\n"
+    if kind is int:
+        return b":%d\r\n" % value
+    if value is None:
+        return b"_\r\n" if protocol == 3 else b"$-1\r\n"
     parts: list[bytes] = []
     (_encode3 if protocol == 3 else _encode2)(value, parts.append)
     return b"".join(parts)

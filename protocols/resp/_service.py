@@ -120,13 +120,16 @@ class RespService(Service):
             max_buffer=settings.max_query_buffer,
             authenticated=client.authenticated,
         )
-        while data := await conn.receive():
+        receive, next_command, dispatch = conn.receive, parser.next_command, self.dispatch
+        while data := await receive():
             parser.feed(data)
             out: list[bytes] = []
-            pending = 0
+            pending = count = 0
+            client.last_interaction = time.monotonic()
             try:
-                while (argv := parser.next_command()) is not None:
-                    reply = self.dispatch(client, argv)
+                while (argv := next_command()) is not None:
+                    count += 1
+                    reply = dispatch(client, argv)
                     if type(reply) is _Call:
                         reply = await self.call(client, reply.spec, argv)
                         if client.pending_input:  # read while the command blocked
@@ -147,6 +150,7 @@ class RespService(Service):
                 await self._write(client, out)
                 conn.log.info("closing: %s", exc)
                 return
+            conn.counters.request(count)
             parser.authenticated = client.authenticated
             conn.request_complete(more_buffered=parser.has_partial)
             if out:
@@ -167,16 +171,20 @@ class RespService(Service):
     def dispatch(self, client: Client, argv: list[bytes]) -> Reply:
         """Check a command as Redis's processCommand does, then run it if it is
         synchronous; an async command comes back as a _Call to await."""
-        client.last_interaction = time.monotonic()
         spec = self.app.lookup(argv[0])
         if spec is None:
             return self._refuse_in_multi(client, unknown_command(argv))
-        if not spec.arity_ok(len(argv)):
+        arity = spec.arity
+        if len(argv) != arity if arity > 0 else len(argv) < -arity:
             return self._refuse_in_multi(client, wrong_arity(spec.name))
         if not client.authenticated and "no_auth" not in spec.flags:
             return self._error(client, NOAUTH)
-        name = spec.name.encode()
-        if client.protocol == 2 and client.subscribed and name not in SUBSCRIBED_ALLOWED:
+        name = spec.name_bytes
+        if (
+            (client.channels or client.patterns)
+            and client.protocol == 2
+            and name not in SUBSCRIBED_ALLOWED
+        ):
             return self._error(
                 client,
                 ErrorReply(
@@ -195,7 +203,8 @@ class RespService(Service):
         """Run any command (sync or async) whose checks have passed."""
         if not spec.is_async:
             return self._run(client, spec, argv)
-        self._count(client, spec, argv)
+        client.last_command = argv[0]
+        self.command_calls[spec.name] += 1
         try:
             return await spec.handler(client, argv)
         except ErrorReply as exc:
@@ -204,7 +213,8 @@ class RespService(Service):
             return self._crashed(client, spec)
 
     def _run(self, client: Client, spec: CommandSpec, argv: list[bytes]) -> Reply:
-        self._count(client, spec, argv)
+        client.last_command = argv[0]
+        self.command_calls[spec.name] += 1
         try:
             reply = spec.handler(client, argv)
         except ErrorReply as exc:
@@ -214,12 +224,6 @@ class RespService(Service):
         if isinstance(reply, ErrorReply):
             return self._error(client, reply)
         return reply
-
-    def _count(self, client: Client, spec: CommandSpec, argv: list[bytes]) -> None:
-        client.last_command = argv[0]
-        self.command_calls[spec.name] += 1
-        self.stats["commands"] += 1
-        client.conn.counters.request()
 
     def _crashed(self, client: Client, spec: CommandSpec) -> ErrorReply:
         client.conn.counters.error()

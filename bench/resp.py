@@ -1,0 +1,170 @@
+# RESP throughput, run by hand: `.venv/bin/python bench/resp.py`.
+#
+# Starts, one after another on loopback: `netsvc serve --protocol resp`, a
+# real redis-server (Debian) and a minimal trio+hiredis loop (a plain
+# serve_tcp handler answering GET/SET: the floor of what trio can do). Each is
+# driven by `redis-benchmark -c 50 -t set,get` at -P 1 and -P 16; prints
+# requests/s and the server's CPU microseconds per request (from
+# /proc/<pid>/stat), and netsvc's ratio to the minimal loop.
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+NETSVC = str(Path(sys.executable).with_name("netsvc"))
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+MINIMAL_LOOP = """
+import functools, sys, hiredis, trio
+data = {}
+async def handle(stream):
+    reader = hiredis.Reader()
+    try:
+        while chunk := await stream.receive_some(65536):
+            reader.feed(chunk)
+            out = []
+            while (command := reader.gets()) is not False:
+                name = command[0].upper()
+                if name == b"GET":
+                    value = data.get(command[1])
+                    if value is None:
+                        out.append(b"$-1\\r\\n")
+                    else:
+                        out.append(b"$%d\\r\\n%b\\r\\n" % (len(value), value))
+                elif name == b"SET":
+                    data[command[1]] = command[2]
+                    out.append(b"+OK\\r\\n")
+                else:  # redis-benchmark's CONFIG GET probes and the like
+                    out.append(b"*0\\r\\n")
+            await stream.send_all(b"".join(out))
+    except trio.BrokenResourceError:
+        pass
+trio.run(functools.partial(trio.serve_tcp, handle, int(sys.argv[1]), host="127.0.0.1"))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def commands(port: int) -> dict[str, list[str]]:
+    return {
+        "netsvc resp": [
+            NETSVC,
+            "serve",
+            "--protocol",
+            "resp",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        "redis-server": [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        "minimal trio+hiredis": [sys.executable, "-c", MINIMAL_LOOP, str(port)],
+    }
+
+
+@contextmanager
+def running(name: str) -> Iterator[tuple[int, int]]:
+    port = free_port()
+    proc = subprocess.Popen(
+        commands(port)[name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(port)
+        yield port, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def benchmark(port: int, pid: int, test: str, pipeline: int, requests: int) -> tuple[float, float]:
+    before = cpu_seconds(pid)
+    result = subprocess.run(
+        [
+            "redis-benchmark",
+            "-p",
+            str(port),
+            "-c",
+            "50",
+            "-t",
+            test,
+            "-P",
+            str(pipeline),
+            "-n",
+            str(requests),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    used = cpu_seconds(pid) - before
+    match = re.search(r"([\d.]+) requests per second", result.stdout)
+    if match is None:
+        raise RuntimeError(f"unexpected redis-benchmark output: {result.stdout!r}")
+    return float(match.group(1)), used / requests * 1e6
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="RESP throughput against peers")
+    parser.add_argument("--requests", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    results: dict[tuple[str, str, int], tuple[float, float]] = {}
+    for name in commands(0):
+        with running(name) as (port, pid):
+            for pipeline in (1, 16):
+                for test in ("set", "get"):
+                    results[(name, test, pipeline)] = benchmark(
+                        port, pid, test, pipeline, args.requests
+                    )
+    print(f"redis-benchmark -c 50, {args.requests} requests per run, {os.cpu_count()} cpus")
+    print(
+        f"{'server':22} {'test':5} {'-P':>3} {'req/s':>10} {'cpu us/req':>11} {'netsvc/this':>12}"
+    )
+    for (name, test, pipeline), (rps, cpu) in results.items():
+        ours = results[("netsvc resp", test, pipeline)][0]
+        print(f"{name:22} {test:5} {pipeline:3} {rps:10.0f} {cpu:11.1f} {ours / rps:12.2f}")
+
+
+if __name__ == "__main__":
+    main()
