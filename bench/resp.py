@@ -94,6 +94,17 @@ def commands(port: int) -> dict[str, list[str]]:
             "no",
         ],
         "minimal trio+hiredis": [sys.executable, "-c", MINIMAL_LOOP, str(port)],
+        # the same loop as a netsvc plugin: the core's share of the gap
+        "netsvc core + loop": [
+            NETSVC,
+            "serve",
+            "--protocol",
+            "bench.core_floor:protocol",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
     }
 
 

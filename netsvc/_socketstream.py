@@ -67,16 +67,19 @@ class SocketStream(trio.abc.HalfCloseableStream):
             raise trio.ClosedResourceError("the stream is closed")
         await trio.lowlevel.checkpoint_if_cancelled()
         size = max_bytes or DEFAULT_RECEIVE_SIZE
+        waited = False
         while True:
             try:
                 data = self.socket.recv(size)
             except BlockingIOError:
                 await self._wait("read", trio.lowlevel.wait_readable)
+                waited = True
                 continue
             except OSError as exc:
                 raise _stream_error(exc) from exc
             self._interrupts.pop("read", None)  # a deadline that passed as data came is moot
-            await trio.lowlevel.cancel_shielded_checkpoint()  # let others run
+            if not waited:  # waiting let others run already; else yield now
+                await trio.lowlevel.cancel_shielded_checkpoint()
             return data
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:

@@ -1,0 +1,52 @@
+# The core's own cost, run by hand: the minimal trio+hiredis GET/SET loop of
+# bench/resp.py written as a netsvc plugin, so `bench/resp.py --floor` can
+# tell how much of netsvc's gap to the bare loop is the core and how much is
+# the RESP plugin's parsing and dispatch.
+from __future__ import annotations
+
+import hiredis
+
+from netsvc import Connection, ConnectionLimits, Protocol, Runtime, Service
+
+
+class FloorService(Service):
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    async def handle(self, conn: Connection) -> None:
+        reader = hiredis.Reader()
+        data = self.data
+        while chunk := await conn.receive():
+            reader.feed(chunk)
+            out = []
+            while (command := reader.gets()) is not False:
+                name = command[0].upper()
+                if name == b"GET":
+                    value = data.get(command[1])
+                    out.append(
+                        b"$-1\r\n" if value is None else b"$%d\r\n%b\r\n" % (len(value), value)
+                    )
+                elif name == b"SET":
+                    data[command[1]] = command[2]
+                    out.append(b"+OK\r\n")
+                else:
+                    out.append(b"*0\r\n")
+            conn.request_complete()
+            await conn.send(b"".join(out))
+
+
+class FloorProtocol(Protocol[None, None]):
+    name = "floor"
+    schemes = ("floor",)
+    default_port = 6390
+    description = "benchmark only: GET/SET on hiredis with no checks"
+    limits = ConnectionLimits(idle_timeout=None)
+
+    def default_app(self) -> None:
+        return None
+
+    def create_service(self, app: None, settings: None, runtime: Runtime) -> Service:
+        return FloorService()
+
+
+protocol = FloorProtocol()
