@@ -1,0 +1,142 @@
+# Serving an ASGI 3 application: the http scope (request body in, response
+# out through the h11 driver) and the lifespan scope (startup before the
+# listeners accept, shutdown after the last connection), as the ASGI spec says.
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from netsvc import AppError
+
+from ._messages import Request
+
+if TYPE_CHECKING:
+    from ._driver import HttpConnection
+
+__all__ = ["AsgiApp", "is_asgi_app"]
+
+log = logging.getLogger("netsvc.http.asgi")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
+ASGI = {"version": "3.0", "spec_version": "2.3"}
+
+
+def is_asgi_app(obj: object) -> bool:
+    """An ASGI 3 application is an async callable taking (scope, receive, send)."""
+    if not callable(obj):
+        return False
+    target = obj if inspect.isfunction(obj) or inspect.ismethod(obj) else type(obj).__call__
+    if not inspect.iscoroutinefunction(target) and not inspect.iscoroutinefunction(obj):
+        return False
+    try:
+        parameters = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return True
+    return len(parameters) == 3
+
+
+class AsgiApp:
+    """Wraps an ASGI application for the HTTP service."""
+
+    def __init__(self, app: Asgi) -> None:
+        self.app = app
+        self.state: dict[str, Any] = {}  # the lifespan state, copied into each request scope
+        self._lifespan_queue: trio.MemorySendChannel[Message] | None = None
+        self._lifespan_events: trio.MemoryReceiveChannel[Message] | None = None
+        self._supports_lifespan = True
+
+    # -- lifespan ------------------------------------------------------------
+
+    async def startup(self, nursery: trio.Nursery) -> None:
+        to_app, from_server = trio.open_memory_channel[Message](1)
+        to_server, from_app = trio.open_memory_channel[Message](1)
+        self._lifespan_queue, self._lifespan_events = to_app, from_app
+        scope: Scope = {"type": "lifespan", "asgi": ASGI, "state": self.state}
+
+        async def run() -> None:
+            try:
+                await self.app(scope, from_server.receive, to_server.send)
+            except Exception as exc:  # apps that do not do lifespan raise here
+                self._supports_lifespan = False
+                log.info("the ASGI app does not handle lifespan (%s); going on without it", exc)
+                await to_server.send({"type": "lifespan.unsupported"})
+
+        nursery.start_soon(run)
+        await to_app.send({"type": "lifespan.startup"})
+        reply = await from_app.receive()
+        if reply["type"] == "lifespan.startup.failed":
+            raise AppError(f"the ASGI app's startup failed: {reply.get('message', '')}")
+
+    async def shutdown(self) -> None:
+        if not self._supports_lifespan or self._lifespan_queue is None:
+            return
+        assert self._lifespan_events is not None
+        with trio.move_on_after(30):
+            await self._lifespan_queue.send({"type": "lifespan.shutdown"})
+            reply = await self._lifespan_events.receive()
+            if reply["type"] == "lifespan.shutdown.failed":
+                log.error("the ASGI app's shutdown failed: %s", reply.get("message", ""))
+
+    # -- http ----------------------------------------------------------------
+
+    async def __call__(self, connection: HttpConnection, request: Request) -> None:
+        conn = connection.conn
+        host, _, port = conn.listener_url.split("://", 1)[-1].rpartition(":")
+        peer_host, _, peer_port = conn.peer.rpartition(":")
+        scope: Scope = {
+            "type": "http",
+            "asgi": ASGI,
+            "http_version": request.http_version,
+            "method": request.method,
+            "scheme": request.scheme,
+            "path": request.path,
+            "raw_path": request.raw_path,
+            "query_string": request.query_string,
+            "root_path": "",
+            "headers": request.headers.raw,
+            "client": (peer_host.strip("[]"), int(peer_port)) if peer_port.isdigit() else None,
+            "server": (host.strip("[]"), int(port)) if port.isdigit() else None,
+            "state": dict(self.state),
+        }
+        body = request.stream()
+        finished = trio.Event()
+        head = request.method == "HEAD"
+
+        async def receive() -> Message:
+            if connection.body_left:
+                try:
+                    chunk = await body.__anext__()
+                except StopAsyncIteration:
+                    chunk = b""
+                return {"type": "http.request", "body": chunk, "more_body": connection.body_left}
+            if not finished.is_set():
+                await finished.wait()  # the response is done: nothing more will come
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                headers = [
+                    (bytes(name), bytes(value)) for name, value in message.get("headers", [])
+                ]
+                await connection.start_response(int(message["status"]), headers)
+            elif kind == "http.response.body":
+                more = bool(message.get("more_body", False))
+                await connection.send_body(bytes(message.get("body", b"")), more=more, head=head)
+                if not more:
+                    finished.set()
+
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            finished.set()
+        if not connection.response_started:
+            raise RuntimeError("the ASGI app returned without sending a response")

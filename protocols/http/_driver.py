@@ -1,0 +1,272 @@
+# One HTTP/1.1 connection, driven by h11 (the sans-IO protocol core): events
+# in from Connection.receive(), bytes out through Connection.send(). It owns
+# keep-alive and pipelining (one request at a time, in order), streamed
+# bodies both ways, Expect: 100-continue, HEAD, the error responses a
+# hardened server gives (400, 408, 413, 431, 500) and the access log.
+from __future__ import annotations
+
+import email.utils
+import http
+import logging
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
+
+import h11
+
+from netsvc import Connection, ReceiveTimeout
+
+from ._messages import Headers, Request, Response
+
+if TYPE_CHECKING:
+    from ._service import HttpService
+
+__all__ = ["BodyTooLarge", "HttpConnection"]
+
+access_log = logging.getLogger("netsvc.http.access")
+
+DRAIN_LIMIT = 64 * 1024  # unread request body we read and drop to keep the connection
+
+
+_REASONS = {status.value: status.phrase.encode() for status in http.HTTPStatus}
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def _date_header() -> bytes:
+    """The Date header's value, formatted once per second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, email.utils.formatdate(now, usegmt=True).encode())
+    return _date_cache[1]
+
+
+class BodyTooLarge(Exception):
+    """The request body grew past max_body_size."""
+
+
+# A native or ASGI application, as the driver calls it: given the request
+# head and a way to read the body, produce the response through `respond`.
+Dispatch = Callable[["HttpConnection", Request], Awaitable[None]]
+
+
+class HttpConnection:
+    def __init__(self, service: HttpService, conn: Connection) -> None:
+        self.service = service
+        self.conn = conn
+        settings = service.settings
+        self.max_body = settings.max_body_size
+        self.max_header_size = settings.max_header_size
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=settings.max_header_size)
+        self.scheme = "https" if conn.tls else "http"
+        self.body_left = False  # the current request's EndOfMessage is still to be read
+        self.response_started = False
+        self.sent_bytes = 0
+        self.status = 0
+        self._pending = b""  # a response head waiting to go out with the first body bytes
+
+    async def next_event(self) -> object:
+        h = self.h11
+        while True:
+            event = h.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            h.receive_data(await self.conn.receive())
+
+    async def run(self) -> None:
+        h = self.h11
+        while True:
+            try:
+                event = await self.next_event()
+            except h11.RemoteProtocolError as exc:
+                await self.send_error(exc.error_status_hint, str(exc))
+                return
+            except ReceiveTimeout as exc:
+                if exc.phase == "request":  # a slow request head: say so; idle: just close
+                    await self.send_error(408, "the request did not arrive in time")
+                return
+            if type(event) is not h11.Request:
+                return  # ConnectionClosed (the client left, or shutdown between requests)
+            if not await self.handle(event):
+                return
+            if h.our_state is h11.MUST_CLOSE or h.their_state is not h11.DONE:
+                return
+            h.start_next_cycle()
+
+    async def handle(self, event: h11.Request) -> bool:
+        """Serve one request; False when the connection must close after it."""
+        started = time.perf_counter()
+        conn = self.conn
+        self.response_started, self.sent_bytes, self.status = False, 0, 0
+        size = len(event.target) + sum(len(name) + len(value) + 4 for name, value in event.headers)
+        if size > self.max_header_size:  # h11 only limits a head that arrives in pieces
+            await self.send_error(
+                431, f"the request head is larger than {self.max_header_size} bytes"
+            )
+            return False
+        length = _content_length(event.headers)
+        self.body_left = True  # until h11's EndOfMessage is read (at once if there is no body)
+        if length is not None and length > self.max_body:
+            await self.send_error(413, f"the body is larger than {self.max_body} bytes")
+            return False
+        conn.request_complete(body_follows=length is None or length > 0)
+        request = Request(
+            method=event.method.decode("ascii", errors="replace"),
+            target=event.target,
+            http_version=event.http_version.decode("ascii", errors="replace"),
+            headers=Headers(list(event.headers)),
+            peer=conn.peer,
+            scheme=self.scheme,
+            body_chunks=self.body_chunks,
+            state=self.service.state,
+        )
+        keep = True
+        try:
+            await self.service.dispatch(self, request)
+        except BodyTooLarge:
+            await self.send_error(413, f"the body is larger than {self.max_body} bytes")
+            keep = False
+        except (ReceiveTimeout, h11.RemoteProtocolError) as exc:
+            status = 408 if isinstance(exc, ReceiveTimeout) else exc.error_status_hint
+            await self.send_error(status, str(exc))
+            keep = False
+        except Exception:
+            conn.counters.error()
+            conn.log.exception("handler for %s %s failed", request.method, request.path)
+            await self.send_error(500, "internal server error")
+            keep = False
+        conn.counters.request()
+        if keep and self.body_left:
+            keep = await self.drain_body()
+        conn.request_complete()
+        if self.service.settings.access_log:
+            access_log.info(
+                '%s "%s %s HTTP/%s" %d %d %.1fms',
+                conn.peer,
+                request.method,
+                event.target.decode("latin-1"),
+                request.http_version,
+                self.status,
+                self.sent_bytes,
+                (time.perf_counter() - started) * 1000,
+            )
+        return keep
+
+    # -- request body --------------------------------------------------------
+
+    async def body_chunks(self) -> AsyncIterator[bytes]:
+        """The request body as it arrives; bounded by max_body_size."""
+        h = self.h11
+        if not self.body_left:
+            return
+        if h.they_are_waiting_for_100_continue:
+            await self.conn.send(h.send(h11.InformationalResponse(status_code=100, headers=[])))
+        received = 0
+        while True:
+            event = await self.next_event()
+            if type(event) is h11.Data:
+                received += len(event.data)
+                if received > self.max_body:
+                    raise BodyTooLarge()
+                yield bytes(event.data)
+            else:  # EndOfMessage
+                self.body_left = False
+                return
+
+    async def drain_body(self) -> bool:
+        """Read and drop a body the handler left unread, if it is small."""
+        drained = 0
+        try:
+            async for chunk in self.body_chunks():
+                drained += len(chunk)
+                if drained > DRAIN_LIMIT:
+                    return False
+        except (BodyTooLarge, ReceiveTimeout, h11.RemoteProtocolError):
+            return False
+        return True
+
+    # -- response ------------------------------------------------------------
+
+    async def respond(self, response: Response, *, head: bool) -> None:
+        """Send a whole native Response (streaming its body if it is iterable)."""
+        headers = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers
+        ]
+        body = response.body
+        if isinstance(body, bytes):
+            headers.append((b"content-length", b"%d" % len(body)))
+            await self.start_response(response.status, headers)
+            await self.send_body(body, more=False, head=head)
+            return
+        await self.start_response(response.status, headers)
+        if not head:
+            if isinstance(body, AsyncIterable):
+                async for chunk in body:
+                    await self.send_body(chunk, more=True, head=head)
+            else:
+                for chunk in _sync_chunks(body):
+                    await self.send_body(chunk, more=True, head=head)
+        await self.send_body(b"", more=False, head=head)
+
+    async def start_response(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        headers.append((b"date", _date_header()))
+        headers.append((b"server", b"netsvc"))
+        if self.conn.closing:  # shutting down: this is the connection's last response
+            headers.append((b"connection", b"close"))
+        self.response_started, self.status = True, status
+        self._pending = self.h11.send(
+            h11.Response(status_code=status, headers=headers, reason=_REASONS.get(status, b""))
+        )
+
+    async def send_body(self, chunk: bytes, *, more: bool, head: bool) -> None:
+        """Send a body chunk (nothing for HEAD); more=False ends the message. The
+        response head waits to go out with the first chunk: one write, not two."""
+        h = self.h11
+        data = self._pending
+        self._pending = b""
+        if chunk and not head:
+            data += h.send(h11.Data(data=chunk))
+            self.sent_bytes += len(chunk)
+        if not more:
+            data += h.send(h11.EndOfMessage())
+        if data:
+            await self.conn.send(data)
+
+    async def send_error(self, status: int, message: str) -> None:
+        """A plain-text error response and Connection: close, if one can still be sent."""
+        h = self.h11
+        self.status = status
+        if self.response_started or h.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        body = b"%d %b: %b\n" % (status, _REASONS.get(status, b"Error"), message.encode())
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", b"%d" % len(body)),
+            (b"date", _date_header()),
+            (b"server", b"netsvc"),
+            (b"connection", b"close"),
+        ]
+        try:
+            reason = _REASONS.get(status, b"")
+            data = h.send(h11.Response(status_code=status, headers=headers, reason=reason))
+            data += h.send(h11.Data(data=body)) + h.send(h11.EndOfMessage())
+        except h11.LocalProtocolError:
+            return
+        self.response_started, self.sent_bytes = True, len(body)
+        await self.conn.send(data)
+
+
+def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """The declared body length; None for chunked bodies."""
+    for name, _ in headers:
+        if name == b"transfer-encoding":
+            return None
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value)  # h11 has validated it
+    return 0
+
+
+def _sync_chunks(body: Iterable[bytes] | bytes | str) -> Iterable[bytes]:
+    assert not isinstance(body, (bytes, str))
+    return body

@@ -1,0 +1,145 @@
+# Request and Response as native handlers see them. A Request's body is
+# streamed from the connection on demand; a Response's body may be bytes, str,
+# or an (async) iterable of chunks, streamed out as it is produced.
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from typing import Any
+
+__all__ = ["Headers", "Request", "Response", "to_response"]
+
+Body = bytes | str | Iterable[bytes] | AsyncIterable[bytes]
+
+
+class Headers:
+    """Request headers: case-insensitive lookup over the (name, value) pairs
+    as received; names are lower-case bytes, as h11 gives them."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.raw = raw
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        key = name.lower().encode("latin-1")
+        for header, value in self.raw:
+            if header == key:
+                return value.decode("latin-1")
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        key = name.lower().encode("latin-1")
+        return [value.decode("latin-1") for header, value in self.raw if header == key]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __repr__(self) -> str:
+        return f"Headers({self.raw!r})"
+
+
+class Request:
+    """One HTTP request. Read the body once: `await request.body()`,
+    `await request.json()`, or `async for chunk in request.stream()`."""
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        target: bytes,
+        http_version: str,
+        headers: Headers,
+        peer: str,
+        scheme: str,
+        body_chunks: Callable[[], AsyncIterator[bytes]],
+        state: dict[str, Any],
+    ) -> None:
+        self.method = method
+        raw_path, _, query = target.partition(b"?")
+        self.raw_path = raw_path
+        self.path = urllib.parse.unquote(raw_path.decode("latin-1"))
+        self.query_string = query
+        self.http_version = http_version
+        self.headers = headers
+        self.peer = peer
+        self.scheme = scheme
+        self.path_params: dict[str, str] = {}
+        self.state = state
+        """The server's shared state (`runtime`, and whatever the app puts there)."""
+        self._body_chunks = body_chunks
+        self._body: bytes | None = None
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return urllib.parse.parse_qs(self.query_string.decode("latin-1"), keep_blank_values=True)
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, chunk by chunk (once)."""
+        async for chunk in self._body_chunks():
+            yield chunk
+
+    async def body(self) -> bytes:
+        if self._body is None:
+            self._body = b"".join([chunk async for chunk in self._body_chunks()])
+        return self._body
+
+    async def json(self) -> Any:
+        return json.loads(await self.body())
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.raw_path.decode('latin-1')!r} from {self.peer}>"
+
+
+class Response:
+    """A response: status, headers, and a body of bytes, str (UTF-8), or an
+    iterable / async iterable of byte chunks (streamed, chunked encoding)."""
+
+    def __init__(
+        self,
+        body: Body = b"",
+        *,
+        status: int = 200,
+        headers: dict[str, str] | list[tuple[str, str]] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        self.status = status
+        pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+        if isinstance(body, str):
+            body = body.encode()
+            content_type = content_type or "text/plain; charset=utf-8"
+        if content_type is not None and not any(n.lower() == "content-type" for n, _ in pairs):
+            pairs.append(("content-type", content_type))
+        self.headers = pairs
+        self.body = body
+
+    @classmethod
+    def json(
+        cls, data: Any, *, status: int = 200, headers: dict[str, str] | None = None
+    ) -> Response:
+        encoded = json.dumps(data, separators=(",", ":")).encode()
+        return cls(encoded, status=status, headers=headers, content_type="application/json")
+
+    @classmethod
+    def text(cls, text: str, *, status: int = 200) -> Response:
+        return cls(text, status=status)
+
+
+def to_response(result: Any) -> Response:
+    """What a native handler returned, as a Response."""
+    if isinstance(result, Response):
+        return result
+    if result is None:
+        return Response(status=204)
+    if isinstance(result, bytes):
+        return Response(result, content_type="application/octet-stream")
+    if isinstance(result, str):
+        return Response(result)
+    if isinstance(result, (dict, list)):
+        return Response.json(result)
+    if isinstance(result, (AsyncIterable, Iterable)):
+        return Response(result, content_type="application/octet-stream")
+    raise TypeError(
+        f"a handler returned {type(result).__name__}; return a Response, bytes, str, dict or list"
+    )

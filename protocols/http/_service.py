@@ -1,0 +1,68 @@
+# The HTTP service: what all connections of one process share (the app,
+# settings, state for handlers) and dispatch of a request to a native route
+# or to an ASGI application.
+from __future__ import annotations
+
+import trio
+
+from netsvc import Connection, Runtime, Service
+
+from ._app import HttpApp
+from ._asgi import AsgiApp
+from ._driver import HttpConnection
+from ._messages import Request, Response, to_response
+from ._settings import HttpSettings
+
+__all__ = ["HttpService"]
+
+REFUSAL_BODY = b"503 Service Unavailable: too many connections, try again later\n"
+REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: %d\r\nretry-after: 1\r\nconnection: close\r\n\r\n%b"
+    % (len(REFUSAL_BODY), REFUSAL_BODY)
+)
+NOT_FOUND = Response(b"404 Not Found\n", status=404, content_type="text/plain; charset=utf-8")
+
+
+class HttpService(Service):
+    def __init__(self, app: HttpApp | AsgiApp, settings: HttpSettings, runtime: Runtime) -> None:
+        self.app = app
+        self.settings = settings
+        self.state: dict[str, object] = {"runtime": runtime}
+
+    def refusal(self) -> bytes:
+        return REFUSAL
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        if isinstance(self.app, AsgiApp):
+            await self.app.startup(nursery)
+
+    async def stop(self) -> None:
+        if isinstance(self.app, AsgiApp):
+            await self.app.shutdown()
+
+    async def handle(self, conn: Connection) -> None:
+        await HttpConnection(self, conn).run()
+
+    async def dispatch(self, connection: HttpConnection, request: Request) -> None:
+        app = self.app
+        if isinstance(app, AsgiApp):
+            await app(connection, request)
+            return
+        route, params, allowed = app.find(request.method, request.path)
+        if route is None:
+            if allowed:
+                allow = ", ".join(sorted(allowed | ({"HEAD"} if "GET" in allowed else set())))
+                response = Response(
+                    b"405 Method Not Allowed\n",
+                    status=405,
+                    headers={"allow": allow},
+                    content_type="text/plain; charset=utf-8",
+                )
+            else:
+                response = NOT_FOUND
+        else:
+            request.path_params = params
+            response = to_response(await route.handler(request))
+        await connection.respond(response, head=request.method == "HEAD")

@@ -1,0 +1,115 @@
+# Applications the HTTP tests serve: a native one and a Starlette (ASGI) one.
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import trio
+from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.routing import Route
+
+from protocols.http import HttpApp, Request, Response
+
+native = HttpApp()
+
+
+@native.route("/hello/{name}")
+async def hello(request: Request) -> str:
+    return f"hello, {request.path_params['name']}\n"
+
+
+@native.route("/files/{rest:path}")
+async def files(request: Request) -> dict[str, str]:
+    return {"rest": request.path_params["rest"]}
+
+
+@native.route("/echo", methods=["POST", "PUT"])
+async def echo(request: Request) -> Response:
+    body = await request.body()
+    return Response(
+        body, content_type=request.headers.get("content-type") or "application/octet-stream"
+    )
+
+
+@native.route("/count", methods=["POST"])
+async def count(request: Request) -> dict[str, int]:
+    total = chunks = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        chunks += 1
+    return {"bytes": total, "chunks": chunks}
+
+
+@native.route("/stream")
+async def stream(request: Request) -> Response:
+    async def numbers() -> AsyncIterator[bytes]:
+        for i in range(5):
+            yield b"%d\n" % i
+            await trio.sleep(0.01)
+
+    return Response(numbers(), content_type="text/plain")
+
+
+@native.route("/slow")
+async def slow(request: Request) -> str:
+    await trio.sleep(float(request.query.get("s", ["0.5"])[0]))
+    return "done\n"
+
+
+@native.route("/big")
+async def big(request: Request) -> bytes:
+    return b"x" * int(request.query["n"][0])
+
+
+@native.route("/query")
+async def query(request: Request) -> dict[str, list[str]]:
+    return request.query
+
+
+@native.route("/crash")
+async def crash(request: Request) -> str:
+    raise RuntimeError("boom")
+
+
+lifespan_events: list[str] = []
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[dict[str, str]]:
+    lifespan_events.append("startup")
+    yield {"greeting": "hi from lifespan"}
+    lifespan_events.append("shutdown")
+
+
+async def home(request: StarletteRequest) -> PlainTextResponse:
+    return PlainTextResponse(request.state.greeting)
+
+
+async def user(request: StarletteRequest) -> JSONResponse:
+    return JSONResponse({"user": request.path_params["name"], "q": request.query_params.get("q")})
+
+
+async def upload(request: StarletteRequest) -> JSONResponse:
+    body = await request.body()
+    return JSONResponse({"size": len(body)})
+
+
+async def ticker(request: StarletteRequest) -> StreamingResponse:
+    async def ticks() -> AsyncIterator[bytes]:
+        for i in range(3):
+            yield f"tick {i}\n".encode()
+
+    return StreamingResponse(ticks(), media_type="text/plain")
+
+
+starlette_app = Starlette(
+    routes=[
+        Route("/", home),
+        Route("/users/{name}", user),
+        Route("/upload", upload, methods=["POST"]),
+        Route("/ticks", ticker),
+    ],
+    lifespan=lifespan,
+)

@@ -1,0 +1,59 @@
+# An ASGI 3 application (Starlette, running on trio through anyio) served by
+# the HTTP plugin: routes, request bodies, a streaming response, lifespan.
+from __future__ import annotations
+
+import httpx
+
+from netsvc.testing import serve
+from protocols.http import AsgiApp
+from protocols.http._asgi import is_asgi_app
+from tests.protocols.http.apps import lifespan_events, native, starlette_app
+from tests.serveprocess import ServeProcess
+
+
+async def test_starlette_routes_stream_and_lifespan() -> None:
+    lifespan_events.clear()
+    async with serve("http", app=starlette_app) as running:
+        assert lifespan_events == ["startup"]
+        async with httpx.AsyncClient(base_url=running.url) as client:
+            home = await client.get("/")
+            assert (home.status_code, home.text) == (200, "hi from lifespan")
+            user = await client.get("/users/ada?q=x")
+            assert user.json() == {"user": "ada", "q": "x"}
+            upload = await client.post("/upload", content=b"u" * 100_000)
+            assert upload.json() == {"size": 100_000}
+            async with client.stream("GET", "/ticks") as response:
+                lines = [line async for line in response.aiter_lines()]
+            assert lines == ["tick 0", "tick 1", "tick 2"]
+            assert (await client.get("/missing")).status_code == 404
+            head = await client.head("/")
+            assert head.status_code == 200 and head.content == b""
+    assert lifespan_events == ["startup", "shutdown"]
+
+
+async def test_asgi_app_without_lifespan_support() -> None:
+    async def bare(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        if scope["type"] != "http":
+            raise RuntimeError("only http")
+        await send({"type": "http.response.start", "status": 201, "headers": [(b"x-bare", b"1")]})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"made"})  # type: ignore[operator]
+
+    async with serve("http", app=bare) as running:
+        async with httpx.AsyncClient(base_url=running.url) as client:
+            made = await client.get("/anything")
+            assert (made.status_code, made.text, made.headers["x-bare"]) == (201, "made", "1")
+
+
+def test_detection() -> None:
+    assert is_asgi_app(starlette_app)
+    assert not is_asgi_app(native)
+    assert not is_asgi_app(lambda scope, receive, send: None)
+    assert isinstance(AsgiApp(starlette_app).app, type(starlette_app))
+
+
+def test_starlette_from_the_cli() -> None:
+    args = ["--protocol", "http", "--port", "0", "--app", "tests.protocols.http.apps:starlette_app"]
+    with ServeProcess(args) as server:
+        with httpx.Client(base_url=server.urls[0]) as client:
+            assert client.get("/users/cli").json() == {"user": "cli", "q": None}
+    assert "shutting down" in server.log

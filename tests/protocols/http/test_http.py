@@ -1,0 +1,261 @@
+# The HTTP plugin with real clients: httpx (async and sync), curl, and raw
+# sockets for the malformed, slow and pipelined cases.
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from netsvc import ConnectionLimits
+from netsvc.testing import RunningServer, serve
+from tests.protocols.http.apps import native
+from tests.serveprocess import ServeProcess, host_port
+
+
+def base(running: RunningServer) -> str:
+    return running.url
+
+
+async def test_default_app_health_and_status(netsvc_server: Any) -> None:
+    running = await netsvc_server("http")
+    async with httpx.AsyncClient(base_url=running.url) as client:
+        health = await client.get("/healthz")
+        assert (health.status_code, health.text) == (200, "ok\n")
+        assert health.headers["server"] == "netsvc" and "date" in health.headers
+        status = (await client.get("/")).json()
+        assert status["listeners"][0]["url"] == running.url
+        assert status["totals"]["requests"] >= 1
+
+
+async def test_native_routes(netsvc_server: Any) -> None:
+    running = await netsvc_server("http", app=native)
+    async with httpx.AsyncClient(base_url=running.url) as client:
+        assert (await client.get("/hello/world")).text == "hello, world\n"
+        assert (await client.get("/files/a/b/c.txt")).json() == {"rest": "a/b/c.txt"}
+        assert (await client.get("/query?a=1&a=2&b=")).json() == {"a": ["1", "2"], "b": [""]}
+        echoed = await client.post("/echo", content=b"\x00binary", headers={"content-type": "x/y"})
+        assert (echoed.content, echoed.headers["content-type"]) == (b"\x00binary", "x/y")
+        missing = await client.get("/nope")
+        assert missing.status_code == 404
+        wrong = await client.delete("/echo")
+        assert (wrong.status_code, wrong.headers["allow"]) == (405, "POST, PUT")
+        head = await client.head("/hello/x")
+        assert (
+            head.status_code == 200
+            and head.content == b""
+            and head.headers["content-length"] == "9"
+        )
+
+
+async def test_streamed_response_is_chunked(netsvc_server: Any) -> None:
+    running = await netsvc_server("http", app=native)
+    async with httpx.AsyncClient(base_url=running.url) as client:
+        async with client.stream("GET", "/stream") as response:
+            assert response.headers["transfer-encoding"] == "chunked"
+            assert [line async for line in response.aiter_lines()] == ["0", "1", "2", "3", "4"]
+
+
+async def test_streamed_upload_arrives_in_chunks(netsvc_server: Any) -> None:
+    running = await netsvc_server("http", app=native)
+
+    async def parts() -> Any:
+        for _ in range(10):
+            yield b"y" * 10_000
+
+    async with httpx.AsyncClient(base_url=running.url) as client:
+        result = (await client.post("/count", content=parts())).json()
+    assert result["bytes"] == 100_000 and result["chunks"] >= 1
+
+
+async def test_keep_alive_reuses_one_connection(netsvc_server: Any) -> None:
+    running = await netsvc_server("http", app=native)
+    async with httpx.AsyncClient(base_url=running.url) as client:
+        for i in range(20):
+            assert (await client.get(f"/hello/{i}")).status_code == 200
+    assert running.server.runtime.counters.connections_total == 1
+
+
+async def test_handler_error_is_a_500_and_the_server_goes_on(netsvc_server: Any) -> None:
+    running = await netsvc_server("http", app=native)
+    async with httpx.AsyncClient(base_url=running.url) as client:
+        failed = await client.get("/crash")
+        assert failed.status_code == 500 and failed.headers["connection"] == "close"
+        assert (await client.get("/hello/again")).status_code == 200
+
+
+def raw(running: RunningServer) -> socket.socket:
+    return socket.create_connection(host_port(running.url), timeout=5)
+
+
+async def exchange(running: RunningServer, data: bytes, *, wait: float = 5.0) -> bytes:
+    """Send raw bytes, read until the server closes."""
+    stream = await running.connect()
+    await stream.send_all(data)
+    received = b""
+    with trio.move_on_after(wait):
+        while chunk := await stream.receive_some():
+            received += chunk
+    return received
+
+
+async def test_pipelined_requests_are_answered_in_order(netsvc_server: Any) -> None:
+    running = await netsvc_server("http", app=native)
+    requests = b"".join(b"GET /hello/%d HTTP/1.1\r\nhost: x\r\n\r\n" % i for i in range(5))
+    reply = await exchange(
+        running, requests + b"GET /hello/end HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    )
+    bodies = [part.split(b"\r\n\r\n", 1)[1] for part in reply.split(b"HTTP/1.1 200 OK\r\n")[1:]]
+    assert bodies == [b"hello, %d\n" % i for i in range(5)] + [b"hello, end\n"]
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"NOT HTTP AT ALL\r\n\r\n", b"400"),
+        (b"GET / HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\n", b"400"),
+        (b"GET / HTTP/1.1\r\nhost: x\r\ncontent-length: -1\r\n\r\n", b"400"),
+        (b"GET / HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 20_000 + b"\r\n\r\n", b"431"),
+        (b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 99999999999\r\n\r\n", b"413"),
+    ],
+)
+async def test_bad_requests_get_the_right_status_and_a_close(data: bytes, status: bytes) -> None:
+    async with serve("http", app=native) as running:
+        reply = await exchange(running, data)
+        assert reply.startswith(b"HTTP/1.1 " + status), reply[:100]
+        assert b"connection: close" in reply.lower()
+        async with httpx.AsyncClient(base_url=running.url) as client:  # and the server is fine
+            assert (await client.get("/hello/ok")).status_code == 200
+
+
+async def test_chunked_body_over_the_limit_is_413() -> None:
+    async with serve("http", app=native, settings={"max_body_size": 1000}) as running:
+        chunks = b"".join(b"100\r\n" + b"z" * 256 + b"\r\n" for _ in range(8)) + b"0\r\n\r\n"
+        head = b"POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+        reply = await exchange(running, head + chunks)
+        assert reply.startswith(b"HTTP/1.1 413")
+
+
+async def test_slow_headers_get_408() -> None:
+    limits = ConnectionLimits(request_timeout=0.3, idle_timeout=5)
+    async with serve("http", app=native, limits=limits) as running:
+        stream = await running.connect()
+        await stream.send_all(b"GET /hello/slow HTTP/1.1\r\n")  # and never the rest
+        received = b""
+        with trio.fail_after(3):
+            while chunk := await stream.receive_some():
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 408 Request Timeout")
+
+
+async def test_idle_keep_alive_connection_is_closed_quietly() -> None:
+    limits = ConnectionLimits(idle_timeout=0.3)
+    async with serve("http", app=native, limits=limits) as running:
+        reply = await exchange(running, b"GET /hello/a HTTP/1.1\r\nhost: x\r\n\r\n", wait=3)
+        assert reply.count(b"HTTP/1.1") == 1  # the answer, then a close without a 408
+
+
+async def test_over_the_connection_limit_gets_503() -> None:
+    limits = ConnectionLimits(max_connections=1)
+    async with serve("http", app=native, limits=limits) as running:
+        holder = await running.connect()
+        await holder.send_all(b"GET /hello/a HTTP/1.1\r\nhost: x\r\n\r\n")
+        await holder.receive_some()
+        reply = await exchange(running, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 503 Service Unavailable")
+
+
+async def test_client_that_never_reads_is_dropped() -> None:
+    limits = ConnectionLimits(send_timeout=0.5)
+    async with serve("http", app=native, limits=limits) as running:
+        hog = await running.connect()
+        await hog.send_all(b"GET /big?n=50000000 HTTP/1.1\r\nhost: x\r\n\r\n")  # never read
+        with trio.fail_after(5):
+            while running.server.runtime.counters.connections_open:
+                await trio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=running.url) as client:
+            assert (await client.get("/hello/ok")).status_code == 200
+
+
+async def test_graceful_shutdown_finishes_the_response_and_closes() -> None:
+    async with serve("http", app=native, graceful_timeout=5) as running:
+        idle = await running.connect()
+        await idle.send_all(b"GET /hello/a HTTP/1.1\r\nhost: x\r\n\r\n")
+        await idle.receive_some()
+        busy = await running.connect()
+        await busy.send_all(b"GET /slow?s=0.5 HTTP/1.1\r\nhost: x\r\n\r\n")
+        await trio.sleep(0.1)
+        running.server.shutdown()
+        with trio.fail_after(2):
+            assert await idle.receive_some() == b""  # idle keep-alive: closed at once
+        reply = b""
+        with trio.fail_after(3):
+            while chunk := await busy.receive_some():
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"done\n")
+        assert b"connection: close" in reply.lower()
+
+
+async def test_access_log_can_be_turned_off(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="netsvc.http.access")
+    async with serve("http", app=native, settings={"access_log": False}) as running:
+        async with httpx.AsyncClient(base_url=running.url) as client:
+            await client.get("/hello/quiet")
+    assert not [r for r in caplog.records if r.name == "netsvc.http.access"]
+    async with serve("http", app=native) as running:
+        async with httpx.AsyncClient(base_url=running.url) as client:
+            await client.get("/hello/loud")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "netsvc.http.access"]
+    assert '"GET /hello/loud HTTP/1.1" 200 12 ' in line
+
+
+def curl(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    path = shutil.which("curl")
+    if path is None:
+        pytest.fail("curl is missing: ./dev test installs it (Debian package curl)")
+    return subprocess.run([path, "-sS", *args], input=stdin, capture_output=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def http_url() -> Any:
+    args = ["--protocol", "http", "--port", "0", "--app", "tests.protocols.http.apps:native"]
+    with ServeProcess(args) as server:
+        yield server.urls[0]
+
+
+def test_curl_http_1_0(http_url: str) -> None:
+    result = curl("--http1.0", "-i", f"{http_url}/hello/old")
+    head, _, body = result.stdout.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and body == b"hello, old\n"
+
+
+def test_curl_chunked_upload_with_expect_100(http_url: str) -> None:
+    payload = b"p" * 200_000
+    result = curl(
+        "-H",
+        "Transfer-Encoding: chunked",
+        "-H",
+        "Expect: 100-continue",
+        "--data-binary",
+        "@-",
+        f"{http_url}/count",
+        stdin=payload,
+    )
+    assert result.returncode == 0, result.stderr
+    assert b'"bytes":200000' in result.stdout
+
+
+def test_curl_keep_alive_across_requests(http_url: str) -> None:
+    result = curl("-v", f"{http_url}/hello/1", f"{http_url}/hello/2")
+    assert result.stdout == b"hello, 1\nhello, 2\n"
+    assert b"Re-using existing connection" in result.stderr or b"Reusing existing" in result.stderr
+
+
+def test_httpx_sync_client(http_url: str) -> None:
+    with httpx.Client(base_url=http_url) as client:
+        assert client.get("/hello/sync").text == "hello, sync\n"
+        assert client.put("/echo", content=b"put").content == b"put"
