@@ -12,11 +12,10 @@ import stat
 import urllib.parse
 from collections.abc import Mapping, MutableMapping, Sequence
 
-import trio
-
 __all__ = [
     "AddressError",
     "ListenAddress",
+    "bind_tcp",
     "client_url",
     "open_sockets",
     "parse_listen_url",
@@ -42,6 +41,7 @@ class ListenAddress:
     path: str | None = None  # unix
     fd: int | None = None  # fd
     name: str | None = None  # systemd: LISTEN_FDNAMES entry; None means all
+    reuse_port: bool = False  # tcp: share the port with other processes (--workers)
 
 
 def parse_listen_url(url: str) -> tuple[str, ListenAddress]:
@@ -187,23 +187,45 @@ def _bind_unix(path: str, backlog: int) -> socket.socket:
     return sock
 
 
-async def _bind_tcp(host: str, port: int, backlog: int) -> list[socket.socket]:
+def bind_tcp(
+    host: str, port: int, backlog: int, *, reuse_port: bool = False, listen: bool = True
+) -> list[socket.socket]:
+    """Bind every address `host` resolves to (IPv6 sockets are IPv6-only, as
+    trio's own listeners are). With `reuse_port`, several processes can bind
+    the same port and the kernel spreads connections over them."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise AddressError(f"cannot listen on {where}: {exc.strerror}") from None
+    sockets: list[socket.socket] = []
+    seen: set[object] = set()
+    try:
+        for family, kind, proto, _, sockaddr in infos:
+            if sockaddr in seen:
+                continue
+            seen.add(sockaddr)
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(sockaddr)
+            if listen:
+                sock.listen(backlog)
     except OSError as exc:
+        for sock in sockets:
+            sock.close()
         reason = exc.strerror or str(exc)
         if exc.errno == errno.EADDRINUSE:
             reason = "the address is already in use (another server is listening there)"
-        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         raise AddressError(f"cannot listen on {where}: {reason}") from None
-    return [_detach(listener.socket) for listener in listeners]
+    return sockets
 
 
-def _detach(sock: trio.socket.SocketType) -> socket.socket:
-    return socket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
-
-
-async def open_sockets(
+def open_sockets(
     address: ListenAddress,
     *,
     default_port: int,
@@ -215,7 +237,7 @@ async def open_sockets(
     if address.transport == "tcp":
         assert address.host is not None
         port = default_port if address.port is None else address.port
-        return await _bind_tcp(address.host, port, backlog)
+        return bind_tcp(address.host, port, backlog, reuse_port=address.reuse_port)
     if address.transport == "unix":
         assert address.path is not None
         return [_bind_unix(address.path, backlog)]

@@ -9,7 +9,7 @@ import os
 import signal
 import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -29,6 +29,7 @@ from ._registry import (
 )
 from ._server import Listen, Server
 from ._settings import SettingError, SettingInfo, build_settings, describe_settings
+from ._workers import run_workers
 
 __all__ = ["main"]
 
@@ -272,6 +273,13 @@ def main() -> None:
     help="Seconds in-flight requests get to finish after SIGTERM/SIGINT.",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=1,
+    envvar="NETSVC_WORKERS",
+    help="Processes serving the same listeners (for protocols whose state is per request).",
+)
+@click.option(
     "--log-level", type=click.Choice(LOG_LEVELS), default="info", envvar="NETSVC_LOG_LEVEL"
 )
 @click.option(
@@ -284,20 +292,45 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
     configure_logging(options["log_level"], options["log_format"])
     listens = _listens(ctx, options)
     settings = _settings(ctx.meta["netsvc.settings"], options, protocols)
-    server = Server(
-        listens,
-        apps=_apps(options["apps"], protocols),
-        settings=settings,
-        ssl_context=_ssl_context(options["certfile"], options["keyfile"]),
-        graceful_timeout=options["graceful_timeout"],
-    )
+    apps = _apps(options["apps"], protocols)
+    ssl_context = _ssl_context(options["certfile"], options["keyfile"])
+    workers: int = options["workers"]
+
+    def make_server(listens: list[Listen]) -> Server:
+        return Server(
+            listens,
+            apps=apps,
+            settings=settings,
+            ssl_context=ssl_context,
+            graceful_timeout=options["graceful_timeout"],
+            announce=workers == 1,
+        )
+
+    if workers > 1:
+        for protocol in {listen.protocol.name: listen.protocol for listen in listens}.values():
+            if not protocol.multiprocess_safe:
+                raise click.UsageError(
+                    f"--workers {workers}: protocol {protocol.name!r} keeps state that all its "
+                    "connections share in one process, so it runs with --workers 1"
+                )
     log.info("netsvc %s starting (pid %d)", __version__, os.getpid())
     try:
-        code = trio.run(run_until_signalled, server)
+        if workers > 1:
+            code = run_workers(make_server, _serve_in_worker, listens, workers)
+        else:
+            code = trio.run(run_until_signalled, make_server(listens))
     except (AddressError, AppError, SettingError) as exc:
         log.error("%s", exc)
         sys.exit(1)
     sys.exit(code)
+
+
+def _serve_in_worker(server: Server, ready: Callable[[], None]) -> int:
+    try:
+        return trio.run(run_until_signalled, server, ready)
+    except (AddressError, AppError, SettingError) as exc:
+        log.error("%s", exc)
+        return 1
 
 
 def _listens(ctx: click.Context, options: dict[str, Any]) -> list[Listen]:
@@ -357,11 +390,13 @@ def _settings(
         raise click.UsageError(str(exc)) from None
 
 
-async def run_until_signalled(server: Server) -> int:
-    """Serve until SIGTERM/SIGINT (graceful) or a second SIGINT (at once)."""
+async def run_until_signalled(server: Server, ready: Callable[[], None] = lambda: None) -> int:
+    """Serve until SIGTERM/SIGINT (graceful) or a second SIGINT (at once);
+    `ready` is called once the listeners are bound."""
     exit_code = 0
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         await server.bind()
+        ready()
         async with trio.open_nursery() as nursery:
 
             async def watch_signals() -> None:

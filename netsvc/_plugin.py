@@ -80,6 +80,9 @@ class Protocol(abc.ABC, Generic[AppT, SettingsT]):
     """A dataclass whose fields are made with `netsvc.setting(...)`."""
     limits: ClassVar[ConnectionLimits] = ConnectionLimits()
     """Default connection limits; each can be overridden from the CLI."""
+    multiprocess_safe: ClassVar[bool] = False
+    """True if several processes may serve it (`--workers`): no state that
+    must be shared between connections lives in the process."""
 
     @abc.abstractmethod
     def default_app(self) -> AppT:

@@ -33,7 +33,7 @@ from ._plugin import ListenerInfo, Protocol, Runtime, Service
 from ._socketstream import SocketStream
 from ._stats import Counters
 
-__all__ = ["Listen", "Server"]
+__all__ = ["DEFAULT_BACKLOG", "Listen", "Server", "claim_systemd_fds"]
 
 log = logging.getLogger("netsvc.server")
 
@@ -89,6 +89,7 @@ class Server:
         ssl_context: ssl.SSLContext | None = None,
         graceful_timeout: float = 30.0,
         backlog: int = DEFAULT_BACKLOG,
+        announce: bool = True,
     ) -> None:
         if not listens:
             raise ValueError("a server needs at least one listener")
@@ -101,6 +102,7 @@ class Server:
         self._ssl_context = ssl_context
         self._graceful_timeout = graceful_timeout
         self._backlog = backlog
+        self._announce = announce  # log "listening on URL" (a worker leaves it to its supervisor)
         self._listeners: list[_Listener] = []
         self._watchdog = Watchdog()  # its connections are the open ones
         self._ids = itertools.count(1)
@@ -168,10 +170,10 @@ class Server:
         return services
 
     async def _bind(self, services: dict[str, Service]) -> None:
-        systemd = _claim_systemd_fds(self._listens)
+        systemd = claim_systemd_fds(self._listens)
         for index, listen in enumerate(self._listens):
             protocol = listen.protocol
-            sockets = await open_sockets(
+            sockets = open_sockets(
                 listen.address,
                 default_port=protocol.default_port,
                 backlog=self._backlog,
@@ -203,7 +205,8 @@ class Server:
                 for listener in self._listeners:
                     accept_nursery.start_soon(self._accept_loop, listener, connection_nursery)
                 for listener in self._listeners:
-                    log.info(
+                    log.log(
+                        logging.INFO if self._announce else logging.DEBUG,
                         "%s listening on %s",
                         listener.info.protocol,
                         listener.info.url,
@@ -390,7 +393,7 @@ def _inode(path: str) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-def _claim_systemd_fds(listens: list[Listen]) -> dict[int, list[int]]:
+def claim_systemd_fds(listens: list[Listen]) -> dict[int, list[int]]:
     """Which systemd-passed fds each listener (by index) serves: named URLs
     take the fds of their name; one nameless URL takes the rest. An fd is
     never served twice."""

@@ -32,6 +32,7 @@ class EchoProtocol(Protocol[None, EchoSettings]):
     default_port = 7007  # RFC 862's port 7 needs root; 7007 is what we default to
     description = "RFC 862 echo: sends back every byte it receives"
     settings_class = EchoSettings
+    multiprocess_safe = True
     limits = ConnectionLimits(idle_timeout=60.0)
 
     def default_app(self) -> None:

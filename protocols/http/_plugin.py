@@ -20,6 +20,7 @@ class HttpProtocol(Protocol[HttpApp | AsgiApp, HttpSettings]):
     default_port = 8080
     description = "HTTP/1.1 on h11: native routes or any ASGI 3 app"
     settings_class = HttpSettings
+    multiprocess_safe = True
     # keep-alive connections idle for 5s are closed, as most servers do
     limits = ConnectionLimits(idle_timeout=5, request_timeout=10, send_timeout=30)
 

@@ -1,0 +1,175 @@
+# --workers N: N processes serving the same listeners. TCP ports are shared
+# through SO_REUSEPORT (the kernel spreads connections over the workers);
+# Unix sockets, inherited fds and systemd sockets are opened once here and
+# inherited. The supervisor forwards SIGTERM/SIGINT to the workers (each
+# shuts down gracefully; a second SIGINT stops them at once), starts a new
+# worker when one dies, and exits when all have stopped.
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from types import FrameType
+
+from ._address import ListenAddress, bind_tcp, client_url, open_sockets
+from ._server import DEFAULT_BACKLOG, Listen, Server, claim_systemd_fds
+
+__all__ = ["run_workers"]
+
+log = logging.getLogger("netsvc.workers")
+
+RESTART_BACKOFF = 1.0  # seconds to wait before replacing a worker that died young
+EXIT_INTERRUPTED = 130
+
+
+@dataclasses.dataclass
+class _Prepared:
+    listens: list[Listen]  # as each worker opens them
+    held: list[socket.socket]  # kept open by the supervisor (reserved ports, shared sockets)
+    urls: list[str]
+    unix_paths: list[str]
+
+
+def _prepare(listens: list[Listen]) -> _Prepared:
+    prepared = _Prepared([], [], [], [])
+    systemd = claim_systemd_fds(listens)
+    for index, listen in enumerate(listens):
+        address, protocol = listen.address, listen.protocol
+        scheme = (protocol.tls_schemes if listen.tls else protocol.schemes)[0]
+        if address.transport == "tcp":
+            assert address.host is not None
+            port = protocol.default_port if address.port is None else address.port
+            # bound, not listening: it reserves the port (port 0 picks it) and
+            # takes no connections; the workers bind it again and listen
+            for sock in bind_tcp(
+                address.host, port, DEFAULT_BACKLOG, reuse_port=True, listen=False
+            ):
+                host, real_port = sock.getsockname()[:2]
+                prepared.held.append(sock)
+                prepared.urls.append(client_url(scheme, sock))
+                shared = ListenAddress("tcp", host=host, port=real_port, reuse_port=True)
+                prepared.listens.append(dataclasses.replace(listen, address=shared))
+            continue
+        sockets = open_sockets(
+            address,
+            default_port=protocol.default_port,
+            backlog=DEFAULT_BACKLOG,
+            systemd=systemd.get(index, ()),
+        )
+        if address.transport == "unix" and address.path is not None:
+            prepared.unix_paths.append(address.path)
+        for sock in sockets:
+            sock.set_inheritable(True)
+            prepared.held.append(sock)
+            prepared.urls.append(client_url(scheme, sock))
+            inherited = ListenAddress("fd", fd=sock.fileno())
+            prepared.listens.append(dataclasses.replace(listen, address=inherited))
+    return prepared
+
+
+def run_workers(
+    make_server: Callable[[list[Listen]], Server],
+    serve: Callable[[Server, Callable[[], None]], int],
+    listens: list[Listen],
+    count: int,
+) -> int:
+    """Run `count` workers until they stop; returns the exit status. `serve`
+    runs a worker's server and calls its second argument once it is bound."""
+    prepared = _prepare(listens)
+    ready_read, ready_write = os.pipe()  # each worker writes a byte once it listens
+    children: dict[int, tuple[int, float]] = {}  # pid -> (worker index, start time)
+    stopping = 0  # signals received
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            status = 1
+            try:
+                os.setpgid(0, 0)  # the terminal's Ctrl-C reaches the supervisor only
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                for sock in prepared.held:
+                    if sock.type == socket.SOCK_STREAM and not _listening(sock):
+                        sock.close()  # the port placeholders; workers bind their own
+                os.close(ready_read)
+                log.debug("worker %d started (pid %d)", index, os.getpid())
+                status = serve(make_server(prepared.listens), lambda: _say_ready(ready_write))
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(status)
+        children[pid] = (index, time.monotonic())
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping += 1
+        name = signal.Signals(signum).name
+        log.info("%s: passing it to %d worker(s)", name, len(children))
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for index in range(count):
+            spawn(index)
+        os.close(ready_write)
+        ready_write = -1
+        _wait_until_ready(ready_read, count)
+        for url in prepared.urls:
+            log.info("listening on %s (%d workers)", url, count, extra={"url": url})
+        status = 0
+        while children:
+            pid, wait_status = os.wait()
+            index, started = children.pop(pid)
+            code = os.waitstatus_to_exitcode(wait_status)
+            if stopping:
+                status = max(status, EXIT_INTERRUPTED if code == EXIT_INTERRUPTED else abs(code))
+                continue
+            log.warning(
+                "worker %d (pid %d) exited with status %d; starting a new one", index, pid, code
+            )
+            if time.monotonic() - started < RESTART_BACKOFF:
+                time.sleep(RESTART_BACKOFF)
+            if not stopping:
+                spawn(index)
+        return status
+    finally:
+        for fd in (ready_read, ready_write):
+            if fd >= 0:
+                os.close(fd)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for sock in prepared.held:
+            sock.close()
+        for path in prepared.unix_paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def _say_ready(fd: int) -> None:
+    if fd >= 0:  # replacement workers have no one waiting for them
+        with contextlib.suppress(OSError):
+            os.write(fd, b".")
+            os.close(fd)
+
+
+def _wait_until_ready(fd: int, count: int) -> None:
+    """Wait for every worker's byte (or for all of them to be gone)."""
+    received = 0
+    while received < count:
+        data = os.read(fd, count - received)
+        if not data:  # every write end is closed: some worker died before it listened
+            log.warning("%d of %d workers did not start", count - received, count)
+            return
+        received += len(data)
+
+
+def _listening(sock: socket.socket) -> bool:
+    return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))

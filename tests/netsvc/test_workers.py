@@ -1,0 +1,75 @@
+# --workers: several processes share the listeners (SO_REUSEPORT for TCP, an
+# inherited socket for Unix sockets), a dead worker is replaced, and the
+# whole group shuts down gracefully.
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.serveprocess import NETSVC, ROOT, ServeProcess
+
+
+def worker_pids(url: str, requests: int = 40, **client: object) -> set[int]:
+    with httpx.Client(base_url=url, **client) as http:  # type: ignore[arg-type]
+        return {
+            http.get("/", headers={"connection": "close"}).json()["pid"] for _ in range(requests)
+        }
+
+
+def test_two_workers_share_a_port_and_stop_together() -> None:
+    server = ServeProcess(["--protocol", "http", "--port", "0", "--workers", "2"])
+    try:
+        (url,) = server.urls
+        pids = worker_pids(url)
+        assert len(pids) == 2 and server.proc.pid not in pids
+        server.signal(signal.SIGTERM)
+        assert server.wait(15) == 0
+        for pid in pids:
+            assert not Path(f"/proc/{pid}").exists()  # reaped by the supervisor
+    finally:
+        server.stop()
+
+
+def test_a_worker_that_dies_is_replaced() -> None:
+    with ServeProcess(["--protocol", "http", "--port", "0", "--workers", "2"]) as server:
+        (url,) = server.urls
+        victim = min(worker_pids(url))
+        os.kill(victim, signal.SIGKILL)
+        server.wait_for_log(
+            rf"worker \d \(pid {victim}\) exited with status -9; starting a new one"
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            pids = worker_pids(url, requests=20)
+            if len(pids) == 2 and victim not in pids:
+                break
+            time.sleep(0.2)
+        assert len(pids) == 2 and victim not in pids
+
+
+def test_workers_on_a_unix_socket(tmp_path: Path) -> None:
+    path = tmp_path / "web.sock"
+    with ServeProcess(["--protocol", "http", "--unix", str(path), "--workers", "2"]) as server:
+        assert server.urls == [f"http+unix://{path}"]
+        transport = httpx.HTTPTransport(uds=str(path))
+        assert len(worker_pids("http://web", transport=transport)) >= 1
+    assert not path.exists()
+
+
+def test_protocols_with_process_state_refuse_workers() -> None:
+    result = subprocess.run(
+        [NETSVC, "serve", "--protocol", "resp", "--port", "0", "--workers", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert (
+        "protocol 'resp' keeps state that all its connections share in one process" in result.stderr
+    )
