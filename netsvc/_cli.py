@@ -403,7 +403,10 @@ async def run_until_signalled(server: Server, ready: Callable[[], None] = lambda
                 nonlocal exit_code
                 async for signum in signals:
                     name = signal.Signals(signum).name
-                    if not server.shutting_down:
+                    if not server.accepting:  # still starting up: nothing to finish
+                        log.info("%s while starting: stopping", name)
+                        nursery.cancel_scope.cancel()
+                    elif not server.shutting_down:
                         log.info("%s: shutting down gracefully (SIGINT again stops at once)", name)
                         server.shutdown()
                     elif signum == signal.SIGINT:

@@ -109,11 +109,17 @@ class Server:
         self._shutdown = trio.Event()
         self._pending_refusals = 0
         self._services: dict[str, Service] | None = None
+        self._accepting = False
 
     @property
     def urls(self) -> list[str]:
         """The URLs clients use, one per bound listener."""
         return [listener.info.url for listener in self._listeners]
+
+    @property
+    def accepting(self) -> bool:
+        """True once the listeners accept connections (services have started)."""
+        return self._accepting
 
     @property
     def shutting_down(self) -> bool:
@@ -212,6 +218,7 @@ class Server:
                         listener.info.url,
                         extra={"url": listener.info.url, "protocol": listener.info.protocol},
                     )
+                self._accepting = True
                 task_status.started(self.urls)
                 await self._shutdown.wait()
                 accept_nursery.cancel_scope.cancel()

@@ -64,14 +64,21 @@ class AsgiApp:
         async def run() -> None:
             try:
                 await self.app(scope, from_server.receive, to_server.send)
-            except Exception as exc:  # apps that do not do lifespan raise here
+            except Exception as exc:  # apps that do not do lifespan raise here...
+                reason = f"it raised {exc!r}"
+            else:  # ...or return at once
+                reason = "it returned"
+            if not started:
                 self._supports_lifespan = False
-                log.info("the ASGI app does not handle lifespan (%s); going on without it", exc)
+                log.info("the ASGI app does not handle lifespan (%s); going on without", reason)
                 await to_server.send({"type": "lifespan.unsupported"})
+
+        started = False
 
         nursery.start_soon(run)
         await to_app.send({"type": "lifespan.startup"})
         reply = await from_app.receive()
+        started = True
         if reply["type"] == "lifespan.startup.failed":
             raise AppError(f"the ASGI app's startup failed: {reply.get('message', '')}")
 

@@ -44,6 +44,18 @@ async def test_asgi_app_without_lifespan_support() -> None:
             assert (made.status_code, made.text, made.headers["x-bare"]) == (201, "made", "1")
 
 
+async def test_asgi_app_that_ignores_lifespan_by_returning() -> None:
+    async def hello(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        if scope["type"] != "http":
+            return  # no lifespan support, said by returning
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"Hello, world!\n"})  # type: ignore[operator]
+
+    async with serve("http", app=hello) as running:
+        async with httpx.AsyncClient(base_url=running.url) as client:
+            assert (await client.get("/")).text == "Hello, world!\n"
+
+
 def test_detection() -> None:
     assert is_asgi_app(starlette_app)
     assert not is_asgi_app(native)

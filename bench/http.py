@@ -1,0 +1,172 @@
+# HTTP throughput, run by hand: `.venv/bin/python bench/http.py` (needs wrk
+# from Debian, and uvicorn + hypercorn: `pip install -e '.[bench]'`).
+#
+# In one run, serves the same hello-world with netsvc (native and ASGI,
+# then native with --workers 2), uvicorn (h11, one worker), hypercorn (trio
+# worker) and a minimal trio+h11 loop; drives each with wrk and prints
+# requests/s, the server's CPU microseconds per request (all its processes,
+# from /proc), and netsvc native's ratio to each.
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+MINIMAL_LOOP = """
+import functools, sys, h11, trio
+BODY = b"Hello, world!\\n"
+async def handle(stream):
+    conn = h11.Connection(h11.SERVER)
+    try:
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await stream.receive_some(65536)
+                conn.receive_data(data)
+                if not data:
+                    return
+                continue
+            if type(event) is h11.Request:
+                continue
+            if type(event) is h11.EndOfMessage:
+                headers = [(b"content-type", b"text/plain"), (b"content-length", b"14")]
+                out = conn.send(h11.Response(status_code=200, headers=headers))
+                out += conn.send(h11.Data(data=BODY)) + conn.send(h11.EndOfMessage())
+                await stream.send_all(out)
+                if conn.our_state is h11.MUST_CLOSE:
+                    return
+                conn.start_next_cycle()
+                continue
+            return
+    except (trio.BrokenResourceError, h11.RemoteProtocolError):
+        pass
+trio.run(functools.partial(trio.serve_tcp, handle, int(sys.argv[1]), host="127.0.0.1"))
+"""
+
+
+def servers(port: int) -> dict[str, list[str]]:
+    netsvc = [str(BIN / "netsvc"), "serve", "--protocol", "http", "--port", str(port)]
+    quiet = ["--http-access-log", "false", "--log-level", "warning"]
+    return {
+        "netsvc native": [*netsvc, "--app", "bench.http_apps:native", *quiet],
+        "netsvc asgi": [*netsvc, "--app", "bench.http_apps:asgi", *quiet],
+        "netsvc native x2": [*netsvc, "--app", "bench.http_apps:native", "--workers", "2", *quiet],
+        "uvicorn h11": [
+            str(BIN / "uvicorn"),
+            "bench.http_apps:asgi",
+            "--http",
+            "h11",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        "hypercorn trio": [
+            str(BIN / "hypercorn"),
+            "--worker-class",
+            "trio",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "bench.http_apps:asgi",
+        ],
+        "minimal trio+h11": [sys.executable, "-c", MINIMAL_LOOP, str(port)],
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                if sock.recv(100).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing answers on port {port}")
+        time.sleep(0.05)
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds used by `pid` and its living descendants."""
+    total = 0.0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / TICKS
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def measure(name: str, seconds: int, connections: int) -> tuple[float, float]:
+    port = free_port()
+    proc = subprocess.Popen(
+        servers(port)[name],
+        cwd=Path(__file__).parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(port)
+        before = tree_cpu(proc.pid)
+        result = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{port}/"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        used = tree_cpu(proc.pid) - before
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))  # type: ignore[union-attr]
+    total = float(re.search(r"(\d+) requests in", result.stdout).group(1))  # type: ignore[union-attr]
+    if "Non-2xx" in result.stdout or "Socket errors" in result.stdout:
+        print(f"  warning: {name}: wrk reported errors:\n{result.stdout}")
+    return rps, used / total * 1e6
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="HTTP hello-world throughput against peers")
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=50)
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk")
+    results = {name: measure(name, args.seconds, args.connections) for name in servers(0)}
+    ours = results["netsvc native"][0]
+    print(f"wrk -t1 -c{args.connections} -d{args.seconds}s, {os.cpu_count()} cpus")
+    print(f"{'server':20} {'req/s':>9} {'cpu us/req':>11} {'native/this':>12}")
+    for name, (rps, cpu) in results.items():
+        print(f"{name:20} {rps:9.0f} {cpu:11.1f} {ours / rps:12.2f}")
+
+
+if __name__ == "__main__":
+    main()
