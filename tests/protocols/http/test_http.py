@@ -259,3 +259,31 @@ def test_httpx_sync_client(http_url: str) -> None:
     with httpx.Client(base_url=http_url) as client:
         assert client.get("/hello/sync").text == "hello, sync\n"
         assert client.put("/echo", content=b"put").content == b"put"
+
+
+async def test_a_head_sent_byte_by_byte_in_time_is_served() -> None:
+    limits = ConnectionLimits(request_timeout=5)
+    async with serve("http", app=native, limits=limits) as running:
+        stream = await running.connect()
+        for byte in b"GET /hello/bytes HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n":
+            await stream.send_all(bytes([byte]))
+        reply = b""
+        with trio.fail_after(5):
+            while chunk := await stream.receive_some():
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200 OK") and reply.endswith(b"hello, bytes\n")
+
+
+async def test_a_body_that_stops_coming_gets_408() -> None:
+    limits = ConnectionLimits(request_timeout=0.4)
+    async with serve("http", app=native, limits=limits) as running:
+        stream = await running.connect()
+        await stream.send_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n")
+        for _ in range(3):  # progress keeps it alive...
+            await trio.sleep(0.2)
+            await stream.send_all(b"0123456789")
+        reply = b""  # ...then nothing more: the body never finishes
+        with trio.fail_after(3):
+            while chunk := await stream.receive_some():
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 408 Request Timeout")
