@@ -65,8 +65,8 @@ class Database:
 
     def get_typed(self, key: bytes, kind: type[Any]) -> Any:
         """The value at `key` if it is of `kind`, None if missing, else WRONGTYPE."""
-        value = self.get(key)
-        if value is not None and not isinstance(value, kind):
+        value = self.get(key) if key in self.expires else self.data.get(key)
+        if value is not None and type(value) is not kind and not isinstance(value, kind):
             raise ErrorReply(WRONGTYPE)
         return value
 

@@ -114,6 +114,26 @@ def _reader() -> hiredis.Reader:
     return hiredis.Reader(notEnoughData=_MORE)
 
 
+_SINGLE_MAX = 16 * 1024  # reads up to this size may be one whole command
+# element markers that hiredis turns into bytes (so sizes could agree by accident),
+# and counts big enough that hiredis would allocate a huge list for them
+_SINGLE_UNSAFE_RE = re.compile(rb"\n[+=(]|\*[0-9]{4}")
+_DIGITS = tuple(len(str(n)) for n in range(_SINGLE_MAX + 1))
+
+
+def _canonical_size(command: object) -> int:
+    """How many bytes `command` takes as a canonical multibulk request. Raises
+    TypeError unless it is a list of bytes (not a nested array, an integer...)."""
+    if type(command) is not list:
+        raise TypeError("not an array")
+    b"".join(command)  # only bytes join
+    size = 3 + _DIGITS[len(command)] if len(command) <= _SINGLE_MAX else 3 + len(str(len(command)))
+    for argument in command:
+        length = len(argument)
+        size += length + 5 + (_DIGITS[length] if length <= _SINGLE_MAX else len(str(length)))
+    return size
+
+
 def _encode(command: list[bytes]) -> bytes:
     return b"*%d\r\n" % len(command) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in command)
 
@@ -140,6 +160,7 @@ class RequestParser:
         self._buf = bytearray()
         self._pos = 0  # start of the unparsed bytes
         self._reader = _reader()
+        self._single_reader = _reader()
         self._slow_until = 0  # the fast path is not tried before this offset
         self._scan = 0  # no line end in [_pos, _scan)
         self._stuck = False  # a NUL precedes the line end: strchr() never finds it
@@ -150,6 +171,7 @@ class RequestParser:
         self._ready: Iterator[list[bytes]] = iter(())
         self._ready_bytes = 0
         self._error: ProtocolError | None = None
+        self._single: list[bytes] | None = None  # a whole command that feed() parsed at once
         self.next_command = partial(next, chain.from_iterable(self._batches()), None)
 
     @property
@@ -175,6 +197,16 @@ class RequestParser:
         next_command() raise (Redis closes such a client before parsing what it read)."""
         if self._error is not None:
             return
+        if (
+            len(data) <= _SINGLE_MAX
+            and data[:1] == b"*"
+            and self._pos == len(self._buf)
+            and not self._left
+            and self._single is None
+            and self._authenticated
+            and self._take_single(data)
+        ):
+            return
         buf, pos = self._buf, self._pos
         if pos:
             del buf[:pos]
@@ -190,6 +222,28 @@ class RequestParser:
             self._args = []
             return
         buf += data
+
+    def _take_single(self, data: bytes) -> bool:
+        """The shape of a request-reply client: one whole, ordinary command per
+        read. Parse it with hiredis at once and keep it if, encoded canonically,
+        it is exactly `data` (hiredis refuses every other spelling of a length,
+        and data without simple-string, verbatim or big-number markers cannot
+        match that size by accident). Otherwise the buffered path takes it."""
+        if _SINGLE_UNSAFE_RE.search(data):
+            return False
+        reader = self._single_reader
+        reader.feed(data)
+        try:
+            command = reader.gets()
+            if command is _MORE or _canonical_size(command) != len(data) or not command:
+                raise TypeError
+        except (hiredis.ProtocolError, TypeError):
+            self._single_reader = _reader()
+            return False
+        if len(data) > self._max_bulk and any(len(arg) > self._max_bulk for arg in command):
+            return False
+        self._single = command
+        return True
 
     def _raise_error(self) -> list[bytes] | None:
         assert self._error is not None
@@ -215,6 +269,9 @@ class RequestParser:
     def _parse(self) -> list[list[bytes]] | None:
         if self._error is not None:
             raise self._error
+        if self._single is not None:
+            single, self._single = self._single, None
+            return [single]
         while True:
             buf, pos = self._buf, self._pos
             if not self._left:

@@ -151,10 +151,14 @@ class RespService(Service):
                 conn.log.info("closing: %s", exc)
                 return
             conn.counters.request(count)
-            parser.authenticated = client.authenticated
+            if client.authenticated is not parser.authenticated:
+                parser.authenticated = client.authenticated
             conn.request_complete(more_buffered=parser.has_partial)
             if out:
-                await self._write(client, out)
+                if client.outbox is None:
+                    await conn.send(out[0] if len(out) == 1 else b"".join(out))
+                else:
+                    await self._write(client, out)
             if client.close_after_reply:
                 return
 
@@ -197,7 +201,17 @@ class RespService(Service):
             return QUEUED
         if spec.is_async:
             return _Call(spec)
-        return self._run(client, spec, argv)
+        client.last_command = argv[0]
+        self.command_calls[spec.name] += 1
+        try:
+            reply = spec.handler(client, argv)
+        except ErrorReply as exc:
+            return self._error(client, exc)
+        except Exception:
+            return self._crashed(client, spec)
+        if type(reply) is ErrorReply:
+            return self._error(client, reply)
+        return reply
 
     async def call(self, client: Client, spec: CommandSpec, argv: list[bytes]) -> Reply:
         """Run any command (sync or async) whose checks have passed."""
