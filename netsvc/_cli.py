@@ -38,6 +38,7 @@ log = logging.getLogger("netsvc")
 SETTING_PREFIX = "setting__"
 LIMIT_OPTIONS = ("max_connections", "idle_timeout", "request_timeout", "send_timeout")
 EXIT_INTERRUPTED = 130
+PARENT_CHECK_INTERVAL = 1.0  # seconds between a worker's checks that its supervisor lives
 
 
 def _option_values(args: Sequence[str], name: str) -> list[str]:
@@ -319,17 +320,23 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
             code = run_workers(make_server, _serve_in_worker, listens, workers)
         else:
             code = trio.run(run_until_signalled, make_server(listens))
-    except (AddressError, AppError, SettingError) as exc:
-        log.error("%s", exc)
+    except BaseException as exc:
+        error = startup_error(exc)
+        if error is None:
+            raise
+        log.error("%s", error)
         sys.exit(1)
     sys.exit(code)
 
 
-def _serve_in_worker(server: Server, ready: Callable[[], None]) -> int:
+def _serve_in_worker(server: Server, ready: Callable[[], None], parent: int) -> int:
     try:
-        return trio.run(run_until_signalled, server, ready)
-    except (AddressError, AppError, SettingError) as exc:
-        log.error("%s", exc)
+        return trio.run(run_until_signalled, server, ready, parent)
+    except BaseException as exc:
+        error = startup_error(exc)
+        if error is None:
+            raise
+        log.error("%s", error)
         return 1
 
 
@@ -390,13 +397,15 @@ def _settings(
         raise click.UsageError(str(exc)) from None
 
 
-async def run_until_signalled(server: Server, ready: Callable[[], None] = lambda: None) -> int:
-    """Serve until SIGTERM/SIGINT (graceful) or a second SIGINT (at once);
-    `ready` is called once the listeners are bound."""
+async def run_until_signalled(
+    server: Server, ready: Callable[[], None] = lambda: None, parent: int | None = None
+) -> int:
+    """Serve until SIGTERM/SIGINT (graceful) or a second SIGINT (at once).
+    `ready` is called once connections are accepted; with `parent` (a
+    worker's supervisor) the server also shuts down if that process dies."""
     exit_code = 0
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         await server.bind()
-        ready()
         async with trio.open_nursery() as nursery:
 
             async def watch_signals() -> None:
@@ -414,10 +423,34 @@ async def run_until_signalled(server: Server, ready: Callable[[], None] = lambda
                         exit_code = EXIT_INTERRUPTED
                         nursery.cancel_scope.cancel()
 
+            async def watch_parent(pid: int) -> None:
+                while os.getppid() == pid:  # noqa: ASYNC110 - no event tells of a death
+                    await trio.sleep(PARENT_CHECK_INTERVAL)
+                log.warning("the supervisor (pid %d) is gone: shutting down", pid)
+                server.shutdown()
+
+            async def serve(*, task_status: trio.TaskStatus[list[str]]) -> None:
+                await server.serve(task_status=task_status)
+                nursery.cancel_scope.cancel()
+
             nursery.start_soon(watch_signals)
-            await server.serve()
-            nursery.cancel_scope.cancel()
+            if parent is not None:
+                nursery.start_soon(watch_parent, parent)
+            await nursery.start(serve)
+            ready()
     return exit_code
+
+
+def startup_error(exc: BaseException) -> Exception | None:
+    """The AddressError/AppError/SettingError inside `exc` (trio wraps errors
+    raised in nurseries in exception groups), or None."""
+    if isinstance(exc, (AddressError, AppError, SettingError)):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := startup_error(inner)) is not None:
+                return found
+    return None
 
 
 @main.command(name="protocols")

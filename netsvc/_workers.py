@@ -25,6 +25,7 @@ __all__ = ["run_workers"]
 log = logging.getLogger("netsvc.workers")
 
 RESTART_BACKOFF = 1.0  # seconds to wait before replacing a worker that died young
+MAX_QUICK_DEATHS = 5  # young deaths in a row after which the supervisor gives up
 EXIT_INTERRUPTED = 130
 
 
@@ -75,18 +76,23 @@ def _prepare(listens: list[Listen]) -> _Prepared:
 
 def run_workers(
     make_server: Callable[[list[Listen]], Server],
-    serve: Callable[[Server, Callable[[], None]], int],
+    serve: Callable[[Server, Callable[[], None], int], int],
     listens: list[Listen],
     count: int,
 ) -> int:
     """Run `count` workers until they stop; returns the exit status. `serve`
-    runs a worker's server and calls its second argument once it is bound."""
+    runs a worker's server, calls its second argument once the worker accepts
+    connections, and stops if the process with the third (pid) goes away."""
     prepared = _prepare(listens)
-    ready_read, ready_write = os.pipe()  # each worker writes a byte once it listens
+    supervisor = os.getpid()
+    ready_read, ready_write = os.pipe()  # each first worker writes a byte once it accepts
     children: dict[int, tuple[int, float]] = {}  # pid -> (worker index, start time)
     stopping = 0  # signals received
+    quick_deaths = 0
 
     def spawn(index: int) -> None:
+        # signals wait until the new worker is registered (and has its own handlers)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         pid = os.fork()
         if pid == 0:  # the worker
             status = 1
@@ -94,17 +100,20 @@ def run_workers(
                 os.setpgid(0, 0)  # the terminal's Ctrl-C reaches the supervisor only
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 for sock in prepared.held:
                     if sock.type == socket.SOCK_STREAM and not _listening(sock):
                         sock.close()  # the port placeholders; workers bind their own
                 os.close(ready_read)
                 log.debug("worker %d started (pid %d)", index, os.getpid())
-                status = serve(make_server(prepared.listens), lambda: _say_ready(ready_write))
+                server = make_server(prepared.listens)
+                status = serve(server, lambda: _say_ready(ready_write), supervisor)
             except BaseException:
                 traceback.print_exc()
             finally:
                 os._exit(status)
         children[pid] = (index, time.monotonic())
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def forward(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
@@ -115,19 +124,32 @@ def run_workers(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
+    def stop_all(reason: str) -> None:
+        nonlocal stopping
+        log.error("%s: stopping all workers", reason)
+        stopping += 1
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         for index in range(count):
             spawn(index)
         os.close(ready_write)
         ready_write = -1
-        _wait_until_ready(ready_read, count)
-        for url in prepared.urls:
-            log.info("listening on %s (%d workers)", url, count, extra={"url": url})
-        status = 0
+        started = _wait_until_ready(ready_read, count)
+        if started < count and not stopping:
+            stop_all(f"{count - started} of {count} workers failed to start")
+            failed = True
+        else:
+            failed = False
+            for url in prepared.urls:
+                log.info("listening on %s (%d workers)", url, count, extra={"url": url})
+        status = 1 if failed else 0
         while children:
             pid, wait_status = os.wait()
-            index, started = children.pop(pid)
+            index, born = children.pop(pid)
             code = os.waitstatus_to_exitcode(wait_status)
             if stopping:
                 status = max(status, EXIT_INTERRUPTED if code == EXIT_INTERRUPTED else abs(code))
@@ -135,8 +157,15 @@ def run_workers(
             log.warning(
                 "worker %d (pid %d) exited with status %d; starting a new one", index, pid, code
             )
-            if time.monotonic() - started < RESTART_BACKOFF:
+            if time.monotonic() - born < RESTART_BACKOFF:
+                quick_deaths += 1
+                if quick_deaths > MAX_QUICK_DEATHS:
+                    stop_all(f"workers keep dying at once ({quick_deaths} in a row)")
+                    status = 1
+                    continue
                 time.sleep(RESTART_BACKOFF)
+            else:
+                quick_deaths = 0
             if not stopping:
                 spawn(index)
         return status
@@ -160,15 +189,19 @@ def _say_ready(fd: int) -> None:
             os.close(fd)
 
 
-def _wait_until_ready(fd: int, count: int) -> None:
-    """Wait for every worker's byte (or for all of them to be gone)."""
+def _wait_until_ready(fd: int, count: int) -> int:
+    """How many workers said they accept connections (all, or fewer if the
+    others died before they could)."""
     received = 0
     while received < count:
-        data = os.read(fd, count - received)
-        if not data:  # every write end is closed: some worker died before it listened
-            log.warning("%d of %d workers did not start", count - received, count)
-            return
+        try:
+            data = os.read(fd, count - received)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries for us
+            continue
+        if not data:  # every write end is closed: the rest died before starting
+            break
         received += len(data)
+    return received
 
 
 def _listening(sock: socket.socket) -> bool:

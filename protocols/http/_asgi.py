@@ -8,9 +8,10 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+import h11
 import trio
 
-from netsvc import AppError
+from netsvc import AppError, ConnectionLost, SendTimeout
 
 from ._messages import Request
 
@@ -27,6 +28,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 ASGI = {"version": "3.0", "spec_version": "2.3"}
+
+
+class ClientDisconnected(OSError):
+    """send() after the client went away (ASGI 2.4 asks for an OSError)."""
 
 
 def is_asgi_app(obj: object) -> bool:
@@ -52,6 +57,7 @@ class AsgiApp:
         self._lifespan_queue: trio.MemorySendChannel[Message] | None = None
         self._lifespan_events: trio.MemoryReceiveChannel[Message] | None = None
         self._supports_lifespan = True
+        self._lifespan_ended = trio.Event()
 
     # -- lifespan ------------------------------------------------------------
 
@@ -60,25 +66,34 @@ class AsgiApp:
         to_server, from_app = trio.open_memory_channel[Message](1)
         self._lifespan_queue, self._lifespan_events = to_app, from_app
         scope: Scope = {"type": "lifespan", "asgi": ASGI, "state": self.state}
+        spoke = False  # the app sent a lifespan message: it does lifespan
+        ended = self._lifespan_ended = trio.Event()
+
+        async def send(message: Message) -> None:
+            nonlocal spoke
+            spoke = True
+            await to_server.send(message)
 
         async def run() -> None:
             try:
-                await self.app(scope, from_server.receive, to_server.send)
-            except Exception as exc:  # apps that do not do lifespan raise here...
-                reason = f"it raised {exc!r}"
-            else:  # ...or return at once
-                reason = "it returned"
-            if not started:
-                self._supports_lifespan = False
-                log.info("the ASGI app does not handle lifespan (%s); going on without", reason)
-                await to_server.send({"type": "lifespan.unsupported"})
-
-        started = False
+                await self.app(scope, from_server.receive, send)
+            except Exception as exc:
+                if spoke:
+                    log.exception("the ASGI app's lifespan task failed")
+                else:  # apps that do not do lifespan raise at once...
+                    log.info("the ASGI app does not handle lifespan (%r); going on without", exc)
+            else:
+                if not spoke:  # ...or return at once
+                    log.info("the ASGI app does not handle lifespan; going on without")
+            finally:
+                ended.set()
+                if not spoke:
+                    self._supports_lifespan = False
+                    await to_server.send({"type": "lifespan.unsupported"})
 
         nursery.start_soon(run)
         await to_app.send({"type": "lifespan.startup"})
         reply = await from_app.receive()
-        started = True
         if reply["type"] == "lifespan.startup.failed":
             raise AppError(f"the ASGI app's startup failed: {reply.get('message', '')}")
 
@@ -87,10 +102,24 @@ class AsgiApp:
             return
         assert self._lifespan_events is not None
         with trio.move_on_after(30):
-            await self._lifespan_queue.send({"type": "lifespan.shutdown"})
-            reply = await self._lifespan_events.receive()
-            if reply["type"] == "lifespan.shutdown.failed":
-                log.error("the ASGI app's shutdown failed: %s", reply.get("message", ""))
+            if self._lifespan_ended.is_set():
+                return  # the lifespan task is already gone (its error was logged)
+            async with trio.open_nursery() as nursery:
+
+                async def reply() -> None:
+                    assert self._lifespan_events is not None
+                    message = await self._lifespan_events.receive()
+                    if message["type"] == "lifespan.shutdown.failed":
+                        log.error("the ASGI app's shutdown failed: %s", message.get("message", ""))
+                    nursery.cancel_scope.cancel()
+
+                async def gone() -> None:
+                    await self._lifespan_ended.wait()
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(reply)
+                nursery.start_soon(gone)
+                await self._lifespan_queue.send({"type": "lifespan.shutdown"})
 
     # -- http ----------------------------------------------------------------
 
@@ -116,33 +145,51 @@ class AsgiApp:
         body = request.stream()
         finished = trio.Event()
         head = request.method == "HEAD"
+        disconnected = False
 
         async def receive() -> Message:
-            if connection.body_left:
+            nonlocal disconnected
+            if connection.body_left and not disconnected:
                 try:
                     chunk = await body.__anext__()
                 except StopAsyncIteration:
                     chunk = b""
+                    if connection.body_left:  # the body reader failed earlier: no more body
+                        disconnected = True
+                        return {"type": "http.disconnect"}
+                except h11.RemoteProtocolError:  # the client left in the middle of the body
+                    disconnected = True
+                    return {"type": "http.disconnect"}
+                except BaseException:  # too large, too slow: the app hears it once
+                    disconnected = True
+                    raise
                 return {"type": "http.request", "body": chunk, "more_body": connection.body_left}
             if not finished.is_set():
                 await finished.wait()  # the response is done: nothing more will come
+            else:
+                await trio.lowlevel.checkpoint()
             return {"type": "http.disconnect"}
 
         async def send(message: Message) -> None:
             kind = message["type"]
-            if kind == "http.response.start":
-                headers = [
-                    (bytes(name), bytes(value)) for name, value in message.get("headers", [])
-                ]
-                await connection.start_response(int(message["status"]), headers)
-            elif kind == "http.response.body":
-                more = bool(message.get("more_body", False))
-                await connection.send_body(bytes(message.get("body", b"")), more=more, head=head)
-                if not more:
-                    finished.set()
+            try:
+                if kind == "http.response.start":
+                    headers = [(bytes(n), bytes(v)) for n, v in message.get("headers", [])]
+                    await connection.start_response(int(message["status"]), headers)
+                elif kind == "http.response.body":
+                    more = bool(message.get("more_body", False))
+                    chunk = bytes(message.get("body", b""))
+                    await connection.send_body(chunk, more=more, head=head)
+                    if not more:
+                        finished.set()
+            except (ConnectionLost, SendTimeout) as exc:
+                raise ClientDisconnected(str(exc)) from exc  # ASGI 2.4: an OSError
 
         try:
             await self.app(scope, receive, send)
+        except ClientDisconnected as exc:
+            cause = exc.__cause__
+            raise cause if isinstance(cause, (ConnectionLost, SendTimeout)) else exc from None
         finally:
             finished.set()
         if not connection.response_started:

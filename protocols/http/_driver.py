@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import h11
 
-from netsvc import Connection, ReceiveTimeout
+from netsvc import Connection, ConnectionLost, ReceiveTimeout, SendTimeout
 
 from ._messages import Headers, Request, Response
 
@@ -130,15 +130,22 @@ class HttpConnection:
             status = 408 if isinstance(exc, ReceiveTimeout) else exc.error_status_hint
             await self.send_error(status, str(exc))
             keep = False
+        except (ConnectionLost, SendTimeout):
+            raise  # the client is gone or not reading: the core ends it quietly
         except Exception:
             conn.counters.error()
             conn.log.exception("handler for %s %s failed", request.method, request.path)
             await self.send_error(500, "internal server error")
             keep = False
         conn.counters.request()
+        if keep and self.h11.our_state is not h11.DONE:  # the response never finished
+            conn.log.error(
+                "handler for %s %s left its response unfinished", request.method, request.path
+            )
+            keep = False
         if keep and self.body_left:
             keep = await self.drain_body()
-        conn.request_complete()
+        conn.request_complete(more_buffered=bool(self.h11.trailing_data[0]))
         if self.service.settings.access_log:
             access_log.info(
                 '%s "%s %s HTTP/%s" %d %d %.1fms',
@@ -159,7 +166,10 @@ class HttpConnection:
         h = self.h11
         if not self.body_left:
             return
-        if h.they_are_waiting_for_100_continue:
+        if self._pending:  # a response head is waiting: the client may wait for it first
+            pending, self._pending = self._pending, b""
+            await self.conn.send(pending)
+        elif h.they_are_waiting_for_100_continue:
             await self.conn.send(h.send(h11.InformationalResponse(status_code=100, headers=[])))
         received = 0
         while True:
@@ -193,8 +203,13 @@ class HttpConnection:
             (name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers
         ]
         body = response.body
+        if response.status in (204, 304) or response.status < 200:  # never a body (RFC 9110)
+            await self.start_response(response.status, headers)
+            await self.send_body(b"", more=False, head=True)
+            return
         if isinstance(body, bytes):
-            headers.append((b"content-length", b"%d" % len(body)))
+            if not any(name.lower() == b"content-length" for name, _ in headers):
+                headers.append((b"content-length", b"%d" % len(body)))
             await self.start_response(response.status, headers)
             await self.send_body(body, more=False, head=head)
             return
@@ -211,12 +226,15 @@ class HttpConnection:
     async def start_response(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         headers.append((b"date", _date_header()))
         headers.append((b"server", b"netsvc"))
-        if self.conn.closing:  # shutting down: this is the connection's last response
+        if self.conn.closing or self.h11.they_are_waiting_for_100_continue:
+            # shutting down, or the client may never send the body it announced
             headers.append((b"connection", b"close"))
-        self.response_started, self.status = True, status
+        reason = _REASONS.get(status, b"")
+        # h11 checks the head first (and is unchanged if it refuses): a bad one is a 500
         self._pending = self.h11.send(
-            h11.Response(status_code=status, headers=headers, reason=_REASONS.get(status, b""))
+            h11.Response(status_code=status, headers=headers, reason=reason)
         )
+        self.response_started, self.status = True, status
 
     async def send_body(self, chunk: bytes, *, more: bool, head: bool) -> None:
         """Send a body chunk (nothing for HEAD); more=False ends the message. The

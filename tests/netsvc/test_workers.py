@@ -73,3 +73,22 @@ def test_protocols_with_process_state_refuse_workers() -> None:
     assert (
         "protocol 'resp' keeps state that all its connections share in one process" in result.stderr
     )
+
+
+def test_workers_that_cannot_start_stop_the_supervisor() -> None:
+    args = ["--protocol", "http", "--port", "0", "--workers", "2"]
+    args += ["--app", "tests.protocols.http.apps:failing_startup"]
+    with ServeProcess(args, listeners=0) as server:
+        assert server.wait(20) == 1
+    assert "workers failed to start" in server.log
+
+
+def test_workers_stop_when_their_supervisor_dies() -> None:
+    with ServeProcess(["--protocol", "http", "--port", "0", "--workers", "2"]) as server:
+        pids = worker_pids(server.urls[0])
+        server.proc.kill()  # no chance to pass anything on
+        server.wait(5)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
+            time.sleep(0.1)
+        assert not any(Path(f"/proc/{p}").exists() for p in pids)

@@ -113,3 +113,28 @@ starlette_app = Starlette(
     ],
     lifespan=lifespan,
 )
+
+
+@contextlib.asynccontextmanager
+async def broken_lifespan(app: Starlette) -> AsyncIterator[None]:
+    raise RuntimeError("the database is not there")
+    yield
+
+
+failing_startup = Starlette(routes=[], lifespan=broken_lifespan)
+
+
+async def unfinished(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+    """An ASGI app that starts a response and never finishes it."""
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+
+
+@native.route("/nothing")
+async def nothing(request: Request) -> None:
+    return None
+
+
+@native.route("/badheader")
+async def badheader(request: Request) -> Response:
+    return Response("x", headers={"x-evil": "a\r\nset-cookie: stolen=1"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from netsvc.testing import serve
 from protocols.http import AsgiApp
@@ -69,3 +70,40 @@ def test_starlette_from_the_cli() -> None:
         with httpx.Client(base_url=server.urls[0]) as client:
             assert client.get("/users/cli").json() == {"user": "cli", "q": None}
     assert "shutting down" in server.log
+
+
+async def test_an_unfinished_asgi_response_closes_the_connection_only() -> None:
+    from tests.protocols.http.apps import unfinished
+
+    async with serve("http", app=unfinished) as running:
+        async with httpx.AsyncClient(base_url=running.url) as client:
+            for _ in range(2):  # the head alone is not a response: the client sees a close
+                with pytest.raises(httpx.RemoteProtocolError):
+                    await client.get("/")
+        assert running.server.runtime.counters.connections_total == 2  # the server went on
+
+
+def test_a_failing_lifespan_startup_is_one_clear_error_line() -> None:
+    import subprocess
+
+    from tests.serveprocess import NETSVC, ROOT
+
+    result = subprocess.run(
+        [
+            NETSVC,
+            "serve",
+            "--protocol",
+            "http",
+            "--port",
+            "0",
+            "--app",
+            "tests.protocols.http.apps:failing_startup",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "ERROR netsvc: the ASGI app's startup failed:" in result.stderr
+    assert "ExceptionGroup" not in result.stderr  # one error, not trio's nested groups

@@ -287,3 +287,18 @@ async def test_a_body_that_stops_coming_gets_408() -> None:
             while chunk := await stream.receive_some():
                 reply += chunk
         assert reply.startswith(b"HTTP/1.1 408 Request Timeout")
+
+
+async def test_no_content_has_no_content_length(netsvc_server: Any) -> None:
+    running = await netsvc_server("http", app=native)
+    reply = await exchange(
+        running, b"GET /nothing HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    )
+    assert reply.startswith(b"HTTP/1.1 204 No Content")
+    assert b"content-length" not in reply.lower()
+
+
+async def test_a_response_h11_refuses_becomes_a_500(netsvc_server: Any) -> None:
+    running = await netsvc_server("http", app=native)
+    reply = await exchange(running, b"GET /badheader HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 500") and b"stolen" not in reply
