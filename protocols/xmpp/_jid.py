@@ -1,0 +1,49 @@
+# JIDs (RFC 7622, simplified): localpart@domainpart/resourcepart, compared in
+# lower case for the local and domain parts.
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = ["JID", "JIDError"]
+
+FORBIDDEN_LOCAL = set("\"&'/:<>@ \t\r\n")
+
+
+class JIDError(ValueError):
+    """Not a usable JID."""
+
+
+@dataclasses.dataclass(frozen=True)
+class JID:
+    local: str
+    domain: str
+    resource: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> JID:
+        if not text or len(text) > 3071:
+            raise JIDError(f"bad JID {text!r}")
+        bare, slash, resource = text.partition("/")
+        local, at, domain = bare.rpartition("@")
+        if not at:
+            local, domain = "", bare
+        if not domain or (at and not local) or (slash and not resource):
+            raise JIDError(f"bad JID {text!r}")
+        if any(ch in FORBIDDEN_LOCAL for ch in local) or any(ch.isspace() for ch in domain):
+            raise JIDError(f"bad JID {text!r}")
+        return cls(local.lower(), domain.lower().rstrip("."), resource)
+
+    @classmethod
+    def parse_or_none(cls, text: str) -> JID | None:
+        try:
+            return cls.parse(text)
+        except JIDError:
+            return None
+
+    @property
+    def bare(self) -> JID:
+        return JID(self.local, self.domain)
+
+    def __str__(self) -> str:
+        text = f"{self.local}@{self.domain}" if self.local else self.domain
+        return f"{text}/{self.resource}" if self.resource else text

@@ -1,0 +1,45 @@
+# The XMPP plugin's declaration.
+from __future__ import annotations
+
+from netsvc import AppError, ConnectionLimits, Protocol, Runtime, Service
+
+from ._app import XmppApp
+from ._settings import XmppSettings
+
+__all__ = ["XmppProtocol", "protocol"]
+
+
+class XmppProtocol(Protocol[XmppApp, XmppSettings]):
+    name = "xmpp"
+    schemes = ("xmpp",)
+    tls_schemes = ("xmpps",)
+    default_port = 5222
+    description = "XMPP subset (RFC 6120/6121): chat that netcat and real clients both speak"
+    settings_class = XmppSettings
+    limits = ConnectionLimits(idle_timeout=300, request_timeout=60, send_timeout=30)
+
+    def default_app(self) -> XmppApp:
+        return XmppApp()
+
+    def check_app(self, app: object) -> XmppApp:
+        if not isinstance(app, XmppApp):
+            raise AppError(f"expected a protocols.xmpp.XmppApp, got {type(app).__name__}")
+        return app
+
+    def create_service(self, app: XmppApp, settings: XmppSettings, runtime: Runtime) -> Service:
+        from ._accounts import AccountError
+        from ._service import XmppService
+
+        if settings.users_file is None and not settings.insecure_any_password:
+            raise AppError(
+                "the XMPP plugin needs accounts: give --xmpp-users-file FILE (create it with "
+                "`python -m protocols.xmpp adduser FILE NAME`) or, for development only, "
+                "--xmpp-insecure-any-password true"
+            )
+        try:
+            return XmppService(app, settings, runtime)
+        except AccountError as exc:
+            raise AppError(str(exc)) from None
+
+
+protocol = XmppProtocol()

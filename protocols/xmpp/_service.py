@@ -1,0 +1,237 @@
+# The XMPP service: the sessions of every connected user, routing between
+# them (RFC 6121: messages by bare and full JID, presence to the user's other
+# resources and contacts, unavailable presence when a session ends), and the
+# server's own answers (roster, ping, disco, bots and users' IQ handlers).
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from xml.etree.ElementTree import Element, SubElement
+
+from netsvc import Connection, Runtime, Service
+
+from ._accounts import Accounts
+from ._app import Sender, XmppApp
+from ._jid import JID
+from ._session import Session
+from ._settings import XmppSettings
+from ._stanzas import (
+    CLIENT_NS,
+    DISCO_INFO_NS,
+    DISCO_ITEMS_NS,
+    PING_NS,
+    ROSTER_NS,
+    iq_result,
+    q,
+    stanza_error,
+)
+from ._xml import stream_error, stream_header
+
+__all__ = ["XmppService"]
+
+
+class XmppService(Service):
+    def __init__(self, app: XmppApp, settings: XmppSettings, runtime: Runtime) -> None:
+        self.app = app
+        self.settings = settings
+        self.domain = settings.domain.lower()
+        self.accounts = Accounts(settings.users_file, any_password=settings.insecure_any_password)
+        self.sessions: dict[str, dict[str, Session]] = {}  # user -> resource -> session
+
+    def refusal(self) -> bytes:
+        header = stream_header(stream_id=secrets.token_hex(8), from_domain=self.domain)
+        return header + stream_error("resource-constraint", "too many connections") + b"\n"
+
+    async def handle(self, conn: Connection) -> None:
+        await Session(self, conn).run()
+
+    def plain_allowed(self, conn: Connection) -> bool:
+        """PLAIN sends the password in the clear: only over TLS or loopback,
+        unless a setting allows it."""
+        if conn.tls or self.settings.allow_plain_without_tls or conn.peer == "unix":
+            return True
+        host = conn.peer.rpartition(":")[0].strip("[]")
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    # -- sessions ------------------------------------------------------------
+
+    def bind(self, session: Session, user: str, wanted: str) -> JID:
+        resources = self.sessions.setdefault(user, {})
+        resource = wanted or secrets.token_hex(4)
+        if resource in resources:  # RFC 6120 7.7.2.2: a new resource for the newcomer
+            resource = f"{resource}-{secrets.token_hex(2)}"
+        resources[resource] = session
+        return JID(user, self.domain, resource)
+
+    def leave(self, session: Session) -> None:
+        jid = session.jid
+        if jid is None:
+            return
+        resources = self.sessions.get(jid.local, {})
+        if resources.get(jid.resource) is session:
+            del resources[jid.resource]
+            if not resources:
+                del self.sessions[jid.local]
+        if session.presence is not None:
+            gone = Element(q(CLIENT_NS, "presence"), {"type": "unavailable", "from": str(jid)})
+            self._broadcast_presence(jid, gone)
+
+    def _available(self, user: str) -> list[Session]:
+        return [s for s in self.sessions.get(user, {}).values() if s.presence is not None]
+
+    # -- routing -------------------------------------------------------------
+
+    async def route(self, session: Session, kind: str, stanza: Element) -> None:
+        assert session.jid is not None
+        stanza.set("from", str(session.jid))  # always stamped by the server
+        if kind == "message":
+            await self._message(session, stanza)
+        elif kind == "presence":
+            self._presence(session, stanza)
+        elif kind == "iq":
+            await self._iq(session, stanza)
+        else:
+            session.send(stanza_error(stanza, "service-unavailable", sender=self.domain))
+
+    async def _message(self, session: Session, message: Element) -> None:
+        target = JID.parse_or_none(message.get("to", ""))
+        if target is None:
+            session.send(stanza_error(message, "jid-malformed", sender=self.domain))
+            return
+        if target.domain != self.domain or not target.local:
+            session.send(stanza_error(message, "service-unavailable"))
+            return
+        bot = self.app.bots.get(target.local)
+        if bot is not None:
+            assert session.jid is not None
+            reply = await bot(Sender(session.jid), message)
+            if reply is not None:
+                session.send(_bot_reply(reply, message, target, session.jid))
+            return
+        kind = message.get("type", "normal")
+        resources = self.sessions.get(target.local, {})
+        if target.resource and target.resource in resources:
+            resources[target.resource].send(message)
+            return
+        if kind == "groupchat" or (target.resource and kind == "headline"):
+            session.send(stanza_error(message, "service-unavailable"))
+            return
+        # RFC 6121 8.5.2.1: a bare JID (or an offline full JID, for chat and
+        # normal messages) reaches the resources with non-negative priority
+        receivers = [s for s in self._available(target.local) if s.priority >= 0]
+        if not receivers:
+            if kind != "error":
+                session.send(stanza_error(message, "service-unavailable"))
+            return
+        for receiver in receivers:
+            receiver.send(message)
+
+    def _presence(self, session: Session, presence: Element) -> None:
+        assert session.jid is not None
+        kind = presence.get("type")
+        if presence.get("to"):  # directed presence and subscriptions: out of scope
+            return
+        if kind is None:
+            first = session.presence is None
+            session.presence = presence
+            try:
+                session.priority = int(presence.findtext(q(CLIENT_NS, "priority")) or 0)
+            except ValueError:
+                session.priority = 0
+            self._broadcast_presence(session.jid, presence)
+            if first:  # tell the newcomer who is here
+                for contact in [*self.accounts.roster(session.jid.local), session.jid.local]:
+                    for other in self._available(contact):
+                        if other is not session and other.presence is not None:
+                            copy = _copy(other.presence)
+                            copy.set("to", str(session.jid))
+                            session.send(copy)
+        elif kind == "unavailable":
+            session.presence = None
+            self._broadcast_presence(session.jid, presence)
+
+    def _broadcast_presence(self, jid: JID, presence: Element) -> None:
+        """To the user's other resources and to the contacts in their roster."""
+        for user in [jid.local, *self.accounts.roster(jid.local)]:
+            for other in self._available(user):
+                if other.jid != jid:
+                    copy = _copy(presence)
+                    copy.set("to", str(other.jid))
+                    other.send(copy)
+
+    async def _iq(self, session: Session, iq: Element) -> None:
+        assert session.jid is not None
+        kind = iq.get("type")
+        target = JID.parse_or_none(iq.get("to", "")) if iq.get("to") else None
+        if target is not None and target.local and target != session.jid.bare:
+            resources = self.sessions.get(target.local, {})
+            if target.resource in resources:  # an IQ for another user's resource
+                resources[target.resource].send(iq)
+            elif kind in ("get", "set"):
+                session.send(stanza_error(iq, "service-unavailable"))
+            return
+        if kind not in ("get", "set"):
+            return
+        payload = next(iter(iq), None)
+        namespace = payload.tag[1:].partition("}")[0] if payload is not None else ""
+        sender = self.domain if target is None or not target.local else str(session.jid.bare)
+        handler = self.app.iq_handlers.get(namespace)
+        if handler is not None:
+            result = await handler(Sender(session.jid), iq)
+            session.send(iq_result(iq, result, sender=sender))
+        elif namespace == ROSTER_NS and kind == "get":
+            session.send(iq_result(iq, self._roster(session.jid.local), sender=sender))
+        elif namespace == PING_NS and kind == "get":
+            session.send(iq_result(iq, sender=sender))
+        elif namespace == DISCO_INFO_NS and kind == "get":
+            session.send(iq_result(iq, self._disco_info(), sender=sender))
+        elif namespace == DISCO_ITEMS_NS and kind == "get":
+            session.send(iq_result(iq, Element(q(DISCO_ITEMS_NS, "query")), sender=sender))
+        else:
+            session.send(stanza_error(iq, "service-unavailable", sender=sender))
+
+    def _roster(self, user: str) -> Element:
+        query = Element(q(ROSTER_NS, "query"))
+        for contact in self.accounts.roster(user):
+            attrs = {"jid": f"{contact}@{self.domain}", "subscription": "both"}
+            SubElement(query, q(ROSTER_NS, "item"), attrs)
+        for bot in self.app.bots:
+            attrs = {"jid": f"{bot}@{self.domain}", "subscription": "both", "name": bot}
+            SubElement(query, q(ROSTER_NS, "item"), attrs)
+        return query
+
+    def _disco_info(self) -> Element:
+        query = Element(q(DISCO_INFO_NS, "query"))
+        SubElement(
+            query,
+            q(DISCO_INFO_NS, "identity"),
+            {"category": "server", "type": "im", "name": "netsvc"},
+        )
+        for feature in (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, ROSTER_NS, *self.app.iq_handlers):
+            SubElement(query, q(DISCO_INFO_NS, "feature"), {"var": feature})
+        return query
+
+
+def _copy(element: Element) -> Element:
+    clone = Element(element.tag, dict(element.attrib))
+    clone.text, clone.tail = element.text, None
+    clone.extend(_copy(child) for child in element)
+    for original, copied in zip(element, clone, strict=True):
+        copied.tail = original.tail
+    return clone
+
+
+def _bot_reply(reply: str | Element, message: Element, bot: JID, user: JID) -> Element:
+    if isinstance(reply, Element):
+        reply.set("from", str(bot))
+        reply.set("to", str(user))
+        return reply
+    answer = Element(
+        q(CLIENT_NS, "message"),
+        {"from": str(bot), "to": str(user), "type": message.get("type", "chat")},
+    )
+    SubElement(answer, q(CLIENT_NS, "body")).text = reply
+    return answer

@@ -1,0 +1,230 @@
+# One client's XMPP session: stream negotiation (header, SASL PLAIN, restart,
+# resource binding, the legacy session), then stanzas in and out. Input is
+# framed by the sans-IO StreamParser, whatever the line breaks; output is one
+# stanza per line, written by a task of the session's own so that stanzas
+# routed from other sessions never wait on this client.
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+import time
+from typing import TYPE_CHECKING
+from xml.etree.ElementTree import Element, SubElement
+
+import trio
+
+from netsvc import Connection, ReceiveTimeout
+
+from ._jid import JID
+from ._stanzas import (
+    BIND_NS,
+    CLIENT_NS,
+    SASL_NS,
+    SESSION_NS,
+    features_after_auth,
+    features_before_auth,
+    iq_result,
+    q,
+    stanza_error,
+)
+from ._xml import (
+    StanzaReceived,
+    StreamClosed,
+    StreamError,
+    StreamOpened,
+    StreamParser,
+    serialize,
+    stream_error,
+    stream_header,
+)
+
+if TYPE_CHECKING:
+    from ._service import XmppService
+
+__all__ = ["Session"]
+
+OUTGOING_STANZAS = 1024  # queued for one client before it counts as not reading
+STREAM_NS = "http://etherx.jabber.org/streams"
+
+
+class Session:
+    def __init__(self, service: XmppService, conn: Connection) -> None:
+        self.service = service
+        self.conn = conn
+        settings = service.settings
+        self.parser = StreamParser(max_stanza_bytes=settings.max_stanza_size_before_auth)
+        self.stream_id = secrets.token_hex(8)
+        self.header_sent = False
+        self.user: str | None = None  # after SASL
+        self.jid: JID | None = None  # after binding
+        self.presence: Element | None = None  # the last available presence
+        self.priority = 0
+        self.closed = False
+        self.restarted = False  # SASL succeeded: events of the old parser are stale
+        self._outgoing, self._to_write = trio.open_memory_channel[bytes](OUTGOING_STANZAS)
+
+    # -- output --------------------------------------------------------------
+
+    def deliver(self, data: bytes) -> None:
+        """Queue bytes for this client without waiting; a client that stopped
+        reading long ago is disconnected instead."""
+        if self.closed:
+            return
+        try:
+            self._outgoing.send_nowait(data)
+        except trio.WouldBlock:
+            self.conn.log.warning("closing: %d stanzas queued and not read", OUTGOING_STANZAS)
+            self.closed = True
+            self.conn.begin_closing()
+
+    def send(self, element: Element) -> None:
+        self.deliver(serialize(element) + b"\n")
+
+    async def _writer(self) -> None:
+        async for data in self._to_write:
+            await self.conn.send(data)
+
+    # -- the connection ------------------------------------------------------
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._writer)
+            try:
+                await self._read()
+            except StreamError as exc:
+                self._end_with_error(exc.condition, exc.text)
+            except ReceiveTimeout as exc:
+                if exc.phase == "idle":
+                    self._end_with_error("connection-timeout", "no traffic for too long")
+                else:
+                    self._end_with_error("connection-timeout", "a stanza took too long to arrive")
+            finally:
+                self.closed = True
+                self.service.leave(self)
+                self._outgoing.close()  # the writer sends what is queued, then ends
+
+    def _end_with_error(self, condition: str, text: str | None = None) -> None:
+        if not self.header_sent:
+            self._send_header(None)
+        self.conn.log.info("stream error %s: %s", condition, text or "")
+        self.deliver(stream_error(condition, text) + b"\n")
+        self.closed = True
+
+    def _send_header(self, opened: StreamOpened | None) -> None:
+        to = opened.attributes.get("from") if opened is not None else None
+        self.deliver(
+            stream_header(stream_id=self.stream_id, from_domain=self.service.domain, to=to) + b"\n"
+        )
+        self.header_sent = True
+
+    async def _read(self) -> None:
+        conn = self.conn
+        rate = self.service.settings.max_bytes_per_second
+        allowance, last = float(rate), time.monotonic()
+        while not self.closed:
+            data = await conn.receive()
+            if not data:
+                if conn.closing and self.header_sent:
+                    self.deliver(b"</stream:stream>\n")  # the server is shutting down
+                return
+            if rate:  # a token bucket: reading pauses, nothing is dropped
+                now = time.monotonic()
+                allowance = min(float(rate), allowance + (now - last) * rate) - len(data)
+                last = now
+                if allowance < 0:
+                    await trio.sleep(-allowance / rate)
+            for event in self.parser.feed(data):
+                if type(event) is StreamOpened:
+                    self._stream_opened(event)
+                elif type(event) is StanzaReceived:
+                    conn.counters.request()
+                    await self._stanza(event.element)
+                elif type(event) is StreamClosed:
+                    self.deliver(b"</stream:stream>\n")
+                    self.closed = True
+                    return
+                if self.closed:
+                    return
+                if self.restarted:  # what followed <auth/> in the same read belongs to
+                    self.restarted = False  # the old stream: dropped (RFC 6120 6.4.6)
+                    break
+            conn.request_complete(more_buffered=False)
+
+    def _stream_opened(self, opened: StreamOpened) -> None:
+        to = opened.attributes.get("to")
+        self._send_header(opened)
+        if to is not None and to.lower() != self.service.domain:
+            raise StreamError("host-unknown", f"this server is {self.service.domain}")
+        self.send(features_before_auth() if self.user is None else features_after_auth())
+
+    async def _stanza(self, stanza: Element) -> None:
+        tag = stanza.tag
+        if self.user is None:
+            if tag == q(SASL_NS, "auth"):
+                self._authenticate(stanza)
+                return
+            raise StreamError("not-authorized", "authenticate first")
+        if tag.startswith(f"{{{CLIENT_NS}}}") or tag.startswith("{jabber:server}"):
+            sender = stanza.get("from")
+            if (
+                sender is not None
+                and self.jid is not None
+                and JID.parse_or_none(sender) not in (self.jid, self.jid.bare)
+            ):
+                raise StreamError("invalid-from", f"you are {self.jid}")
+        kind = tag.rpartition("}")[2]
+        if self.jid is None:  # authenticated, not bound: only binding and the session
+            if kind == "iq" and self._bind_or_session(stanza):
+                return
+            self.send(stanza_error(stanza, "not-allowed"))
+            return
+        if kind == "iq" and stanza.find(q(SESSION_NS, "session")) is not None:
+            self.send(iq_result(stanza))
+            return
+        await self.service.route(self, kind, stanza)
+
+    def _authenticate(self, auth: Element) -> None:
+        failure = Element(q(SASL_NS, "failure"))
+        if auth.get("mechanism") != "PLAIN":
+            SubElement(failure, q(SASL_NS, "invalid-mechanism"))
+            self.send(failure)
+            return
+        if not self.service.plain_allowed(self.conn):
+            SubElement(failure, q(SASL_NS, "encryption-required"))
+            self.send(failure)
+            return
+        try:
+            decoded = base64.b64decode((auth.text or "").strip(), validate=True).decode()
+            _authzid, user, password = decoded.split("\0")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            SubElement(failure, q(SASL_NS, "malformed-request"))
+            self.send(failure)
+            return
+        if not self.service.accounts.check(user, password):
+            SubElement(failure, q(SASL_NS, "not-authorized"))
+            self.conn.log.info("authentication failed for %r", user)
+            self.send(failure)
+            return
+        self.user = user.lower()
+        self.send(Element(q(SASL_NS, "success")))
+        self.parser.reset()  # the client restarts the stream
+        self.restarted = True
+        self.parser.max_stanza_bytes = self.service.settings.max_stanza_size
+
+    def _bind_or_session(self, iq: Element) -> bool:
+        if iq.get("type") != "set":
+            return False
+        bind = iq.find(q(BIND_NS, "bind"))
+        if bind is not None:
+            assert self.user is not None
+            wanted = (bind.findtext(q(BIND_NS, "resource")) or "").strip()
+            self.jid = self.service.bind(self, self.user, wanted)
+            payload = Element(q(BIND_NS, "bind"))
+            SubElement(payload, q(BIND_NS, "jid")).text = str(self.jid)
+            self.send(iq_result(iq, payload))
+            return True
+        if iq.find(q(SESSION_NS, "session")) is not None:
+            self.send(iq_result(iq))
+            return True
+        return False

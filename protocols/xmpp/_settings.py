@@ -1,0 +1,32 @@
+# The XMPP plugin's settings (options --xmpp-NAME, variables NETSVC_XMPP_NAME).
+from __future__ import annotations
+
+import dataclasses
+
+from netsvc import setting
+
+__all__ = ["XmppSettings"]
+
+
+@dataclasses.dataclass(frozen=True)
+class XmppSettings:
+    domain: str = setting("localhost", help="the domain users are at (alice@DOMAIN)")
+    users_file: str | None = setting(
+        None, help="account file (python -m protocols.xmpp adduser FILE NAME)"
+    )
+    insecure_any_password: bool = setting(
+        False, help="DEVELOPMENT ONLY: accept any user name and password"
+    )
+    allow_plain_without_tls: bool = setting(
+        False, help="allow PLAIN (clear-text) logins off loopback without TLS"
+    )
+    max_stanza_size: int = setting(
+        64 * 1024, help="largest stanza, in bytes (policy-violation past it)"
+    )
+    max_stanza_size_before_auth: int = setting(
+        4 * 1024, help="largest stanza before authentication, in bytes"
+    )
+    max_bytes_per_second: int = setting(
+        256 * 1024,
+        help="read rate per connection; faster clients are paused, not cut (0: no limit)",
+    )

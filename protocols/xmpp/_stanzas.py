@@ -1,0 +1,90 @@
+# Building the stanzas and replies the server sends: features, SASL answers,
+# IQ results, stanza errors (RFC 6120 8.3), presence and roster items.
+from __future__ import annotations
+
+from xml.etree.ElementTree import Element, SubElement
+
+__all__ = [
+    "BIND_NS",
+    "CLIENT_NS",
+    "DISCO_INFO_NS",
+    "DISCO_ITEMS_NS",
+    "PING_NS",
+    "ROSTER_NS",
+    "SASL_NS",
+    "SESSION_NS",
+    "STANZA_ERROR_NS",
+    "features_after_auth",
+    "features_before_auth",
+    "iq_result",
+    "stanza_error",
+]
+
+CLIENT_NS = "jabber:client"
+SASL_NS = "urn:ietf:params:xml:ns:xmpp-sasl"
+BIND_NS = "urn:ietf:params:xml:ns:xmpp-bind"
+SESSION_NS = "urn:ietf:params:xml:ns:xmpp-session"
+STANZA_ERROR_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+ROSTER_NS = "jabber:iq:roster"
+PING_NS = "urn:xmpp:ping"
+DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
+DISCO_ITEMS_NS = "http://jabber.org/protocol/disco#items"
+STREAMS_NS = "http://etherx.jabber.org/streams"
+
+ERROR_TYPES = {
+    "service-unavailable": "cancel",
+    "bad-request": "modify",
+    "feature-not-implemented": "cancel",
+    "item-not-found": "cancel",
+    "not-allowed": "cancel",
+    "internal-server-error": "cancel",
+    "jid-malformed": "modify",
+}
+
+
+def q(namespace: str, tag: str) -> str:
+    return f"{{{namespace}}}{tag}"
+
+
+def features_before_auth() -> Element:
+    features = Element(q(STREAMS_NS, "features"))
+    mechanisms = SubElement(features, q(SASL_NS, "mechanisms"))
+    SubElement(mechanisms, q(SASL_NS, "mechanism")).text = "PLAIN"
+    return features
+
+
+def features_after_auth() -> Element:
+    features = Element(q(STREAMS_NS, "features"))
+    SubElement(features, q(BIND_NS, "bind"))
+    session = SubElement(features, q(SESSION_NS, "session"))
+    SubElement(session, q(SESSION_NS, "optional"))
+    return features
+
+
+def iq_result(
+    request: Element, payload: Element | None = None, *, sender: str | None = None
+) -> Element:
+    result = Element(q(CLIENT_NS, "iq"), {"type": "result", "id": request.get("id", "")})
+    if request.get("from"):
+        result.set("to", request.get("from", ""))
+    if sender:
+        result.set("from", sender)
+    if payload is not None:
+        result.append(payload)
+    return result
+
+
+def stanza_error(stanza: Element, condition: str, *, sender: str | None = None) -> Element:
+    """The error reply to `stanza`: same kind and id, to and from swapped."""
+    reply = Element(stanza.tag, {"type": "error"})
+    for name in ("id",):
+        if stanza.get(name) is not None:
+            reply.set(name, stanza.get(name, ""))
+    if stanza.get("from"):
+        reply.set("to", stanza.get("from", ""))
+    origin = sender or stanza.get("to")
+    if origin:
+        reply.set("from", origin)
+    error = SubElement(reply, q(CLIENT_NS, "error"), {"type": ERROR_TYPES.get(condition, "cancel")})
+    SubElement(error, q(STANZA_ERROR_NS, condition))
+    return reply

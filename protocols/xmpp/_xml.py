@@ -1,0 +1,414 @@
+# The XMPP plugin's sans-IO XML stream layer (RFC 6120 sections 4 and 11):
+# StreamParser turns the bytes a client sends into stream events with pyexpat,
+# enforcing restricted XML and size/depth/attribute limits; serialize(),
+# stream_header() and stream_error() produce the bytes the server sends.
+# No I/O here: bytes in, events out, like h11.
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import functools
+import re
+from typing import NoReturn, TypeAlias
+from xml.etree.ElementTree import Element
+from xml.parsers import expat
+
+__all__ = [
+    "CLIENT_NS",
+    "STREAMS_ERROR_NS",
+    "STREAM_NS",
+    "XML_NS",
+    "Event",
+    "StanzaReceived",
+    "StreamClosed",
+    "StreamError",
+    "StreamOpened",
+    "StreamParser",
+    "serialize",
+    "stream_error",
+    "stream_header",
+]
+
+STREAM_NS = "http://etherx.jabber.org/streams"
+CLIENT_NS = "jabber:client"
+STREAMS_ERROR_NS = "urn:ietf:params:xml:ns:xmpp-streams"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+
+# RFC 6120 section 4.9.3
+CONDITIONS = frozenset(
+    {
+        "bad-format",
+        "bad-namespace-prefix",
+        "conflict",
+        "connection-timeout",
+        "host-gone",
+        "host-unknown",
+        "improper-addressing",
+        "internal-server-error",
+        "invalid-from",
+        "invalid-namespace",
+        "invalid-xml",
+        "not-authorized",
+        "not-well-formed",
+        "policy-violation",
+        "remote-connection-failed",
+        "reset",
+        "resource-constraint",
+        "restricted-xml",
+        "see-other-host",
+        "system-shutdown",
+        "undefined-condition",
+        "unsupported-encoding",
+        "unsupported-feature",
+        "unsupported-stanza-type",
+        "unsupported-version",
+    }
+)
+
+
+class StreamError(Exception):
+    """The stream must end with <stream:error><CONDITION xmlns='...xmpp-streams'/>.
+
+    stream_error(exc.condition, exc.text) gives the bytes to send.
+    """
+
+    def __init__(self, condition: str, text: str = "") -> None:
+        if condition not in CONDITIONS:
+            raise ValueError(f"not an RFC 6120 stream error condition: {condition!r}")
+        super().__init__(f"{condition}: {text}" if text else condition)
+        self.condition = condition
+        self.text = text
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamOpened:
+    attributes: dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class StanzaReceived:
+    element: Element
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamClosed:
+    pass
+
+
+Event: TypeAlias = StreamOpened | StanzaReceived | StreamClosed
+
+
+class _Closed(Exception):
+    """Raised from the end handler of </stream:stream> to stop expat mid-buffer."""
+
+
+_LARGE_TOKEN = 2048  # bytes of an unfinished token that are worth not rescanning
+_UNDEFINED_ENTITY = expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY]
+_XML_WHITESPACE = " \t\r\n"
+
+
+def _clark(name: str) -> str:
+    # expat (namespace_separator="}") reports "uri}local"; ElementTree wants "{uri}local"
+    return "{" + name if "}" in name else name
+
+
+class StreamParser:
+    """Feed it the client's bytes; get StreamOpened, StanzaReceived and StreamClosed.
+
+    Each event comes from the feed() holding the ">" that completes it. Limits
+    (policy-violation, all settable between feeds): max_stanza_bytes counts a
+    stanza from its "<" to its end tag, and any unfinished stanza or header by
+    the bytes fed since it began; max_depth counts the stanza element as 1;
+    max_attributes counts namespace declarations too. After a StreamError every
+    feed() raises it again; after StreamClosed, feed() ignores its data (the
+    rest of the chunk holding </stream:stream> included) and returns [] until
+    reset().
+    """
+
+    def __init__(
+        self, *, max_stanza_bytes: int = 64 * 1024, max_depth: int = 32, max_attributes: int = 64
+    ) -> None:
+        self.max_stanza_bytes = max_stanza_bytes
+        self.max_depth = max_depth
+        self.max_attributes = max_attributes
+        self.reset()
+
+    def reset(self) -> None:
+        # encoding= overrides any declared encoding: the stream is UTF-8 (RFC 6120 11.6)
+        p = expat.ParserCreate(encoding="UTF-8", namespace_separator="}")
+        if hasattr(p, "SetReparseDeferralEnabled"):  # expat >= 2.6: report tokens at once
+            p.SetReparseDeferralEnabled(False)
+        p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        p.XmlDeclHandler = self._xml_decl
+        p.StartNamespaceDeclHandler = self._namespace_decl
+        p.StartElementHandler = self._start
+        p.EndElementHandler = self._end
+        p.CharacterDataHandler = self._data
+        # Restricted XML (RFC 6120 11.1): anything reaching these handlers ends the stream.
+        # A DOCTYPE fails at its start, so no declaration (billion laughs) is ever read.
+        p.StartDoctypeDeclHandler = lambda *_: self._fail("restricted-xml", "DTD")
+        p.EntityDeclHandler = lambda *_: self._fail("restricted-xml", "entity declaration")
+        p.UnparsedEntityDeclHandler = lambda *_: self._fail("restricted-xml", "entity declaration")
+        p.NotationDeclHandler = lambda *_: self._fail("restricted-xml", "notation declaration")
+        p.ElementDeclHandler = lambda *_: self._fail("restricted-xml", "element declaration")
+        p.AttlistDeclHandler = lambda *_: self._fail("restricted-xml", "attribute declaration")
+        p.ExternalEntityRefHandler = lambda *_: self._fail("restricted-xml", "external entity")
+        p.SkippedEntityHandler = lambda *_: self._fail("restricted-xml", "entity reference")
+        p.CommentHandler = lambda _: self._fail("restricted-xml", "comment")
+        p.ProcessingInstructionHandler = lambda *_: self._fail(
+            "restricted-xml", "processing instruction"
+        )
+        self._parser = p
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._events: list[Event] = []
+        self._error: StreamError | None = None
+        self._closed = False
+        self._depth = 0  # of the document: 1 = directly inside <stream:stream>
+        self._stack: list[Element] = []  # the open elements of the current stanza
+        self._text: list[str] = []  # character data not yet attached to the tree
+        self._ns_decls: dict[str | None, str] = {}  # declared on the element being opened
+        self._fed = 0  # bytes received since reset()
+        self._parsed = 0  # of which expat consumed these (the rest is an unfinished token)
+        self._held = bytearray()  # received but not yet given to expat
+        self._retry_at = 0  # size of an unfinished large token worth reparsing
+        # Byte index of the last token at stream level (header, stanza start or end,
+        # whitespace); the bytes fed since, i.e. the stanza in progress, are capped.
+        self._mark = 0
+
+    def feed(self, data: bytes) -> list[Event]:
+        if self._error is not None:
+            raise StreamError(self._error.condition, self._error.text)
+        if self._closed:
+            return []
+        try:
+            self._utf8.decode(data)  # expat would say "invalid token"; be precise
+        except UnicodeDecodeError as exc:
+            self._fail("unsupported-encoding", f"invalid UTF-8: {exc.reason}")
+        self._fed += len(data)
+        self._held += data
+        # Expat rescans an unfinished token on every Parse(), so a large tag fed a
+        # byte at a time costs O(n^2). Hold the bytes of a large unfinished token
+        # until a ">" arrives that could end it, and after an attempt that did not,
+        # until the token has doubled (expat >= 2.6 "reparse deferral" without its
+        # stalls: a stanza's event comes with the feed holding its last ">").
+        unfinished = self._fed - self._parsed
+        if unfinished > _LARGE_TOKEN and (b">" not in data or unfinished < self._retry_at):
+            self._check_fed()
+            return []
+        held, self._held = bytes(self._held), bytearray()
+        try:
+            self._parser.Parse(held, False)
+        except _Closed:
+            pass
+        except expat.ExpatError as exc:
+            condition = "restricted-xml" if exc.code == _UNDEFINED_ENTITY else "not-well-formed"
+            where = f"line {exc.lineno}, column {exc.offset}"
+            self._fail(condition, f"{expat.errors.messages[exc.code]} ({where})")
+        if not self._closed:
+            self._parsed = max(0, self._parser.CurrentByteIndex)  # the unfinished token's start
+            unfinished = self._fed - self._parsed
+            self._retry_at = 2 * unfinished if unfinished > _LARGE_TOKEN else 0
+            self._check_fed()
+        events, self._events = self._events, []
+        return events
+
+    def _check_fed(self) -> None:
+        # the stanza in progress, or the header, may not grow past the cap unseen
+        if self._fed - self._mark > self.max_stanza_bytes:
+            self._fail("policy-violation", f"stanza larger than {self.max_stanza_bytes} bytes")
+
+    def _fail(self, condition: str, text: str) -> NoReturn:
+        self._error = StreamError(condition, text)
+        raise self._error
+
+    def _check_size(self) -> None:
+        if self._parser.CurrentByteIndex - self._mark > self.max_stanza_bytes:
+            self._fail("policy-violation", f"stanza larger than {self.max_stanza_bytes} bytes")
+
+    def _xml_decl(self, version: str, encoding: str | None, standalone: int) -> None:
+        if encoding is not None and encoding.lower() not in ("utf-8", "utf8"):
+            self._fail("unsupported-encoding", f"encoding {encoding!r}, not UTF-8")
+
+    def _namespace_decl(self, prefix: str | None, uri: str) -> None:
+        self._ns_decls[prefix] = uri
+
+    def _start(self, name: str, attributes: dict[str, str]) -> None:
+        decls, self._ns_decls = self._ns_decls, {}
+        if self._depth > 0:
+            self._check_size()
+        if len(attributes) + len(decls) > self.max_attributes:
+            self._fail("policy-violation", f"more than {self.max_attributes} attributes")
+        attrib = {_clark(k): v for k, v in attributes.items()}
+        if self._depth == 0:  # RFC 6120 4.8.1, 4.9.3.10
+            if name != STREAM_NS + "}stream":
+                self._fail(
+                    "invalid-namespace", f"expected {{{STREAM_NS}}}stream, got {_clark(name)}"
+                )
+            if decls.get(None) != CLIENT_NS:
+                self._fail("invalid-namespace", f"default namespace must be {CLIENT_NS}")
+            self._depth = 1
+            self._mark = self._parser.CurrentByteIndex
+            self._events.append(StreamOpened(attrib))
+            return
+        self._depth += 1
+        element = Element(_clark(name), attrib)
+        if self._depth == 2:  # a new stanza
+            self._mark = self._parser.CurrentByteIndex
+            self._stack = [element]
+            self._text = []
+            return
+        if self._depth - 1 > self.max_depth:
+            self._fail("policy-violation", f"elements nested deeper than {self.max_depth}")
+        self._flush_text()
+        self._stack[-1].append(element)
+        self._stack.append(element)
+
+    def _end(self, name: str) -> None:
+        self._check_size()
+        if self._depth == 1:
+            self._closed = True
+            self._events.append(StreamClosed())
+            raise _Closed
+        self._flush_text()
+        element = self._stack.pop()
+        self._depth -= 1
+        if self._depth == 1:
+            self._mark = self._parser.CurrentByteIndex
+            self._events.append(StanzaReceived(element))
+
+    def _data(self, data: str) -> None:
+        self._check_size()
+        if self._depth == 1:  # between stanzas: whitespace keepalives only
+            if data.strip(_XML_WHITESPACE):
+                self._fail("bad-format", "text outside a stanza")
+            self._mark = self._parser.CurrentByteIndex
+            return
+        self._text.append(data)
+
+    def _flush_text(self) -> None:
+        # the text before the next tag is the text of the innermost open element,
+        # or the tail of its last child
+        if not self._text:
+            return
+        text, self._text = "".join(self._text), []
+        parent = self._stack[-1]
+        if len(parent):
+            last = parent[-1]
+            last.tail = (last.tail or "") + text
+        else:
+            parent.text = (parent.text or "") + text
+
+
+# -- serialising --------------------------------------------------------------------------
+
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Names are checked only so far that they cannot break the markup: no ASCII
+# punctuation but "-", "." and "_", no colon, no whitespace, not starting with a
+# digit, "-" or "." (a superset of what expat accepts, so parsed names pass).
+_NAME = re.compile(r"(?![0-9.\-])[^\x00-\x2c/\x3a-\x40\[-\^`\x7b-\x7f\s\ud800-\udfff\ufffe\uffff]+")
+_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\n": "&#10;", "\r": "&#13;"})
+_ATTR = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&apos;", '"': "&quot;"}
+    | {"\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
+)
+
+
+def _checked(value: str) -> str:
+    bad = _NOT_XML_CHAR.search(value)
+    if bad:
+        raise ValueError(f"{bad.group()!r} cannot appear in XML 1.0")
+    return value
+
+
+def _text(value: str) -> str:
+    return _checked(value).translate(_TEXT)
+
+
+def _attr(value: str) -> str:
+    return _checked(value).translate(_ATTR)
+
+
+@functools.lru_cache(maxsize=1024)
+def _split(name: str) -> tuple[str | None, str]:
+    """'{ns}local' -> (ns, local); 'local' -> (None, local); checks local is a name."""
+    ns, local = (None, name) if not name.startswith("{") else name[1:].split("}", 1)
+    if not _NAME.fullmatch(local):
+        raise ValueError(f"not an XML name: {name!r}")
+    return ns, local
+
+
+def serialize(element: Element, *, default_ns: str = CLIENT_NS) -> bytes:
+    """One stanza as XML bytes on one line, for a stream whose default namespace is default_ns.
+
+    No newlines are added, and newlines in text and attribute values are written
+    as &#10;, so a line-based client sees one stanza per line. The default
+    namespace is not repeated and there are no ns0: prefixes: an element in
+    another namespace than its parent's gets xmlns='...'. Text escapes &, <, >;
+    attribute values (in single quotes) also escape both quotes and tabs.
+
+    A tag without a namespace takes its parent's (default_ns at the top), so
+    Element("message") is a jabber:client message. The element's tail is not
+    written. Raises ValueError for characters XML 1.0 forbids and bad names.
+    """
+    out: list[str] = []
+    _write(element, default_ns, out)
+    return "".join(out).encode()
+
+
+def _write(element: Element, inherited: str, out: list[str]) -> None:
+    if not isinstance(element.tag, str):  # ElementTree's Comment and PI
+        raise ValueError("only elements can be serialised")
+    ns, local = _split(element.tag)
+    ns = inherited if ns is None else ns
+    out.append("<" + local)
+    if ns != inherited:
+        out.append(f" xmlns='{_attr(ns)}'")
+    for i, (name, value) in enumerate(element.attrib.items()):
+        attr_ns, attr_local = _split(name)
+        if attr_ns is None:
+            out.append(f" {attr_local}='{_attr(value)}'")
+        elif attr_ns == XML_NS:
+            out.append(f" xml:{attr_local}='{_attr(value)}'")
+        else:  # rare in XMPP: a prefix local to this element
+            out.append(f" xmlns:a{i}='{_attr(attr_ns)}' a{i}:{attr_local}='{_attr(value)}'")
+    if not element.text and not len(element):
+        out.append("/>")
+        return
+    out.append(">")
+    if element.text:
+        out.append(_text(element.text))
+    for child in element:
+        _write(child, ns, out)
+        if child.tail:
+            out.append(_text(child.tail))
+    out.append(f"</{local}>")
+
+
+def stream_header(
+    *,
+    stream_id: str,
+    from_domain: str,
+    to: str | None = None,
+    version: str = "1.0",
+    lang: str = "en",
+) -> bytes:
+    """The server's opening <stream:stream> (RFC 6120 4.7), with the XML declaration."""
+    attributes = [("id", stream_id), ("from", from_domain)]
+    if to is not None:
+        attributes.append(("to", to))
+    attributes += [("version", version), ("xml:lang", lang)]
+    return (
+        f"<?xml version='1.0'?><stream:stream xmlns='{CLIENT_NS}' xmlns:stream='{STREAM_NS}'"
+        + "".join(f" {name}='{_attr(value)}'" for name, value in attributes)
+        + ">"
+    ).encode()
+
+
+def stream_error(condition: str, text: str | None = None) -> bytes:
+    """<stream:error> (RFC 6120 4.9) followed by the closing </stream:stream>."""
+    if condition not in CONDITIONS:
+        raise ValueError(f"not an RFC 6120 stream error condition: {condition!r}")
+    out = f"<stream:error><{condition} xmlns='{STREAMS_ERROR_NS}'/>"
+    if text:
+        out += f"<text xmlns='{STREAMS_ERROR_NS}' xml:lang='en'>{_text(text)}</text>"
+    return (out + "</stream:error></stream:stream>").encode()
