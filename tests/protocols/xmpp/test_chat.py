@@ -7,6 +7,7 @@ import asyncio
 import base64
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -202,8 +203,17 @@ def test_slixmpp_clients_chat(server: tuple[str, Path]) -> None:
         alice.connect(host=host, port=port)
         bob.connect(host=host, port=port)
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ready.values())), 15)
+        alice_got = asyncio.Event()
+
+        def on_reply(message: slixmpp.Message) -> None:
+            got["reply"] = (str(message["from"]), message["body"])
+            alice_got.set()
+
+        alice.add_event_handler("message", on_reply)
         alice.send_message(mto="bob@localhost", mbody="hello from slixmpp", mtype="chat")
         await asyncio.wait_for(received.wait(), 10)
+        bob.send_message(mto="alice@localhost/sx", mbody="hello back", mtype="chat")
+        await asyncio.wait_for(alice_got.wait(), 10)
         got["ping"] = await alice.plugin["xep_0199"].ping("localhost", timeout=5)
         alice.disconnect()
         bob.disconnect()
@@ -213,5 +223,81 @@ def test_slixmpp_clients_chat(server: tuple[str, Path]) -> None:
     thread.start()
     thread.join(40)
     assert got.get("message") == ("alice@localhost/sx", "hello from slixmpp")
+    assert got.get("reply") == ("bob@localhost/sx", "hello back")
+    assert got.get("bob-saw") == "alice@localhost/sx"  # alice's presence reached bob
     assert "bob@localhost" in got["alice-roster"]  # type: ignore[operator]
     assert got.get("ping") is not None
+
+
+def test_host_unknown(server: tuple[str, Path]) -> None:
+    client = LineClient(server[0])
+    try:
+        client.say(HEADER.replace("to='localhost'", "to='elsewhere.example'"))
+        assert "<stream:stream" in client.line()
+        assert "<host-unknown " in client.line()
+    finally:
+        client.close()
+
+
+def test_stanzas_before_authentication_are_not_authorized(server: tuple[str, Path]) -> None:
+    client = LineClient(server[0])
+    try:
+        client.say(HEADER)
+        client.line()
+        client.line()
+        client.say("<message to='bob@localhost'><body>sneaky</body></message>")
+        assert "<not-authorized " in client.line()
+    finally:
+        client.close()
+
+
+def test_a_forged_from_is_invalid_from(server: tuple[str, Path]) -> None:
+    client = LineClient(server[0])
+    try:
+        client.login("alice", "wonderland", "forger")
+        client.say(
+            "<message from='bob@localhost/term' to='alice@localhost'><body>x</body></message>"
+        )
+        assert "<invalid-from " in client.line()
+    finally:
+        client.close()
+
+
+def test_an_idle_client_gets_connection_timeout(tmp_path: Path) -> None:
+    args = ["--protocol", "xmpp", "--port", "0", "--xmpp-insecure-any-password", "true"]
+    with ServeProcess([*args, "--idle-timeout", "0.5"]) as process:
+        client = LineClient(process.urls[0])
+        try:
+            client.say(HEADER)
+            client.line()
+            client.line()
+            started = time.monotonic()
+            assert "<connection-timeout " in client.line()
+            assert time.monotonic() - started < 3
+        finally:
+            client.close()
+
+
+def test_a_fast_sender_is_paused_not_cut(tmp_path: Path) -> None:
+    args = ["--protocol", "xmpp", "--port", "0", "--xmpp-insecure-any-password", "true"]
+    args += ["--xmpp-max-bytes-per-second", "20000"]
+    with ServeProcess(args) as process:
+        sender, receiver = LineClient(process.urls[0]), LineClient(process.urls[0])
+        try:
+            sender.login("fast", "x", "a")
+            receiver.login("slow", "x", "b")
+            receiver.say("<presence/>")
+            body = "y" * 900
+            started = time.monotonic()
+            for i in range(60):  # about 60 kB: three seconds at 20 kB/s
+                sender.say(f"<message to='slow@localhost' id='{i}'><body>{body}</body></message>")
+            ids = []
+            while len(ids) < 60:
+                line = receiver.line()
+                if "<message" in line:
+                    ids.append(int(line.split("id='")[1].split("'")[0]))
+            assert ids == list(range(60))  # every message, in order
+            assert time.monotonic() - started > 1.5  # (60 kB - a 20 kB burst) at 20 kB/s: paused
+        finally:
+            sender.close()
+            receiver.close()
