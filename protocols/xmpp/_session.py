@@ -156,7 +156,11 @@ class Session:
         self._send_header(opened)
         if to is not None and to.lower() != self.service.domain:
             raise StreamError("host-unknown", f"this server is {self.service.domain}")
-        self.send(features_before_auth() if self.user is None else features_after_auth())
+        features = features_before_auth() if self.user is None else features_after_auth()
+        # with the stream: prefix the header declared (clients that are not
+        # namespace-aware, such as sendxmpp's XML::Stream, look for it)
+        inner = b"".join(serialize(child) for child in features)
+        self.deliver(b"<stream:features>" + inner + b"</stream:features>\n")
 
     async def _stanza(self, stanza: Element) -> None:
         tag = stanza.tag

@@ -301,3 +301,32 @@ def test_a_fast_sender_is_paused_not_cut(tmp_path: Path) -> None:
         finally:
             sender.close()
             receiver.close()
+
+
+def test_sendxmpp_delivers_to_a_netcat_user(server: tuple[str, Path]) -> None:
+    """sendxmpp (Debian's, on Net::XMPP) is not namespace-aware: it needs the
+    stream: prefix on features, which the server writes."""
+    import shutil
+    import subprocess
+
+    binary = shutil.which("sendxmpp")
+    if binary is None:
+        pytest.fail("sendxmpp is missing: ./dev test installs it (Debian package sendxmpp)")
+    url, _ = server
+    port = host_port(url)[1]
+    bob = LineClient(url)
+    try:
+        bob.login("bob", "builder", "nc")
+        bob.say("<presence/>")
+        result = subprocess.run(
+            [binary, "-u", "alice", "-p", "wonderland", "-j", f"localhost:{port}", "bob@localhost"],
+            input=b"hello from sendxmpp\n",
+            capture_output=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        while "<message" not in (line := bob.line()):
+            pass
+        assert "from='alice@localhost/" in line and "hello from sendxmpp" in line
+    finally:
+        bob.close()
