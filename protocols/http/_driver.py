@@ -109,7 +109,8 @@ class HttpConnection:
         if length is not None and length > self.max_body:
             await self.send_error(413, f"the body is larger than {self.max_body} bytes")
             return False
-        conn.request_complete(body_follows=length is None or length > 0)
+        has_body = length is None or length > 0
+        conn.request_complete(body_follows=has_body)
         request = Request(
             method=event.method.decode("ascii", errors="replace"),
             target=event.target,
@@ -144,7 +145,10 @@ class HttpConnection:
             )
             keep = False
         if keep and self.body_left:
-            keep = await self.drain_body()
+            if not has_body and type(self.h11.next_event()) is h11.EndOfMessage:
+                self.body_left = False  # no body: h11 has the end already, no read needed
+            else:
+                keep = await self.drain_body()
         conn.request_complete(more_buffered=bool(self.h11.trailing_data[0]))
         if self.service.settings.access_log:
             access_log.info(
