@@ -1,4 +1,4 @@
-# Core measurements, run by hand: `.venv/bin/python bench/core.py`.
+# Core measurements, run by hand from the repository root: `.venv/bin/python -m bench.core`.
 #
 # 1. Startup: time from spawning `netsvc serve --protocol echo` to its first
 #    echoed byte (median of N runs), against a minimal trio echo server and a
@@ -18,6 +18,8 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from bench._common import free_port
 
 VENV_BIN = Path(sys.executable).parent
 NETSVC = str(VENV_BIN / "netsvc")
@@ -56,12 +58,6 @@ def servers(port: int) -> dict[str, list[str]]:
         "minimal trio echo": [sys.executable, "-c", MINIMAL_TRIO, str(port)],
         "bare python socket": [sys.executable, "-c", BARE_SOCKET, str(port)],
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def first_echo(port: int, timeout: float = 20.0) -> None:

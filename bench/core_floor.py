@@ -1,7 +1,7 @@
-# The core's own cost, run by hand: the minimal trio+hiredis GET/SET loop of
-# bench/resp.py written as a netsvc plugin, so `bench/resp.py --floor` can
-# tell how much of netsvc's gap to the bare loop is the core and how much is
-# the RESP plugin's parsing and dispatch.
+# The core's own cost: the minimal trio+hiredis GET/SET loop of bench/resp.py
+# written as a netsvc plugin ("netsvc core + loop" in its table), which tells
+# how much of netsvc's gap to the bare loop is the core and how much is the
+# RESP plugin's parsing and dispatch.
 from __future__ import annotations
 
 import hiredis

@@ -1,4 +1,4 @@
-# HTTP throughput, run by hand: `.venv/bin/python bench/http.py` (needs wrk
+# HTTP throughput, run by hand from the repository root: `.venv/bin/python -m bench.http` (needs wrk
 # from Debian, and uvicorn + hypercorn: `pip install -e '.[bench]'`).
 #
 # In one run, serves the same hello-world with netsvc (native and ASGI,
@@ -19,8 +19,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench._common import cpu_seconds, free_port
+
 BIN = Path(sys.executable).parent
-TICKS = os.sysconf("SC_CLK_TCK")
 
 MINIMAL_LOOP = """
 import functools, sys, h11, trio
@@ -88,12 +89,6 @@ def servers(port: int) -> dict[str, list[str]]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_for(port: int) -> None:
     deadline = time.monotonic() + 20
     while True:
@@ -109,22 +104,6 @@ def wait_for(port: int) -> None:
         time.sleep(0.05)
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds used by `pid` and its living descendants."""
-    total = 0.0
-    stack = [pid]
-    while stack:
-        current = stack.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / TICKS
-            for task in Path(f"/proc/{current}/task").iterdir():
-                stack += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total
-
-
 def measure(name: str, seconds: int, connections: int) -> tuple[float, float]:
     port = free_port()
     proc = subprocess.Popen(
@@ -135,14 +114,14 @@ def measure(name: str, seconds: int, connections: int) -> tuple[float, float]:
     )
     try:
         wait_for(port)
-        before = tree_cpu(proc.pid)
+        before = cpu_seconds(proc.pid)
         result = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{port}/"],
             capture_output=True,
             text=True,
             check=True,
         )
-        used = tree_cpu(proc.pid) - before
+        used = cpu_seconds(proc.pid) - before
     finally:
         proc.terminate()
         proc.wait(15)

@@ -1,4 +1,4 @@
-# RESP throughput, run by hand: `.venv/bin/python bench/resp.py`.
+# RESP throughput, run by hand from the repository root: `.venv/bin/python -m bench.resp`.
 #
 # Starts, one after another on loopback: `netsvc serve --protocol resp`, a
 # real redis-server (Debian) and a minimal trio+hiredis loop (a plain
@@ -20,8 +20,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench._common import cpu_seconds, free_port
+
 NETSVC = str(Path(sys.executable).with_name("netsvc"))
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 MINIMAL_LOOP = """
 import functools, sys, hiredis, trio
@@ -50,12 +51,6 @@ async def handle(stream):
         pass
 trio.run(functools.partial(trio.serve_tcp, handle, int(sys.argv[1]), host="127.0.0.1"))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(port: int) -> None:
@@ -120,11 +115,6 @@ def running(name: str) -> Iterator[tuple[int, int]]:
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
 def benchmark(port: int, pid: int, test: str, pipeline: int, requests: int) -> tuple[float, float]:

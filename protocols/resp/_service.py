@@ -201,6 +201,7 @@ class RespService(Service):
             return QUEUED
         if spec.is_async:
             return _Call(spec)
+        # _run(), inlined: this is the per-command hot path (a frame less per command)
         client.last_command = argv[0]
         self.command_calls[spec.name] += 1
         try:
@@ -220,11 +221,14 @@ class RespService(Service):
         client.last_command = argv[0]
         self.command_calls[spec.name] += 1
         try:
-            return await spec.handler(client, argv)
+            reply = await spec.handler(client, argv)
         except ErrorReply as exc:
             return self._error(client, exc)
         except Exception:
             return self._crashed(client, spec)
+        if type(reply) is ErrorReply:
+            return self._error(client, reply)
+        return reply
 
     def _run(self, client: Client, spec: CommandSpec, argv: list[bytes]) -> Reply:
         client.last_command = argv[0]
@@ -235,7 +239,7 @@ class RespService(Service):
             return self._error(client, exc)
         except Exception:
             return self._crashed(client, spec)
-        if isinstance(reply, ErrorReply):
+        if type(reply) is ErrorReply:
             return self._error(client, reply)
         return reply
 
