@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def _clients(server: RespService, version: str) -> dict[str, Any]:
 
 
 def _memory(server: RespService, version: str) -> dict[str, Any]:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = _current_rss()
     return {
         "used_memory": rss,
         "used_memory_human": _human(rss),
@@ -80,6 +81,15 @@ def _memory(server: RespService, version: str) -> dict[str, Any]:
         "maxmemory": 0,
         "maxmemory_policy": "noeviction",
     }
+
+
+def _current_rss() -> int:
+    """This process's resident memory now (the peak where /proc is missing)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def _persistence(server: RespService, version: str) -> dict[str, Any]:

@@ -201,18 +201,7 @@ class RespService(Service):
             return QUEUED
         if spec.is_async:
             return _Call(spec)
-        # _run(), inlined: this is the per-command hot path (a frame less per command)
-        client.last_command = argv[0]
-        self.command_calls[spec.name] += 1
-        try:
-            reply = spec.handler(client, argv)
-        except ErrorReply as exc:
-            return self._error(client, exc)
-        except Exception:
-            return self._crashed(client, spec)
-        if type(reply) is ErrorReply:
-            return self._error(client, reply)
-        return reply
+        return self._run(client, spec, argv)
 
     async def call(self, client: Client, spec: CommandSpec, argv: list[bytes]) -> Reply:
         """Run any command (sync or async) whose checks have passed."""
