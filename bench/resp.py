@@ -149,22 +149,47 @@ def benchmark(port: int, pid: int, test: str, pipeline: int, requests: int) -> t
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="RESP throughput against peers")
     parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="run every server this many times, interleaved; the median is printed",
+    )
+    parser.add_argument(
+        "--servers",
+        default=",".join(commands(0)),
+        help="comma-separated subset of: " + ", ".join(commands(0)),
+    )
     args = parser.parse_args(argv)
-    results: dict[tuple[str, str, int], tuple[float, float]] = {}
-    for name in commands(0):
-        with running(name) as (port, pid):
-            for pipeline in (1, 16):
-                for test in ("set", "get"):
-                    results[(name, test, pipeline)] = benchmark(
-                        port, pid, test, pipeline, args.requests
-                    )
-    print(f"redis-benchmark -c 50, {args.requests} requests per run, {os.cpu_count()} cpus")
+    names = [name.strip() for name in args.servers.split(",")]
+    if "netsvc resp" not in names:
+        names.insert(0, "netsvc resp")  # the ratios are against it
+    runs: dict[tuple[str, str, int], list[tuple[float, float]]] = {}
+    for _ in range(args.rounds):
+        for name in names:
+            with running(name) as (port, pid):
+                for pipeline in (1, 16):
+                    for test in ("set", "get"):
+                        runs.setdefault((name, test, pipeline), []).append(
+                            benchmark(port, pid, test, pipeline, args.requests)
+                        )
+    print(
+        f"redis-benchmark -c 50, {args.requests} requests per run, {os.cpu_count()} cpus, "
+        f"median of {args.rounds} interleaved rounds (ratios: median of each round's ratio)"
+    )
     print(
         f"{'server':22} {'test':5} {'-P':>3} {'req/s':>10} {'cpu us/req':>11} {'netsvc/this':>12}"
     )
-    for (name, test, pipeline), (rps, cpu) in results.items():
-        ours = results[("netsvc resp", test, pipeline)][0]
-        print(f"{name:22} {test:5} {pipeline:3} {rps:10.0f} {cpu:11.1f} {ours / rps:12.2f}")
+    for (name, test, pipeline), values in runs.items():
+        ours = runs[("netsvc resp", test, pipeline)]
+        rps = median([r for r, _ in values])
+        cpu = median([c for _, c in values])
+        ratio = median([o[0] / v[0] for o, v in zip(ours, values, strict=True)])
+        print(f"{name:22} {test:5} {pipeline:3} {rps:10.0f} {cpu:11.1f} {ratio:12.2f}")
+
+
+def median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 if __name__ == "__main__":

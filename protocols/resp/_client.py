@@ -113,6 +113,9 @@ class Client:
         return " ".join(f"{key}={value}" for key, value in fields.items())
 
     def kill(self) -> None:
-        """Close this client after its current command (CLIENT KILL)."""
+        """Close this client after its current command (CLIENT KILL). Like
+        Redis, it is gone from CLIENT LIST, pub/sub and WATCH at once, not
+        when its task gets to run."""
         self.close_after_reply = True
+        self.server.forget(self)
         self.conn.begin_closing()  # wakes it if it is waiting for a command

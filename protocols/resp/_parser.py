@@ -2,11 +2,14 @@
 # accepting and rejecting input exactly as Redis 7 does (networking.c processInlineBuffer /
 # processMultibulkBuffer, sds.c sdssplitargs, util.c string2ll). No I/O, no trio.
 #
-# Two paths. The fast path hands runs of multibulk requests to hiredis and checks the result
-# in bulk: hiredis also accepts RESP reply types Redis refuses in a request, but those come back
-# as non-bytes objects (caught by type checks) except '+' '(' '=' '~' '|', whose bytes are
-# therefore cut out of the run. Everything else (inline requests, anomalies, limits, the request
-# split across reads) goes through a pure-Python port of the Redis state machine.
+# Three paths, all with Redis's results. A read of whole, ordinary requests (what request-reply
+# and pipelining clients send) goes to hiredis at once and is checked with no Python per
+# request (_take_whole). Otherwise runs of multibulk requests in the buffer go to hiredis and
+# are checked in bulk (_fast): hiredis also accepts RESP reply types Redis refuses in a request,
+# but those come back as non-bytes objects (caught by type checks) except '+' '(' '=' '~' '|',
+# whose bytes are therefore cut out of the run. Everything else (inline requests, anomalies,
+# limits, a request split across reads) goes through a pure-Python port of the Redis state
+# machine (_slow).
 from __future__ import annotations
 
 import re
@@ -34,6 +37,9 @@ _INT = re.compile(rb"-?[1-9][0-9]*|0")
 _SPACE = b" \t\n\v\f\r"  # C isspace()
 _ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+# What hiredis may raise on input Redis refuses anyway: its own protocol error, and the errors
+# of building Python objects for RESP3 types (a map keyed by a list is unhashable, say).
+_HIREDIS_FAILURES = (hiredis.ProtocolError, TypeError, ValueError, OverflowError)
 _QBUF_ERROR = "ERR Protocol error: client reached max query buffer length"
 
 
@@ -114,24 +120,13 @@ def _reader() -> hiredis.Reader:
     return hiredis.Reader(notEnoughData=_MORE)
 
 
-_SINGLE_MAX = 16 * 1024  # reads up to this size may be one whole command
-# element markers that hiredis turns into bytes (so sizes could agree by accident),
-# and counts big enough that hiredis would allocate a huge list for them
-_SINGLE_UNSAFE_RE = re.compile(rb"\n[+=(]|\*[0-9]{4}")
-_DIGITS = tuple(len(str(n)) for n in range(_SINGLE_MAX + 1))
-
-
-def _canonical_size(command: object) -> int:
-    """How many bytes `command` takes as a canonical multibulk request. Raises
-    TypeError unless it is a list of bytes (not a nested array, an integer...)."""
-    if type(command) is not list:
-        raise TypeError("not an array")
-    b"".join(command)  # only bytes join
-    size = 3 + _DIGITS[len(command)] if len(command) <= _SINGLE_MAX else 3 + len(str(len(command)))
-    for argument in command:
-        length = len(argument)
-        size += length + 5 + (_DIGITS[length] if length <= _SINGLE_MAX else len(str(length)))
-    return size
+_WHOLE_MAX = 16 * 1024  # reads up to this size may be taken whole
+# One C-level pass maps every digit to '0' and to '+' every marker that hiredis turns into
+# bytes, a plain list or a dict although Redis refuses it in a request (simple string,
+# verbatim, big number; set, push, attribute; map). Then two searches find those markers at a
+# line start, and counts of 1000 or more, for which hiredis would allocate a huge list before
+# reading the elements.
+_WHOLE_SCREEN = bytes.maketrans(b"0123456789+=(~>|%", b"0000000000+++++++")
 
 
 def _encode(command: list[bytes]) -> bytes:
@@ -160,7 +155,7 @@ class RequestParser:
         self._buf = bytearray()
         self._pos = 0  # start of the unparsed bytes
         self._reader = _reader()
-        self._single_reader = _reader()
+        self._whole_reader = _reader()
         self._slow_until = 0  # the fast path is not tried before this offset
         self._scan = 0  # no line end in [_pos, _scan)
         self._stuck = False  # a NUL precedes the line end: strchr() never finds it
@@ -171,7 +166,7 @@ class RequestParser:
         self._ready: Iterator[list[bytes]] = iter(())
         self._ready_bytes = 0
         self._error: ProtocolError | None = None
-        self._single: list[bytes] | None = None  # a whole command that feed() parsed at once
+        self._whole: list[list[bytes]] | None = None  # the commands of a read feed() took whole
         self.next_command = partial(next, chain.from_iterable(self._batches()), None)
 
     @property
@@ -198,13 +193,13 @@ class RequestParser:
         if self._error is not None:
             return
         if (
-            len(data) <= _SINGLE_MAX
+            len(data) <= _WHOLE_MAX
             and data[:1] == b"*"
             and self._pos == len(self._buf)
             and not self._left
-            and self._single is None
+            and self._whole is None
             and self._authenticated
-            and self._take_single(data)
+            and self._take_whole(data)
         ):
             return
         buf, pos = self._buf, self._pos
@@ -223,26 +218,48 @@ class RequestParser:
             return
         buf += data
 
-    def _take_single(self, data: bytes) -> bool:
-        """The shape of a request-reply client: one whole, ordinary command per
-        read. Parse it with hiredis at once and keep it if, encoded canonically,
-        it is exactly `data` (hiredis refuses every other spelling of a length,
-        and data without simple-string, verbatim or big-number markers cannot
-        match that size by accident). Otherwise the buffered path takes it."""
-        if _SINGLE_UNSAFE_RE.search(data):
+    def _take_whole(self, data: bytes) -> bool:
+        """The shape of request-reply and pipelining clients: a read of whole,
+        ordinary commands. Parse it with hiredis at once and keep the commands
+        if hiredis ends at a request boundary and each is a list of bulk strings
+        (hiredis refuses every other spelling of a length, and the screen above
+        turns away what hiredis reads as bulk strings or arrays although Redis
+        refuses it). No Python runs per command. Otherwise (a command split
+        across reads, an anomaly, a limit) the buffered path takes the read."""
+        screened = data.translate(_WHOLE_SCREEN)
+        if screened.count(b"\n+") or screened.count(b"*0000"):  # faster than `in` here
             return False
-        reader = self._single_reader
+        reader = self._whole_reader
         reader.feed(data)
+        # Only a list (or a dict, screened out) of bytes joins: not bytes, an integer, a null,
+        # an error, nor a list holding any of those or a nested list.
         try:
             command = reader.gets()
-            if command is _MORE or _canonical_size(command) != len(data) or not command:
-                raise TypeError
-        except (hiredis.ProtocolError, TypeError):
-            self._single_reader = _reader()
+            if not reader.has_data():  # one request, complete unless hiredis wants more
+                if command is _MORE:
+                    raise TypeError("the request goes on in the next read")
+                b"".join(command)
+                commands = [command]
+            else:  # more requests follow
+                commands = [command, *iter(reader.gets, _MORE)]
+                reader.feed(_PROBE)  # [] only at a request boundary
+                if reader.gets() != []:
+                    raise TypeError("not whole requests")
+                deque(map(b"".join, commands), 0)
+        except _HIREDIS_FAILURES:  # TypeError from join, too
+            self._whole_reader = _reader()
             return False
-        if len(data) > self._max_bulk and any(len(arg) > self._max_bulk for arg in command):
+        if len(data) > self._max_bulk and any(
+            len(arg) > self._max_bulk for arg in chain.from_iterable(commands)
+        ):
             return False
-        self._single = command
+        if not all(commands):  # *0, which Redis skips, or $0 (joins too) where a request starts
+            if any(type(command) is not list for command in commands):
+                return False
+            commands = [command for command in commands if command]
+            if not commands:
+                return True
+        self._whole = commands
         return True
 
     def _raise_error(self) -> list[bytes] | None:
@@ -269,9 +286,9 @@ class RequestParser:
     def _parse(self) -> list[list[bytes]] | None:
         if self._error is not None:
             raise self._error
-        if self._single is not None:
-            single, self._single = self._single, None
-            return [single]
+        if self._whole is not None:
+            whole, self._whole = self._whole, None
+            return whole
         while True:
             buf, pos = self._buf, self._pos
             if not self._left:
@@ -302,7 +319,7 @@ class RequestParser:
         reader.feed(_PROBE)
         try:
             probe = reader.gets()
-        except hiredis.ProtocolError:  # the probe landed inside a length line
+        except _HIREDIS_FAILURES:  # the probe landed inside a length line, say
             return replies, False
         return replies, type(probe) is list and not probe
 
@@ -334,7 +351,7 @@ class RequestParser:
                 batch += last
             elif not clean:
                 batch = []
-        except hiredis.ProtocolError:
+        except _HIREDIS_FAILURES:
             batch = []
         # Every request a list, every element bytes: join() refuses anything else.
         ok = bool(batch) and set(map(type, batch)) == {list}

@@ -30,9 +30,10 @@ def parse(chunks: list[bytes], parser: RequestParser | None = None) -> list[list
 
 
 def slow_parser(**kwargs: Any) -> RequestParser:
-    """A parser that never takes the hiredis path: the plain port of Redis's state machine."""
+    """A parser that never takes a hiredis path: the plain port of Redis's state machine."""
     parser = RequestParser(**kwargs)
     parser._fast = lambda: None  # type: ignore[method-assign]
+    parser._take_whole = lambda data: False  # type: ignore[method-assign]
     return parser
 
 
@@ -83,6 +84,33 @@ VALID: list[tuple[str, bytes, list[list[bytes]]]] = [
         SET + b":0\r\n" + SET,
         [[b"SET", b"key", b"value"], [b":0"], [b"SET", b"key", b"value"]],
     ),
+    # Reads taken whole: RESP3 types hiredis reads as bulk strings or arrays are not requests.
+    (
+        "push after a request",
+        SET + b">1\r\n$1\r\na\r\n",
+        [[b"SET", b"key", b"value"], [b">1"], [b"$1"], [b"a"]],
+    ),
+    (
+        "set after a request",
+        SET + b"~1\r\n$1\r\na\r\n",
+        [[b"SET", b"key", b"value"], [b"~1"], [b"$1"], [b"a"]],
+    ),
+    (
+        "attribute after a request",
+        SET + b"|1\r\n$1\r\na\r\n",
+        [[b"SET", b"key", b"value"], [b"|1"], [b"$1"], [b"a"]],
+    ),
+    (
+        "map after a request",
+        SET + b"%1\r\n$1\r\na\r\n",
+        [[b"SET", b"key", b"value"], [b"%1"], [b"$1"], [b"a"]],
+    ),
+    ("empty bulk where a request starts", b"*0\r\n$0\r\n\r\n", [[b"$0"]]),
+    (
+        "many requests in a read",
+        SET * 16 + mbulk(b"GET", b"k"),
+        [[b"SET", b"key", b"value"]] * 16 + [[b"GET", b"k"]],
+    ),
     ("many args", mbulk(*[b"x%d" % i for i in range(100)]), [[b"x%d" % i for i in range(100)]]),
     ("big bulk", mbulk(b"SET", b"k", b"v" * 100_000), [[b"SET", b"k", b"v" * 100_000]]),
 ]
@@ -114,6 +142,9 @@ ERRORS: list[tuple[str, bytes, str, dict[str, Any]]] = [
     ("empty header line", b"*1\r\n\r\n", "expected '$', got ' '", {}),
     ("latin-1 byte", b"*1\r\n\xe9\r\n", "expected '$', got '\xe9'", {}),
     ("after a good request", SET + b"*1\r\n_\r\n", "expected '$', got '_'", {}),
+    ("big number element", SET + b"*1\r\n(12\r\n", "expected '$', got '('", {}),
+    ("push element", SET + b"*1\r\n>1\r\n$1\r\na\r\n", "expected '$', got '>'", {}),
+    ("status element, later request", SET * 3 + b"*1\r\n+PING\r\n", "expected '$', got '+'", {}),
     ("bulk length not a number", b"*1\r\n$x\r\n", "invalid bulk length", {}),
     ("null bulk", b"*1\r\n$-1\r\n", "invalid bulk length", {}),
     ("bulk length leading zero", b"*1\r\n$03\r\nabc\r\n", "invalid bulk length", {}),
@@ -270,12 +301,12 @@ def test_random_bytes_only_protocol_errors(data: bytes, draw: st.DataObject) -> 
     assert results[0] == results[1]  # the hiredis path decides as the plain port does
 
 
-_TOKENS = st.sampled_from(
-    b"*1\r\n|*2\r\n|*0\r\n|*-1\r\n|$1\r\na\r\n|$0\r\n\r\n|$3\r\n\r\n*\r\n|:0\r\n|+OK\r\n|=5\r\ntxt:a\r\n"
-    b"|~1\r\n|_\r\n|PING\r\n|\r\n|$2\r\nab|XY|\r|\n|$|*|1|*1000\r\n|$1\r\n\x00\r\n|'a'|\"".split(
-        b"|"
-    )
+_TOKEN_TEXT = (
+    b"*1\r\n|*2\r\n|*0\r\n|*-1\r\n|$1\r\na\r\n|$0\r\n\r\n|$3\r\n\r\n*\r\n|:0\r\n|+OK\r\n"
+    b"|=5\r\ntxt:a\r\n|~1\r\n|_\r\n|PING\r\n|\r\n|$2\r\nab|XY|\r|\n|$|*|1|*1000\r\n|$1\r\n\x00\r\n"
+    b"|'a'|\"|>1\r\n|%1\r\n|(12\r\n|#t\r\n|,1.5\r\n|-ERR x\r\n|$-1\r\n|!1\r\nx\r\n|$03\r\nabc\r\n"
 )
+_TOKENS = st.sampled_from([*_TOKEN_TEXT.split(b"|"), b"|1\r\n"])  # the last: an attribute
 
 
 @settings(max_examples=300, deadline=None)
