@@ -1,12 +1,16 @@
-# What the benchmark scripts share: a free loopback port, and the CPU time a
-# server process (with its children) has used.
+# What the benchmark scripts share: a free loopback port, the CPU time a
+# server process (with its children) has used, and interleaved rounds: this
+# machine's speed drifts, so every server runs in each round and a ratio is
+# taken within a round.
 from __future__ import annotations
 
+import argparse
 import os
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["cpu_seconds", "free_port"]
+__all__ = ["add_round_options", "chosen_servers", "cpu_seconds", "free_port", "median"]
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -31,3 +35,27 @@ def cpu_seconds(pid: int) -> float:
         except (FileNotFoundError, ProcessLookupError):
             continue
     return total
+
+
+def add_round_options(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="run every server this many times, interleaved; the median is printed",
+    )
+    parser.add_argument(
+        "--servers",
+        default=",".join(names),
+        help="comma-separated subset of: " + ", ".join(names),
+    )
+
+
+def chosen_servers(args: argparse.Namespace, ours: str) -> list[str]:
+    """The servers of --servers, with `ours` (what ratios are against) first."""
+    names = [name.strip() for name in args.servers.split(",")]
+    return [ours, *(name for name in names if name != ours)]
+
+
+def median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench._common import cpu_seconds, free_port
+from bench._common import add_round_options, chosen_servers, cpu_seconds, free_port, median
 
 BIN = Path(sys.executable).parent
 
@@ -136,15 +136,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="HTTP hello-world throughput against peers")
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
+    add_round_options(parser, list(servers(0)))
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
-    results = {name: measure(name, args.seconds, args.connections) for name in servers(0)}
-    ours = results["netsvc native"][0]
-    print(f"wrk -t1 -c{args.connections} -d{args.seconds}s, {os.cpu_count()} cpus")
+    names = chosen_servers(args, "netsvc native")
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    for _ in range(args.rounds):
+        for name in names:
+            runs[name].append(measure(name, args.seconds, args.connections))
+    ours = runs["netsvc native"]
+    print(
+        f"wrk -t1 -c{args.connections} -d{args.seconds}s, {os.cpu_count()} cpus, "
+        f"median of {args.rounds} interleaved rounds (ratios: median of each round's ratio)"
+    )
     print(f"{'server':20} {'req/s':>9} {'cpu us/req':>11} {'native/this':>12}")
-    for name, (rps, cpu) in results.items():
-        print(f"{name:20} {rps:9.0f} {cpu:11.1f} {ours / rps:12.2f}")
+    for name, values in runs.items():
+        rps = median([r for r, _ in values])
+        cpu = median([c for _, c in values])
+        ratio = median([o[0] / v[0] for o, v in zip(ours, values, strict=True)])
+        print(f"{name:20} {rps:9.0f} {cpu:11.1f} {ratio:12.2f}")
+    if "netsvc native x2" in runs:
+        scaling = median([v[0] / o[0] for o, v in zip(ours, runs["netsvc native x2"], strict=True)])
+        print(f"--workers 2 / one worker: {scaling:.2f}x")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench._common import cpu_seconds, free_port
+from bench._common import add_round_options, chosen_servers, cpu_seconds, free_port, median
 
 NETSVC = str(Path(sys.executable).with_name("netsvc"))
 
@@ -149,21 +149,9 @@ def benchmark(port: int, pid: int, test: str, pipeline: int, requests: int) -> t
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="RESP throughput against peers")
     parser.add_argument("--requests", type=int, default=100_000)
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=3,
-        help="run every server this many times, interleaved; the median is printed",
-    )
-    parser.add_argument(
-        "--servers",
-        default=",".join(commands(0)),
-        help="comma-separated subset of: " + ", ".join(commands(0)),
-    )
+    add_round_options(parser, list(commands(0)))
     args = parser.parse_args(argv)
-    names = [name.strip() for name in args.servers.split(",")]
-    if "netsvc resp" not in names:
-        names.insert(0, "netsvc resp")  # the ratios are against it
+    names = chosen_servers(args, "netsvc resp")
     runs: dict[tuple[str, str, int], list[tuple[float, float]]] = {}
     for _ in range(args.rounds):
         for name in names:
@@ -186,10 +174,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         cpu = median([c for _, c in values])
         ratio = median([o[0] / v[0] for o, v in zip(ours, values, strict=True)])
         print(f"{name:22} {test:5} {pipeline:3} {rps:10.0f} {cpu:11.1f} {ratio:12.2f}")
-
-
-def median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
 
 
 if __name__ == "__main__":

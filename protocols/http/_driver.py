@@ -41,6 +41,25 @@ def _date_header() -> bytes:
     return _date_cache[1]
 
 
+_heads: dict[tuple[object, ...], h11.Response] = {}
+_HEADS_KEPT = 256
+
+
+def _response_head(status: int, headers: list[tuple[bytes, bytes]]) -> h11.Response:
+    """h11's Response event for a head, validated once: h11 spends more time
+    checking a head's headers than writing them, and a server sends the same
+    head (status, content type, length, this second's date) again and again.
+    Events are immutable, so one can be sent on any connection."""
+    key = (status, *headers)
+    event = _heads.get(key)
+    if event is None:
+        event = h11.Response(status_code=status, headers=headers, reason=_REASONS.get(status, b""))
+        if len(_heads) >= _HEADS_KEPT:  # the date changes every second: old heads go
+            _heads.clear()
+        _heads[key] = event
+    return event
+
+
 class BodyTooLarge(Exception):
     """The request body grew past max_body_size."""
 
@@ -95,16 +114,16 @@ class HttpConnection:
 
     async def handle(self, event: h11.Request) -> bool:
         """Serve one request; False when the connection must close after it."""
-        started = time.perf_counter()
+        started = time.perf_counter() if self.service.settings.access_log else 0.0
         conn = self.conn
         self.response_started, self.sent_bytes, self.status = False, 0, 0
-        size = len(event.target) + sum(len(name) + len(value) + 4 for name, value in event.headers)
+        headers = list(event.headers)  # h11's Headers is a Sequence: iterate it once
+        size, length = _head_size_and_length(event.target, headers)
         if size > self.max_header_size:  # h11 only limits a head that arrives in pieces
             await self.send_error(
                 431, f"the request head is larger than {self.max_header_size} bytes"
             )
             return False
-        length = _content_length(event.headers)
         self.body_left = True  # until h11's EndOfMessage is read (at once if there is no body)
         if length is not None and length > self.max_body:
             await self.send_error(413, f"the body is larger than {self.max_body} bytes")
@@ -112,10 +131,10 @@ class HttpConnection:
         has_body = length is None or length > 0
         conn.request_complete(body_follows=has_body)
         request = Request(
-            method=event.method.decode("ascii", errors="replace"),
+            method=_ascii(event.method),
             target=event.target,
-            http_version=event.http_version.decode("ascii", errors="replace"),
-            headers=Headers(list(event.headers)),
+            http_version=_ascii(event.http_version),
+            headers=Headers(headers),
             peer=conn.peer,
             scheme=self.scheme,
             body_chunks=self.body_chunks,
@@ -203,16 +222,19 @@ class HttpConnection:
 
     async def respond(self, response: Response, *, head: bool) -> None:
         """Send a whole native Response (streaming its body if it is iterable)."""
-        headers = [
-            (name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers
-        ]
+        headers = []
+        has_length = False
+        for name, value in response.headers:
+            encoded = name.encode("latin-1")
+            has_length = has_length or encoded.lower() == b"content-length"
+            headers.append((encoded, value.encode("latin-1")))
         body = response.body
         if response.status in (204, 304) or response.status < 200:  # never a body (RFC 9110)
             await self.start_response(response.status, headers)
             await self.send_body(b"", more=False, head=True)
             return
-        if isinstance(body, bytes):
-            if not any(name.lower() == b"content-length" for name, _ in headers):
+        if type(body) is bytes or isinstance(body, bytes):
+            if not has_length:
                 headers.append((b"content-length", b"%d" % len(body)))
             await self.start_response(response.status, headers)
             await self.send_body(body, more=False, head=head)
@@ -228,16 +250,12 @@ class HttpConnection:
         await self.send_body(b"", more=False, head=head)
 
     async def start_response(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        headers.append((b"date", _date_header()))
-        headers.append((b"server", b"netsvc"))
+        headers.append((b"date", _date_header()))  # no Server header: nothing to tell a scanner
         if self.conn.closing or self.h11.they_are_waiting_for_100_continue:
             # shutting down, or the client may never send the body it announced
             headers.append((b"connection", b"close"))
-        reason = _REASONS.get(status, b"")
         # h11 checks the head first (and is unchanged if it refuses): a bad one is a 500
-        self._pending = self.h11.send(
-            h11.Response(status_code=status, headers=headers, reason=reason)
-        )
+        self._pending = self.h11.send(_response_head(status, headers))
         self.response_started, self.status = True, status
 
     async def send_body(self, chunk: bytes, *, more: bool, head: bool) -> None:
@@ -265,7 +283,6 @@ class HttpConnection:
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"content-length", b"%d" % len(body)),
             (b"date", _date_header()),
-            (b"server", b"netsvc"),
             (b"connection", b"close"),
         ]
         try:
@@ -278,15 +295,34 @@ class HttpConnection:
         await self.conn.send(data)
 
 
-def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
-    """The declared body length; None for chunked bodies."""
-    for name, _ in headers:
-        if name == b"transfer-encoding":
-            return None
+_ascii_cache: dict[bytes, str] = {}
+
+
+def _ascii(token: bytes) -> str:
+    """A method or HTTP version as str; the few that exist are decoded once."""
+    text = _ascii_cache.get(token)
+    if text is None:
+        text = token.decode("ascii", errors="replace")
+        if len(_ascii_cache) < 64:
+            _ascii_cache[token] = text
+    return text
+
+
+def _head_size_and_length(
+    target: bytes, headers: list[tuple[bytes, bytes]]
+) -> tuple[int, int | None]:
+    """The request head's size as the 431 limit counts it, and the declared
+    body length (None for a chunked body; h11 has validated both headers)."""
+    size = len(target)
+    length: int | None = 0
+    chunked = False
     for name, value in headers:
+        size += len(name) + len(value) + 4
         if name == b"content-length":
-            return int(value)  # h11 has validated it
-    return 0
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = True
+    return size, None if chunked else length
 
 
 def _sync_chunks(body: Iterable[bytes] | bytes | str) -> Iterable[bytes]:

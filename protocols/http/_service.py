@@ -28,6 +28,8 @@ NOT_FOUND = Response(b"404 Not Found\n", status=404, content_type="text/plain; c
 class HttpService(Service):
     def __init__(self, app: HttpApp | AsgiApp, settings: HttpSettings, runtime: Runtime) -> None:
         self.app = app
+        self.native = app if isinstance(app, HttpApp) else None
+        self.asgi = app if isinstance(app, AsgiApp) else None
         self.settings = settings
         self.state: dict[str, object] = {"runtime": runtime}
 
@@ -46,9 +48,10 @@ class HttpService(Service):
         await HttpConnection(self, conn).run()
 
     async def dispatch(self, connection: HttpConnection, request: Request) -> None:
-        app = self.app
-        if isinstance(app, AsgiApp):
-            await app(connection, request)
+        app = self.native
+        if app is None:
+            assert self.asgi is not None
+            await self.asgi(connection, request)
             return
         route, params, allowed = app.find(request.method, request.path)
         if route is None:
