@@ -69,8 +69,7 @@ def set_(client: Client, argv: list[bytes]) -> Reply:
         index += 1
     db, key = client.db, argv[1]
     old = _get_string(db, key) if want_old else None  # WRONGTYPE before any change
-    exists = db.exists(key)
-    if (condition == b"nx" and exists) or (condition == b"xx" and not exists):
+    if condition is not None and (condition == b"nx") == db.exists(key):
         return old if want_old else None
     db.set(key, argv[2], keep_ttl=keep_ttl)
     if expire_at is not None:
