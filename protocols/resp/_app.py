@@ -105,6 +105,8 @@ class RespApp:
     def __init__(self, *, builtins: bool = True) -> None:
         self.commands: dict[bytes, CommandSpec] = {}
         self._as_sent: dict[bytes, CommandSpec] = {}  # lookup() cache: names as clients write them
+        # lookup() of a name seen before, with no Python frame: a bound dict.get
+        self.lookup_cached: Callable[[bytes], CommandSpec | None] = self._as_sent.get
         if builtins:
             from .commands import BUILTINS
 

@@ -176,7 +176,7 @@ class RespService(Service):
     def dispatch(self, client: Client, argv: list[bytes]) -> Reply:
         """Check a command as Redis's processCommand does, then run it if it is
         synchronous; an async command comes back as a _Call to await."""
-        spec = self.app.lookup(argv[0])
+        spec = self.app.lookup_cached(argv[0]) or self.app.lookup(argv[0])
         if spec is None:
             return self._refuse_in_multi(client, unknown_command(argv))
         arity = spec.arity

@@ -40,7 +40,7 @@ def _expire_at(command: str, option: bytes, arg: bytes) -> int:
 @commands.command("get", arity=2, flags=["readonly", "fast"], keys=(1, 1, 1), group="string")
 def get(client: Client, argv: list[bytes]) -> Reply:
     """Get the value of a key."""
-    return _get_string(client.db, argv[1])
+    return client.db.get_typed(argv[1], bytes)
 
 
 @commands.command("set", arity=-3, flags=["write", "denyoom"], keys=(1, 1, 1), group="string")
