@@ -6,7 +6,7 @@
 # and pipelining clients send) goes to hiredis at once and is checked with no Python per
 # request (_take_whole). Otherwise runs of multibulk requests in the buffer go to hiredis and
 # are checked in bulk (_fast): hiredis also accepts RESP reply types Redis refuses in a request,
-# but those come back as non-bytes objects (caught by type checks) except '+' '(' '=' '~' '|',
+# but those come back as non-bytes objects (caught by type checks) except '+' '(' '=' '~' '|' '>',
 # whose bytes are therefore cut out of the run. Everything else (inline requests, anomalies,
 # limits, a request split across reads) goes through a pure-Python port of the Redis state
 # machine (_slow).
@@ -27,8 +27,10 @@ _INT_MAX = 2**31 - 1
 _UNAUTH_MAX_COUNT = 10  # processMultibulkBuffer: ll > 10 && authRequired(c)
 _UNAUTH_MAX_BULK = 16384  # processMultibulkBuffer: ll > 16384 && authRequired(c)
 _UNAUTH_MAX_QUERYBUF = 1024 * 1024  # readQueryFromClient: > 1024*1024 && authRequired(c)
-_UNSAFE = (b"+", b"(", b"=", b"~", b"|")  # types hiredis turns into bytes or a plain list
-_UNSAFE_RE = re.compile(rb"[+(=~|]|\*[0-9]{4}")
+# types hiredis turns into bytes or a list (a push is a list subclass, allocated as long as
+# its header says, like an array)
+_UNSAFE = (b"+", b"(", b"=", b"~", b"|", b">")
+_UNSAFE_RE = re.compile(rb"[+(=~|>]|\*[0-9]{4}")
 _BIG_COUNT_RE = re.compile(rb"\*[0-9]{4}")  # 1000 or more: the slow path takes it
 _PROBE = b"*0\r\n"  # an empty request: hiredis returns it as [] only at a request boundary
 _IDLE: tuple[None] = (None,)
@@ -121,11 +123,12 @@ def _reader() -> hiredis.Reader:
 
 
 _WHOLE_MAX = 16 * 1024  # reads up to this size may be taken whole
-# One C-level pass maps every digit to '0' and to '+' every marker that hiredis turns into
-# bytes, a plain list or a dict although Redis refuses it in a request (simple string,
-# verbatim, big number; set, push, attribute; map). Then two searches find those markers at a
-# line start, and counts of 1000 or more, for which hiredis would allocate a huge list before
-# reading the elements.
+# One C-level pass maps every digit to '0' and to '+' every marker of a type that hiredis turns
+# into bytes, a list or a dict although Redis refuses it in a request (simple string, verbatim,
+# big number; set, push, attribute; map). Then two counts find such a marker anywhere (Redis
+# and hiredis skip the two bytes after a bulk string unchecked, so an element or request may
+# start after any byte), and array counts of 1000 or more, for which hiredis would allocate a
+# huge list before reading the elements.
 _WHOLE_SCREEN = bytes.maketrans(b"0123456789+=(~>|%", b"0000000000+++++++")
 
 
@@ -223,11 +226,12 @@ class RequestParser:
         ordinary commands. Parse it with hiredis at once and keep the commands
         if hiredis ends at a request boundary and each is a list of bulk strings
         (hiredis refuses every other spelling of a length, and the screen above
-        turns away what hiredis reads as bulk strings or arrays although Redis
-        refuses it). No Python runs per command. Otherwise (a command split
+        turns away any read holding a marker of a type hiredis reads as bulk
+        strings, arrays or maps although Redis refuses it; values with such
+        bytes take the buffered path). No Python runs per command. Otherwise (a command split
         across reads, an anomaly, a limit) the buffered path takes the read."""
         screened = data.translate(_WHOLE_SCREEN)
-        if screened.count(b"\n+") or screened.count(b"*0000"):  # faster than `in` here
+        if screened.count(b"+") or screened.count(b"*0000"):  # faster than `in` here
             return False
         reader = self._whole_reader
         reader.feed(data)

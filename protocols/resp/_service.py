@@ -128,24 +128,29 @@ class RespService(Service):
             pending = count = 0
             client.last_interaction = time.monotonic()
             try:
-                while (argv := next_command()) is not None:
-                    count += 1
-                    reply = dispatch(client, argv)
-                    if type(reply) is _Call:
-                        reply = await self.call(client, reply.spec, argv)
-                        if client.pending_input:  # read while the command blocked
-                            parser.feed(b"".join(client.pending_input))
-                            client.pending_input.clear()
-                    if keyspace.ready:
-                        self.blocking.serve_ready()
-                    encoded = encode(reply, client.protocol)
-                    out.append(encoded)
-                    pending += len(encoded)
-                    if client.close_after_reply:
-                        break
-                    if pending >= FLUSH_AT:
-                        await self._write(client, out)
-                        out, pending = [], 0
+                refed = True
+                while refed:  # again if input read while a command blocked was fed meanwhile
+                    refed = False
+                    while (argv := next_command()) is not None:
+                        count += 1
+                        reply = dispatch(client, argv)
+                        if type(reply) is _Call:
+                            reply = await self.call(client, reply.spec, argv)
+                            if client.pending_input:  # read while the command blocked
+                                parser.feed(b"".join(client.pending_input))
+                                client.pending_input.clear()
+                                refed = True
+                        if keyspace.ready:
+                            self.blocking.serve_ready()
+                        encoded = encode(reply, client.protocol)
+                        out.append(encoded)
+                        pending += len(encoded)
+                        if client.close_after_reply:
+                            refed = False
+                            break
+                        if pending >= FLUSH_AT:
+                            await self._write(client, out)
+                            out, pending = [], 0
             except ProtocolError as exc:
                 out.append(b"-%b\r\n" % str(exc).encode("latin-1", errors="replace"))
                 await self._write(client, out)

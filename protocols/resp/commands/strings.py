@@ -69,8 +69,10 @@ def set_(client: Client, argv: list[bytes]) -> Reply:
         index += 1
     db, key = client.db, argv[1]
     old = _get_string(db, key) if want_old else None  # WRONGTYPE before any change
-    if condition is not None and (condition == b"nx") == db.exists(key):
-        return old if want_old else None
+    if condition is not None or keep_ttl:
+        exists = db.exists(key)  # also drops an expired key: KEEPTTL must not keep its TTL
+        if condition is not None and (condition == b"nx") == exists:
+            return old if want_old else None
     db.set(key, argv[2], keep_ttl=keep_ttl)
     if expire_at is not None:
         db.set_expiry(key, expire_at)

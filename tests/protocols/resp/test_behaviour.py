@@ -139,6 +139,16 @@ def test_active_expiry_removes_keys_nobody_reads(netsvc_port: int) -> None:
     r.close()
 
 
+def test_keepttl_on_an_expired_key_keeps_no_ttl(netsvc_port: int) -> None:
+    r = redis.Redis(port=netsvc_port)
+    r.select(4)
+    r.set("k", "old", px=5)
+    time.sleep(0.05)  # expired, not yet swept (or swept: the same either way)
+    assert r.set("k", "new", keepttl=True)
+    assert r.get("k") == b"new" and r.ttl("k") == -1
+    r.close()
+
+
 def test_scan_returns_every_lasting_key_once_while_keys_change(netsvc_port: int) -> None:
     r = redis.Redis(port=netsvc_port)
     r.select(4)
@@ -195,6 +205,24 @@ def test_blocked_clients_are_served_in_arrival_order(netsvc_port: int) -> None:
     assert results == {"first": (b"jobs", b"a"), "second": (b"jobs", b"b")}
     assert pusher.llen("jobs") == 0
     pusher.close()
+
+
+def test_commands_sent_while_blocked_run_after_the_blocking_one(netsvc_port: int) -> None:
+    with socket.create_connection(("127.0.0.1", netsvc_port), timeout=5) as sock:
+        sock.sendall(b"*3\r\n$5\r\nBLPOP\r\n$5\r\nqueue\r\n$1\r\n0\r\n")
+        time.sleep(0.2)
+        sock.sendall(b"*2\r\n$4\r\nECHO\r\n$5\r\nafter\r\n")  # read while BLPOP waits
+        time.sleep(0.2)
+        pusher = redis.Redis(port=netsvc_port)
+        pusher.lpush("queue", "job")
+        pusher.close()
+        expected = b"*2\r\n$5\r\nqueue\r\n$3\r\njob\r\n$5\r\nafter\r\n"
+        received = b""
+        while len(received) < len(expected):  # both replies, with nothing more sent
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {received!r}"
+            received += chunk
+        assert received == expected
 
 
 def test_a_blocked_client_that_hangs_up_takes_nothing(netsvc_port: int) -> None:

@@ -105,6 +105,17 @@ VALID: list[tuple[str, bytes, list[list[bytes]]]] = [
         SET + b"%1\r\n$1\r\na\r\n",
         [[b"SET", b"key", b"value"], [b"%1"], [b"$1"], [b"a"]],
     ),
+    # Redis and hiredis skip the two bytes after a bulk unchecked: a marker may follow any byte.
+    (
+        "set after a junk terminator",
+        b"*1\r\n$4\r\nPINGXY~1\r\n$1\r\na\r\n",
+        [[b"PING"], [b"~1"], [b"$1"], [b"a"]],
+    ),
+    (
+        "map after a junk terminator",
+        b"*1\r\n$4\r\nPINGXY%1\r\n$4\r\nECHO\r\n$1\r\nv\r\n",
+        [[b"PING"], [b"%1"], [b"$4"], [b"ECHO"], [b"$1"], [b"v"]],
+    ),
     ("empty bulk where a request starts", b"*0\r\n$0\r\n\r\n", [[b"$0"]]),
     (
         "many requests in a read",
@@ -142,6 +153,19 @@ ERRORS: list[tuple[str, bytes, str, dict[str, Any]]] = [
     ("empty header line", b"*1\r\n\r\n", "expected '$', got ' '", {}),
     ("latin-1 byte", b"*1\r\n\xe9\r\n", "expected '$', got '\xe9'", {}),
     ("after a good request", SET + b"*1\r\n_\r\n", "expected '$', got '_'", {}),
+    ("status after a junk terminator", b"*2\r\n$3\r\nGETXY+OK\r\n", "expected '$', got '+'", {}),
+    (
+        "verbatim after a junk terminator",
+        b"*2\r\n$3\r\nGETXY=7\r\ntxt:abc\r\n",
+        "expected '$', got '='",
+        {},
+    ),
+    (
+        "big number after a junk terminator",
+        b"*2\r\n$3\r\nGETXY(12\r\n",
+        "expected '$', got '('",
+        {},
+    ),
     ("big number element", SET + b"*1\r\n(12\r\n", "expected '$', got '('", {}),
     ("push element", SET + b"*1\r\n>1\r\n$1\r\na\r\n", "expected '$', got '>'", {}),
     ("status element, later request", SET * 3 + b"*1\r\n+PING\r\n", "expected '$', got '+'", {}),
@@ -285,6 +309,19 @@ def test_huge_count_allocates_nothing() -> None:
     parser.feed(b"*2147483647\r\n$1\r\na\r\n")
     assert parser.next_command() is None
     assert parser.has_partial
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"*1\r\n$4\r\nPING\r\n>2147483647\r\n",  # a push count: hiredis allocates it too
+        b"*1\r\n$4\r\nPINGXY>2147483647\r\n",  # after an unchecked bulk terminator
+        b"*1\r\n$4\r\nPINGXY*2147483647\r\n",
+    ],
+)
+def test_huge_push_or_array_count_after_a_request_is_an_inline_command(data: bytes) -> None:
+    # Redis reads these as inline commands; hiredis would allocate 2**31 slots (16 GB)
+    assert parse([data])[0] == [b"PING"]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
