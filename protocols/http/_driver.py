@@ -233,7 +233,7 @@ class HttpConnection:
             await self.start_response(response.status, headers)
             await self.send_body(b"", more=False, head=True)
             return
-        if type(body) is bytes or isinstance(body, bytes):
+        if isinstance(body, bytes):
             if not has_length:
                 headers.append((b"content-length", b"%d" % len(body)))
             await self.start_response(response.status, headers)

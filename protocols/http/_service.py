@@ -28,6 +28,7 @@ NOT_FOUND = Response(b"404 Not Found\n", status=404, content_type="text/plain; c
 class HttpService(Service):
     def __init__(self, app: HttpApp | AsgiApp, settings: HttpSettings, runtime: Runtime) -> None:
         self.app = app
+        # which kind it is, decided once: dispatch() runs for every request
         self.native = app if isinstance(app, HttpApp) else None
         self.asgi = app if isinstance(app, AsgiApp) else None
         self.settings = settings
@@ -37,12 +38,12 @@ class HttpService(Service):
         return REFUSAL
 
     async def start(self, nursery: trio.Nursery) -> None:
-        if isinstance(self.app, AsgiApp):
-            await self.app.startup(nursery)
+        if self.asgi is not None:
+            await self.asgi.startup(nursery)
 
     async def stop(self) -> None:
-        if isinstance(self.app, AsgiApp):
-            await self.app.shutdown()
+        if self.asgi is not None:
+            await self.asgi.shutdown()
 
     async def handle(self, conn: Connection) -> None:
         await HttpConnection(self, conn).run()

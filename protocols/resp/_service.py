@@ -227,10 +227,7 @@ class RespService(Service):
 
     def _run(self, client: Client, spec: CommandSpec, argv: list[bytes]) -> Reply:
         client.last_command = argv[0]
-        try:
-            self.command_calls[spec.name] += 1
-        except KeyError:
-            self.command_calls[spec.name] = 1
+        self._count(spec.name)
         try:
             reply = spec.handler(client, argv)
         except ErrorReply as exc:
@@ -242,7 +239,10 @@ class RespService(Service):
         return reply
 
     def _count(self, name: str) -> None:
-        self.command_calls[name] = self.command_calls.get(name, 0) + 1
+        try:
+            self.command_calls[name] += 1
+        except KeyError:
+            self.command_calls[name] = 1
 
     def _crashed(self, client: Client, spec: CommandSpec) -> ErrorReply:
         client.conn.counters.error()
