@@ -31,7 +31,7 @@ class FloorService(Service):
                     out.append(b"+OK\r\n")
                 else:
                     out.append(b"*0\r\n")
-            conn.request_complete()
+            conn.parsed(len(out), partial=reader.has_data())
             await conn.send(b"".join(out))
 
 

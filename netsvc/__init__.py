@@ -1,6 +1,6 @@
 # netsvc: a trio runtime that exports services by binding ports. The public
 # API is re-exported here; everything else lives in private modules.
-from ._address import AddressError, ListenAddress, parse_listen_url
+from ._address import AddressError, ListenAddress, SocketAddress, parse_listen_url
 from ._connection import (
     Connection,
     ConnectionLimits,
@@ -9,7 +9,15 @@ from ._connection import (
     SendTimeout,
 )
 from ._plugin import AppError, ListenerInfo, Protocol, Runtime, Service
-from ._registry import LoadError, installed_protocols, load_protocol, protocol_for_scheme
+from ._registry import (
+    BrokenPlugin,
+    InstalledPlugins,
+    LoadError,
+    installed_protocols,
+    load_protocol,
+    protocol_for_scheme,
+    scan_protocols,
+)
 from ._server import Listen, Server
 from ._settings import SettingError, setting
 from ._stats import Counters
@@ -19,10 +27,12 @@ __version__ = "0.1.0"
 __all__ = [
     "AddressError",
     "AppError",
+    "BrokenPlugin",
     "Connection",
     "ConnectionLimits",
     "ConnectionLost",
     "Counters",
+    "InstalledPlugins",
     "Listen",
     "ListenAddress",
     "ListenerInfo",
@@ -34,9 +44,11 @@ __all__ = [
     "Server",
     "Service",
     "SettingError",
+    "SocketAddress",
     "installed_protocols",
     "load_protocol",
     "parse_listen_url",
     "protocol_for_scheme",
+    "scan_protocols",
     "setting",
 ]

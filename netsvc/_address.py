@@ -1,11 +1,13 @@
 # Where to listen: parsing listen URLs (`redis://[::1]:6380`,
 # `redis+unix:///run/app.sock`, `redis+fd://3`, `redis+systemd://name`),
 # opening the sockets they name (TCP, Unix, inherited fds, systemd socket
-# activation) and writing the URL a client should use for a bound socket.
+# activation), writing the URL a client should use for a bound socket, and
+# the structured address of either end of a connection.
 from __future__ import annotations
 
 import dataclasses
 import errno
+import ipaddress
 import os
 import socket
 import stat
@@ -15,6 +17,7 @@ from collections.abc import Mapping, MutableMapping, Sequence
 __all__ = [
     "AddressError",
     "ListenAddress",
+    "SocketAddress",
     "bind_tcp",
     "client_url",
     "open_sockets",
@@ -42,6 +45,54 @@ class ListenAddress:
     fd: int | None = None  # fd
     name: str | None = None  # systemd: LISTEN_FDNAMES entry; None means all
     reuse_port: bool = False  # tcp: share the port with other processes (--workers)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SocketAddress:
+    """One end of a connection: `conn.peer` (the client) or `conn.local`.
+
+    TCP: `host` (IPv6 without brackets) and `port`. Unix: `path` (often ""
+    for a client, whose socket has no name) and port 0. `str()` gives
+    `1.2.3.4:5678`, `[::1]:5678`, or the path ("unix" when it has none).
+    """
+
+    transport: str  # "tcp" or "unix"
+    host: str = ""
+    port: int = 0
+    path: str = ""
+
+    @classmethod
+    def of(cls, sock: socket.socket, *, peer: bool) -> SocketAddress:
+        """The peer's (or our own) address of a connected socket."""
+        try:
+            address = sock.getpeername() if peer else sock.getsockname()
+        except OSError:
+            address = None
+        if sock.family == socket.AF_UNIX:
+            path = address if isinstance(address, str) else ""
+            return cls("unix", path=path)
+        if not address:
+            return cls("tcp")
+        return cls("tcp", host=address[0], port=address[1])
+
+    @property
+    def is_loopback(self) -> bool:
+        """True for a Unix socket or a loopback IP (127.0.0.0/8, ::1, and
+        IPv4-mapped loopback)."""
+        if self.transport == "unix":
+            return True
+        try:
+            ip = ipaddress.ip_address(self.host)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return ip.is_loopback
+
+    def __str__(self) -> str:
+        if self.transport == "unix":
+            return self.path or "unix"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 def parse_listen_url(url: str) -> tuple[str, ListenAddress]:

@@ -1,6 +1,7 @@
 # The command line: `netsvc serve` turns options, environment variables and
-# plugin settings into a Server and runs it until SIGTERM/SIGINT;
-# `netsvc protocols` lists the installed plugins.
+# plugin settings into a Server and runs it until SIGTERM/SIGINT (with the
+# open file limit raised first, see _fdlimit);
+# `netsvc protocols` lists the installed plugins, broken ones included.
 from __future__ import annotations
 
 import dataclasses
@@ -18,15 +19,10 @@ import trio
 from . import __version__
 from ._address import AddressError, ListenAddress, parse_listen_url, systemd_activated
 from ._connection import ConnectionLimits
+from ._fdlimit import adjust_open_file_limit
 from ._logging import LOG_FORMATS, LOG_LEVELS, configure_logging
 from ._plugin import AppError, Protocol
-from ._registry import (
-    LoadError,
-    import_object,
-    installed_protocols,
-    load_protocol,
-    protocol_for_scheme,
-)
+from ._registry import InstalledPlugins, LoadError, import_object, load_protocol, scan_protocols
 from ._server import Listen, Server
 from ._settings import SettingError, SettingInfo, build_settings, describe_settings
 from ._workers import run_workers
@@ -52,7 +48,16 @@ def _option_values(args: Sequence[str], name: str) -> list[str]:
     return values
 
 
-def _protocols_in(args: Sequence[str]) -> dict[str, Protocol[Any, Any]]:
+def _installed(ctx: click.Context) -> InstalledPlugins:
+    """The installed plugins, loaded once per command (a broken one's import
+    would run again at each scan)."""
+    installed: InstalledPlugins | None = ctx.meta.get("netsvc.installed")
+    if installed is None:
+        installed = ctx.meta["netsvc.installed"] = scan_protocols()
+    return installed
+
+
+def _protocols_in(ctx: click.Context, args: Sequence[str]) -> dict[str, Protocol[Any, Any]]:
     """The plugins the command line names, by --protocol or --listen scheme."""
     found: dict[str, Protocol[Any, Any]] = {}
     try:
@@ -63,7 +68,7 @@ def _protocols_in(args: Sequence[str]) -> dict[str, Protocol[Any, Any]]:
         urls = _option_values(args, "--listen") or os.environ.get("NETSVC_LISTEN", "").split()
         for url in urls:
             scheme, _ = parse_listen_url(url)
-            protocol, _ = protocol_for_scheme(scheme)
+            protocol, _ = _installed(ctx).for_scheme(scheme)
             found[protocol.name] = protocol
     except (LoadError, AddressError) as exc:
         raise click.UsageError(str(exc)) from None
@@ -85,7 +90,7 @@ class ServeCommand(click.Command):
     """`serve`, whose options include the settings of the protocols it names."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        protocols = _protocols_in(args)
+        protocols = _protocols_in(ctx, args)
         infos = [
             info for p in protocols.values() for info in describe_settings(p.name, p.settings_class)
         ]
@@ -291,6 +296,14 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
     """Serve protocols on ports until SIGTERM or SIGINT."""
     protocols: dict[str, Protocol[Any, Any]] = ctx.meta["netsvc.protocols"]
     configure_logging(options["log_level"], options["log_format"])
+    installed: InstalledPlugins | None = ctx.meta.get("netsvc.installed")
+    for plugin in installed.broken if installed else ():  # scanned to match a --listen scheme
+        log.warning(
+            "protocol plugin %s (%s) is skipped: %s",
+            plugin.name,
+            plugin.value,
+            plugin.reason,
+        )
     listens = _listens(ctx, options)
     settings = _settings(ctx.meta["netsvc.settings"], options, protocols)
     apps = _apps(options["apps"], protocols)
@@ -315,6 +328,7 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
                     "connections share in one process, so it runs with --workers 1"
                 )
     log.info("netsvc %s starting (pid %d)", __version__, os.getpid())
+    adjust_open_file_limit(listens, workers)  # before forking: the workers inherit it
     try:
         if workers > 1:
             code = run_workers(make_server, _serve_in_worker, listens, workers)
@@ -344,7 +358,7 @@ def _listens(ctx: click.Context, options: dict[str, Any]) -> list[Listen]:
     listens = []
     for url in options["listen_urls"]:
         scheme, address = parse_listen_url(url)
-        protocol, tls = protocol_for_scheme(scheme)
+        protocol, tls = _installed(ctx).for_scheme(scheme)
         if tls and options["certfile"] is None:
             raise click.UsageError(f"--listen {url}: a TLS scheme needs --certfile (and --keyfile)")
         listens.append(Listen(protocol, address, tls=tls, limits=_limits(protocol, options)))
@@ -370,7 +384,7 @@ def _listens(ctx: click.Context, options: dict[str, Any]) -> list[Listen]:
     ):
         raise click.UsageError("--host, --port, --unix and --fd need --protocol")
     if not listens:
-        names = ", ".join(p.name for p in installed_protocols()) or "none installed"
+        names = ", ".join(p.name for p in _installed(ctx).protocols) or "none installed"
         raise click.UsageError(
             f"nothing to serve: give --protocol NAME or --listen URL (protocols: {names})"
         )
@@ -455,20 +469,30 @@ def startup_error(exc: BaseException) -> Exception | None:
 
 @main.command(name="protocols")
 def list_protocols() -> None:
-    """List the installed protocol plugins."""
-    try:
-        protocols = installed_protocols()
-    except LoadError as exc:
-        raise click.ClickException(str(exc)) from None
-    rows = [("NAME", "SCHEMES", "PORT", "DESCRIPTION")]
-    for p in protocols:
-        rows.append(
-            (p.name, ",".join((*p.schemes, *p.tls_schemes)), str(p.default_port), p.description)
-        )
+    """List the installed protocol plugins.
+
+    A plugin that fails to load (its import raises, or its entry point is not
+    a netsvc.Protocol) is listed as BROKEN with the reason and named in a
+    warning on stderr; the others work as usual, and the exit status is 0.
+    """
+    installed = scan_protocols()
+    found: list[tuple[str, str, str, str]] = [
+        (p.name, ",".join((*p.schemes, *p.tls_schemes)), str(p.default_port), p.description)
+        for p in installed.protocols
+    ]
+    found += [(b.name, "-", "-", f"BROKEN: {b.reason}") for b in installed.broken]
+    rows = [("NAME", "SCHEMES", "PORT", "DESCRIPTION"), *sorted(found)]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         click.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
             + "  "
             + row[3]
+        )
+    if installed.broken:
+        count = len(installed.broken)
+        click.echo(
+            f"warning: {count} installed protocol plugin{'s' if count > 1 else ''} failed to "
+            f"load (listed as BROKEN): {', '.join(b.name for b in installed.broken)}",
+            err=True,
         )

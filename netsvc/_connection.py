@@ -5,6 +5,7 @@
 # the plugin when the server is shutting down.
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -12,6 +13,7 @@ from typing import Any
 
 import trio
 
+from ._address import SocketAddress
 from ._socketstream import Interrupted, SocketStream
 from ._stats import Counters
 
@@ -30,6 +32,9 @@ SECONDS = 1.0
 # The phases of a connection, which decide receive()'s deadline.
 IDLE, REQUEST, BODY = "idle", "request", "body"
 CLOSING = "closing"  # the interrupt that ends an idle receive at shutdown
+# At shutdown, what a connection between requests has already sent is still
+# read and answered, up to this many bytes; then receive() returns b"".
+SHUTDOWN_READ_LIMIT = 256 * KiB
 
 _LOG = logging.getLogger("netsvc.connection")
 
@@ -39,7 +44,7 @@ class ConnectionLimits:
     """What the core enforces on every connection of a listener.
 
     A plugin gives its defaults (`Protocol.limits`); the CLI can override each.
-    `None` means no limit.
+    `None` (or 0, as on the command line) means no limit for the timeouts.
     """
 
     max_connections: int = 1024
@@ -62,8 +67,10 @@ class ConnectionLimits:
             raise ValueError(f"receive_size must be at least 1, got {self.receive_size}")
         for name in ("idle_timeout", "request_timeout", "send_timeout"):
             value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"{name} must be positive or None, got {value}")
+            if value == 0:
+                object.__setattr__(self, name, None)  # 0 means no limit
+            elif value is not None and value < 0:
+                raise ValueError(f"{name} must be positive, 0 or None (no limit), got {value}")
 
 
 class ReceiveTimeout(Exception):
@@ -113,19 +120,21 @@ class Connection:
 
     Reading: `await receive()` returns bytes, or b"" when the client closed its
     side or when the server is shutting down and the connection is between
-    requests (`closing` then tells which). The plugin marks request
-    boundaries so the core can apply the right deadline:
+    requests (`closing` then tells which). After feeding each read to its
+    parser, the plugin calls `parsed(requests, partial=...)`, so the core can
+    apply the right deadline:
 
-    - idle (between requests): `receive()` waits at most `idle_timeout` and
-      returns b"" at shutdown; its first bytes start a request.
+    - idle (between requests): `receive()` waits at most `idle_timeout`; at
+      shutdown it returns what the client already sent, then b"".
     - request (its first byte has arrived): it must be complete within
-      `request_timeout` of that byte; `request_complete()` ends it.
-    - body (after `request_complete(body_follows=True)`): a request body is
-      streamed; each `receive()` waits at most `request_timeout` for progress
-      and is not cut short by shutdown. `request_complete()` ends it.
+      `request_timeout` of that byte, however many reads it takes.
+    - body (after `body_follows()`): a request body is streamed; each
+      `receive()` waits at most `request_timeout` for progress and is not cut
+      short by shutdown, until `parsed()` completes the request.
 
-    Writing: `await send(data)` may be called from several tasks at once; one
-    send that cannot finish within `send_timeout` breaks the connection.
+    Writing: `await send(data)` may be called from several tasks at once; a
+    send that has not finished `send_timeout` after it was called (waiting for
+    other senders included) breaks the connection.
     """
 
     def __init__(
@@ -135,7 +144,8 @@ class Connection:
         transport: SocketStream,
         watchdog: Watchdog,
         id: int,
-        peer: str,
+        peer: SocketAddress,
+        local: SocketAddress,
         listener_url: str,
         tls: bool,
         limits: ConnectionLimits,
@@ -143,6 +153,9 @@ class Connection:
     ) -> None:
         self.id = id
         self.peer = peer
+        """The client's address (`str()` it for logs; `.host`, `.port`, `.is_loopback`)."""
+        self.local = local
+        """Our end's address: the listener's host and port, or Unix socket path."""
         self.listener_url = listener_url
         self.tls = tls
         self.counters = counters
@@ -159,6 +172,7 @@ class Connection:
         self._closing = trio.Event()
         self._phase = IDLE
         self._request_started = 0.0
+        self._read_while_closing = 0
         self._idle_wait = False  # receive() is waiting between requests
         self._receive_deadline = math.inf
         self._send_deadline = math.inf
@@ -170,7 +184,7 @@ class Connection:
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
         """A logger that adds this connection's peer and id to each record."""
         if self._log is None:
-            self._log = logging.LoggerAdapter(_LOG, {"peer": self.peer, "conn": self.id})
+            self._log = logging.LoggerAdapter(_LOG, {"peer": str(self.peer), "conn": self.id})
         return self._log
 
     # -- deadlines (the watchdog's side) -------------------------------------
@@ -198,8 +212,6 @@ class Connection:
         phase = self._phase
         now = self._watchdog.now
         if phase == IDLE:
-            if self._closing.is_set():
-                return b""
             limit = self.idle_timeout
             deadline = math.inf if limit is None else now + limit
             self._idle_wait = True
@@ -207,6 +219,8 @@ class Connection:
             limit = self.request_timeout
             start = self._request_started if phase == REQUEST else now
             deadline = math.inf if limit is None else start + limit
+        if phase != BODY and self._closing.is_set():
+            return await self._receive_closing(phase, deadline, max_bytes)
         self._set_deadlines(deadline, self._send_deadline)
         try:
             data = await self._stream.receive_some(max_bytes or self.receive_size)
@@ -225,40 +239,87 @@ class Connection:
             self._request_started = self._watchdog.now
         return bytes(data)
 
-    def request_complete(self, *, more_buffered: bool = False, body_follows: bool = False) -> None:
-        """A whole request (or its head, with `body_follows`) has been received.
-
-        With `more_buffered`, the plugin already holds the start of the next
-        request, so its deadline starts now; otherwise the connection is idle.
-        """
-        if body_follows:
-            self._phase = BODY
-        elif more_buffered:
+    async def _receive_closing(self, phase: str, deadline: float, max_bytes: int | None) -> bytes:
+        """receive() once the connection is closing, outside a body: what the
+        client sent before it saw us close is still answered, up to
+        SHUTDOWN_READ_LIMIT bytes. Between requests that is only what is
+        already here (no waiting); a request in flight may finish arriving."""
+        left = SHUTDOWN_READ_LIMIT - self._read_while_closing
+        if left <= 0:
+            return b""
+        self._idle_wait = False
+        if phase == IDLE:
+            self._transport.interrupt("read", CLOSING)  # take what is here, do not wait
+        self._set_deadlines(deadline, self._send_deadline)
+        try:
+            data = await self._stream.receive_some(min(left, max_bytes or self.receive_size))
+        except Interrupted as exc:
+            if exc.reason == CLOSING:
+                return b""
+            raise ReceiveTimeout(phase, self.request_timeout or 0.0) from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
+        finally:
+            self._transport.disarm("read")  # TLS may have answered from its buffer
+            self._set_deadlines(math.inf, self._send_deadline)
+        self._read_while_closing += len(data)
+        if phase == IDLE and data:
             self._phase = REQUEST
             self._request_started = self._watchdog.now
-        else:
+        return bytes(data)
+
+    def parsed(self, requests: int, *, partial: bool) -> None:
+        """Tell the core what the parser made of the bytes received so far:
+        `requests` more requests are complete (counted in the listener's
+        counters, whether or not they get a reply), and `partial` says whether
+        it holds the start of another. Call it after every read you feed in.
+
+        A request's deadline runs from its first byte to its completion,
+        however many reads that takes: a partial request left over by reads
+        that completed nothing keeps its deadline; after completed ones, the
+        next starts now; with nothing partial the connection is idle.
+        """
+        if requests:
+            self.counters.request(requests)
+            self._phase = REQUEST if partial else IDLE
+            self._request_started = self._watchdog.now
+        elif not partial:
             self._phase = IDLE
+        elif self._phase == IDLE:  # bytes that start no request yet (rare: a plugin's own framing)
+            self._phase = REQUEST
+            self._request_started = self._watchdog.now
+
+    def body_follows(self) -> None:
+        """The request whose head was just parsed has a body to stream: each
+        receive() now waits at most `request_timeout` for progress, and
+        shutdown does not cut it short, until `parsed()` completes it."""
+        self._phase = BODY
 
     @property
     def in_request(self) -> bool:
-        """True from a request's first byte until request_complete()."""
+        """True from a request's first byte until `parsed()` says it is done."""
         return self._phase != IDLE
 
     # -- writing -------------------------------------------------------------
 
     async def send(self, data: bytes) -> None:
         """Send all of `data`. The send must finish within `send_timeout` of
-        getting its turn (other tasks may be sending); one that does not leaves
-        the stream cut mid-message, so the connection is broken: this send
-        raises SendTimeout and every later one ConnectionLost."""
+        this call, time spent waiting for other tasks' sends included; one
+        that does not leaves the stream cut mid-message, so the connection is
+        broken: this send raises SendTimeout and every later one ConnectionLost.
+        """
         if self._broken is not None:
             raise ConnectionLost(self._broken)
+        called = self._watchdog.now
         await self._send_gate.acquire()
         try:
             if self._broken is not None:
                 raise ConnectionLost(self._broken)
             limit = self.send_timeout
-            deadline = math.inf if limit is None else self._watchdog.now + limit
+            # Senders queue in call order, so the one sending has the earliest
+            # deadline; a sender whose deadline passed in the queue is
+            # interrupted at its first wait.
+            deadline = math.inf if limit is None else called + limit
             self._set_deadlines(self._receive_deadline, deadline)
             await self._stream.send_all(data)
         except Interrupted:
@@ -267,6 +328,10 @@ class Connection:
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._broken = str(exc) or "connection lost"
             raise ConnectionLost(self._broken) from exc
+        except BaseException:
+            # cancelled: part of `data` may have gone out, and nothing may follow it
+            self._broken = "a send was cancelled"
+            raise
         finally:
             self._set_deadlines(self._receive_deadline, math.inf)
             self._send_gate.release()
@@ -274,19 +339,21 @@ class Connection:
     async def aclose(self, linger: float, linger_bytes: int) -> None:
         """Close gracefully (the server calls this when the handler returns).
 
-        Waits for other tasks' sends to finish, then shuts down our side and
-        drains what the client still sends for up to `linger` seconds, so the
-        kernel does not answer it with a reset that would destroy our last reply.
+        Waits for other tasks' sends to finish, then closes our side (TLS:
+        close_notify first) and drains what the client still sends, for up to
+        `linger` seconds in all, so the kernel does not answer it with a
+        reset that would destroy our last reply.
         """
         with trio.move_on_after(linger):
             await self._send_gate.acquire()
             try:
                 if self._broken is None:
                     self._broken = "the connection is closed"
-                    await close_gracefully(self._stream, linger_bytes)
+                    await close_gracefully(self._stream, self._transport, linger_bytes)
             finally:
                 self._send_gate.release()
         await trio.aclose_forcefully(self._stream)
+        await trio.aclose_forcefully(self._transport)
 
     # -- shutdown ------------------------------------------------------------
 
@@ -333,18 +400,27 @@ class _SendGate:
             self._waiters.unpark()
 
 
-async def close_gracefully(stream: trio.abc.Stream, linger_bytes: int) -> None:
-    """Shut down our side, drain up to `linger_bytes` the client still sends,
-    close. The caller bounds the time."""
-    try:
-        if isinstance(stream, trio.SocketStream):
-            await stream.send_eof()
-            drained = 0
+async def close_gracefully(
+    stream: trio.abc.Stream, transport: SocketStream, linger_bytes: int
+) -> None:
+    """Close `stream` (the transport itself, or TLS over it) without
+    destroying what was sent last: TLS's close_notify, then shut down our
+    side, drain up to `linger_bytes` the client still sends, close. The
+    caller bounds the time."""
+    if stream is not transport:
+        # TLS: first read what the client already sent, through TLS and without
+        # waiting, since records left unread make OpenSSL fail the shutdown
+        # before its close_notify goes out
+        drained = 0
+        with contextlib.suppress(Interrupted, trio.BrokenResourceError, trio.ClosedResourceError):
             while drained < linger_bytes:
-                data = await stream.receive_some(65536)
+                transport.interrupt("read", CLOSING)
+                data = await stream.receive_some()
                 if not data:
                     break
                 drained += len(data)
-        await stream.aclose()
-    except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
-        pass
+        transport.disarm("read")
+        transport.defer_close()  # TLS closes its transport: keep it for the drain
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.aclose()
+    await transport.drain_and_close(linger_bytes)

@@ -62,6 +62,14 @@ class Service(abc.ABC):
         """What a connection over the listener's limit is sent before closing."""
         return b""
 
+    def internal_error(self, conn: Connection) -> bytes:
+        """What a connection is sent when `handle` raised (an error, not a
+        timeout or a lost client), before it is closed: the protocol's own
+        "internal error" (`-ERR ...`, `SERVER_ERROR`, `<internal-server-error/>`),
+        or b"" to send nothing. The default sends nothing. Only send it if no
+        message of yours can be half-written at that point."""
+        return b""
+
 
 class Protocol(abc.ABC, Generic[AppT, SettingsT]):
     """A protocol plugin. Subclass it, fill in the class attributes, and
@@ -84,9 +92,10 @@ class Protocol(abc.ABC, Generic[AppT, SettingsT]):
     """True if several processes may serve it (`--workers`): no state that
     must be shared between connections lives in the process."""
 
-    @abc.abstractmethod
     def default_app(self) -> AppT:
-        """The application served when no --app is given."""
+        """The application served when no --app is given; a protocol with no
+        application needs not override it (its services get None)."""
+        return None  # type: ignore[return-value]
 
     def check_app(self, app: object) -> AppT:
         """Accept (or adapt) a user's --app object, or raise AppError saying why."""

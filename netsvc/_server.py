@@ -19,7 +19,14 @@ from typing import Any
 
 import trio
 
-from ._address import AddressError, ListenAddress, client_url, open_sockets, systemd_fds
+from ._address import (
+    AddressError,
+    ListenAddress,
+    SocketAddress,
+    client_url,
+    open_sockets,
+    systemd_fds,
+)
 from ._connection import (
     Connection,
     ConnectionLimits,
@@ -38,6 +45,30 @@ __all__ = ["DEFAULT_BACKLOG", "Listen", "Server", "claim_systemd_fds"]
 log = logging.getLogger("netsvc.server")
 
 ACCEPT_RETRY_DELAY = 0.1  # seconds to wait after accept() fails (EMFILE and friends)
+MAX_ACCEPTS_PER_WAKEUP = 1000  # Redis's MAX_ACCEPTS_PER_CALL
+# accept() errors that are about one client that already left (trio's list):
+# retried at once, not logged
+IGNORABLE_ACCEPT_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in (
+        "EPERM",
+        "ECONNABORTED",
+        "EPROTO",
+        "ENETDOWN",
+        "ENOPROTOOPT",
+        "EHOSTDOWN",
+        "ENONET",
+        "EHOSTUNREACH",
+        "EOPNOTSUPP",
+        "ENETUNREACH",
+        "ENOSR",
+        "ESOCKTNOSUPPORT",
+        "EPROTONOSUPPORT",
+        "ETIMEDOUT",
+        "ECONNRESET",
+    )
+    if hasattr(errno, name)
+)
 ACCEPT_ERROR_LOG_INTERVAL = 10.0  # seconds between two logs of the same accept failure
 REFUSAL_TIMEOUT = 2.0  # seconds a refused connection may take to receive its message
 MAX_PENDING_REFUSALS = 64  # past this, over-limit connections are closed without a word
@@ -62,7 +93,7 @@ class Listen:
 @dataclasses.dataclass
 class _Listener:
     info: ListenerInfo
-    socket_listener: trio.SocketListener
+    sock: socket.socket  # listening, non-blocking
     service: Service
     limits: ConnectionLimits
     tls: bool
@@ -195,7 +226,7 @@ class Server:
                 self._listeners.append(
                     _Listener(
                         info=info,
-                        socket_listener=trio.SocketListener(trio.socket.from_stdlib_socket(sock)),
+                        sock=sock,
                         service=services[protocol.name],
                         limits=listen.limits or protocol.limits,
                         tls=listen.tls,
@@ -222,6 +253,10 @@ class Server:
                 task_status.started(self.urls)
                 await self._shutdown.wait()
                 accept_nursery.cancel_scope.cancel()
+            for listener in self._listeners:
+                # clients the kernel has queued would get a reset when the
+                # listener closes: take them, to answer and close gracefully
+                self._accept_waiting(listener, connection_nursery)
             self._close_listeners()
             open_count = len(self._watchdog.connections)
             log.info(
@@ -238,32 +273,52 @@ class Server:
 
     def _close_listeners(self) -> None:
         for listener in self._listeners:
-            listener.socket_listener.socket.close()
+            if listener.sock.fileno() >= 0:
+                trio.lowlevel.notify_closing(listener.sock)  # wakes an accept loop
+                listener.sock.close()
             path, listener.unix_path = listener.unix_path, None
             if path is not None and _inode(path) == listener.unix_inode:
                 with contextlib.suppress(OSError):
                     os.unlink(path)  # only our own file: another server may have replaced it
 
     async def _accept_loop(self, listener: _Listener, nursery: trio.Nursery) -> None:
+        """Accept every connection waiting, up to MAX_ACCEPTS_PER_WAKEUP, each
+        time the listener is readable (as Redis does): one accept per trip
+        through the scheduler starves new clients while busy ones are served."""
         while True:
-            try:
-                stream = await listener.socket_listener.accept()
-            except OSError as exc:
-                self._log_accept_error(listener, exc)
+            await trio.lowlevel.wait_readable(listener.sock)
+            if not self._accept_waiting(listener, nursery):
                 await trio.sleep(ACCEPT_RETRY_DELAY)
-                continue
-            counters = listener.info.counters
-            if counters.connections_open >= listener.limits.max_connections:
-                counters.refused()
-                self._log_refusal(listener)
-                if self._pending_refusals < MAX_PENDING_REFUSALS:
-                    self._pending_refusals += 1
-                    nursery.start_soon(self._refuse, _own_stream(stream), listener)
-                else:
-                    await trio.aclose_forcefully(stream)
-                continue
-            counters.opened()
-            nursery.start_soon(self._run_connection, _own_stream(stream), listener)
+
+    def _accept_waiting(self, listener: _Listener, nursery: trio.Nursery) -> bool:
+        """Admit the connections waiting to be accepted; False if accept()
+        failed (EMFILE and the like), which the caller should wait out."""
+        for _ in range(MAX_ACCEPTS_PER_WAKEUP):
+            try:
+                client, _ = listener.sock.accept()
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno in IGNORABLE_ACCEPT_ERRNOS:
+                    continue  # that client is gone already
+                self._log_accept_error(listener, exc)
+                return False
+            self._admit(listener, SocketStream(client), nursery)
+        return True
+
+    def _admit(self, listener: _Listener, stream: SocketStream, nursery: trio.Nursery) -> None:
+        counters = listener.info.counters
+        if counters.connections_open >= listener.limits.max_connections:
+            counters.refused()
+            self._log_refusal(listener)
+            if self._pending_refusals < MAX_PENDING_REFUSALS:
+                self._pending_refusals += 1
+                nursery.start_soon(self._refuse, stream, listener)
+            else:
+                stream.socket.close()
+            return
+        counters.opened()
+        nursery.start_soon(self._run_connection, stream, listener)
 
     def _log_accept_error(self, listener: _Listener, exc: OSError) -> None:
         listener.accept_errors += 1
@@ -297,7 +352,7 @@ class Server:
                 message = listener.service.refusal()
                 if message:
                     await stream.send_all(message)
-                await close_gracefully(stream, CLOSE_LINGER_BYTES)
+                await close_gracefully(stream, raw, CLOSE_LINGER_BYTES)
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
             pass
         except Exception:
@@ -318,7 +373,7 @@ class Server:
         return stream
 
     async def _run_connection(self, raw: SocketStream, listener: _Listener) -> None:
-        peer = _peer_name(raw.socket)
+        peer = SocketAddress.of(raw.socket, peer=True)
         conn_id = next(self._ids)
         counters = listener.info.counters
         conn: Connection | None = None
@@ -334,6 +389,7 @@ class Server:
                 watchdog=self._watchdog,
                 id=conn_id,
                 peer=peer,
+                local=SocketAddress.of(raw.socket, peer=False),
                 listener_url=listener.info.url,
                 tls=listener.tls,
                 limits=listener.limits,
@@ -346,7 +402,8 @@ class Server:
             try:
                 await listener.service.handle(conn)
             except BaseException as exc:
-                _log_handler_end(conn, exc)  # re-raises Cancelled and friends
+                if _log_handler_end(conn, exc):  # re-raises Cancelled and friends
+                    await _say_internal_error(conn, listener.service)
             await conn.aclose(CLOSE_LINGER, CLOSE_LINGER_BYTES)
         finally:
             if conn is not None:
@@ -356,10 +413,23 @@ class Server:
             await trio.aclose_forcefully(raw)
 
 
-def _log_handler_end(conn: Connection, exc: BaseException) -> None:
-    """Log how a handler ended by an exception; re-raise what is not ours to
-    swallow (Cancelled, KeyboardInterrupt). Exception groups from a plugin's
-    own nursery are split: timeouts and lost clients are ordinary ends."""
+async def _say_internal_error(conn: Connection, service: Service) -> None:
+    """Send the protocol's last words after a handler failed, if it has any."""
+    try:
+        message = service.internal_error(conn)
+    except Exception:
+        conn.log.exception("%s.internal_error() failed", type(service).__name__)
+        return
+    if message:
+        with trio.move_on_after(CLOSE_LINGER), contextlib.suppress(*QUIET_ENDS):
+            await conn.send(message)
+
+
+def _log_handler_end(conn: Connection, exc: BaseException) -> bool:
+    """Log how a handler ended by an exception; True if it failed (not an
+    ordinary end such as a timeout). Re-raises what is not ours to swallow
+    (Cancelled, KeyboardInterrupt). Exception groups from a plugin's own
+    nursery are split: timeouts and lost clients are ordinary ends."""
     group = exc if isinstance(exc, BaseExceptionGroup) else BaseExceptionGroup("", [exc])
     quiet, rest = group.split(QUIET_ENDS)
     errors, fatal = rest.split(Exception) if rest is not None else (None, None)
@@ -383,6 +453,7 @@ def _log_handler_end(conn: Connection, exc: BaseException) -> None:
         if fatal.exceptions == (exc,):
             raise exc
         raise fatal
+    return errors is not None
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
@@ -442,20 +513,3 @@ def _no_systemd_socket(name: str | None, passed: list[tuple[int, str]]) -> str:
         )
     names = ", ".join(sorted({fd_name for _, fd_name in passed}))
     return f"no systemd socket {what}; the passed sockets are named: {names}"
-
-
-def _own_stream(stream: trio.SocketStream) -> SocketStream:
-    """Move an accepted socket from trio's stream to netsvc's own."""
-    sock = stream.socket
-    return SocketStream(socket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach()))
-
-
-def _peer_name(sock: socket.socket) -> str:
-    try:
-        address = sock.getpeername()
-    except OSError:
-        return "unknown"
-    if sock.family == socket.AF_UNIX:
-        return "unix"
-    host, port = address[:2]
-    return f"[{host}]:{port}" if sock.family == socket.AF_INET6 else f"{host}:{port}"

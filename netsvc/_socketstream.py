@@ -4,9 +4,12 @@
 # with interrupt() (the server's deadline watchdog, or shutdown), which wakes
 # it through trio's notify_closing without closing the socket, so a plugin can
 # still send its last words. trio's own SocketStream enters cancel scopes and
-# yields twice per call; on a busy server that was most of the CPU time.
+# yields twice per call; on a busy server that was most of the CPU time. It
+# also owns the graceful close: shut down our side, drain what the client still
+# sends, then close, so the kernel never answers unread bytes with a reset.
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 from collections.abc import Awaitable, Callable
@@ -37,6 +40,8 @@ class SocketStream(trio.abc.HalfCloseableStream):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.socket = sock
         self._closed = False
+        self._eof_sent = False
+        self._close_deferred = False  # aclose() only sends EOF: see defer_close()
         # why the current (or next) wait for reading / writing must end
         self._interrupts: dict[str, str] = {}
         self._unyielded_sends = 0
@@ -47,6 +52,10 @@ class SocketStream(trio.abc.HalfCloseableStream):
         self._interrupts[direction] = reason
         if not self._closed:
             trio.lowlevel.notify_closing(self.socket)  # wakes both directions
+
+    def disarm(self, direction: str) -> None:
+        """Forget an interrupt for `direction` that no wait has taken."""
+        self._interrupts.pop(direction, None)
 
     async def _wait(self, direction: str, wait: Callable[[socket.socket], Awaitable[None]]) -> None:
         while True:
@@ -108,15 +117,57 @@ class SocketStream(trio.abc.HalfCloseableStream):
         await self._wait("write", trio.lowlevel.wait_writable)
 
     async def send_eof(self) -> None:
+        """Shut down our side (the client reads EOF); a second call does nothing."""
         if self._closed:
             raise trio.ClosedResourceError("the stream is closed")
         await trio.lowlevel.checkpoint()
+        self._shutdown_write()
+
+    def _shutdown_write(self) -> None:
+        if self._eof_sent:
+            return
+        self._eof_sent = True
         try:
             self.socket.shutdown(socket.SHUT_WR)
         except OSError as exc:
             raise _stream_error(exc) from exc
 
+    def defer_close(self) -> None:
+        """Make the next aclose() shut down our side only, keeping the socket
+        open for drain_and_close(): a TLS stream on top sends its close_notify
+        and then closes its transport, and the client's unread bytes must
+        still be drained after that."""
+        self._close_deferred = True
+
+    async def drain_and_close(self, max_bytes: int) -> None:
+        """Graceful close: shut down our side, read and drop what the client
+        still sends until its EOF (or `max_bytes`), then close. Unread bytes
+        at close make the kernel send a reset, which can destroy our last
+        reply before the client reads it. The caller bounds the time; a
+        cancelled drain still closes."""
+        try:
+            if not self._closed:
+                self._interrupts.clear()
+                self._shutdown_write()
+                drained = 0
+                while drained < max_bytes:
+                    data = await self.receive_some(DEFAULT_RECEIVE_SIZE)
+                    if not data:
+                        break
+                    drained += len(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, Interrupted):
+            pass  # the client reset or left: nothing more to protect
+        finally:
+            self._close_deferred = False
+            await trio.aclose_forcefully(self)
+
     async def aclose(self) -> None:
+        if self._close_deferred and not self._closed:
+            self._close_deferred = False
+            with contextlib.suppress(trio.BrokenResourceError):
+                self._shutdown_write()
+            await trio.lowlevel.checkpoint()
+            return
         if not self._closed:
             self._closed = True
             trio.lowlevel.notify_closing(self.socket)

@@ -1,8 +1,10 @@
 # `netsvc serve` as a subprocess, for tests of the CLI: waits for its
-# "listening on URL" lines, collects its log, stops it, and a blocking line
-# client to talk to it.
+# "listening on URL" lines, collects its log (and hands it to the server-log
+# guard), stops it; the guard's view of `netsvc` commands tests run through
+# subprocess.run; and a blocking line client to talk to a server.
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -13,6 +15,11 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netsvc.testing import ProcessLog, guard_process_output
 
 ROOT = Path(__file__).resolve().parent.parent
 NETSVC = str(Path(sys.executable).with_name("netsvc"))
@@ -48,6 +55,7 @@ class ServeProcess:
             text=True,
             **popen,  # type: ignore[call-overload]
         )
+        self._guard_log = ProcessLog(f"netsvc serve {' '.join(args)} (pid {self.proc.pid})")
         self._reader = threading.Thread(target=self._read_log, daemon=True)
         self._reader.start()
         self.urls: list[str] = []
@@ -60,7 +68,9 @@ class ServeProcess:
             with self._changed:
                 self.lines.append(line.rstrip("\n"))
                 self._changed.notify_all()
+            self._guard_log.add(line)
         self.proc.stderr.close()
+        self._guard_log.close()
         with self._changed:
             self._eof = True
             self._changed.notify_all()
@@ -114,6 +124,38 @@ class ServeProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def guard_netsvc_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hand the stderr of every `netsvc` command a test runs with
+    `subprocess.run(..., capture_output=True)` to the server-log guard. The
+    command still runs for real; only its result is looked at on the way."""
+    run = subprocess.run
+
+    @functools.wraps(run)
+    def observed(*args: Any, **kwargs: Any) -> Any:
+        command: Any = args[0] if args else kwargs.get("args")
+        if not _is_netsvc(command):
+            return run(*args, **kwargs)
+        name = " ".join(["netsvc", *(str(part) for part in command[1:])])
+        try:
+            result = run(*args, **kwargs)
+        except subprocess.SubprocessError as exc:  # check=True, timeout: the output so far
+            guard_process_output(name, getattr(exc, "stderr", None))
+            raise
+        guard_process_output(name, result.stderr)
+        return result
+
+    monkeypatch.setattr(subprocess, "run", observed)
+
+
+def _is_netsvc(command: object) -> bool:
+    return (
+        isinstance(command, list | tuple)
+        and bool(command)
+        and isinstance(command[0], str | Path)
+        and Path(command[0]).name == "netsvc"
+    )
 
 
 def host_port(url: str) -> tuple[str, int]:

@@ -20,8 +20,7 @@ class EchoService(Service):
         if self.greeting:
             await conn.send(self.greeting + b"\r\n")
         while data := await conn.receive():
-            conn.request_complete()
-            conn.counters.request()
+            conn.parsed(1, partial=False)
             await conn.send(data)
 
 
@@ -34,9 +33,6 @@ class EchoProtocol(Protocol[None, EchoSettings]):
     settings_class = EchoSettings
     multiprocess_safe = True
     limits = ConnectionLimits(idle_timeout=60.0)
-
-    def default_app(self) -> None:
-        return None
 
     def create_service(self, app: None, settings: EchoSettings, runtime: Runtime) -> Service:
         return EchoService(settings)

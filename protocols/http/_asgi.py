@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import h11
 import trio
 
-from netsvc import AppError, ConnectionLost, SendTimeout
+from netsvc import AppError, ConnectionLost, SendTimeout, SocketAddress
 
 from ._messages import Request
 
@@ -67,18 +67,22 @@ class AsgiApp:
         self._lifespan_queue, self._lifespan_events = to_app, from_app
         scope: Scope = {"type": "lifespan", "asgi": ASGI, "state": self.state}
         spoke = False  # the app sent a lifespan message: it does lifespan
+        reported = False  # it sent a *.failed message: the server reports that
         ended = self._lifespan_ended = trio.Event()
 
         async def send(message: Message) -> None:
-            nonlocal spoke
+            nonlocal spoke, reported
             spoke = True
+            reported = reported or str(message.get("type", "")).endswith(".failed")
             await to_server.send(message)
 
         async def run() -> None:
             try:
                 await self.app(scope, from_server.receive, send)
             except Exception as exc:
-                if spoke:
+                if reported:  # already said in one line; the traceback is for debugging
+                    log.debug("the ASGI app's lifespan task ended with %r", exc, exc_info=True)
+                elif spoke:
                     log.exception("the ASGI app's lifespan task failed")
                 else:  # apps that do not do lifespan raise at once...
                     log.info("the ASGI app does not handle lifespan (%r); going on without", exc)
@@ -125,8 +129,6 @@ class AsgiApp:
 
     async def __call__(self, connection: HttpConnection, request: Request) -> None:
         conn = connection.conn
-        host, _, port = conn.listener_url.split("://", 1)[-1].rpartition(":")
-        peer_host, _, peer_port = conn.peer.rpartition(":")
         scope: Scope = {
             "type": "http",
             "asgi": ASGI,
@@ -138,8 +140,8 @@ class AsgiApp:
             "query_string": request.query_string,
             "root_path": "",
             "headers": request.headers.raw,
-            "client": (peer_host.strip("[]"), int(peer_port)) if peer_port.isdigit() else None,
-            "server": (host.strip("[]"), int(port)) if port.isdigit() else None,
+            "client": _host_port(conn.peer),
+            "server": _host_port(conn.local),
             "state": dict(self.state),
         }
         body = request.stream()
@@ -194,3 +196,8 @@ class AsgiApp:
             finished.set()
         if not connection.response_started:
             raise RuntimeError("the ASGI app returned without sending a response")
+
+
+def _host_port(address: SocketAddress) -> tuple[str, int] | None:
+    """An ASGI scope's `client` or `server`: None for a Unix socket."""
+    return (address.host, address.port) if address.transport == "tcp" else None

@@ -129,7 +129,8 @@ class HttpConnection:
             await self.send_error(413, f"the body is larger than {self.max_body} bytes")
             return False
         has_body = length is None or length > 0
-        conn.request_complete(body_follows=has_body)
+        if has_body:
+            conn.body_follows()
         request = Request(
             method=_ascii(event.method),
             target=event.target,
@@ -157,18 +158,21 @@ class HttpConnection:
             conn.log.exception("handler for %s %s failed", request.method, request.path)
             await self.send_error(500, "internal server error")
             keep = False
-        conn.counters.request()
-        if keep and self.h11.our_state is not h11.DONE:  # the response never finished
-            conn.log.error(
-                "handler for %s %s left its response unfinished", request.method, request.path
-            )
+        state = self.h11.our_state
+        if keep and state is not h11.DONE:
+            # MUST_CLOSE: the response is complete, on a connection that ends
+            # with it (HTTP/1.0, Connection: close, shutdown)
+            if state is not h11.MUST_CLOSE:
+                conn.log.error(
+                    "handler for %s %s left its response unfinished", request.method, request.path
+                )
             keep = False
         if keep and self.body_left:
             if not has_body and type(self.h11.next_event()) is h11.EndOfMessage:
                 self.body_left = False  # no body: h11 has the end already, no read needed
             else:
                 keep = await self.drain_body()
-        conn.request_complete(more_buffered=bool(self.h11.trailing_data[0]))
+        conn.parsed(1, partial=bool(self.h11.trailing_data[0]))
         if self.service.settings.access_log:
             access_log.info(
                 '%s "%s %s HTTP/%s" %d %d %.1fms',

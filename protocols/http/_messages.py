@@ -8,6 +8,8 @@ import urllib.parse
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any
 
+from netsvc import SocketAddress
+
 __all__ = ["Headers", "Request", "Response", "to_response"]
 
 Body = bytes | str | Iterable[bytes] | AsyncIterable[bytes]
@@ -51,7 +53,7 @@ class Request:
         target: bytes,
         http_version: str,
         headers: Headers,
-        peer: str,
+        peer: SocketAddress,
         scheme: str,
         body_chunks: Callable[[], AsyncIterator[bytes]],
         state: dict[str, Any],

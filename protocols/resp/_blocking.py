@@ -104,7 +104,7 @@ async def _watch_hangup(client: Client, scope: trio.CancelScope) -> None:
     """Read on while blocked: keep pipelined commands for later (up to a
     limit), stop waiting at the client's end or at server shutdown."""
     conn = client.conn
-    conn.request_complete()  # waiting is idle time, not a slow request
+    conn.parsed(0, partial=False)  # waiting is idle time, not a slow request
     while data := await conn.receive():
         client.pending_input.append(data)
         if sum(map(len, client.pending_input)) > PENDING_INPUT_LIMIT:

@@ -18,7 +18,13 @@ from ._reply import Push, encode
 if TYPE_CHECKING:
     from ._service import RespService
 
-__all__ = ["Client"]
+__all__ = ["REPLIES_OFF", "REPLIES_ON", "REPLIES_SKIP", "REPLIES_SKIP_NEXT", "Client"]
+
+# CLIENT REPLY: whether a command's reply is sent (falsy: yes, the common case)
+REPLIES_ON = 0
+REPLIES_OFF = 1
+REPLIES_SKIP_NEXT = 2  # CLIENT REPLY SKIP was the command: the next one is silent
+REPLIES_SKIP = 3  # this command's reply is dropped, then replies are on again
 
 
 class Client:
@@ -38,6 +44,7 @@ class Client:
         self.last_interaction = self.created
         self.last_command = b"NULL"
         self.close_after_reply = False  # QUIT, CLIENT KILL
+        self.replies = REPLIES_ON  # CLIENT REPLY
         # MULTI: the queued commands, or None outside a transaction
         self.multi: list[tuple[CommandSpec, list[bytes]]] | None = None
         self.multi_failed = False  # a command was refused while queueing: EXEC aborts
@@ -50,6 +57,18 @@ class Client:
         # push (pub/sub): from then on replies go through it too, keeping order.
         self.outbox: Outbox | None = None
         self.nursery: trio.Nursery | None = None  # the connection's, set by the service
+
+    def silenced(self) -> bool:
+        """After a command: True if its reply is not sent (CLIENT REPLY OFF,
+        or SKIP), moving a SKIP on to the next command."""
+        mode = self.replies
+        if mode == REPLIES_SKIP_NEXT:
+            self.replies = REPLIES_SKIP
+            return True
+        if mode == REPLIES_SKIP:
+            self.replies = REPLIES_ON
+            return True
+        return mode == REPLIES_OFF
 
     @property
     def subscribed(self) -> bool:
@@ -95,7 +114,7 @@ class Client:
         fields = {
             "id": self.id,
             "addr": self.conn.peer,
-            "laddr": self.conn.listener_url.split("://", 1)[-1],
+            "laddr": self.conn.local,
             "fd": -1,
             "name": self.name.decode(errors="replace"),
             "age": int(now - self.created),

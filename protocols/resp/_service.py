@@ -19,7 +19,7 @@ from netsvc import Connection, Runtime, Service
 
 from ._app import CommandSpec, RespApp, unknown_command, wrong_arity
 from ._blocking import Blocking
-from ._client import Client
+from ._client import REPLIES_ON, Client
 from ._config import Config
 from ._keyspace import Keyspace
 from ._parser import ProtocolError, RequestParser
@@ -92,11 +92,14 @@ class RespService(Service):
     def refusal(self) -> bytes:
         return b"-ERR max number of clients reached\r\n"
 
+    def internal_error(self, conn: Connection) -> bytes:
+        return b"-ERR internal error; see the server log\r\n"
+
     # -- one connection ------------------------------------------------------
 
     async def handle(self, conn: Connection) -> None:
         if not self.port:
-            self.port = _port_of(conn.listener_url)
+            self.port = conn.local.port
         client = Client(self, conn, next(self._ids))
         self.clients[client.id] = client
         try:
@@ -142,9 +145,10 @@ class RespService(Service):
                                 refed = True
                         if keyspace.ready:
                             self.blocking.serve_ready()
-                        encoded = encode(reply, client.protocol)
-                        out.append(encoded)
-                        pending += len(encoded)
+                        if not (client.replies and client.silenced()):  # CLIENT REPLY
+                            encoded = encode(reply, client.protocol)
+                            out.append(encoded)
+                            pending += len(encoded)
                         if client.close_after_reply:
                             refed = False
                             break
@@ -156,10 +160,9 @@ class RespService(Service):
                 await self._write(client, out)
                 conn.log.info("closing: %s", exc)
                 return
-            conn.counters.request(count)
             if client.authenticated is not parser.authenticated:
                 parser.authenticated = client.authenticated
-            conn.request_complete(more_buffered=parser.has_partial)
+            conn.parsed(count, partial=parser.has_partial)
             if out:
                 if client.outbox is None:
                     await conn.send(out[0] if len(out) == 1 else b"".join(out))
@@ -274,6 +277,7 @@ class RespService(Service):
         client.select(0)
         client.protocol = 2
         client.name = b""
+        client.replies = REPLIES_ON
         client.authenticated = self.requirepass is None
 
     # -- SCAN cursors --------------------------------------------------------
@@ -313,8 +317,3 @@ class _Call:
 
     def __init__(self, spec: CommandSpec) -> None:
         self.spec = spec
-
-
-def _port_of(url: str) -> int:
-    tail = url.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else 0

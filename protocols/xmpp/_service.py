@@ -4,7 +4,6 @@
 # server's own answers (roster, ping, disco, bots and users' IQ handlers).
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from xml.etree.ElementTree import Element, SubElement
 
@@ -48,13 +47,7 @@ class XmppService(Service):
     def plain_allowed(self, conn: Connection) -> bool:
         """PLAIN sends the password in the clear: only over TLS or loopback,
         unless a setting allows it."""
-        if conn.tls or self.settings.allow_plain_without_tls or conn.peer == "unix":
-            return True
-        host = conn.peer.rpartition(":")[0].strip("[]")
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return conn.tls or self.settings.allow_plain_without_tls or conn.peer.is_loopback
 
     # -- sessions ------------------------------------------------------------
 

@@ -134,11 +134,12 @@ class Session:
                 last = now
                 if allowance < 0:
                     await trio.sleep(-allowance / rate)
-            for event in self.parser.feed(data):
+            events = self.parser.feed(data)
+            conn.parsed(len(events), partial=self.parser.has_partial)
+            for event in events:
                 if type(event) is StreamOpened:
                     self._stream_opened(event)
                 elif type(event) is StanzaReceived:
-                    conn.counters.request()
                     await self._stanza(event.element)
                 elif type(event) is StreamClosed:
                     self.deliver(b"</stream:stream>\n")
@@ -149,7 +150,6 @@ class Session:
                 if self.restarted:  # what followed <auth/> in the same read belongs to
                     self.restarted = False  # the old stream: dropped (RFC 6120 6.4.6)
                     break
-            conn.request_complete(more_buffered=False)
 
     def _stream_opened(self, opened: StreamOpened) -> None:
         to = opened.attributes.get("to")

@@ -212,6 +212,13 @@ class StreamParser:
         events, self._events = self._events, []
         return events
 
+    @property
+    def has_partial(self) -> bool:
+        """True while the parser holds the start of a stanza (or of the
+        stream header) that is not complete yet; whitespace between stanzas
+        is not a start."""
+        return not self._closed and (self._depth >= 2 or self._fed > self._parsed)
+
     def _check_fed(self) -> None:
         # the stanza in progress, or the header, may not grow past the cap unseen
         if self._fed - self._mark > self.max_stanza_bytes:

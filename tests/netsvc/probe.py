@@ -53,7 +53,7 @@ async def flood(conn: Connection, arg: str) -> bytes:
 
 @default_app.command("PEER")
 async def peer(conn: Connection, arg: str) -> bytes:
-    return conn.peer.encode()
+    return str(conn.peer).encode()
 
 
 @default_app.command("STATS")
@@ -77,6 +77,9 @@ class ProbeService(Service):
     def refusal(self) -> bytes:
         return b"BUSY too many connections\n"
 
+    def internal_error(self, conn: Connection) -> bytes:
+        return b"ERR internal error\n"
+
     async def handle(self, conn: Connection) -> None:
         await conn.send(self.settings.greeting.encode() + b"\n")
         buffer = b""
@@ -89,12 +92,10 @@ class ProbeService(Service):
             if any(len(line) > self.settings.max_line for line in (*lines, buffer)):
                 await conn.send(b"ERR line too long\n")
                 return
-            if lines:
-                conn.request_complete(more_buffered=bool(buffer))
+            conn.parsed(len(lines), partial=bool(buffer))
             for line in lines:
                 name, _, arg = line.decode().strip().partition(" ")
                 handler = self.app.commands.get(name.upper())
-                conn.counters.request()
                 reply = await handler(conn, arg) if handler else b"ERR unknown command"
                 await conn.send(reply + b"\n")
         if conn.closing and self.settings.polite:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netsvc import AddressError, ListenAddress, parse_listen_url
+from netsvc import AddressError, ListenAddress, SocketAddress, parse_listen_url
 from netsvc._address import client_url, systemd_fds
 
 
@@ -78,3 +79,48 @@ def test_systemd_fds_ignores_variables_meant_for_another_process() -> None:
 def test_systemd_fds_rejects_garbage() -> None:
     with pytest.raises(AddressError, match="expected numbers"):
         systemd_fds({"LISTEN_PID": "me", "LISTEN_FDS": "1"})
+
+
+@pytest.mark.parametrize(
+    ("address", "text", "loopback"),
+    [
+        (SocketAddress("tcp", "127.0.0.1", 6379), "127.0.0.1:6379", True),
+        (SocketAddress("tcp", "127.8.9.10", 1), "127.8.9.10:1", True),
+        (SocketAddress("tcp", "::1", 6379), "[::1]:6379", True),
+        (SocketAddress("tcp", "::ffff:127.0.0.1", 80), "[::ffff:127.0.0.1]:80", True),
+        (SocketAddress("tcp", "192.0.2.1", 80), "192.0.2.1:80", False),
+        (SocketAddress("tcp", "2001:db8::1", 80), "[2001:db8::1]:80", False),
+        (SocketAddress("unix", path="/run/app.sock"), "/run/app.sock", True),
+        (SocketAddress("unix"), "unix", True),
+    ],
+)
+def test_socket_address_text_and_loopback(
+    address: SocketAddress, text: str, loopback: bool
+) -> None:
+    assert str(address) == text
+    assert address.is_loopback is loopback
+
+
+def test_socket_address_of_both_ends_of_real_sockets(tmp_path: Path) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            server, _ = listener.accept()
+            with server:
+                assert SocketAddress.of(server, peer=False) == SocketAddress(
+                    "tcp", "127.0.0.1", port
+                )
+                peer = SocketAddress.of(server, peer=True)
+                assert peer == SocketAddress("tcp", "127.0.0.1", client.getsockname()[1])
+    path = str(tmp_path / "s.sock")
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(path)
+        listener.listen()
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(path)
+            server, _ = listener.accept()
+            with server:
+                assert SocketAddress.of(server, peer=False) == SocketAddress("unix", path=path)
+                assert SocketAddress.of(server, peer=True) == SocketAddress("unix")

@@ -154,6 +154,7 @@ def test_systemd_sockets_go_to_listen_urls_by_name_each_once() -> None:
         assert sorted(server.urls) == sorted(f"echo://127.0.0.1:{port}" for port in ports)
 
 
+@pytest.mark.server_errors(r"only one listen URL may take all systemd sockets")
 def test_systemd_socket_cannot_be_served_twice() -> None:
     sock = listening_socket()
     command, fds = systemd_command((sock, "web"))
@@ -164,6 +165,7 @@ def test_systemd_socket_cannot_be_served_twice() -> None:
     sock.close()
 
 
+@pytest.mark.server_errors(r"no systemd socket named 'web'")
 def test_systemd_url_without_activation_says_so() -> None:
     result = run("serve", "--listen", "echo+systemd://web", env=_base_env())
     assert result.returncode == 1
@@ -333,6 +335,7 @@ def test_loading_errors_say_what_is_wrong(args: list[str], message: str) -> None
     assert message in result.stderr
 
 
+@pytest.mark.server_errors(r"cannot listen on 127\.0\.0\.1:\d+: the address is already in use")
 def test_address_in_use_is_reported_and_exits_one() -> None:
     with listening_socket() as taken:
         port = taken.getsockname()[1]
@@ -353,6 +356,7 @@ def test_json_log_format() -> None:
     assert listening[0]["protocol"] == "probe"
 
 
+@pytest.mark.server_errors(r"accept on .* failed: EMFILE")
 def test_accept_errors_do_not_stop_the_server() -> None:
     def few_fds() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))

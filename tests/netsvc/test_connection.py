@@ -1,8 +1,10 @@
 # Connection over a real socket pair: deadlines by phase (enforced by the
-# watchdog), shutdown wake-ups, and what a send timeout leaves behind.
+# watchdog) as the plugin reports parsing with parsed(), shutdown wake-ups and
+# reads, graceful closes, and what a send timeout leaves behind.
 from __future__ import annotations
 
 import socket
+import struct
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,8 +17,9 @@ from netsvc import (
     Counters,
     ReceiveTimeout,
     SendTimeout,
+    SocketAddress,
 )
-from netsvc._connection import Watchdog
+from netsvc._connection import SHUTDOWN_READ_LIMIT, Watchdog
 from netsvc._socketstream import SocketStream
 
 Pair = tuple[Connection, SocketStream]
@@ -46,7 +49,8 @@ def make(watchdog: Watchdog, **limits: float | None) -> Pair:
         transport=transport,
         watchdog=watchdog,
         id=1,
-        peer="test",
+        peer=SocketAddress("unix"),
+        local=SocketAddress("unix", path="test"),
         listener_url="test://",
         tls=False,
         limits=ConnectionLimits(**limits),  # type: ignore[arg-type]
@@ -61,7 +65,7 @@ async def test_idle_receive_times_out_from_when_it_starts_waiting(watchdog: Watc
     await trio.sleep(0.3)  # time spent before waiting does not count
     await client.send_all(b"x")
     assert await conn.receive() == b"x"
-    conn.request_complete()
+    conn.parsed(1, partial=False)
     start = trio.current_time()
     with pytest.raises(ReceiveTimeout) as caught:
         await conn.receive()
@@ -85,7 +89,7 @@ async def test_body_phase_is_progress_based_and_survives_shutdown(watchdog: Watc
     conn, client = make(watchdog, request_timeout=0.3)
     await client.send_all(b"HEAD\n")
     await conn.receive()
-    conn.request_complete(body_follows=True)
+    conn.body_follows()
     for _ in range(4):  # 0.8s in all, each chunk within the timeout
         await trio.sleep(0.2)
         await client.send_all(b"chunk")
@@ -93,8 +97,8 @@ async def test_body_phase_is_progress_based_and_survives_shutdown(watchdog: Watc
     conn.begin_closing()
     await client.send_all(b"last")
     assert await conn.receive() == b"last"  # shutdown does not cut a body short
-    conn.request_complete()
-    assert await conn.receive() == b""  # but the next request is not read
+    conn.parsed(1, partial=False)
+    assert await conn.receive() == b""  # nothing more was sent: the end
     assert conn.closing
 
 
@@ -160,5 +164,165 @@ async def test_a_receive_deadline_does_not_disturb_a_waiting_send(watchdog: Watc
 
 async def test_reset_by_peer_reads_as_end_of_stream(watchdog: Watchdog) -> None:
     conn, client = make(watchdog)
+    # SO_LINGER 0: close sends a reset, not a FIN; unread data makes sure of it
+    client.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    await conn.send(b"unread")
     await client.aclose()
     assert await conn.receive() == b""
+
+
+async def test_a_request_dribbled_byte_by_byte_keeps_its_first_bytes_deadline(
+    watchdog: Watchdog,
+) -> None:
+    conn, client = make(watchdog, request_timeout=0.5)
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_dribble, client)
+        with pytest.raises(ReceiveTimeout) as caught, trio.fail_after(3):
+            while await conn.receive():
+                conn.parsed(0, partial=True)  # nothing complete: the same request goes on
+        nursery.cancel_scope.cancel()
+    assert caught.value.phase == "request"
+    assert 0.45 < trio.current_time() - start < 0.5 + 2 * Watchdog.TICK
+
+
+async def _dribble(client: SocketStream) -> None:
+    while True:
+        await client.send_all(b"x")
+        await trio.sleep(0.1)
+
+
+async def test_completed_requests_start_the_next_ones_deadline(watchdog: Watchdog) -> None:
+    conn, client = make(watchdog, request_timeout=0.4)
+    for _ in range(6):  # 0.9s in all: each request is quick, so none times out
+        await client.send_all(b"done\npart")
+        await conn.receive()
+        conn.parsed(1, partial=True)
+        await trio.sleep(0.15)
+    assert conn.in_request
+    conn.parsed(0, partial=False)
+    assert not conn.in_request
+    assert conn.counters.requests == 6
+
+
+async def test_requests_without_replies_count_and_keep_the_connection_idle(
+    watchdog: Watchdog,
+) -> None:
+    conn, client = make(watchdog, request_timeout=0.2, idle_timeout=5)
+    for _ in range(8):  # 0.8s of no-reply requests: never a slow request
+        await client.send_all(b"noreply\n")
+        await conn.receive()
+        conn.parsed(1, partial=False)
+        await trio.sleep(0.1)
+    assert conn.counters.requests == 8
+
+
+async def test_at_shutdown_an_idle_connection_reads_what_was_sent_then_ends(
+    watchdog: Watchdog,
+) -> None:
+    conn, client = make(watchdog)
+    await client.send_all(b"sent before the shutdown\n")
+    await trio.sleep(0.05)
+    conn.begin_closing()
+    with trio.fail_after(1):
+        assert await conn.receive() == b"sent before the shutdown\n"
+        conn.parsed(1, partial=False)
+        assert await conn.receive() == b""  # nothing more is waited for
+
+
+async def test_at_shutdown_a_request_in_flight_may_finish_arriving(watchdog: Watchdog) -> None:
+    conn, client = make(watchdog)
+    await client.send_all(b"half a req")
+    assert await conn.receive() == b"half a req"
+    conn.parsed(0, partial=True)
+    conn.begin_closing()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_send_later, client, b"uest\n")
+        with trio.fail_after(1):
+            assert await conn.receive() == b"uest\n"
+    conn.parsed(1, partial=False)
+    assert await conn.receive() == b""
+
+
+async def test_reads_at_shutdown_are_bounded(watchdog: Watchdog) -> None:
+    conn, client = make(watchdog)
+    conn.begin_closing()
+    got = 0
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_flood, client)
+        with trio.fail_after(5):
+            while data := await conn.receive():
+                got += len(data)
+                conn.parsed(1, partial=True)  # a client that never stops pipelining
+        nursery.cancel_scope.cancel()
+    assert got <= SHUTDOWN_READ_LIMIT
+
+
+async def _send_later(client: SocketStream, data: bytes) -> None:
+    await trio.sleep(0.2)
+    await client.send_all(data)
+
+
+async def _flood(client: SocketStream) -> None:
+    while True:
+        await client.send_all(b"z" * 65536)
+
+
+async def test_a_send_queued_behind_a_stuck_one_counts_its_wait(watchdog: Watchdog) -> None:
+    conn, client = make(watchdog, send_timeout=0.5)
+    first_done = trio.Event()
+    waited: list[float] = []
+
+    async def first_sender() -> None:
+        await conn.send(b"f" * 2_000_000)
+        first_done.set()
+
+    async def second_sender() -> None:
+        await trio.sleep(0.2)  # queues behind the first, which is stuck
+        start = trio.current_time()
+        with pytest.raises(SendTimeout):
+            await conn.send(b"s" * 50_000_000)
+        waited.append(trio.current_time() - start)
+
+    async def late_reader() -> None:
+        # reads just before the first send's deadline, until it has finished:
+        # the second gets its turn 0.45s after it was called, and then sticks
+        await trio.sleep(0.45)
+        while not first_done.is_set():
+            await client.receive_some(1_000_000)
+
+    with trio.fail_after(3):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(first_sender)
+            nursery.start_soon(second_sender)
+            nursery.start_soon(late_reader)
+    assert waited[0] < 0.5 + 2 * Watchdog.TICK  # not 0.45 + 0.5 from its turn
+
+
+async def test_graceful_close_delivers_the_last_reply_despite_unread_input(
+    watchdog: Watchdog,
+) -> None:
+    conn, client = make(watchdog)
+    await client.send_all(b"u" * 200_000)  # the server never reads this
+    await conn.send(b"last words")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(conn.aclose, 1.0, 256 * 1024)
+        await trio.sleep(0.1)  # the client reads late, after the server closed
+        received = b""
+        while data := await client.receive_some():  # a reset would raise here
+            received += data
+    assert received == b"last words"
+
+
+async def test_send_eof_twice_is_harmless(watchdog: Watchdog) -> None:
+    conn, client = make(watchdog)
+    await conn.send(b"bye")
+    await conn.aclose(0.2, 1024)  # sends EOF, waits for the client's, then closes
+    assert await client.receive_some() == b"bye"
+    assert await client.receive_some() == b""
+    ours, theirs = socket.socketpair()
+    OPENED.extend((ours, theirs))
+    stream = SocketStream(ours)
+    await stream.send_eof()
+    await stream.send_eof()
+    await stream.aclose()

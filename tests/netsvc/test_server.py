@@ -54,11 +54,13 @@ async def test_fixture_serves_a_plugin_by_name(netsvc_server: Any) -> None:
     assert await client.ask("ping") == b"ping"
 
 
+@pytest.mark.server_errors(r"handler failed; closing this connection")
 async def test_handler_exception_closes_only_that_connection() -> None:
     async with serve(probe, limits=LIMITS) as running:
         bystander = await connect(running)
         victim = await connect(running)
         await victim.send(b"CRASH\n")
+        assert await victim.line() == b"ERR internal error"  # the plugin's last words
         assert await victim.closed()
         assert await bystander.ask("ECHO still here") == b"still here"
         fresh = await connect(running)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.serveprocess import NETSVC, ROOT, ServeProcess
 
@@ -75,6 +76,7 @@ def test_protocols_with_process_state_refuse_workers() -> None:
     )
 
 
+@pytest.mark.server_errors(r"2 of 2 workers failed to start", r"the ASGI app's startup failed")
 def test_workers_that_cannot_start_stop_the_supervisor() -> None:
     args = ["--protocol", "http", "--port", "0", "--workers", "2"]
     args += ["--app", "tests.protocols.http.apps:failing_startup"]

@@ -28,14 +28,19 @@ class KVService(Service):
     def refusal(self) -> bytes:
         return encode_reply("ERR", "too many connections, try again later")
 
+    def internal_error(self, conn: Connection) -> bytes:
+        # sent if handle() raises: every reply is one whole send, so the line is clean
+        return encode_reply("ERR", "internal error, see the server log")
+
     async def handle(self, conn: Connection) -> None:
         parser = Parser(self.settings.max_line)
         while data := await conn.receive():
             parser.feed(data)
+            commands = 0
             replies: list[bytes] = []
             try:
                 while (command := parser.next_command()) is not None:
-                    conn.counters.request()
+                    commands += 1
                     if command.name == "QUIT":
                         await conn.send(b"".join(replies) + encode_reply("BYE"))
                         return
@@ -43,8 +48,8 @@ class KVService(Service):
             except LineTooLong as exc:
                 await conn.send(b"".join(replies) + encode_reply("ERR", str(exc)))
                 return
+            conn.parsed(commands, partial=parser.has_partial)
             if replies:
-                conn.request_complete(more_buffered=parser.has_partial)
                 await conn.send(b"".join(replies))
         if conn.closing:
             await conn.send(encode_reply("BYE", "server shutting down"))

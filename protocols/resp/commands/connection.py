@@ -5,7 +5,7 @@ import hmac
 
 from .._app import RespApp
 from .._args import parse_int
-from .._client import Client
+from .._client import REPLIES_OFF, REPLIES_ON, REPLIES_SKIP_NEXT, Client
 from .._reply import OK, PONG, ErrorReply, Reply
 
 commands = RespApp(builtins=False)
@@ -149,6 +149,8 @@ CLIENT_HELP = [
     b"    Kill connections.",
     b"LIST [TYPE normal|pubsub] [ID id ...]",
     b"    Return information about client connections.",
+    b"REPLY (ON|OFF|SKIP)",
+    b"    Control the replies sent to the current connection.",
     b"SETINFO <LIB-NAME|LIB-VER> <value>",
     b"    Set client library name or version.",
     b"SETNAME <name>",
@@ -186,11 +188,29 @@ def client_(client: Client, argv: list[bytes]) -> Reply:
         return _client_list(client, argv)
     if sub == b"kill" and len(argv) >= 3:
         return _client_kill(client, argv)
+    if sub == b"reply" and len(argv) == 3:
+        return _client_reply(client, argv[2].lower())
     if sub == b"help" and len(argv) == 2:
         return CLIENT_HELP
-    if sub in (b"id", b"getname", b"setname", b"setinfo", b"info", b"help", b"kill"):
+    if sub in (b"id", b"getname", b"setname", b"setinfo", b"info", b"help", b"kill", b"reply"):
         raise ErrorReply(f"ERR wrong number of arguments for 'client|{sub.decode()}' command")
     return server.unknown_subcommand(argv)
+
+
+def _client_reply(client: Client, mode: bytes) -> Reply:
+    """CLIENT REPLY: OFF silences every reply (its own too) until ON; SKIP
+    silences the next command's. Pub/sub messages still arrive, as in Redis."""
+    if mode == b"on":
+        client.replies = REPLIES_ON
+        return OK
+    if mode == b"off":
+        client.replies = REPLIES_OFF
+    elif mode == b"skip":
+        if client.replies != REPLIES_OFF:
+            client.replies = REPLIES_SKIP_NEXT
+    else:
+        raise ErrorReply("ERR syntax error")
+    return None  # not sent: the mode is already in force
 
 
 def _client_list(client: Client, argv: list[bytes]) -> Reply:
@@ -211,7 +231,7 @@ def _client_list(client: Client, argv: list[bytes]) -> Reply:
 def _client_kill(client: Client, argv: list[bytes]) -> Reply:
     clients = list(client.server.clients.values())
     if len(argv) == 3:  # the old form: CLIENT KILL addr
-        victims = [c for c in clients if c.conn.peer.encode() == argv[2]]
+        victims = [c for c in clients if str(c.conn.peer).encode() == argv[2]]
         if not victims:
             raise ErrorReply("ERR No such client")
         for victim in victims:
@@ -226,7 +246,7 @@ def _client_kill(client: Client, argv: list[bytes]) -> Reply:
             wanted = parse_int(value)
             clients = [c for c in clients if c.id == wanted]
         elif option == b"addr":
-            clients = [c for c in clients if c.conn.peer.encode() == value]
+            clients = [c for c in clients if str(c.conn.peer).encode() == value]
         elif option == b"skipme" and value.lower() in (b"yes", b"no"):
             skip_me = value.lower() == b"yes"
         else:

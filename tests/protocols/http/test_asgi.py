@@ -72,6 +72,7 @@ def test_starlette_from_the_cli() -> None:
     assert "shutting down" in server.log
 
 
+@pytest.mark.server_errors(r"handler for GET / left its response unfinished")
 async def test_an_unfinished_asgi_response_closes_the_connection_only() -> None:
     from tests.protocols.http.apps import unfinished
 
@@ -83,6 +84,7 @@ async def test_an_unfinished_asgi_response_closes_the_connection_only() -> None:
         assert running.server.runtime.counters.connections_total == 2  # the server went on
 
 
+@pytest.mark.server_errors(r"the ASGI app's startup failed")
 def test_a_failing_lifespan_startup_is_one_clear_error_line() -> None:
     import subprocess
 

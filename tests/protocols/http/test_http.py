@@ -80,6 +80,7 @@ async def test_keep_alive_reuses_one_connection(netsvc_server: Any) -> None:
     assert running.server.runtime.counters.connections_total == 1
 
 
+@pytest.mark.server_errors(r"handler for GET /crash failed")
 async def test_handler_error_is_a_500_and_the_server_goes_on(netsvc_server: Any) -> None:
     running = await netsvc_server("http", app=native)
     async with httpx.AsyncClient(base_url=running.url) as client:
@@ -298,6 +299,7 @@ async def test_no_content_has_no_content_length(netsvc_server: Any) -> None:
     assert b"content-length" not in reply.lower()
 
 
+@pytest.mark.server_errors(r"handler for GET /badheader failed")
 async def test_a_response_h11_refuses_becomes_a_500(netsvc_server: Any) -> None:
     running = await netsvc_server("http", app=native)
     reply = await exchange(running, b"GET /badheader HTTP/1.1\r\nhost: x\r\n\r\n")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from netsvc import Connection, ConnectionLimits, Counters, Runtime
+from netsvc import Connection, ConnectionLimits, Counters, Runtime, SocketAddress
 from netsvc._connection import Watchdog
 from netsvc._socketstream import SocketStream
 from protocols.xmpp import XmppApp, XmppSettings
@@ -25,12 +25,18 @@ def pair() -> Iterator[SocketStream]:
 
 
 def connection(stream: SocketStream, peer: str, *, tls: bool = False) -> Connection:
+    if peer == "unix":
+        address = SocketAddress("unix")
+    else:
+        host, _, port = peer.rpartition(":")
+        address = SocketAddress("tcp", host.strip("[]"), int(port))
     return Connection(
         stream,
         transport=stream,
         watchdog=Watchdog(),
         id=1,
-        peer=peer,
+        peer=address,
+        local=SocketAddress("tcp", "0.0.0.0", 5222),
         listener_url="xmpp://0.0.0.0:5222",
         tls=tls,
         limits=ConnectionLimits(),
@@ -46,6 +52,7 @@ def connection(stream: SocketStream, peer: str, *, tls: bool = False) -> Connect
         ("unix", False, False, True),
         ("192.0.2.10:5000", False, False, False),
         ("[2001:db8::1]:5000", False, False, False),
+        ("[::ffff:127.0.0.1]:5000", False, False, True),
         ("192.0.2.10:5000", True, False, True),
         ("192.0.2.10:5000", False, True, True),
     ],
