@@ -1,11 +1,12 @@
-# One client connection as a plugin sees it: the only place that reads from
-# and writes to a client's stream. It enforces the connection's deadlines (idle
-# and request, from ConnectionLimits), serialises sends from several tasks,
-# bounds how long a send may wait for a client that does not read, and tells
-# the plugin when the server is shutting down.
+# One client connection as a plugin sees it: how a plugin reads from and
+# writes to its client (the server itself only writes a refusal). It enforces
+# the connection's deadlines (idle and request, from ConnectionLimits, as the
+# plugin reports parsing with parsed()), serialises sends from several tasks,
+# bounds how long a send may wait for a client that does not read, tells the
+# plugin when the server is shutting down (still reading what the client had
+# sent), and closes gracefully when the handler is done.
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import math
@@ -14,7 +15,7 @@ from typing import Any
 import trio
 
 from ._address import SocketAddress
-from ._socketstream import Interrupted, SocketStream
+from ._socketstream import Interrupted, SocketStream, close_gracefully
 from ._stats import Counters
 
 __all__ = [
@@ -178,6 +179,7 @@ class Connection:
         self._send_deadline = math.inf
         self.next_deadline = math.inf  # the earlier of the two, for the watchdog
         self._broken: str | None = None  # why sending is no longer possible
+        self._eof = False  # the client's end (or its reset) was read: nothing to drain
         self._log: logging.LoggerAdapter[logging.Logger] | None = None
 
     @property
@@ -226,15 +228,24 @@ class Connection:
             data = await self._stream.receive_some(max_bytes or self.receive_size)
         except Interrupted as exc:
             if exc.reason == CLOSING or (phase == IDLE and self._closing.is_set()):
-                return b""
+                # woken for shutdown: what reached the socket meanwhile is still read
+                self._idle_wait = False
+                self._transport.disarm("read")
+                return await self._receive_closing(phase, deadline, max_bytes)
             assert limit is not None
             raise ReceiveTimeout("idle" if phase == IDLE else "request", limit) from None
         except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._eof = True
             return b""  # a reset is the client's end too
         finally:
             self._idle_wait = False
+            # an interrupt that came after the data did (in the checkpoint that
+            # follows a read) was meant for this wait, not the next one
+            self._transport.disarm("read")
             self._set_deadlines(math.inf, self._send_deadline)
-        if phase == IDLE and data:
+        if not data:
+            self._eof = True
+        elif phase == IDLE:
             self._phase = REQUEST
             self._request_started = self._watchdog.now
         return bytes(data)
@@ -258,12 +269,15 @@ class Connection:
                 return b""
             raise ReceiveTimeout(phase, self.request_timeout or 0.0) from None
         except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._eof = True
             return b""
         finally:
             self._transport.disarm("read")  # TLS may have answered from its buffer
             self._set_deadlines(math.inf, self._send_deadline)
         self._read_while_closing += len(data)
-        if phase == IDLE and data:
+        if not data:
+            self._eof = True
+        elif phase == IDLE:
             self._phase = REQUEST
             self._request_started = self._watchdog.now
         return bytes(data)
@@ -333,6 +347,7 @@ class Connection:
             self._broken = "a send was cancelled"
             raise
         finally:
+            self._transport.disarm("write")  # a deadline that passed as the send finished
             self._set_deadlines(self._receive_deadline, math.inf)
             self._send_gate.release()
 
@@ -344,6 +359,13 @@ class Connection:
         `linger` seconds in all, so the kernel does not answer it with a
         reset that would destroy our last reply.
         """
+        if self._eof and self._stream is self._transport and not self._send_gate.busy:
+            # plain TCP, the client has finished and all it sent was read:
+            # nothing can make a reset, so close at once (10,000 clients that
+            # leave together must not cost the server rounds of scheduling each)
+            self._broken = self._broken or "the connection is closed"
+            self._transport.close_now()
+            return
         with trio.move_on_after(linger):
             await self._send_gate.acquire()
             try:
@@ -352,8 +374,7 @@ class Connection:
                     await close_gracefully(self._stream, self._transport, linger_bytes)
             finally:
                 self._send_gate.release()
-        await trio.aclose_forcefully(self._stream)
-        await trio.aclose_forcefully(self._transport)
+        self._transport.close_now()  # TLS's state goes with its socket
 
     # -- shutdown ------------------------------------------------------------
 
@@ -368,12 +389,21 @@ class Connection:
         await self._closing.wait()
 
     def begin_closing(self) -> None:
-        """Ask this connection to end: a receive() waiting between requests
-        returns b"" now and later ones at once. The server calls it at
-        shutdown; a plugin may call it to disconnect a client (CLIENT KILL)."""
+        """Ask this connection to end gracefully, as at shutdown: a receive()
+        between requests returns what the client already sent (up to
+        SHUTDOWN_READ_LIMIT bytes), then b"". The server calls it at shutdown."""
         self._closing.set()
         if self._idle_wait:
             self._transport.interrupt("read", CLOSING)
+
+    def disconnect(self) -> None:
+        """End this connection now (CLIENT KILL, a client too slow to keep):
+        receive() returns b"" from now on, in a request or not, without
+        reading more. Sends still work, for a last word."""
+        self._read_while_closing = SHUTDOWN_READ_LIMIT
+        self._phase = IDLE
+        self._closing.set()
+        self._transport.interrupt("read", CLOSING)
 
 
 class _SendGate:
@@ -381,46 +411,22 @@ class _SendGate:
     scheduler (trio.Lock's does, which costs a scheduling round per send);
     send_all itself is the checkpoint."""
 
-    __slots__ = ("_busy", "_waiters")
+    __slots__ = ("_waiters", "busy")
 
     def __init__(self) -> None:
-        self._busy = False
+        self.busy = False
         self._waiters: trio.lowlevel.ParkingLot | None = None
 
     async def acquire(self) -> None:
-        while self._busy:
+        if self.busy:
             if self._waiters is None:
                 self._waiters = trio.lowlevel.ParkingLot()
-            await self._waiters.park()
-        self._busy = True
+            await self._waiters.park()  # release() hands the gate over: still busy
+            return
+        self.busy = True
 
     def release(self) -> None:
-        self._busy = False
-        if self._waiters:
+        if self._waiters:  # to the next in line, so none can barge in: call order holds
             self._waiters.unpark()
-
-
-async def close_gracefully(
-    stream: trio.abc.Stream, transport: SocketStream, linger_bytes: int
-) -> None:
-    """Close `stream` (the transport itself, or TLS over it) without
-    destroying what was sent last: TLS's close_notify, then shut down our
-    side, drain up to `linger_bytes` the client still sends, close. The
-    caller bounds the time."""
-    if stream is not transport:
-        # TLS: first read what the client already sent, through TLS and without
-        # waiting, since records left unread make OpenSSL fail the shutdown
-        # before its close_notify goes out
-        drained = 0
-        with contextlib.suppress(Interrupted, trio.BrokenResourceError, trio.ClosedResourceError):
-            while drained < linger_bytes:
-                transport.interrupt("read", CLOSING)
-                data = await stream.receive_some()
-                if not data:
-                    break
-                drained += len(data)
-        transport.disarm("read")
-        transport.defer_close()  # TLS closes its transport: keep it for the drain
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await stream.aclose()
-    await transport.drain_and_close(linger_bytes)
+        else:
+            self.busy = False

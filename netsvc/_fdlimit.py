@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 import resource
+from typing import TYPE_CHECKING
 
-from ._server import Listen
+if TYPE_CHECKING:
+    from ._server import Listen
 
 __all__ = ["RESERVED_FDS", "UNLIMITED_FDS_CAP", "adjust_open_file_limit", "open_file_target"]
 

@@ -34,15 +34,15 @@ from ._connection import (
     ReceiveTimeout,
     SendTimeout,
     Watchdog,
-    close_gracefully,
 )
 from ._plugin import ListenerInfo, Protocol, Runtime, Service
-from ._socketstream import SocketStream
+from ._socketstream import SocketStream, close_gracefully
 from ._stats import Counters
 
 __all__ = ["DEFAULT_BACKLOG", "Listen", "Server", "claim_systemd_fds"]
 
 log = logging.getLogger("netsvc.server")
+_CONNECTION_LOG = logging.getLogger("netsvc.connection")  # what Connection.log writes to
 
 ACCEPT_RETRY_DELAY = 0.1  # seconds to wait after accept() fails (EMFILE and friends)
 MAX_ACCEPTS_PER_WAKEUP = 1000  # Redis's MAX_ACCEPTS_PER_CALL
@@ -359,7 +359,7 @@ class Server:
             log.exception("refusing a connection on %s failed", listener.info.url)
         finally:
             self._pending_refusals -= 1
-            await trio.aclose_forcefully(raw)
+            raw.close_now()
 
     async def _secure(
         self, raw: SocketStream, listener: _Listener, most_seconds: float = math.inf
@@ -398,7 +398,8 @@ class Server:
             self._watchdog.connections.add(conn)
             if self._shutdown.is_set():
                 conn.begin_closing()
-            conn.log.debug("connection opened on %s", listener.info.url)
+            if _CONNECTION_LOG.isEnabledFor(logging.DEBUG):  # else no logger adapter is made
+                conn.log.debug("connection opened on %s", listener.info.url)
             try:
                 await listener.service.handle(conn)
             except BaseException as exc:
@@ -408,9 +409,10 @@ class Server:
         finally:
             if conn is not None:
                 self._watchdog.connections.discard(conn)
-                conn.log.debug("connection closed")
+                if _CONNECTION_LOG.isEnabledFor(logging.DEBUG):
+                    conn.log.debug("connection closed")
             counters.closed()
-            await trio.aclose_forcefully(raw)
+            raw.close_now()
 
 
 async def _say_internal_error(conn: Connection, service: Service) -> None:

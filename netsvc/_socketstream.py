@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-__all__ = ["Interrupted", "SocketStream"]
+__all__ = ["Interrupted", "SocketStream", "close_gracefully"]
 
 DEFAULT_RECEIVE_SIZE = 65536
 SENDS_BETWEEN_YIELDS = 16  # sends that finish at once still yield this often
@@ -37,7 +37,10 @@ class SocketStream(trio.abc.HalfCloseableStream):
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # fails for a peer that already reset on some systems: that is its
+            # first read's business, not the accept loop's
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.socket = sock
         self._closed = False
         self._eof_sent = False
@@ -143,23 +146,36 @@ class SocketStream(trio.abc.HalfCloseableStream):
         """Graceful close: shut down our side, read and drop what the client
         still sends until its EOF (or `max_bytes`), then close. Unread bytes
         at close make the kernel send a reset, which can destroy our last
-        reply before the client reads it. The caller bounds the time; a
-        cancelled drain still closes."""
+        reply before the client reads it. What has arrived is read without
+        waiting; only a client that has not finished is waited for. The
+        caller bounds the time; a cancelled drain still closes."""
         try:
             if not self._closed:
                 self._interrupts.clear()
                 self._shutdown_write()
                 drained = 0
                 while drained < max_bytes:
-                    data = await self.receive_some(DEFAULT_RECEIVE_SIZE)
+                    try:
+                        data = self.socket.recv(DEFAULT_RECEIVE_SIZE)
+                    except BlockingIOError:
+                        await self._wait("read", trio.lowlevel.wait_readable)
+                        continue
                     if not data:
                         break
                     drained += len(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, Interrupted):
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, Interrupted):
             pass  # the client reset or left: nothing more to protect
         finally:
-            self._close_deferred = False
-            await trio.aclose_forcefully(self)
+            self.close_now()
+
+    def close_now(self) -> None:
+        """Close at once, without a checkpoint; a second call does nothing.
+        Waits on the socket in other tasks end with ClosedResourceError."""
+        self._close_deferred = False
+        if not self._closed:
+            self._closed = True
+            trio.lowlevel.notify_closing(self.socket)
+            self.socket.close()
 
     async def aclose(self) -> None:
         if self._close_deferred and not self._closed:
@@ -179,3 +195,30 @@ def _stream_error(exc: OSError) -> Exception:
     if exc.errno == errno.EBADF:
         return trio.ClosedResourceError("the socket was closed")
     return trio.BrokenResourceError(f"socket connection broken: {exc}")
+
+
+async def close_gracefully(
+    stream: trio.abc.Stream, transport: SocketStream, linger_bytes: int
+) -> None:
+    """Close `stream` (the transport itself, or TLS over it) without
+    destroying what was sent last: TLS's close_notify, then shut down our
+    side, drain up to `linger_bytes` the client still sends, close. The
+    caller bounds the time."""
+    if stream is not transport:
+        # TLS: first read what the client already sent, through TLS and without
+        # waiting, since records left unread make OpenSSL fail the shutdown
+        # before its close_notify goes out
+        drained = 0
+        with contextlib.suppress(Interrupted, trio.BrokenResourceError, trio.ClosedResourceError):
+            while drained < linger_bytes:
+                transport.interrupt("read", "drain")
+                data = await stream.receive_some()
+                if not data:
+                    break
+                drained += len(data)
+        transport.disarm("read")
+        transport.disarm("write")  # a send deadline's interrupt must not cut the close_notify
+        transport.defer_close()  # TLS closes its transport: keep it for the drain
+        with contextlib.suppress(Interrupted, trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.aclose()
+    await transport.drain_and_close(linger_bytes)

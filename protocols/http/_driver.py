@@ -120,12 +120,14 @@ class HttpConnection:
         headers = list(event.headers)  # h11's Headers is a Sequence: iterate it once
         size, length = _head_size_and_length(event.target, headers)
         if size > self.max_header_size:  # h11 only limits a head that arrives in pieces
+            conn.parsed(1, partial=False)  # a request, though refused
             await self.send_error(
                 431, f"the request head is larger than {self.max_header_size} bytes"
             )
             return False
         self.body_left = True  # until h11's EndOfMessage is read (at once if there is no body)
         if length is not None and length > self.max_body:
+            conn.parsed(1, partial=False)
             await self.send_error(413, f"the body is larger than {self.max_body} bytes")
             return False
         has_body = length is None or length > 0

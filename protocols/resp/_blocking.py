@@ -72,6 +72,8 @@ class Blocking:
             self.queues.setdefault((waiter.db.index, key), collections.deque()).append(waiter)
             waiter.db.blocked[key] = waiter.db.blocked.get(key, 0) + 1
         self.clients += 1
+        # like Redis, a blocked client is not idle: no idle timeout while it waits
+        idle_timeout, client.conn.idle_timeout = client.conn.idle_timeout, None
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_watch_hangup, client, nursery.cancel_scope)
@@ -79,6 +81,7 @@ class Blocking:
                     await waiter.event.wait()
                 nursery.cancel_scope.cancel()
         finally:
+            client.conn.idle_timeout = idle_timeout
             self.clients -= 1
             self._remove(waiter)
         return waiter.result if waiter.served else NULL_ARRAY
@@ -106,8 +109,10 @@ async def _watch_hangup(client: Client, scope: trio.CancelScope) -> None:
     conn = client.conn
     conn.parsed(0, partial=False)  # waiting is idle time, not a slow request
     while data := await conn.receive():
+        conn.parsed(0, partial=False)  # read ahead, parsed later: not a request in flight
         client.pending_input.append(data)
         if sum(map(len, client.pending_input)) > PENDING_INPUT_LIMIT:
             await trio.sleep_forever()  # TCP pushes back on the client
-    client.close_after_reply = True
+    if not conn.closing:  # the client left; at shutdown, what it sent is still answered
+        client.close_after_reply = True
     scope.cancel()

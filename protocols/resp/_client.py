@@ -137,4 +137,4 @@ class Client:
         when its task gets to run."""
         self.close_after_reply = True
         self.server.forget(self)
-        self.conn.begin_closing()  # wakes it if it is waiting for a command
+        self.conn.disconnect()  # wakes it if it is waiting for a command

@@ -43,7 +43,7 @@ class Outbox:
             self.overflowed = True
             self.chunks.clear()
             self.conn.log.warning("closing a client %d bytes behind on its output", self.size)
-            self.conn.begin_closing()
+            self.conn.disconnect()
         self._ready.set()
 
     async def wait_below(self, size: int) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import trio
 import trio.lowlevel
 
-from netsvc import Connection, Runtime, Service
+from netsvc import Connection, ConnectionLost, ReceiveTimeout, Runtime, SendTimeout, Service
 
 from ._app import CommandSpec, RespApp, unknown_command, wrong_arity
 from ._blocking import Blocking
@@ -222,6 +222,8 @@ class RespService(Service):
             reply = await spec.handler(client, argv)
         except ErrorReply as exc:
             return self._error(client, exc)
+        except (ReceiveTimeout, SendTimeout, ConnectionLost):
+            raise  # the connection's end, not the command's failure
         except Exception:
             return self._crashed(client, spec)
         if type(reply) is ErrorReply:

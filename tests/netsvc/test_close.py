@@ -13,7 +13,7 @@ import pytest
 import trio
 import trustme
 
-from netsvc import ConnectionLimits
+from netsvc import ConnectionLimits, Server
 from netsvc.testing import RunningServer, serve
 from tests.netsvc.probe import protocol as probe
 
@@ -100,7 +100,13 @@ async def test_shutdown_goodbye_then_close(tls_or_not: dict[str, object]) -> Non
         assert end == "eof"
 
 
-async def test_clients_still_waiting_to_be_accepted_at_shutdown_are_answered() -> None:
+async def test_clients_still_waiting_to_be_accepted_at_shutdown_are_answered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def busy_elsewhere(*args: object) -> None:  # an accept loop that never gets to run
+        await trio.sleep_forever()
+
+    monkeypatch.setattr(Server, "_accept_loop", busy_elsewhere)
     async with serve(probe, settings={"polite": True}) as running:
         assert running.port is not None
         clients = []

@@ -3,12 +3,14 @@
 # reads, graceful closes, and what a send timeout leaves behind.
 from __future__ import annotations
 
+import functools
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import trio
+import trio.lowlevel
 
 from netsvc import (
     Connection,
@@ -326,3 +328,74 @@ async def test_send_eof_twice_is_harmless(watchdog: Watchdog) -> None:
     await stream.send_eof()
     await stream.send_eof()
     await stream.aclose()
+
+
+async def test_a_request_that_reached_the_socket_as_shutdown_began_is_read(
+    watchdog: Watchdog,
+) -> None:
+    conn, client = make(watchdog)
+    received: list[bytes] = []
+
+    async def handler() -> None:
+        received.append(await conn.receive())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(handler)
+        await trio.sleep(0.05)  # waiting between requests
+        client.socket.send(b"PING\r\n")  # in the socket, not yet seen by trio...
+        conn.begin_closing()  # ...when shutdown reaches the connection
+    assert received == [b"PING\r\n"]
+
+
+async def _interrupt_after_the_syscall(conn: Connection, interrupt: Callable[[], None]) -> None:
+    """Run `interrupt` in the checkpoint that follows a read or send that
+    already succeeded (where a watchdog tick or a shutdown can land)."""
+    ready = trio.Event()
+
+    async def later() -> None:
+        await ready.wait()
+        interrupt()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(later)
+        await trio.lowlevel.checkpoint()
+        ready.set()
+        await conn.receive()
+
+
+async def test_a_deadline_that_passed_as_data_came_does_not_cut_the_next_wait(
+    watchdog: Watchdog,
+) -> None:
+    for _ in range(20):  # trio shuffles each batch: the tick lands in the checkpoint or not
+        conn, client = make(watchdog)
+        await client.send_all(b"PING\r\n")
+        await _interrupt_after_the_syscall(conn, functools.partial(conn.expire, 1e9))  # late tick
+        conn.parsed(1, partial=False)
+        with trio.move_on_after(0.02) as waited:
+            await conn.receive()  # an idle wait, not an instant ReceiveTimeout
+        assert waited.cancelled_caught
+
+
+async def test_shutdown_landing_after_a_read_does_not_cut_the_request_in_flight(
+    watchdog: Watchdog,
+) -> None:
+    for _ in range(20):
+        conn, client = make(watchdog)
+        await client.send_all(b"*1\r\n$4\r\nPI")
+        await _interrupt_after_the_syscall(conn, conn.begin_closing)
+        conn.parsed(0, partial=True)
+        await client.send_all(b"NG\r\n")
+        with trio.fail_after(2):
+            assert await conn.receive() == b"NG\r\n"
+
+
+async def test_disconnect_reads_nothing_more(watchdog: Watchdog) -> None:
+    conn, client = make(watchdog)
+    await client.send_all(b"half a requ")
+    assert await conn.receive() == b"half a requ"
+    conn.parsed(0, partial=True)
+    await client.send_all(b"est\nMORE\n")
+    conn.disconnect()
+    assert await conn.receive() == b""  # not even the rest of the request in flight
+    await conn.send(b"bye")  # a last word still goes out
+    assert await client.receive_some() == b"bye"

@@ -108,7 +108,7 @@ async def test_a_dribbled_head_gets_408_at_the_request_timeout(server: tuple[str
     assert ending.end == "eof"
     [(status, _, _)] = responses(ending.data)
     assert status == 408
-    assert REQUEST_TIMEOUT < ending.seconds < 0.2 + REQUEST_TIMEOUT + 2 * TICK + 0.3
+    assert REQUEST_TIMEOUT < ending.seconds < 0.2 + REQUEST_TIMEOUT + 1.0  # not 8s
 
 
 async def test_steady_keep_alive_requests_are_never_a_slow_request(

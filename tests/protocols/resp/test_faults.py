@@ -57,7 +57,7 @@ async def test_a_dribbled_request_is_cut_at_the_request_timeout(server: tuple[st
     assert ending.end == "eof"
     assert ending.data == b""
     # cut a request timeout after its first byte (sent after the first pause)
-    assert REQUEST_TIMEOUT < ending.seconds < 0.2 + REQUEST_TIMEOUT + 2 * TICK + 0.3
+    assert REQUEST_TIMEOUT < ending.seconds < 0.2 + REQUEST_TIMEOUT + 1.0  # not 7s
 
 
 async def test_a_dribbled_pipeline_is_cut_even_between_whole_commands(
@@ -70,7 +70,7 @@ async def test_a_dribbled_pipeline_is_cut_even_between_whole_commands(
     ending = await exchange(*server, steps)
     assert ending.data == b"+PONG\r\n"
     assert ending.end == "eof"
-    assert ending.seconds < REQUEST_TIMEOUT + 2 * TICK + 0.3
+    assert ending.seconds < REQUEST_TIMEOUT + 1.0  # not the 2.2s the whole pipeline takes
 
 
 async def test_commands_without_replies_are_never_a_slow_request(

@@ -112,7 +112,7 @@ async def test_a_dribbled_stanza_is_cut_at_the_request_timeout(server: tuple[str
     elapsed = trio.current_time() - start
     assert b"<connection-timeout" in rest
     assert rest.endswith(b"</stream:stream>\n")
-    assert REQUEST_TIMEOUT < elapsed < 0.2 + REQUEST_TIMEOUT + 2 * TICK + 0.5
+    assert REQUEST_TIMEOUT < elapsed < 0.2 + REQUEST_TIMEOUT + 1.0  # not 11s
 
 
 async def test_stanzas_without_replies_are_never_a_slow_request(
