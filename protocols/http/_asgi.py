@@ -148,9 +148,10 @@ class AsgiApp:
         finished = trio.Event()
         head = request.method == "HEAD"
         disconnected = False
+        body_error: Exception | None = None  # why the request body stopped, if it did
 
         async def receive() -> Message:
-            nonlocal disconnected
+            nonlocal disconnected, body_error
             if connection.body_left and not disconnected:
                 try:
                     chunk = await body.__anext__()
@@ -159,11 +160,11 @@ class AsgiApp:
                     if connection.body_left:  # the body reader failed earlier: no more body
                         disconnected = True
                         return {"type": "http.disconnect"}
-                except h11.RemoteProtocolError:  # the client left in the middle of the body
-                    disconnected = True
+                except h11.RemoteProtocolError as exc:  # malformed, or the client left mid-body
+                    disconnected, body_error = True, exc
                     return {"type": "http.disconnect"}
-                except BaseException:  # too large, too slow: the app hears it once
-                    disconnected = True
+                except Exception as exc:  # too large, too slow: the app hears it once
+                    disconnected, body_error = True, exc
                     raise
                 return {"type": "http.request", "body": chunk, "more_body": connection.body_left}
             if not finished.is_set():
@@ -195,6 +196,8 @@ class AsgiApp:
         finally:
             finished.set()
         if not connection.response_started:
+            if body_error is not None:  # the app gave up on a bad body, as ASGI allows:
+                raise body_error  # answered as the native path does (400, 408, 413)
             raise RuntimeError("the ASGI app returned without sending a response")
 
 

@@ -126,6 +126,10 @@ class HttpConnection:
             )
             return False
         self.body_left = True  # until h11's EndOfMessage is read (at once if there is no body)
+        if event.method == b"CONNECT":  # a 2xx would make h11 switch to a tunnel
+            conn.parsed(1, partial=False)
+            await self.send_error(501, "CONNECT (a tunnel) is not supported by this server")
+            return False
         if length is not None and length > self.max_body:
             conn.parsed(1, partial=False)
             await self.send_error(413, f"the body is larger than {self.max_body} bytes")

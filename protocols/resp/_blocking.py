@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ._keyspace import Database, Keyspace
-from ._reply import NULL_ARRAY, Reply
+from ._reply import NULL_ARRAY, ErrorReply, Reply
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -53,9 +53,14 @@ class Blocking:
             index, key = ready.pop()
             queue = self.queues.get((index, key))
             db = self.keyspace[index]
+            if not isinstance(db.get(key), collections.deque):
+                continue  # gone, or another type now: as in Redis, its waiters wait on
             while queue:
                 waiter = queue[0]
-                result = waiter.take(db)
+                try:
+                    result = waiter.take(db)
+                except ErrorReply as error:  # BLMOVE's destination is not a list:
+                    result = error  # that waiter gets the error, as in Redis
                 if result is None:
                     break
                 waiter.result, waiter.served = result, True

@@ -102,13 +102,15 @@ class RespService(Service):
             self.port = conn.local.port
         client = Client(self, conn, next(self._ids))
         self.clients[client.id] = client
-        try:
-            async with trio.open_nursery() as nursery:
-                client.nursery = nursery
+        async with trio.open_nursery() as nursery:
+            client.nursery = nursery
+            try:
                 await self._serve(client)
-                nursery.cancel_scope.cancel()
-        finally:
-            self.forget(client)
+            finally:
+                # while the nursery is open: a PUBLISH that reaches this client
+                # from now on finds it gone, and cannot start its outbox here
+                self.forget(client)
+            nursery.cancel_scope.cancel()
 
     def forget(self, client: Client) -> None:
         self.clients.pop(client.id, None)

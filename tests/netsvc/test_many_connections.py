@@ -20,7 +20,7 @@ SERVED_WITHIN = 0.100  # seconds
 # Closing 10,000 connections costs the server about 50 us each in Python,
 # in one scheduler batch: a fresh client waits for that batch. Bounded here so
 # a regression fails; the 100 ms target is reported (xfail) until it is met.
-AFTER_MASS_CLOSE_BOUND = 2.0
+AFTER_MASS_CLOSE_BOUND = 3.0
 
 # per protocol: the server's options, what a client sends to be set up, how
 # its answer ends, and a request whose answer a fresh client times
