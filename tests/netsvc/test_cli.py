@@ -50,13 +50,34 @@ def test_dollar_port_sets_port_and_binds_all_interfaces() -> None:
             assert client.line() == b"HELLO"
 
 
-def test_without_port_the_protocols_default_port_is_used() -> None:
-    result = run("serve", "--listen", "echo://127.0.0.1", "--help")
-    assert result.returncode == 0
-    # the echo protocol's default port may be taken on a shared machine; check the
-    # reported default instead of binding it
-    listed = run("protocols").stdout
-    assert "echo" in listed and "7007" in listed
+ECHO_DEFAULT_PORT = 7007
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--listen", "echo://127.0.0.1"],
+        ["--protocol", "echo"],
+        ["--listen", "echo://127.0.0.1", "--workers", "2"],
+    ],
+    ids=["listen-url", "protocol", "workers"],
+)
+def test_without_port_the_protocols_default_port_is_used(args: list[str]) -> None:
+    if not port_is_free(ECHO_DEFAULT_PORT):
+        pytest.skip(f"echo's default port {ECHO_DEFAULT_PORT} is in use on this machine")
+    with ServeProcess(args) as server:
+        assert server.urls == [f"echo://127.0.0.1:{ECHO_DEFAULT_PORT}"]
+        with SyncLineClient(("127.0.0.1", ECHO_DEFAULT_PORT)) as client:
+            assert client.ask("on the default port") == b"on the default port"
 
 
 def test_listen_urls_serve_two_protocols_in_one_process() -> None:

@@ -299,8 +299,15 @@ async def test_closing_while_another_task_sends_does_not_harm_the_server() -> No
                 await trio.sleep(0.05)
         assert plugin.service.lost == 1  # the sender was told, not the server
         other = await running.connect()
+        assert isinstance(other, trio.SocketStream)
         await other.send_all(b"hello")
-        assert running.server.runtime.counters.errors == 0
+        await other.send_eof()
+        with trio.fail_after(5):  # served: the handler read both, returned, and the server closed
+            assert await other.receive_some() == b""
+            while running.server.runtime.counters.connections_open:
+                await trio.sleep(0.01)
+        counters = running.server.runtime.counters
+        assert (counters.connections_total, counters.errors) == (2, 0)
 
 
 async def test_timeouts_inside_a_plugins_own_nursery_are_not_errors() -> None:

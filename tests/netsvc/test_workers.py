@@ -1,10 +1,11 @@
 # --workers: several processes share the listeners (SO_REUSEPORT for TCP, an
 # inherited socket for Unix sockets), a dead worker is replaced, and the
-# whole group shuts down gracefully.
+# whole group shuts down gracefully, or at once on a second SIGINT (130).
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serveprocess import NETSVC, ROOT, ServeProcess
+from tests.serveprocess import NETSVC, ROOT, ServeProcess, host_port
 
 
 def worker_pids(url: str, requests: int = 40, **client: object) -> set[int]:
@@ -58,8 +59,38 @@ def test_workers_on_a_unix_socket(tmp_path: Path) -> None:
     with ServeProcess(["--protocol", "http", "--unix", str(path), "--workers", "2"]) as server:
         assert server.urls == [f"http+unix://{path}"]
         transport = httpx.HTTPTransport(uds=str(path))
-        assert len(worker_pids("http://web", transport=transport)) >= 1
+        # both workers accept on the one inherited socket: whichever the kernel
+        # wakes first takes a connection, so ask until both have answered
+        pids: set[int] = set()
+        deadline = time.monotonic() + 10
+        while len(pids) < 2 and time.monotonic() < deadline:
+            pids |= worker_pids("http://web", requests=10, transport=transport)
+        assert len(pids) == 2 and server.proc.pid not in pids
     assert not path.exists()
+
+
+def test_a_second_sigint_is_passed_on_and_exits_130() -> None:
+    args = ["--protocol", "http", "--port", "0", "--workers", "2", "--graceful-timeout", "60"]
+    server = ServeProcess([*args, "--app", "tests.protocols.http.apps:native"])
+    try:
+        with socket.create_connection(host_port(server.urls[0]), timeout=10) as busy:
+            busy.sendall(b"GET /nap?s=60 HTTP/1.1\r\nhost: x\r\n\r\n")
+            received = b""
+            while b"started\n" not in received:  # a request in flight in one worker
+                data = busy.recv(65536)
+                assert data, received
+                received += data
+            server.signal(signal.SIGINT)
+            server.wait_for_log(r"SIGINT: passing it to 2 worker\(s\)")
+            server.wait_for_log(r"SIGINT: shutting down gracefully", count=2)  # each worker
+            again = time.monotonic()
+            server.signal(signal.SIGINT)
+            assert server.wait(5) == 130
+            assert time.monotonic() - again < 2  # at once, not after the grace period
+            assert b"done" not in busy.recv(65536)
+        assert "SIGINT again: stopping now" in server.log
+    finally:
+        server.stop()
 
 
 def test_protocols_with_process_state_refuse_workers() -> None:

@@ -1,4 +1,6 @@
 # Applications the HTTP tests serve: a native one and a Starlette (ASGI) one.
+# The core's CLI tests serve the native one too, for requests that stay in
+# flight (/nap), big responses (/big) and the server's counters (/counters).
 from __future__ import annotations
 
 import contextlib
@@ -10,6 +12,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Route
 
+from netsvc import Runtime
 from protocols.http import HttpApp, Request, Response
 
 native = HttpApp()
@@ -40,6 +43,48 @@ async def count(request: Request) -> dict[str, int]:
         total += len(chunk)
         chunks += 1
     return {"bytes": total, "chunks": chunks}
+
+
+@native.route("/progress", methods=["POST"])
+async def progress(request: Request) -> Response:
+    """Streams back, line by line, how many body bytes have arrived so far: a
+    client can see the handler read part of an upload before sending the rest."""
+
+    async def totals() -> AsyncIterator[bytes]:
+        total = 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            yield b"%d\n" % total
+
+    return Response(totals(), content_type="text/plain")
+
+
+@native.route("/ignore", methods=["POST"])
+async def ignore(request: Request) -> str:
+    """Answers without reading the request body."""
+    return "ignored\n"
+
+
+@native.route("/nap")
+async def nap(request: Request) -> Response:
+    """A request in flight for `s` seconds that says when it has started: the
+    first line goes out at once, the second after the sleep."""
+    seconds = float(request.query["s"][0])
+
+    async def lines() -> AsyncIterator[bytes]:
+        yield b"started\n"
+        await trio.sleep(seconds)
+        yield b"done\n"
+
+    return Response(lines(), content_type="text/plain")
+
+
+@native.route("/counters")
+async def counters(request: Request) -> dict[str, int]:
+    """The whole server's counters (connections, requests, errors)."""
+    runtime = request.state["runtime"]
+    assert isinstance(runtime, Runtime)
+    return runtime.counters.snapshot()
 
 
 @native.route("/stream")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from netsvc import AppError
 from netsvc.testing import serve
 from protocols.http import AsgiApp
+from protocols.http import protocol as http_protocol
 from protocols.http._asgi import is_asgi_app
 from tests.protocols.http.apps import lifespan_events, native, starlette_app
 from tests.serveprocess import ServeProcess
@@ -61,7 +63,14 @@ def test_detection() -> None:
     assert is_asgi_app(starlette_app)
     assert not is_asgi_app(native)
     assert not is_asgi_app(lambda scope, receive, send: None)
-    assert isinstance(AsgiApp(starlette_app).app, type(starlette_app))
+    # the plugin wraps an ASGI app it detects, serves a native one as it is,
+    # and refuses anything else
+    wrapped = http_protocol.check_app(starlette_app)
+    assert isinstance(wrapped, AsgiApp) and wrapped.app is starlette_app
+    assert http_protocol.check_app(native) is native
+    assert http_protocol.check_app(wrapped) is wrapped
+    with pytest.raises(AppError, match=r"expected a protocols\.http\.HttpApp or an ASGI 3"):
+        http_protocol.check_app(lambda scope, receive, send: None)
 
 
 def test_starlette_from_the_cli() -> None:

@@ -1,12 +1,15 @@
 # The HTTP plugin with real clients: httpx (async and sync), curl, and raw
-# sockets for the malformed, slow and pipelined cases.
+# sockets (their responses parsed by h11) for the malformed, slow, pipelined,
+# streamed and unread-body cases.
 from __future__ import annotations
 
 import shutil
 import socket
 import subprocess
+import time
 from typing import Any
 
+import h11
 import httpx
 import pytest
 import trio
@@ -60,16 +63,44 @@ async def test_streamed_response_is_chunked(netsvc_server: Any) -> None:
             assert [line async for line in response.aiter_lines()] == ["0", "1", "2", "3", "4"]
 
 
-async def test_streamed_upload_arrives_in_chunks(netsvc_server: Any) -> None:
+async def next_event(h: h11.Connection, stream: trio.abc.Stream) -> object:
+    """The next event h11 reads from the server, receiving as needed."""
+    while (event := h.next_event()) is h11.NEED_DATA:
+        h.receive_data(bytes(await stream.receive_some()))
+    return event
+
+
+async def test_streamed_upload_reaches_the_handler_before_it_has_finished(
+    netsvc_server: Any,
+) -> None:
+    # The client sends half the body and waits: /progress streams back how much
+    # of the body its handler has read, so a server that buffered the upload
+    # before calling the handler would never answer, and the other half would
+    # never go.
     running = await netsvc_server("http", app=native)
-
-    async def parts() -> Any:
-        for _ in range(10):
-            yield b"y" * 10_000
-
-    async with httpx.AsyncClient(base_url=running.url) as client:
-        result = (await client.post("/count", content=parts())).json()
-    assert result["bytes"] == 100_000 and result["chunks"] >= 1
+    stream = await running.connect()
+    h = h11.Connection(h11.CLIENT)
+    half = b"y" * 10_000
+    head = [("host", "x"), ("content-length", str(2 * len(half)))]
+    await stream.send_all(
+        h.send(h11.Request(method="POST", target="/progress", headers=head))
+        + h.send(h11.Data(data=half))
+    )
+    reported = b""
+    with trio.fail_after(3):
+        while not reported.endswith(b"%d\n" % len(half)):
+            event = await next_event(h, stream)
+            assert isinstance(event, h11.Response | h11.Data), event
+            if isinstance(event, h11.Data):
+                reported += event.data
+    await stream.send_all(h.send(h11.Data(data=half)) + h.send(h11.EndOfMessage()))
+    with trio.fail_after(3):
+        while type(event := await next_event(h, stream)) is not h11.EndOfMessage:
+            assert isinstance(event, h11.Data), event
+            reported += event.data
+    totals = [int(line) for line in reported.split()]
+    assert totals == sorted(totals) and totals[-1] == 2 * len(half)
+    await stream.aclose()
 
 
 async def test_keep_alive_reuses_one_connection(netsvc_server: Any) -> None:
@@ -153,11 +184,26 @@ async def test_slow_headers_get_408() -> None:
         assert received.startswith(b"HTTP/1.1 408 Request Timeout")
 
 
-async def test_idle_keep_alive_connection_is_closed_quietly() -> None:
-    limits = ConnectionLimits(idle_timeout=0.3)
+async def test_idle_keep_alive_connection_is_closed_quietly_at_the_idle_timeout() -> None:
+    idle = 0.5
+    limits = ConnectionLimits(idle_timeout=idle, request_timeout=30)
     async with serve("http", app=native, limits=limits) as running:
-        reply = await exchange(running, b"GET /hello/a HTTP/1.1\r\nhost: x\r\n\r\n", wait=3)
-        assert reply.count(b"HTTP/1.1") == 1  # the answer, then a close without a 408
+        stream = await running.connect()
+        await stream.send_all(b"GET /hello/a HTTP/1.1\r\nhost: x\r\n\r\n")
+        reply = b""
+        with trio.fail_after(3):
+            while not reply.endswith(b"hello, a\n"):
+                reply += await stream.receive_some()
+        answered = trio.current_time()
+        rest = b""
+        with trio.fail_after(idle + 3):
+            while chunk := await stream.receive_some():
+                rest += chunk
+        elapsed = trio.current_time() - answered
+    assert reply.count(b"HTTP/1.1") == 1 and rest == b""  # the answer, then a close without a 408
+    # the idle clock starts once the response is out; the core reads the clock
+    # once per watchdog tick (50ms), later still on a busy machine
+    assert idle - 0.2 <= elapsed < idle + 0.4
 
 
 async def test_over_the_connection_limit_gets_503() -> None:
@@ -304,3 +350,65 @@ async def test_a_response_h11_refuses_becomes_a_500(netsvc_server: Any) -> None:
     running = await netsvc_server("http", app=native)
     reply = await exchange(running, b"GET /badheader HTTP/1.1\r\nhost: x\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 500") and b"stolen" not in reply
+
+
+class SyncHttp:
+    """One keep-alive HTTP/1.1 connection over a blocking socket, parsed by h11."""
+
+    def __init__(self, url: str) -> None:
+        self.sock = socket.create_connection(host_port(url), timeout=5)
+        self.h = h11.Connection(h11.CLIENT)
+
+    def request(self, method: str, target: str, body: bytes = b"") -> None:
+        headers = [("host", "x"), ("content-length", str(len(body)))]
+        data = self.h.send(h11.Request(method=method, target=target, headers=headers))
+        if body:
+            data += self.h.send(h11.Data(data=body))
+        self.sock.sendall(data + self.h.send(h11.EndOfMessage()))
+
+    def response(self) -> tuple[int, bytes]:
+        """The next whole response's status and body; ready for another request."""
+        status, body = 0, b""
+        while True:
+            event = self.h.next_event()
+            if event is h11.NEED_DATA:
+                self.h.receive_data(self.sock.recv(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                if self.h.our_state is h11.DONE and self.h.their_state is h11.DONE:
+                    self.h.start_next_cycle()
+                return status, body
+            else:
+                raise AssertionError(f"unexpected {event!r}")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_an_unread_small_body_is_drained_and_the_connection_kept(http_url: str) -> None:
+    client = SyncHttp(http_url)
+    try:
+        client.request("POST", "/ignore", b"b" * 1000)  # the handler never reads it
+        assert client.response() == (200, b"ignored\n")
+        client.request("GET", "/hello/next")  # on the same connection
+        assert client.response() == (200, b"hello, next\n")
+        client.request("POST", "/echo", b"after")
+        assert client.response() == (200, b"after")
+    finally:
+        client.close()
+
+
+def test_an_unread_body_over_the_drain_limit_closes_after_the_response(http_url: str) -> None:
+    client = SyncHttp(http_url)
+    try:
+        client.request("POST", "/ignore", b"b" * 200_000)  # more than the 64 KiB drained
+        assert client.response() == (200, b"ignored\n")
+        answered = time.monotonic()
+        client.sock.sendall(b"GET /hello/again HTTP/1.1\r\nhost: x\r\n\r\n")  # not answered:
+        assert client.sock.recv(65536) == b""  # the server closes (cleanly) after the response
+        assert time.monotonic() - answered < 2  # at once, not at the idle timeout (5s)
+    finally:
+        client.close()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import slixmpp  # a test dependency: a missing install fails, it does not skip
 
 from tests.serveprocess import ServeProcess, host_port
 
@@ -160,7 +161,6 @@ def test_error_before_the_header_sends_a_header_first(server: tuple[str, Path]) 
 
 
 def test_slixmpp_clients_chat(server: tuple[str, Path]) -> None:
-    slixmpp = pytest.importorskip("slixmpp")
     url, _ = server
     host, port = host_port(url)
     got: dict[str, object] = {}

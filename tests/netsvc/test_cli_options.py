@@ -1,0 +1,212 @@
+# The connection limits and TLS as `netsvc serve` options and environment
+# variables, each enforced on a real protocol through a subprocess and seen
+# from outside: the connection over the limit refused in the protocol's words,
+# a dribbled request cut, a client that does not read dropped, an idle
+# connection closed, each at its deadline and with the option beating the
+# variable; --certfile with --protocol turning TLS on, and the refusal at the
+# limit sent through TLS.
+from __future__ import annotations
+
+import dataclasses
+import socket
+import ssl
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+import trio
+import trustme
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from tests.protocols.resp.respclient import encode_command
+from tests.rawclient import exchange, open_raw
+from tests.serveprocess import ServeProcess, host_port
+
+# How early and how late a deadline may be seen from here on a busy machine:
+# the core's clock is read once per watchdog tick (50ms), and is older still
+# after the server was busy or not scheduled (see test_deadline_clock.py).
+EARLY = 0.25
+LATE = 0.6
+SECONDS = 0.6  # the timeout each test sets
+OTHER = 2.5  # the variable's value when the option sets SECONDS: a test that sees it fails
+MiB = 1024 * 1024
+BIG = 32 * MiB  # a reply far larger than the socket buffers of both ends
+REFUSED = b"-ERR max number of clients reached\r\n"
+
+
+def by_variable_then_option(option: str, variable: str, value: str, other: str) -> list[object]:
+    """Two ways to set a limit to `value`: by the variable alone, and by the
+    option while the variable says `other` (the option wins)."""
+    return [
+        pytest.param({variable: value}, [], id="variable"),
+        pytest.param({variable: other}, [option, value], id="option-beats-variable"),
+    ]
+
+
+def within_the_deadline(seconds: float, *, early: float = EARLY) -> bool:
+    return SECONDS - early <= seconds < SECONDS + LATE
+
+
+@pytest.mark.parametrize(
+    ("env", "args"),
+    by_variable_then_option("--max-connections", "NETSVC_MAX_CONNECTIONS", "2", "1"),
+)
+async def test_max_connections(env: dict[str, str], args: list[str]) -> None:
+    with ServeProcess(["--protocol", "resp", "--port", "0", *args], env=env) as process:
+        host, port = host_port(process.urls[0])
+        held = []
+        for _ in range(2):
+            stream = await open_raw(host, port)
+            held.append(stream)
+            await stream.send_all(encode_command("PING"))
+            assert await stream.receive_some() == b"+PONG\r\n"
+        ending = await exchange(host, port, encode_command("PING"), timeout=3)
+        assert (ending.data, ending.end) == (REFUSED, "eof")
+        for stream in held:
+            await stream.aclose()
+    assert "connection limit of 2 reached" in process.log
+
+
+@pytest.mark.parametrize(
+    ("env", "args"),
+    by_variable_then_option("--idle-timeout", "NETSVC_IDLE_TIMEOUT", str(SECONDS), str(OTHER)),
+)
+async def test_idle_timeout(env: dict[str, str], args: list[str]) -> None:
+    # RESP's own default is no idle timeout at all, as Redis's
+    with ServeProcess(["--protocol", "resp", "--port", "0", *args], env=env) as process:
+        ending = await exchange(*host_port(process.urls[0]), encode_command("PING"), timeout=3)
+    assert (ending.data, ending.end) == (b"+PONG\r\n", "eof")
+    assert within_the_deadline(ending.seconds), ending.seconds
+
+
+@pytest.mark.parametrize(
+    ("env", "args"),
+    by_variable_then_option(
+        "--request-timeout", "NETSVC_REQUEST_TIMEOUT", str(SECONDS), str(OTHER)
+    ),
+)
+async def test_request_timeout(env: dict[str, str], args: list[str]) -> None:
+    with ServeProcess(["--protocol", "http", "--port", "0", *args], env=env) as process:
+        # a head dribbled a byte every 0.1s: 4s to arrive, cut a request timeout
+        # after its first byte however steadily it comes
+        head = b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n"
+        steps = [(0.1 if i else 0.0, head[i : i + 1]) for i in range(len(head))]
+        ending = await exchange(*host_port(process.urls[0]), steps, timeout=3)
+    assert ending.data.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), ending.data
+    assert ending.end == "eof"
+    assert within_the_deadline(ending.seconds), ending.seconds
+
+
+@pytest.mark.parametrize(
+    ("env", "args"),
+    by_variable_then_option("--send-timeout", "NETSVC_SEND_TIMEOUT", str(SECONDS), str(OTHER)),
+)
+async def test_send_timeout(env: dict[str, str], args: list[str]) -> None:
+    with ServeProcess(["--protocol", "resp", "--port", "0", *args], env=env) as process:
+        host, port = host_port(process.urls[0])
+        hog = await open_raw(host, port)
+        async with hog:
+            await hog.send_all(encode_command("SETRANGE", "big", BIG - 1, "x"))
+            assert await hog.receive_some() == b":%d\r\n" % BIG
+            await hog.send_all(encode_command("GET", "big"))  # and read no more
+            asked = trio.current_time()
+            (dropped,) = await trio.to_thread.run_sync(
+                process.wait_for_log, r"closing: a send did not finish within (\S+)s"
+            )
+            elapsed = trio.current_time() - asked
+            received = 0
+            with trio.fail_after(5):  # what the kernel held, then the end
+                while data := await hog.receive_some():
+                    received += len(data)
+        assert dropped.group(1) == str(SECONDS)
+        # building the 32 MiB reply keeps the server busy just before the send
+        assert within_the_deadline(elapsed, early=SECONDS / 2), elapsed
+        assert received < BIG
+        other = await open_raw(host, port)  # the others are served
+        async with other:
+            await other.send_all(encode_command("PING"))
+            assert await other.receive_some() == b"+PONG\r\n"
+
+
+@dataclasses.dataclass
+class Certificates:
+    ca: trustme.CA
+    certfile: Path
+    keyfile: Path
+    cafile: Path
+
+    @property
+    def args(self) -> list[str]:
+        return ["--certfile", str(self.certfile), "--keyfile", str(self.keyfile)]
+
+    def client_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        self.ca.configure_trust(context)
+        return context
+
+
+@pytest.fixture
+def certificates(tmp_path: Path) -> Certificates:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    files = Certificates(ca, tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem")
+    cert.cert_chain_pems[0].write_to_path(str(files.certfile))
+    cert.private_key_pem.write_to_path(str(files.keyfile))
+    ca.cert_pem.write_to_path(str(files.cafile))
+    return files
+
+
+def test_certfile_with_protocol_serves_resp_over_tls(certificates: Certificates) -> None:
+    with ServeProcess(["--protocol", "resp", "--port", "0", *certificates.args]) as process:
+        (url,) = process.urls
+        assert url.startswith("rediss://127.0.0.1:")
+        host, port = host_port(url)
+        secure = redis.Redis(
+            host=host, port=port, ssl=True, ssl_ca_certs=str(certificates.cafile), socket_timeout=5
+        )
+        assert secure.set("k", "over tls") and secure.get("k") == b"over tls"
+        secure.close()
+        plain = redis.Redis(host=host, port=port, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+        with pytest.raises(redis.ConnectionError):
+            plain.ping()
+        plain.close()
+
+
+def test_certfile_with_protocol_serves_http_over_tls(certificates: Certificates) -> None:
+    with ServeProcess(["--protocol", "http", "--port", "0", *certificates.args]) as process:
+        (url,) = process.urls
+        assert url.startswith("https://127.0.0.1:")
+        with httpx.Client(verify=certificates.client_context()) as client:
+            assert client.get(f"{url}/healthz").text == "ok\n"
+        with pytest.raises(httpx.TransportError):  # plain HTTP to a TLS port
+            httpx.get(url.replace("https://", "http://") + "/healthz")
+
+
+def tls_connection(certificates: Certificates, url: str) -> ssl.SSLSocket:
+    raw = socket.create_connection(host_port(url), timeout=5)
+    return certificates.client_context().wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def read_to_end(sock: socket.socket) -> bytes:
+    received = b""
+    while data := sock.recv(65536):
+        received += data
+    return received
+
+
+@pytest.mark.parametrize(
+    ("protocol", "refusal"),
+    [("resp", REFUSED), ("http", b"HTTP/1.1 503 Service Unavailable\r\n")],
+    ids=["resp", "http"],
+)
+def test_refusal_at_the_limit_goes_through_tls(
+    certificates: Certificates, protocol: str, refusal: bytes
+) -> None:
+    args = ["--protocol", protocol, "--port", "0", "--max-connections", "1", *certificates.args]
+    with ServeProcess(args) as process:
+        (url,) = process.urls
+        with tls_connection(certificates, url):  # handshake done: it was accepted
+            with tls_connection(certificates, url) as refused:  # the refusal's handshake
+                assert read_to_end(refused).startswith(refusal)
