@@ -7,6 +7,8 @@ from __future__ import annotations
 import secrets
 from xml.etree.ElementTree import Element, SubElement
 
+import trio
+
 from netsvc import Connection, Runtime, Service
 
 from ._accounts import Accounts
@@ -30,12 +32,17 @@ __all__ = ["XmppService"]
 
 
 class XmppService(Service):
+    nursery: trio.Nursery  # from start(): the sessions' writer tasks run in it
+
     def __init__(self, app: XmppApp, settings: XmppSettings, runtime: Runtime) -> None:
         self.app = app
         self.settings = settings
         self.domain = settings.domain.lower()
         self.accounts = Accounts(settings.users_file, any_password=settings.insecure_any_password)
         self.sessions: dict[str, dict[str, Session]] = {}  # user -> resource -> session
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        self.nursery = nursery
 
     def refusal(self) -> bytes:
         header = stream_header(stream_id=secrets.token_hex(8), from_domain=self.domain)

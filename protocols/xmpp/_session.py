@@ -1,12 +1,15 @@
 # One client's XMPP session: stream negotiation (header, SASL PLAIN, restart,
 # resource binding, the legacy session), then stanzas in and out. Input is
 # framed by the sans-IO StreamParser, whatever the line breaks; output is one
-# stanza per line, written by a task of the session's own so that stanzas
-# routed from other sessions never wait on this client.
+# stanza per line, queued and written by a task of its own so that stanzas
+# routed from other sessions never wait on this client. An idle session keeps
+# little: the writer task and its queue exist only while there is output, and
+# the parser's expat instance only while a stanza is half-read.
 from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import secrets
 import time
 from typing import TYPE_CHECKING
@@ -62,7 +65,10 @@ class Session:
         self.priority = 0
         self.closed = False
         self.restarted = False  # SASL succeeded: events of the old parser are stale
-        self._outgoing, self._to_write = trio.open_memory_channel[bytes](OUTGOING_STANZAS)
+        # Output waiting for the writer task; both exist only while there is some.
+        self._outgoing: collections.deque[bytes] | None = None
+        self._writer_done: trio.Event | None = None  # set when it ends, if run() waits
+        self._write_error: Exception | None = None  # why the writer failed, for run()
 
     # -- output --------------------------------------------------------------
 
@@ -71,38 +77,56 @@ class Session:
         reading long ago is disconnected instead."""
         if self.closed:
             return
-        try:
-            self._outgoing.send_nowait(data)
-        except trio.WouldBlock:
+        if self._outgoing is None:
+            self._outgoing = collections.deque([data])
+            self.service.nursery.start_soon(self._write, self._outgoing)
+        elif len(self._outgoing) < OUTGOING_STANZAS:
+            self._outgoing.append(data)
+        else:
             self.conn.log.warning("closing: %d stanzas queued and not read", OUTGOING_STANZAS)
             self.closed = True
-            self.conn.begin_closing()
+            self.conn.disconnect()
 
     def send(self, element: Element) -> None:
         self.deliver(serialize(element) + b"\n")
 
-    async def _writer(self) -> None:
-        async for data in self._to_write:
-            await self.conn.send(data)
+    async def _write(self, outgoing: collections.deque[bytes]) -> None:
+        """The writer task (in the service's nursery): send what is queued,
+        then end. A failed send (SendTimeout, ConnectionLost) ends the session
+        and is raised by run()."""
+        try:
+            while outgoing:
+                await self.conn.send(outgoing.popleft())
+        except Exception as exc:
+            self._write_error = exc
+            self.closed = True
+            self.conn.disconnect()
+        finally:
+            self._outgoing = None
+            if self._writer_done is not None:
+                self._writer_done.set()
 
     # -- the connection ------------------------------------------------------
 
     async def run(self) -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._writer)
-            try:
-                await self._read()
-            except StreamError as exc:
-                self._end_with_error(exc.condition, exc.text)
-            except ReceiveTimeout as exc:
-                if exc.phase == "idle":
-                    self._end_with_error("connection-timeout", "no traffic for too long")
-                else:
-                    self._end_with_error("connection-timeout", "a stanza took too long to arrive")
-            finally:
-                self.closed = True
-                self.service.leave(self)
-                self._outgoing.close()  # the writer sends what is queued, then ends
+        try:
+            await self._read()
+        except StreamError as exc:
+            self._end_with_error(exc.condition, exc.text)
+        except ReceiveTimeout as exc:
+            if exc.phase == "idle":
+                self._end_with_error("connection-timeout", "no traffic for too long")
+            else:
+                self._end_with_error("connection-timeout", "a stanza took too long to arrive")
+        finally:
+            self.closed = True
+            self.parser.close()  # frees expat now, not at the next cyclic garbage collection
+            self.service.leave(self)
+        if self._outgoing is not None:  # the writer sends what is queued (a goodbye, an error)
+            self._writer_done = trio.Event()
+            await self._writer_done.wait()
+        if self._write_error is not None:
+            raise self._write_error
 
     def _end_with_error(self, condition: str, text: str | None = None) -> None:
         if not self.header_sent:
@@ -123,6 +147,7 @@ class Session:
         rate = self.service.settings.max_bytes_per_second
         allowance, last = float(rate), time.monotonic()
         while not self.closed:
+            self.parser.hibernate()  # unless a stanza is half-read, expat is freed while we wait
             data = await conn.receive()
             if not data:
                 if conn.closing and self.header_sent:
@@ -134,22 +159,26 @@ class Session:
                 last = now
                 if allowance < 0:
                     await trio.sleep(-allowance / rate)
-            events = self.parser.feed(data)
-            conn.parsed(len(events), partial=self.parser.has_partial)
-            for event in events:
-                if type(event) is StreamOpened:
-                    self._stream_opened(event)
-                elif type(event) is StanzaReceived:
-                    await self._stanza(event.element)
-                elif type(event) is StreamClosed:
-                    self.deliver(b"</stream:stream>\n")
-                    self.closed = True
-                    return
-                if self.closed:
-                    return
-                if self.restarted:  # what followed <auth/> in the same read belongs to
-                    self.restarted = False  # the old stream: dropped (RFC 6120 6.4.6)
-                    break
+            await self._handle(data)
+            del data  # not kept while waiting for the next read (nor are its stanzas)
+
+    async def _handle(self, data: bytes) -> None:
+        """Feed one read to the parser and act on the events it completes."""
+        events = self.parser.feed(data)
+        self.conn.parsed(len(events), partial=self.parser.has_partial)
+        for event in events:
+            if type(event) is StreamOpened:
+                self._stream_opened(event)
+            elif type(event) is StanzaReceived:
+                await self._stanza(event.element)
+            elif type(event) is StreamClosed:
+                self.deliver(b"</stream:stream>\n")
+                self.closed = True
+            if self.closed:
+                return
+            if self.restarted:  # what followed <auth/> in the same read belongs to
+                self.restarted = False  # the old stream: dropped (RFC 6120 6.4.6)
+                return
 
     def _stream_opened(self, opened: StreamOpened) -> None:
         to = opened.attributes.get("to")

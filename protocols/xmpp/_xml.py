@@ -1,7 +1,8 @@
 # The XMPP plugin's sans-IO XML stream layer (RFC 6120 sections 4 and 11):
 # StreamParser turns the bytes a client sends into stream events with pyexpat,
-# enforcing restricted XML and size/depth/attribute limits; serialize(),
-# stream_header() and stream_error() produce the bytes the server sends.
+# enforcing restricted XML and size/depth/attribute limits, and frees its expat
+# parser between stanzas on request (hibernate()); serialize(), stream_header()
+# and stream_error() produce the bytes the server sends.
 # No I/O here: bytes in, events out, like h11.
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import codecs
 import dataclasses
 import functools
 import re
+from collections.abc import Callable
 from typing import NoReturn, TypeAlias
 from xml.etree.ElementTree import Element
 from xml.parsers import expat
@@ -102,6 +104,34 @@ class _Closed(Exception):
     """Raised from the end handler of </stream:stream> to stop expat mid-buffer."""
 
 
+class _Restricted(Exception):
+    """Raised by the restricted-XML handlers; feed() makes it a StreamError."""
+
+
+def _refuse(what: str) -> Callable[..., NoReturn]:
+    def handler(*_: object) -> NoReturn:
+        raise _Restricted(what)
+
+    return handler
+
+
+# Restricted XML (RFC 6120 11.1): anything reaching these handlers ends the stream.
+# A DOCTYPE fails at its start, so no declaration (billion laughs) is ever read.
+# Shared by every parser: closures over the parser would cost each one 10 objects.
+_RESTRICTED_HANDLERS = {
+    "StartDoctypeDeclHandler": _refuse("DTD"),
+    "EntityDeclHandler": _refuse("entity declaration"),
+    "UnparsedEntityDeclHandler": _refuse("entity declaration"),
+    "NotationDeclHandler": _refuse("notation declaration"),
+    "ElementDeclHandler": _refuse("element declaration"),
+    "AttlistDeclHandler": _refuse("attribute declaration"),
+    "ExternalEntityRefHandler": _refuse("external entity"),
+    "SkippedEntityHandler": _refuse("entity reference"),
+    "CommentHandler": _refuse("comment"),
+    "ProcessingInstructionHandler": _refuse("processing instruction"),
+}
+
+
 _LARGE_TOKEN = 2048  # bytes of an unfinished token that are worth not rescanning
 _UNDEFINED_ENTITY = expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY]
 _XML_WHITESPACE = " \t\r\n"
@@ -123,6 +153,12 @@ class StreamParser:
     feed() raises it again; after StreamClosed, feed() ignores its data (the
     rest of the chunk holding </stream:stream> included) and returns [] until
     reset().
+
+    The expat parser underneath (about 10 KiB) exists only while it is needed:
+    the first feed() creates it, hibernate() frees it between stanzas, and the
+    next feed() creates another, primed with a stream header that binds the
+    client's namespaces, so that events, errors (their line and column
+    included) and limits are those of a parser that never hibernated.
     """
 
     def __init__(
@@ -134,31 +170,20 @@ class StreamParser:
         self.reset()
 
     def reset(self) -> None:
-        # encoding= overrides any declared encoding: the stream is UTF-8 (RFC 6120 11.6)
-        p = expat.ParserCreate(encoding="UTF-8", namespace_separator="}")
-        if hasattr(p, "SetReparseDeferralEnabled"):  # expat >= 2.6: report tokens at once
-            p.SetReparseDeferralEnabled(False)
-        p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-        p.XmlDeclHandler = self._xml_decl
-        p.StartNamespaceDeclHandler = self._namespace_decl
-        p.StartElementHandler = self._start
-        p.EndElementHandler = self._end
-        p.CharacterDataHandler = self._data
-        # Restricted XML (RFC 6120 11.1): anything reaching these handlers ends the stream.
-        # A DOCTYPE fails at its start, so no declaration (billion laughs) is ever read.
-        p.StartDoctypeDeclHandler = lambda *_: self._fail("restricted-xml", "DTD")
-        p.EntityDeclHandler = lambda *_: self._fail("restricted-xml", "entity declaration")
-        p.UnparsedEntityDeclHandler = lambda *_: self._fail("restricted-xml", "entity declaration")
-        p.NotationDeclHandler = lambda *_: self._fail("restricted-xml", "notation declaration")
-        p.ElementDeclHandler = lambda *_: self._fail("restricted-xml", "element declaration")
-        p.AttlistDeclHandler = lambda *_: self._fail("restricted-xml", "attribute declaration")
-        p.ExternalEntityRefHandler = lambda *_: self._fail("restricted-xml", "external entity")
-        p.SkippedEntityHandler = lambda *_: self._fail("restricted-xml", "entity reference")
-        p.CommentHandler = lambda _: self._fail("restricted-xml", "comment")
-        p.ProcessingInstructionHandler = lambda *_: self._fail(
-            "restricted-xml", "processing instruction"
-        )
-        self._parser = p
+        """Start a new stream (the client restarts it after SASL)."""
+        self._parser: expat.XMLParserType | None = None  # created by feed()
+        # The client's stream header reduced to its namespace declarations, to
+        # prime a new parser with after hibernate(); None before the header (or
+        # for one it cannot stand for), and hibernate() then does nothing.
+        self._header: bytes | None = None
+        # Where the stream would be if the current parser had parsed all of it:
+        # its byte index is CurrentByteIndex + _base; its line, _line_shift more;
+        # its column, _column_shift more on the parser's first line. All 0 for a
+        # parser that never hibernated; _resume_at is where hibernate() stopped.
+        self._base = 0
+        self._line_shift = 0
+        self._column_shift = 0
+        self._resume_at = (1, 0)  # line, column
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._events: list[Event] = []
         self._error: StreamError | None = None
@@ -174,6 +199,50 @@ class StreamParser:
         # Byte index of the last token at stream level (header, stanza start or end,
         # whitespace); the bytes fed since, i.e. the stanza in progress, are capped.
         self._mark = 0
+
+    def hibernate(self) -> None:
+        """Free the expat parser (about 10 KiB) if no stanza is half-read
+        (has_partial is False): a parser between stanzas then keeps under
+        1 KiB, and the next feed() pays about 6 µs to create and prime
+        another. Does nothing before the stream header or while a stanza is
+        unfinished."""
+        parser = self._parser
+        if parser is None or self._header is None or self.has_partial:
+            return
+        self._resume_at = self._position(parser.CurrentLineNumber, parser.CurrentColumnNumber)
+        self._parser = None
+
+    def close(self) -> None:
+        """The stream is over: free the expat parser now (its handlers refer
+        back to this object, so otherwise only the cyclic garbage collector
+        would); feed() returns [] until reset()."""
+        self._parser = None
+        self._closed = True
+
+    def _create_parser(self) -> expat.XMLParserType:
+        # encoding= overrides any declared encoding: the stream is UTF-8 (RFC 6120 11.6).
+        # intern=None: no dictionary of every name seen, per parser.
+        p = expat.ParserCreate(encoding="UTF-8", namespace_separator="}", intern=None)
+        if hasattr(p, "SetReparseDeferralEnabled"):  # expat >= 2.6: report tokens at once
+            p.SetReparseDeferralEnabled(False)
+        p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        for name, handler in _RESTRICTED_HANDLERS.items():
+            setattr(p, name, handler)
+        if self._header is not None:
+            # After hibernate(): the header puts expat inside a stream element with
+            # the client's namespaces (no handlers yet, so no events and no checks),
+            # and the client's next byte is at the parser's current position.
+            p.Parse(self._header, False)
+            line, column = self._resume_at
+            self._base = self._parsed - p.CurrentByteIndex
+            self._line_shift = line - p.CurrentLineNumber
+            self._column_shift = column - p.CurrentColumnNumber
+        p.XmlDeclHandler = self._xml_decl
+        p.StartNamespaceDeclHandler = self._namespace_decl
+        p.StartElementHandler = self._start
+        p.EndElementHandler = self._end
+        p.CharacterDataHandler = self._data
+        return p
 
     def feed(self, data: bytes) -> list[Event]:
         if self._error is not None:
@@ -196,16 +265,23 @@ class StreamParser:
             self._check_fed()
             return []
         held, self._held = bytes(self._held), bytearray()
+        parser = self._parser
+        if parser is None:
+            parser = self._parser = self._create_parser()
         try:
-            self._parser.Parse(held, False)
+            parser.Parse(held, False)
         except _Closed:
             pass
+        except _Restricted as exc:
+            self._fail("restricted-xml", str(exc))
         except expat.ExpatError as exc:
             condition = "restricted-xml" if exc.code == _UNDEFINED_ENTITY else "not-well-formed"
-            where = f"line {exc.lineno}, column {exc.offset}"
+            line, column = self._position(exc.lineno, exc.offset)
+            where = f"line {line}, column {column}"
             self._fail(condition, f"{expat.errors.messages[exc.code]} ({where})")
         if not self._closed:
-            self._parsed = max(0, self._parser.CurrentByteIndex)  # the unfinished token's start
+            # the unfinished token's start
+            self._parsed = max(0, parser.CurrentByteIndex + self._base)
             unfinished = self._fed - self._parsed
             self._retry_at = 2 * unfinished if unfinished > _LARGE_TOKEN else 0
             self._check_fed()
@@ -219,6 +295,15 @@ class StreamParser:
         is not a start."""
         return not self._closed and (self._depth >= 2 or self._fed > self._parsed)
 
+    def _position(self, line: int, column: int) -> tuple[int, int]:
+        """The stream's line and column for the current parser's."""
+        return line + self._line_shift, column + (self._column_shift if line == 1 else 0)
+
+    def _index(self) -> int:
+        """The stream's byte index of the token being parsed (in a handler)."""
+        assert self._parser is not None
+        return self._parser.CurrentByteIndex + self._base
+
     def _check_fed(self) -> None:
         # the stanza in progress, or the header, may not grow past the cap unseen
         if self._fed - self._mark > self.max_stanza_bytes:
@@ -229,7 +314,7 @@ class StreamParser:
         raise self._error
 
     def _check_size(self) -> None:
-        if self._parser.CurrentByteIndex - self._mark > self.max_stanza_bytes:
+        if self._index() - self._mark > self.max_stanza_bytes:
             self._fail("policy-violation", f"stanza larger than {self.max_stanza_bytes} bytes")
 
     def _xml_decl(self, version: str, encoding: str | None, standalone: int) -> None:
@@ -254,13 +339,14 @@ class StreamParser:
             if decls.get(None) != CLIENT_NS:
                 self._fail("invalid-namespace", f"default namespace must be {CLIENT_NS}")
             self._depth = 1
-            self._mark = self._parser.CurrentByteIndex
+            self._mark = self._index()
+            self._header = _resume_header(decls)
             self._events.append(StreamOpened(attrib))
             return
         self._depth += 1
         element = Element(_clark(name), attrib)
         if self._depth == 2:  # a new stanza
-            self._mark = self._parser.CurrentByteIndex
+            self._mark = self._index()
             self._stack = [element]
             self._text = []
             return
@@ -280,7 +366,7 @@ class StreamParser:
         element = self._stack.pop()
         self._depth -= 1
         if self._depth == 1:
-            self._mark = self._parser.CurrentByteIndex
+            self._mark = self._index()
             self._events.append(StanzaReceived(element))
 
     def _data(self, data: str) -> None:
@@ -288,7 +374,7 @@ class StreamParser:
         if self._depth == 1:  # between stanzas: whitespace keepalives only
             if data.strip(_XML_WHITESPACE):
                 self._fail("bad-format", "text outside a stanza")
-            self._mark = self._parser.CurrentByteIndex
+            self._mark = self._index()
             return
         self._text.append(data)
 
@@ -304,6 +390,20 @@ class StreamParser:
             last.tail = (last.tail or "") + text
         else:
             parent.text = (parent.text or "") + text
+
+
+def _resume_header(decls: dict[str | None, str]) -> bytes | None:
+    """A stream start tag binding the namespaces the client's did (`decls`),
+    to prime a parser after hibernation; None if two prefixes are bound to
+    the streams namespace, since the end tag must repeat the client's."""
+    prefixes = [prefix for prefix, uri in decls.items() if uri == STREAM_NS and prefix]
+    if len(prefixes) != 1:
+        return None
+    bindings = "".join(
+        f" xmlns='{_attr(uri)}'" if prefix is None else f" xmlns:{prefix}='{_attr(uri)}'"
+        for prefix, uri in decls.items()
+    )
+    return f"<{prefixes[0]}:stream{bindings}>".encode()
 
 
 # -- serialising --------------------------------------------------------------------------

@@ -1,8 +1,13 @@
 # The XMPP XML stream layer: bytes to stream events (whole and byte by byte),
-# every stream error with its trigger, serialisation, and fuzzing.
+# every stream error with its trigger, serialisation, fuzzing, and hibernation
+# (freeing expat between stanzas) changing none of it.
 from __future__ import annotations
 
+import gc
+import itertools
+import weakref
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -199,6 +204,7 @@ def test_each_stanza_is_reported_as_soon_as_its_end_tag_arrives() -> None:
         assert parser.feed(b"a" * 100) == []
     assert len(parser.feed(b"'/>")) == 1
     inner = parser._parser
+    assert inner is not None
     if hasattr(inner, "GetReparseDeferralEnabled"):  # expat >= 2.6
         assert not inner.GetReparseDeferralEnabled()
 
@@ -615,3 +621,247 @@ def test_random_bytes_raise_only_stream_error(
                     serialize(event.element)  # whatever parses also serialises
     except StreamError:
         pass
+
+
+# -- hibernation --------------------------------------------------------------------------
+# hibernate() frees the expat parser between stanzas; the next feed() primes a new one
+# with an equivalent stream header. Nothing a client can see may change: the events, the
+# errors (line and column included) and the limits are those of a parser that never
+# hibernates, whatever the reads.
+
+STREAM_NS = b"'http://etherx.jabber.org/streams'"
+OTHER_PREFIX = b"<s:stream xmlns:s=" + STREAM_NS + b" xmlns='jabber:client'>"
+MORE_PREFIXES = (
+    b"<stream:stream xmlns:stream=" + STREAM_NS + b" xmlns='jabber:client'"
+    b" xmlns:db='jabber:server:dialback' xmlns:q='urn:&quot;q&apos;&#10;&lt;'>"
+)
+NON_ASCII_PREFIX = (
+    b"<str\xc3\xb6m:stream xmlns:str\xc3\xb6m=" + STREAM_NS + b" xmlns='jabber:client'>"
+)
+SMALL = {"max_stanza_bytes": 300, "max_depth": 3, "max_attributes": 4}  # HEADER has 4
+# max_stanza_bytes=300 counts from the "<" to the end tag
+AT_LIMIT = b"<message>" + b"x" * 291 + b"</message>"
+
+Parts = list[bytes]
+Limits = dict[str, int]
+HIBERNATION: dict[str, tuple[Parts, Limits]] = {
+    "stanzas and keepalives": (
+        [
+            DECL + HEADER,
+            b"<presence/>",
+            b"\n ",
+            b"<message to='a@b'><body>hi</body></message>",
+            b"\r\n",
+        ],
+        {},
+    ),
+    "several stanzas a read": (
+        [HEADER + b"<presence/>", b"<iq type='get' id='1'/><presence/>  ", b"<presence/>"],
+        {},
+    ),
+    "a stanza across reads": (
+        [HEADER, b"<presence/>", b"<message><bo", b"dy>hi</body></mes", b"sage>", b"<presence/>"],
+        {},
+    ),
+    "entities, CDATA, UTF-8 split": (
+        [HEADER, b"<message><body>&amp;&#65;<![CDATA[<x>]]>\xc3", b"\xa9</body>tail</message>"],
+        {},
+    ),
+    "other stream prefix, closed": (
+        [OTHER_PREFIX, b"<presence/>", b"<s:features/>", b"</s:stream>", b"<junk &x;"],
+        {},
+    ),
+    "prefixes declared on the header": (
+        [MORE_PREFIXES, b"<presence/>", b"<db:result to='a'>key</db:result>", b"<q:x q:a='1'/>"],
+        {},
+    ),
+    "closed, then garbage": ([HEADER, b"<presence/>", b"</stream:stream>", b"<!-- &x; <"], {}),
+    "a large tag held back": (
+        [HEADER, b"<presence/>", b"<message to='" + b"a" * 3000, b"a" * 3000, b"'/>"],
+        {},
+    ),
+    "stanza at the size limit": ([HEADER, b"<presence/>", AT_LIMIT, b"<presence/>"], SMALL),
+    # errors after a wake
+    "stanza over the size limit": (
+        [HEADER, b"<presence/>", AT_LIMIT.replace(b"x", b"xx", 1)],
+        SMALL,
+    ),
+    "unfinished stanza over the size limit": (
+        [HEADER, b"<presence/>", b"<message>", b"x" * 200, b"x" * 200],
+        SMALL,
+    ),
+    "too deep": ([HEADER, b"<presence/>", b"<a><b><c><d/></c></b></a>"], SMALL),
+    "too many attributes": (
+        [HEADER, b"<presence/>", b"<a b='1' c='2' xmlns:d='u' e='3' f='4'/>"],
+        SMALL,
+    ),
+    "comment": ([HEADER, b"<presence/>", b"<!-- hi -->"], {}),
+    "processing instruction": ([HEADER, b"<presence/>", b"<message><?pi x?></message>"], {}),
+    "undefined entity": ([HEADER, b"<presence/>", b"<message>&lol;</message>"], {}),
+    "mismatched tag on the header's line": ([HEADER, b"<presence/>", b"<message></body>"], {}),
+    "mismatched tag lines later": (
+        [HEADER, b"<presence/>\n\n", b"  <presence/>\r\n\r", b"\n<message>\n</body>"],
+        {},
+    ),
+    "error after a non-ASCII prefix": (
+        [NON_ASCII_PREFIX, b"<presence/>", b"<message><body>\xc3\xa9</body> <</message>"],
+        {},
+    ),
+    "unbound prefix": ([HEADER, b"<presence/>", b"<x:message/>"], {}),
+    "xml declaration inside": ([HEADER, b"<presence/>", DECL], {}),
+    "doctype inside": ([HEADER, b"<presence/>", b"<!DOCTYPE x>"], {}),
+    "text between stanzas": ([HEADER, b"<presence/>", b"hello"], {}),
+    "stream closed inside a stanza": ([HEADER, b"<presence/>", b"<message></stream:stream>"], {}),
+    "wrong end tag for the stream": ([HEADER, b"<presence/>", b"</s:stream>"], {}),
+    "invalid utf-8": ([HEADER, b"<presence/>", b"<message>\xff</message>"], {}),
+}
+
+
+def run(parts: Parts, *, hibernate: bool, **limits: int) -> tuple[list[Any], str | None, int]:
+    """Feed `parts` in turn, hibernating after each if asked: the events, the
+    stream error ("condition: text", also raised by a later feed) and how many
+    times hibernate() freed expat."""
+    parser = StreamParser(**limits)
+    events: list[Any] = []
+    freed = 0
+    try:
+        for part in parts:
+            events += normal(parser.feed(part))
+            if hibernate:
+                alive = parser._parser is not None
+                parser.hibernate()
+                freed += alive and parser._parser is None
+    except StreamError as exc:
+        with pytest.raises(StreamError) as again:
+            parser.feed(b" ")
+        assert again.value.text == exc.text
+        return events, f"{exc.condition}: {exc.text}", freed
+    return events, None, freed
+
+
+@pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
+@pytest.mark.parametrize(("parts", "limits"), HIBERNATION.values(), ids=HIBERNATION.keys())
+def test_hibernating_changes_nothing(parts: Parts, limits: Limits, bytewise: bool) -> None:
+    if bytewise:
+        parts = [bytes([byte]) for byte in b"".join(parts)]
+    events, error, freed = run(parts, hibernate=True, **limits)
+    assert (events, error) == run(parts, hibernate=False, **limits)[:2]
+    assert freed > 0
+
+
+def test_error_positions_count_from_the_streams_start() -> None:
+    parts = [HEADER, b"<presence/>\n", b"<presence/>", b"  <message></body>"]
+    _, error, freed = run(parts, hibernate=True)
+    assert freed == 3
+    assert error == "not-well-formed: mismatched tag (line 2, column 24)"  # at "body"
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+@pytest.mark.parametrize("data", [d for d, _ in [*GOOD.values(), *BAD.values()]])
+def test_hibernating_after_every_read_changes_nothing(feed: Any, data: bytes) -> None:
+    parts = [data] if feed is feed_whole else [bytes([byte]) for byte in data]
+    assert run(parts, hibernate=True)[:2] == run(parts, hibernate=False)[:2]
+
+
+WAKE_HEADERS = [HEADER, DECL + HEADER, OTHER_PREFIX, MORE_PREFIXES, NON_ASCII_PREFIX]
+WAKE_STANZAS = [
+    b"<presence/>",
+    b"\n \t",
+    b"\r\n",
+    b"<message to='a@b' type='chat'><body>hi &amp; <![CDATA[x<y]]> \xc3\xa9</body>"
+    b"<x xmlns='urn:x'><y/>tail</x></message>",
+    b"<iq type='get' id='1'><query xmlns='jabber:iq:roster'/></iq>",
+    b"<db:result to='x'>key</db:result>",
+    b"<s:features/>",
+    b"<presence><status>" + b"z" * 3000 + b"</status></presence>",
+]
+WAKE_ENDINGS = [
+    b"",
+    b"</stream:stream>",
+    b"</s:stream> <junk",
+    b"<!-- c -->",
+    b"<?pi x?>",
+    b"<a>&foo;</a>",
+    b"text",
+    b"<a><b></a>",
+    b"<a><b><c><d><e/></d></c></b></a>",
+    b"<a b='1' c='2' d='3' e='4'/>",
+    b"<m>" + b"q" * 70_000 + b"</m>",
+    b"<m>\xff</m>",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(WAKE_HEADERS),
+    st.lists(st.sampled_from(WAKE_STANZAS), max_size=8),
+    st.sampled_from(WAKE_ENDINGS),
+    st.sampled_from([{}, SMALL]),
+    st.data(),
+)
+def test_hibernating_between_any_reads_changes_nothing(
+    header: bytes, stanzas: list[bytes], ending: bytes, limits: Limits, data: st.DataObject
+) -> None:
+    raw = header + b"".join(stanzas) + ending
+    # cut anywhere, and often at stanza boundaries, where hibernation frees expat
+    edges = list(itertools.accumulate([len(header), *map(len, stanzas)]))
+    cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=12))
+    cuts = sorted({*cuts, *data.draw(st.lists(st.sampled_from(edges), max_size=len(edges)))})
+    parts = [raw[start:end] for start, end in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+    assert run(parts, hibernate=True, **limits)[:2] == run(parts, hibernate=False, **limits)[:2]
+
+
+def test_expat_exists_only_while_needed() -> None:
+    parser = StreamParser()
+    assert parser._parser is None  # until the first feed
+    parser.feed(HEADER[:20])
+    parser.hibernate()
+    assert parser._parser is not None  # the header is unfinished
+    parser.feed(HEADER[20:])
+    parser.hibernate()
+    assert parser._parser is None
+    parser.feed(b"<message><body>")
+    parser.hibernate()
+    assert parser._parser is not None and parser.has_partial  # a stanza is half-read
+    assert len(parser.feed(b"</body></message> ")) == 1
+    parser.hibernate()
+    assert parser._parser is None
+    parser.reset()
+    assert parser._parser is None
+    parser.feed(HEADER + b"<message>")
+    parser.close()
+    assert parser._parser is None
+    assert parser.feed(b"</message>") == []
+
+
+def test_no_hibernation_when_two_prefixes_name_the_stream_namespace() -> None:
+    # the stream's end tag must repeat the client's prefix, which expat does not report
+    header = (
+        b"<a:stream xmlns:a=" + STREAM_NS + b" xmlns:b=" + STREAM_NS + b" xmlns='jabber:client'>"
+    )
+    parser = StreamParser()
+    parser.feed(header + b"<presence/>")
+    parser.hibernate()
+    assert parser._parser is not None
+    assert normal(parser.feed(b"</a:stream>")) == [("close",)]
+
+
+def test_a_closed_or_hibernated_parser_needs_no_garbage_collection() -> None:
+    """Expat's handlers refer back to the StreamParser: while expat lives, the
+    two are a cycle that only the cyclic garbage collector frees."""
+
+    def freed_by_refcount(data: bytes, finish: Callable[[StreamParser], None]) -> bool:
+        parser = StreamParser()
+        parser.feed(data)
+        finish(parser)
+        ref = weakref.ref(parser)
+        del parser
+        return ref() is None
+
+    gc.disable()
+    try:
+        assert not freed_by_refcount(HEADER + b"<message>", lambda parser: None)
+        assert freed_by_refcount(HEADER + b"<message>", StreamParser.close)
+        assert freed_by_refcount(HEADER + b"<presence/>", StreamParser.hibernate)
+    finally:
+        gc.enable()
