@@ -245,6 +245,10 @@ class Connection:
             # follows a read) was meant for this wait, not the next one
             self._transport.disarm("read")
             self._set_deadlines(math.inf, self._send_deadline)
+        return self._received(phase, data)
+
+    def _received(self, phase: str, data: bytes | bytearray) -> bytes:
+        """Note what a read brought: the client's end, or a request's first bytes."""
         if not data:
             self._eof = True
         elif phase == IDLE:
@@ -277,12 +281,7 @@ class Connection:
             self._transport.disarm("read")  # TLS may have answered from its buffer
             self._set_deadlines(math.inf, self._send_deadline)
         self._read_while_closing += len(data)
-        if not data:
-            self._eof = True
-        elif phase == IDLE:
-            self._phase = REQUEST
-            self._request_started = trio.current_time()
-        return bytes(data)
+        return self._received(phase, data)
 
     def parsed(self, requests: int, *, partial: bool) -> None:
         """Tell the core what the parser made of the bytes received so far:
