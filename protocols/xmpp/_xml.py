@@ -260,6 +260,10 @@ class StreamParser:
         # until a ">" arrives that could end it, and after an attempt that did not,
         # until the token has doubled (expat >= 2.6 "reparse deferral" without its
         # stalls: a stanza's event comes with the feed holding its last ">").
+        # One extra rescan at most: the first ">" after a token grew large.
+        # a large token was unfinished before this read: its bytes are held, and
+        # parsing again rescans them all
+        retrying = self._fed - len(data) - self._parsed > _LARGE_TOKEN
         unfinished = self._fed - self._parsed
         if unfinished > _LARGE_TOKEN and (b">" not in data or unfinished < self._retry_at):
             self._check_fed()
@@ -283,7 +287,9 @@ class StreamParser:
             # the unfinished token's start
             self._parsed = max(0, parser.CurrentByteIndex + self._base)
             unfinished = self._fed - self._parsed
-            self._retry_at = 2 * unfinished if unfinished > _LARGE_TOKEN else 0
+            # only a retry that failed waits for the token to double: a token
+            # that just grew large is tried again at the next ">" (its end, often)
+            self._retry_at = 2 * unfinished if retrying and unfinished > _LARGE_TOKEN else 0
             self._check_fed()
         events, self._events = self._events, []
         return events
