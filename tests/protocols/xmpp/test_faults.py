@@ -11,14 +11,13 @@ from collections.abc import Iterator
 import pytest
 import trio
 
-from tests.protocols.xmpp.test_chat import HEADER, auth
+from tests.protocols.xmpp.rawclient import HEADER, Client
 from tests.rawclient import exchange, open_raw, sigterm_under_load
 from tests.serveprocess import ServeProcess, host_port
 
 REQUEST_TIMEOUT = 1.0
 TICK = 0.05
 JUNK = b"x" * 200_000
-BIND = "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind>"
 SERVE = ["--protocol", "xmpp", "--port", "0", "--xmpp-insecure-any-password", "true"]
 SERVE += ["--app", "examples.echobot:app", "--xmpp-max-bytes-per-second", "0"]
 
@@ -30,41 +29,9 @@ def server() -> Iterator[tuple[str, int]]:
         yield host_port(process.urls[0])
 
 
-class Lines:
-    """One stanza per line, as the server writes them."""
-
-    def __init__(self, stream: trio.SocketStream) -> None:
-        self.stream = stream
-        self.buffer = b""
-
-    async def say(self, line: str) -> None:
-        await self.stream.send_all(line.encode() + b"\n")
-
-    async def line(self) -> str:
-        while b"\n" not in self.buffer:
-            data = await self.stream.receive_some()
-            if not data:
-                raise EOFError(self.buffer)
-            self.buffer += data
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        return line.decode()
-
-    async def login(self, user: str) -> None:
-        await self.say(HEADER)
-        await self.line()
-        await self.line()
-        await self.say(auth(user, "any"))
-        assert (await self.line()).startswith("<success")
-        await self.say(HEADER)
-        await self.line()
-        await self.line()
-        await self.say(f"<iq type='set' id='b'>{BIND}</iq>")
-        assert "<jid>" in await self.line()
-
-
 async def test_stream_error_survives_unread_input(server: tuple[str, int]) -> None:
     async def one() -> None:
-        payload = HEADER.encode() + b"<message><<</message>" + JUNK
+        payload = HEADER + b"<message><<</message>" + JUNK
         ending = await exchange(*server, payload, read_delay=0.2)
         assert ending.end == "eof"
         assert b"<not-well-formed" in ending.data
@@ -80,9 +47,9 @@ async def test_refusal_at_the_limit_survives_unread_input() -> None:
         host, port = host_port(process.urls[0])
         holder = await open_raw(host, port)
         async with holder:
-            await holder.send_all(HEADER.encode())
+            await holder.send_all(HEADER)
             await holder.receive_some()
-            ending = await exchange(host, port, HEADER.encode() + JUNK, read_delay=0.2)
+            ending = await exchange(host, port, HEADER + JUNK, read_delay=0.2)
         assert ending.end == "eof"
         assert ending.data.startswith(b"<?xml") or ending.data.startswith(b"<stream:stream")
         assert b"<resource-constraint" in ending.data
@@ -92,7 +59,7 @@ async def test_refusal_at_the_limit_survives_unread_input() -> None:
 async def test_a_dribbled_stanza_is_cut_at_the_request_timeout(server: tuple[str, int]) -> None:
     stream = await open_raw(*server)
     async with stream:
-        client = Lines(stream)
+        client = Client(stream)
         await client.login("dribbler")
         stanza = b"<message to='echo@localhost'><body>slow</body></message>"
         start = trio.current_time()
@@ -120,14 +87,14 @@ async def test_stanzas_without_replies_are_never_a_slow_request(
 ) -> None:
     stream = await open_raw(*server)
     async with stream:
-        client = Lines(stream)
+        client = Client(stream)
         await client.login("quiet")
         for _ in range(12):  # 2.4s: more than twice the request timeout
             await trio.sleep(0.2)
-            await client.say("<presence/>")  # nobody to tell: no reply
-        await client.say("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+            await client.say(b"<presence/>")  # nobody to tell: no reply
+        await client.say(b"<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
         with trio.fail_after(2):
-            assert "id='p'" in await client.line()
+            assert b"id='p'" in await client.line()
 
 
 async def test_sigterm_while_chatting_ends_every_stream_cleanly() -> None:
@@ -142,8 +109,8 @@ async def test_sigterm_while_chatting_ends_every_stream_cleanly() -> None:
     async def chatter() -> None:
         nonlocal replies
         stream = await open_raw(host, port)
-        client = Lines(stream)
-        message = "<message to='echo@localhost' type='chat'><body>hi</body></message>"
+        client = Client(stream)
+        message = b"<message to='echo@localhost' type='chat'><body>hi</body></message>"
         async with stream:
             await client.login(f"user{next(users)}")
             try:
@@ -152,9 +119,9 @@ async def test_sigterm_while_chatting_ends_every_stream_cleanly() -> None:
                         await client.say(message)
                     for _ in range(5):
                         line = await client.line()
-                        if line == "</stream:stream>":
+                        if line == b"</stream:stream>":
                             raise StopAsyncIteration
-                        assert "<body>hi</body>" in line, line
+                        assert b"<body>hi</body>" in line, line
                         replies += 1
                         if replies >= 50 * 5:
                             started.set()

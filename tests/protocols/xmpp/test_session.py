@@ -7,7 +7,6 @@
 # across reads survives the parser's hibernation between them.
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -20,58 +19,9 @@ from netsvc import ConnectionLimits
 from netsvc.testing import RunningServer, serve
 from protocols.xmpp._service import XmppService
 from protocols.xmpp._session import OUTGOING_STANZAS, Session
+from tests.protocols.xmpp.rawclient import Client
 
-HEADER = (
-    b"<stream:stream to='localhost' xmlns='jabber:client'"
-    b" xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
-)
 SETTINGS = {"insecure_any_password": True, "max_bytes_per_second": 0}
-BIND = b"<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind>"
-
-
-class Client:
-    """A raw client that reads the server's output line by line."""
-
-    def __init__(self, stream: trio.abc.Stream) -> None:
-        self.stream = stream
-        self.buffer = b""
-
-    async def say(self, data: bytes) -> None:
-        await self.stream.send_all(data)
-
-    async def line(self) -> bytes:
-        while b"\n" not in self.buffer:
-            data = await self.stream.receive_some()
-            if not data:
-                raise EOFError(self.buffer)
-            self.buffer += data
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        return line
-
-    async def until_eof(self) -> bytes:
-        while data := await self.stream.receive_some():
-            self.buffer += data
-        rest, self.buffer = self.buffer, b""
-        return rest
-
-    async def login(self, user: str) -> None:
-        await self.say(HEADER)
-        await self.line()
-        await self.line()
-        token = base64.b64encode(f"\0{user}\0pw".encode())
-        await self.say(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>")
-        await self.say(token + b"</auth>")
-        assert (await self.line()).startswith(b"<success")
-        await self.say(HEADER)
-        await self.line()
-        await self.line()
-        await self.say(b"<iq type='set' id='b'>" + BIND + b"</iq>")
-        assert b"<jid>" in await self.line()
-
-    async def ping(self) -> None:
-        await self.say(b"<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
-        while b"id='p'" not in await self.line():
-            pass
 
 
 @contextlib.asynccontextmanager
