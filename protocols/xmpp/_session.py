@@ -163,8 +163,13 @@ class Session:
             del data  # not kept while waiting for the next read (nor are its stanzas)
 
     async def _handle(self, data: bytes) -> None:
-        """Feed one read to the parser and act on the events it completes."""
-        events = self.parser.feed(data)
+        """Feed one read to the parser and act on the events it completes
+        (those before a stream error in the read too, then the error)."""
+        error: StreamError | None = None
+        try:
+            events = self.parser.feed(data)
+        except StreamError as exc:
+            events, error = exc.events, exc
         self.conn.parsed(len(events), partial=self.parser.has_partial)
         for event in events:
             if type(event) is StreamOpened:
@@ -178,7 +183,10 @@ class Session:
                 return
             if self.restarted:  # what followed <auth/> in the same read belongs to
                 self.restarted = False  # the old stream: dropped (RFC 6120 6.4.6)
+                self.conn.parsed(0, partial=False)  # the new stream has not begun
                 return
+        if error is not None:
+            raise error
 
     def _stream_opened(self, opened: StreamOpened) -> None:
         to = opened.attributes.get("to")

@@ -71,7 +71,8 @@ CONDITIONS = frozenset(
 class StreamError(Exception):
     """The stream must end with <stream:error><CONDITION xmlns='...xmpp-streams'/>.
 
-    stream_error(exc.condition, exc.text) gives the bytes to send.
+    stream_error(exc.condition, exc.text) gives the bytes to send; raised by
+    StreamParser.feed(), `events` holds what that read completed before it.
     """
 
     def __init__(self, condition: str, text: str = "") -> None:
@@ -80,6 +81,9 @@ class StreamError(Exception):
         super().__init__(f"{condition}: {text}" if text else condition)
         self.condition = condition
         self.text = text
+        # what StreamParser.feed() completed in the same read, before the error:
+        # handle these first, whatever way TCP split the stream
+        self.events: list[Event] = []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +137,7 @@ _RESTRICTED_HANDLERS = {
 
 
 _LARGE_TOKEN = 2048  # bytes of an unfinished token that are worth not rescanning
+_QUOTE_OR_GT = re.compile(rb"['\">]")
 _UNDEFINED_ENTITY = expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY]
 _XML_WHITESPACE = " \t\r\n"
 
@@ -194,8 +199,17 @@ class StreamParser:
         self._ns_decls: dict[str | None, str] = {}  # declared on the element being opened
         self._fed = 0  # bytes received since reset()
         self._parsed = 0  # of which expat consumed these (the rest is an unfinished token)
+        # The unfinished token's bytes that expat holds, while it is small (up to
+        # _LARGE_TOKEN): kept to scan once if it grows large.
+        self._token = b""
+        # An unfinished token that grew large is held back from expat (see feed()):
+        self._large = False
         self._held = bytearray()  # received but not yet given to expat
-        self._retry_at = 0  # size of an unfinished large token worth reparsing
+        # a large tag's quoting so far: b"" outside quotes, b"'" or b'"' inside
+        # one; None for other tokens (comments, CDATA...), which retry at every
+        # ">" that arrives once they have doubled since the last try (_retry_at)
+        self._quote: bytes | None = None
+        self._retry_at = 0
         # Byte index of the last token at stream level (header, stanza start or end,
         # whitespace); the bytes fed since, i.e. the stanza in progress, are capped.
         self._mark = 0
@@ -211,6 +225,8 @@ class StreamParser:
             return
         self._resume_at = self._position(parser.CurrentLineNumber, parser.CurrentColumnNumber)
         self._parser = None
+        # a trailing "\r" expat held (to see whether "\n" follows) goes to the next one
+        self._held[:0], self._token = self._token, b""
 
     def close(self) -> None:
         """The stream is over: free the expat parser now (its handlers refer
@@ -245,29 +261,48 @@ class StreamParser:
         return p
 
     def feed(self, data: bytes) -> list[Event]:
+        """The events the bytes complete. Raises StreamError (its `events`
+        are those completed before the error in this read), and again on
+        every later call."""
         if self._error is not None:
             raise StreamError(self._error.condition, self._error.text)
         if self._closed:
             return []
         try:
-            self._utf8.decode(data)  # expat would say "invalid token"; be precise
+            self._feed_checked(data)
+        except StreamError as exc:
+            exc.events, self._events = self._events, []
+            raise
+        events, self._events = self._events, []
+        return events
+
+    def _feed_checked(self, data: bytes) -> None:
+        # Expat would say "invalid token" for invalid UTF-8; be precise, but
+        # report an error earlier in the read first, as expat fed less would.
+        pending = len(self._utf8.getstate()[0])  # a character the last read began
+        try:
+            self._utf8.decode(data)
         except UnicodeDecodeError as exc:
-            self._fail("unsupported-encoding", f"invalid UTF-8: {exc.reason}")
+            self._feed(data[: max(0, exc.start - pending)], force=True)
+            if not self._closed:
+                self._fail("unsupported-encoding", f"invalid UTF-8: {exc.reason}")
+            return
+        self._feed(data)
+
+    def _feed(self, data: bytes, *, force: bool = False) -> None:
         self._fed += len(data)
         self._held += data
-        # Expat rescans an unfinished token on every Parse(), so a large tag fed a
-        # byte at a time costs O(n^2). Hold the bytes of a large unfinished token
-        # until a ">" arrives that could end it, and after an attempt that did not,
-        # until the token has doubled (expat >= 2.6 "reparse deferral" without its
-        # stalls: a stanza's event comes with the feed holding its last ">").
-        # One extra rescan at most: the first ">" after a token grew large.
-        # a large token was unfinished before this read: its bytes are held, and
-        # parsing again rescans them all
-        retrying = self._fed - len(data) - self._parsed > _LARGE_TOKEN
-        unfinished = self._fed - self._parsed
-        if unfinished > _LARGE_TOKEN and (b">" not in data or unfinished < self._retry_at):
+        # Expat rescans an unfinished token on every Parse(), so a large tag fed
+        # a byte at a time would cost O(n^2). Once an unfinished token has grown
+        # large, its bytes are held until a read may end it: for a tag, a ">"
+        # outside quoted attribute values; for other tokens, a ">" once the
+        # token has doubled since the last try. (Expat >= 2.6 "reparse
+        # deferral", without its stalls: each event comes from the feed holding
+        # the ">" that completes it.)
+        if self._large and not force and not self._may_end(data):
             self._check_fed()
-            return []
+            return
+        retrying = self._large
         held, self._held = bytes(self._held), bytearray()
         parser = self._parser
         if parser is None:
@@ -275,7 +310,7 @@ class StreamParser:
         try:
             parser.Parse(held, False)
         except _Closed:
-            pass
+            return
         except _Restricted as exc:
             self._fail("restricted-xml", str(exc))
         except expat.ExpatError as exc:
@@ -283,23 +318,60 @@ class StreamParser:
             line, column = self._position(exc.lineno, exc.offset)
             where = f"line {line}, column {column}"
             self._fail(condition, f"{expat.errors.messages[exc.code]} ({where})")
-        if not self._closed:
-            # the unfinished token's start
-            self._parsed = max(0, parser.CurrentByteIndex + self._base)
-            unfinished = self._fed - self._parsed
-            # only a retry that failed waits for the token to double: a token
-            # that just grew large is tried again at the next ">" (its end, often)
-            self._retry_at = 2 * unfinished if retrying and unfinished > _LARGE_TOKEN else 0
-            self._check_fed()
-        events, self._events = self._events, []
-        return events
+        # the unfinished token starts where expat stopped
+        self._parsed = max(0, parser.CurrentByteIndex + self._base)
+        self._note_unfinished(held, retrying)
+        self._check_fed()
+
+    def _note_unfinished(self, held: bytes, retrying: bool) -> None:
+        """After a parse of `held`: remember the unfinished token, or how to
+        tell when a large one may end."""
+        unfinished = self._fed - self._parsed
+        # its bytes: the end of this read's, after what expat held before if it began there
+        token = held[-unfinished:] if 0 < unfinished <= len(held) else self._token + held
+        if unfinished <= _LARGE_TOKEN:
+            self._token, self._large = token if unfinished else b"", False
+            return
+        self._token, self._large = b"", True
+        if retrying and unfinished > len(held):
+            # the same token, tried at a ">" that did not end it: wait till it doubles
+            self._quote, self._retry_at = None, 2 * unfinished
+        elif token[:1] == b"<" and token[1:2] not in b"!?":  # a start or end tag
+            self._quote, self._retry_at = b"", 0
+            self._may_end(token[1:])
+        else:  # a comment, CDATA section, ...: its first ">" may end it
+            self._quote, self._retry_at = None, 0
+
+    def _may_end(self, data: bytes) -> bool:
+        """Whether `data`, the next bytes of a large unfinished token, may end it."""
+        quote = self._quote
+        if quote is None:
+            return b">" in data and self._fed - self._parsed >= self._retry_at
+        at = 0
+        while True:  # in a tag, the first ">" outside quotes ends it
+            if quote:
+                at = data.find(quote, at)
+                if at < 0:
+                    break
+                quote, at = b"", at + 1
+            else:
+                found = _QUOTE_OR_GT.search(data, at)
+                if found is None:
+                    break
+                if data[found.start()] == 0x3E:  # ">"
+                    return True
+                quote, at = found.group(), found.end()
+        self._quote = quote
+        return False
 
     @property
     def has_partial(self) -> bool:
         """True while the parser holds the start of a stanza (or of the
         stream header) that is not complete yet; whitespace between stanzas
-        is not a start."""
-        return not self._closed and (self._depth >= 2 or self._fed > self._parsed)
+        (a trailing "\r" included) is not a start."""
+        if self._closed:
+            return False
+        return self._depth >= 2 or self._fed - self._parsed > (self._token == b"\r")
 
     def _position(self, line: int, column: int) -> tuple[int, int]:
         """The stream's line and column for the current parser's."""
@@ -380,7 +452,9 @@ class StreamParser:
         if self._depth == 1:  # between stanzas: whitespace keepalives only
             if data.strip(_XML_WHITESPACE):
                 self._fail("bad-format", "text outside a stanza")
-            self._mark = self._index()
+            # Its end (a byte short after "\r\n", which expat reports as "\n"):
+            # keepalives do not count against the next stanza's size.
+            self._mark = self._index() + len(data)
             return
         self._text.append(data)
 

@@ -138,3 +138,37 @@ async def test_sigterm_while_chatting_ends_every_stream_cleanly() -> None:
 
     await sigterm_under_load(process, chatter, started)
     assert endings == ["eof"] * 50
+
+
+async def test_a_keepalive_ending_in_cr_is_idle_not_a_slow_request(
+    server: tuple[str, int],
+) -> None:
+    # expat holds a trailing "\r" to see whether "\n" follows: that is
+    # whitespace between stanzas, not the start of one
+    stream = await open_raw(*server)
+    async with stream:
+        client = Client(stream)
+        await client.login("cr")
+        await client.say(b" \r")
+        await trio.sleep(REQUEST_TIMEOUT + 0.5)
+        await client.ping()  # not cut by the request deadline
+
+
+async def test_bytes_after_auth_in_the_same_read_start_no_request(
+    server: tuple[str, int],
+) -> None:
+    # What follows <auth/> in its read belonged to the old stream and is
+    # dropped (RFC 6120 6.4.6): it must not leave a request deadline running.
+    stream = await open_raw(*server)
+    async with stream:
+        client = Client(stream)
+        await client.say(HEADER)
+        await client.line()
+        await client.line()
+        auth = b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAcHc=</auth>"
+        await client.say(auth + b"<stream:stream to='local")
+        assert (await client.line()).startswith(b"<success")
+        await trio.sleep(REQUEST_TIMEOUT + 0.5)
+        await client.say(HEADER)
+        with trio.fail_after(2):
+            assert b"<stream:stream " in await client.line()

@@ -676,8 +676,20 @@ HIBERNATION: dict[str, tuple[Parts, Limits]] = {
         {},
     ),
     "closed, then garbage": ([HEADER, b"<presence/>", b"</stream:stream>", b"<!-- &x; <"], {}),
+    "a trailing CR, then LF": (
+        [HEADER, b"<presence/>\r", b"\n<message></body>"],
+        {},
+    ),
+    "a trailing CR, then a stanza": (
+        [HEADER, b"<presence/>\r", b"<presence/>\r", b"\r\n\r", b"<message></body>"],
+        {},
+    ),
     "a large tag held back": (
         [HEADER, b"<presence/>", b"<message to='" + b"a" * 3000, b"a" * 3000, b"'/>"],
+        {},
+    ),
+    "a large tag with quoted '>' held back": (
+        [HEADER, b"<presence/>", b"<message to='" + b">" * 3000, b"' a=\"" + b">'" * 3000, b'"/>'],
         {},
     ),
     "stanza at the size limit": ([HEADER, b"<presence/>", AT_LIMIT, b"<presence/>"], SMALL),
@@ -732,6 +744,7 @@ def run(parts: Parts, *, hibernate: bool, **limits: int) -> tuple[list[Any], str
                 parser.hibernate()
                 freed += alive and parser._parser is None
     except StreamError as exc:
+        events += normal(exc.events)
         with pytest.raises(StreamError) as again:
             parser.feed(b" ")
         assert again.value.text == exc.text
@@ -865,3 +878,45 @@ def test_a_closed_or_hibernated_parser_needs_no_garbage_collection() -> None:
         assert freed_by_refcount(HEADER + b"<presence/>", StreamParser.hibernate)
     finally:
         gc.enable()
+
+
+# -- what fuzzing found ---------------------------------------------------------------------
+
+
+def test_keepalives_do_not_count_against_the_next_stanza() -> None:
+    parser = StreamParser(max_stanza_bytes=300)
+    parser.feed(HEADER)
+    events = parser.feed(b" \r\n\t" * 500 + AT_LIMIT)  # 2000 bytes of whitespace, one read
+    assert [type(event) for event in events] == [StanzaReceived]
+    assert not parser.has_partial
+
+
+def test_a_trailing_cr_between_stanzas_is_no_partial_stanza() -> None:
+    parser = StreamParser()
+    parser.feed(HEADER + b"<presence/>\r")
+    assert not parser.has_partial
+    parser.hibernate()
+    assert parser._parser is None
+    assert [type(e) for e in parser.feed(b"\n<presence/>")] == [StanzaReceived]
+
+
+def test_a_stream_error_carries_the_events_completed_before_it() -> None:
+    parser = StreamParser()
+    with pytest.raises(StreamError) as info:
+        parser.feed(HEADER + b"<presence/><iq type='get' id='1'/><a></b>")
+    assert [type(e) for e in info.value.events] == [StreamOpened, StanzaReceived, StanzaReceived]
+    with pytest.raises(StreamError) as again:  # raised again, with nothing more
+        parser.feed(b"<presence/>")
+    assert again.value.events == []
+
+
+@pytest.mark.parametrize("quote", [b"'", b'"'])
+def test_a_large_tag_with_quoted_gt_completes_at_its_end(quote: bytes) -> None:
+    # held back while large, parsed again only at a ">" outside quotes: one
+    # byte at a time, it completes with its last byte
+    parser = StreamParser(max_stanza_bytes=1 << 20)
+    parser.feed(HEADER)
+    data = b"<message id=" + quote + b">" * 8000 + quote + b" a='>\"'/>"
+    for i in range(len(data) - 1):
+        assert parser.feed(data[i : i + 1]) == []
+    assert [type(e) for e in parser.feed(data[-1:])] == [StanzaReceived]
