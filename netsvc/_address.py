@@ -13,6 +13,7 @@ import socket
 import stat
 import urllib.parse
 from collections.abc import Mapping, MutableMapping, Sequence
+from typing import Any
 
 __all__ = [
     "AddressError",
@@ -22,6 +23,7 @@ __all__ = [
     "client_url",
     "open_sockets",
     "parse_listen_url",
+    "socket_count",
     "systemd_fds",
 ]
 
@@ -68,9 +70,14 @@ class SocketAddress:
             address = sock.getpeername() if peer else sock.getsockname()
         except OSError:
             address = None
-        if sock.family == socket.AF_UNIX:
-            path = address if isinstance(address, str) else ""
-            return cls("unix", path=path)
+        return cls.from_os(sock.family, address)
+
+    @classmethod
+    def from_os(cls, family: int, address: Any) -> SocketAddress:
+        """An address as the socket module gives it (accept(), getpeername()):
+        a path for AF_UNIX, a (host, port, ...) tuple for IP; None if unknown."""
+        if family == socket.AF_UNIX:
+            return cls("unix", path=address if isinstance(address, str) else "")
         if not address:
             return cls("tcp")
         return cls("tcp", host=address[0], port=address[1])
@@ -92,6 +99,8 @@ class SocketAddress:
     def __str__(self) -> str:
         if self.transport == "unix":
             return self.path or "unix"
+        if not self.host:
+            return "unknown address"
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
@@ -246,16 +255,12 @@ def bind_tcp(
     the same port and the kernel spreads connections over them."""
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        infos = _tcp_addresses(host, port)
     except socket.gaierror as exc:
         raise AddressError(f"cannot listen on {where}: {exc.strerror}") from None
     sockets: list[socket.socket] = []
-    seen: set[object] = set()
     try:
         for family, kind, proto, _, sockaddr in infos:
-            if sockaddr in seen:
-                continue
-            seen.add(sockaddr)
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -274,6 +279,26 @@ def bind_tcp(
             reason = "the address is already in use (another server is listening there)"
         raise AddressError(f"cannot listen on {where}: {reason}") from None
     return sockets
+
+
+def _tcp_addresses(host: str, port: int) -> list[Any]:
+    """The distinct addresses bind_tcp() binds for `host` (raises gaierror)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    unique = {info[4]: info for info in infos}  # the first of each address, in order
+    return list(unique.values())
+
+
+def socket_count(address: ListenAddress) -> int:
+    """How many listening sockets open_sockets() will make for `address`: a
+    TCP host may resolve to several ("localhost": 127.0.0.1 and ::1), each
+    with its own connection limit. 1 when it cannot tell (systemd, a host
+    that does not resolve: binding says why)."""
+    if address.transport != "tcp" or address.host is None:
+        return 1
+    try:
+        return max(1, len(_tcp_addresses(address.host, address.port or 0)))
+    except (socket.gaierror, UnicodeError):
+        return 1
 
 
 def open_sockets(

@@ -8,6 +8,8 @@ import logging
 import resource
 from typing import TYPE_CHECKING
 
+from ._address import socket_count
+
 if TYPE_CHECKING:
     from ._server import Listen
 
@@ -72,7 +74,10 @@ def adjust_open_file_limit(listens: list[Listen], workers: int) -> None:
         )
     else:
         log.info("open file limit %d (hard limit %s): %s", soft, hard_text, room_text)
-    per_listener = [(listen.limits or listen.protocol.limits).max_connections for listen in listens]
+    # each socket a --listen binds has its own limit ("localhost": IPv4 and IPv6)
+    limits = [(listen.limits or listen.protocol.limits).max_connections for listen in listens]
+    sockets = [socket_count(listen.address) for listen in listens]
+    per_listener = [limit * count for limit, count in zip(limits, sockets, strict=True)]
     if sum(per_listener) > room:
         whose = "the listeners" if workers == 1 else f"each of the {workers} workers' listeners"
         log.warning(
@@ -83,8 +88,8 @@ def adjust_open_file_limit(listens: list[Listen], workers: int) -> None:
             whose,
             sum(per_listener),
             " + ".join(
-                f"{count} ({listen.protocol.name})"
-                for count, listen in zip(per_listener, listens, strict=True)
+                f"{limit}{f' x {count} sockets' if count > 1 else ''} ({listen.protocol.name})"
+                for limit, count, listen in zip(limits, sockets, listens, strict=True)
             ),
             room,
             soft,

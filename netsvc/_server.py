@@ -295,7 +295,7 @@ class Server:
         failed (EMFILE and the like), which the caller should wait out."""
         for _ in range(MAX_ACCEPTS_PER_WAKEUP):
             try:
-                client, _ = listener.sock.accept()
+                client, address = listener.sock.accept()
             except BlockingIOError:
                 break
             except OSError as exc:
@@ -303,10 +303,13 @@ class Server:
                     continue  # that client is gone already
                 self._log_accept_error(listener, exc)
                 return False
-            self._admit(listener, SocketStream(client), nursery)
+            peer = SocketAddress.from_os(client.family, address)
+            self._admit(listener, SocketStream(client), peer, nursery)
         return True
 
-    def _admit(self, listener: _Listener, stream: SocketStream, nursery: trio.Nursery) -> None:
+    def _admit(
+        self, listener: _Listener, stream: SocketStream, peer: SocketAddress, nursery: trio.Nursery
+    ) -> None:
         counters = listener.info.counters
         if counters.connections_open >= listener.limits.max_connections:
             counters.refused()
@@ -318,7 +321,7 @@ class Server:
                 stream.socket.close()
             return
         counters.opened()
-        nursery.start_soon(self._run_connection, stream, listener)
+        nursery.start_soon(self._run_connection, stream, peer, listener)
 
     def _log_accept_error(self, listener: _Listener, exc: OSError) -> None:
         listener.accept_errors += 1
@@ -372,16 +375,20 @@ class Server:
             await stream.do_handshake()
         return stream
 
-    async def _run_connection(self, raw: SocketStream, listener: _Listener) -> None:
-        peer = SocketAddress.of(raw.socket, peer=True)
+    async def _run_connection(
+        self, raw: SocketStream, peer: SocketAddress, listener: _Listener
+    ) -> None:
         conn_id = next(self._ids)
         counters = listener.info.counters
         conn: Connection | None = None
         try:
             try:
                 stream = await self._secure(raw, listener)
-            except (trio.BrokenResourceError, trio.TooSlowError) as exc:
-                log.info("TLS handshake with %s failed: %s", peer, exc or "timed out")
+            except trio.TooSlowError:
+                log.info("TLS handshake with %s failed: timed out", peer)
+                return
+            except trio.BrokenResourceError as exc:  # the reason is the SSL or OS error
+                log.info("TLS handshake with %s failed: %s", peer, exc.__cause__ or "lost")
                 return
             conn = Connection(
                 stream,

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import re
 import resource
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from netsvc import load_protocol
+from netsvc import ListenAddress, load_protocol
+from netsvc._address import socket_count
 from netsvc._fdlimit import RESERVED_FDS, UNLIMITED_FDS_CAP, open_file_target
 from tests.serveprocess import PROBE, ServeProcess, SyncLineClient, host_port
 
@@ -122,3 +124,30 @@ def test_target_is_the_hard_limit_or_a_cap_when_unlimited() -> None:
     assert open_file_target(1024, infinity) == UNLIMITED_FDS_CAP
     assert open_file_target(UNLIMITED_FDS_CAP * 2, infinity) == UNLIMITED_FDS_CAP * 2
     assert open_file_target(infinity, infinity) == infinity
+
+
+LOCALHOST = {
+    info[4][0]
+    for info in socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+}
+
+
+@pytest.mark.skipif(len(LOCALHOST) < 2, reason=f"localhost resolves to {LOCALHOST} only")
+def test_a_host_with_two_addresses_counts_each_sockets_limit() -> None:
+    # "localhost" binds 127.0.0.1 and ::1, each listener with its own limit
+    args = ["--listen", "echo://localhost:0", "--max-connections", "100"]
+    with ServeProcess(args, listeners=2, preexec_fn=with_nofile(200, 200)) as server:
+        server.wait_for_log(
+            r"WARNING netsvc: the listeners may hold 200 connections together "
+            r"\(--max-connections: 100 x 2 sockets \(echo\)\), more than the 168 "
+        )
+
+
+def test_socket_count_is_one_per_distinct_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    # what the test above checks end to end, where "localhost" resolves to one
+    # address only (as on this CI machine): a resolver giving two, and a repeat
+    v4 = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0))
+    v6 = (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", 0, 0, 0))
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [v4, v6, v4])
+    assert socket_count(ListenAddress("tcp", "localhost", 0)) == 2
+    assert socket_count(ListenAddress("unix", path="/tmp/x.sock")) == 1

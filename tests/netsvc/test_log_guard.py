@@ -4,7 +4,9 @@
 # process and as `netsvc serve` subprocesses, to see which tests it fails.
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -362,3 +364,61 @@ async def test_running_server_host_and_port(tmp_path: Path) -> None:
         assert running.port is not None and running.url.endswith(f":{running.port}")
     unix = RunningServer(f"echo+unix://{tmp_path}/s.sock", running.server)
     assert unix.host is None and unix.port is None
+
+
+def test_the_netsvc_server_fixture_shuts_its_servers_down_gracefully(
+    suite: pytest.Pytester,
+) -> None:
+    # a client connected at the end of the test gets the plugin's shutdown
+    # goodbye (the probe's BYE) and a clean EOF, not a cancelled connection
+    result = run(
+        suite,
+        """
+import socket
+import threading
+
+import trio
+
+from tests.netsvc.probe import protocol
+
+received = []
+readers = []
+
+
+def read_until_eof(host, port):
+    with socket.create_connection((host, port), timeout=10) as sock:
+        data = b""
+        while chunk := sock.recv(1024):
+            data += chunk
+        received.append(data)
+
+
+async def test_serve(netsvc_server) -> None:
+    running = await netsvc_server(protocol)
+    reader = threading.Thread(target=read_until_eof, args=(running.host, running.port))
+    reader.start()
+    readers.append(reader)
+    while running.server.runtime.counters.connections_open == 0:
+        await trio.sleep(0.01)
+
+
+def test_the_client_got_the_goodbye() -> None:
+    readers[0].join(10)
+    assert received == [b"HELLO\\nBYE\\n"]
+""",
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_the_testing_extra_brings_pytest_and_pytest_trio() -> None:
+    # `pip install 'netsvc[testing]'`, as the installed metadata declares it,
+    # and the pytest plugin entry point that loads netsvc.testing
+    requires = importlib.metadata.requires("netsvc") or []
+    testing = {
+        re.split(r"[ ><=;\[]", requirement, maxsplit=1)[0]
+        for requirement in requires
+        if re.search(r"""extra == ["']testing["']""", requirement)
+    }
+    assert testing == {"pytest", "pytest-trio"}
+    (plugin,) = importlib.metadata.entry_points(group="pytest11", name="netsvc")
+    assert plugin.value == "netsvc.testing"

@@ -3,8 +3,10 @@
 # several protocols in one server.
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -206,7 +208,8 @@ async def test_ipv6_loopback() -> None:
         assert (await client.ask("PEER")).startswith(b"[::1]:")
 
 
-async def test_tls_listener() -> None:
+async def test_tls_listener(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     ca = trustme.CA()
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_context)
@@ -220,9 +223,21 @@ async def test_tls_listener() -> None:
         assert await client.ask("ECHO secret") == b"secret"
         # a client that does not speak TLS is dropped without harming the server
         plain = LineClient(await open_connection(running.url))
+        host, port = plain.stream.socket.getsockname()[:2]
         await plain.send(b"ECHO plain\n")
         assert await plain.closed()
         assert await client.ask("ECHO again") == b"again"
+        # a client that resets before the server accepts it (no checkpoint here)
+        gone = socket.create_connection((running.host, running.port))
+        gone_port = gone.getsockname()[1]
+        gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        gone.close()
+        assert await client.ask("ECHO still") == b"still"
+    # logged with the client's address (as accept() gave it) and the reason
+    failures = [r.getMessage() for r in caplog.records if "handshake" in r.getMessage()]
+    assert failures[0].startswith(f"TLS handshake with {host}:{port} failed: [SSL")
+    assert failures[1].startswith(f"TLS handshake with 127.0.0.1:{gone_port} failed: ")
+    assert len(failures) == 2, failures
 
 
 async def test_two_protocols_in_one_server() -> None:

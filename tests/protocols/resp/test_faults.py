@@ -165,3 +165,20 @@ async def _read_exactly(stream: trio.SocketStream, size: int) -> bytes:
         assert chunk, f"EOF after {data!r}"
         data += chunk
     return data
+
+
+@pytest.mark.server_errors(r"handler failed; closing this connection")
+async def test_a_failing_connection_gets_last_words_and_others_go_on() -> None:
+    # Service.internal_error(): the failed client reads RESP's own error and
+    # a clean EOF; everyone else is unaffected
+    args = ["--protocol", "resp", "--port", "0", "--app", "tests.protocols.resp.faulty_app:app"]
+    with ServeProcess(args) as process:
+        host, port = host_port(process.urls[0])
+        bystander = await open_raw(host, port)
+        async with bystander:
+            ending = await exchange(host, port, encode_command(b"UNENCODABLE") + b"PING\r\n")
+            assert ending.data == b"-ERR internal error; see the server log\r\n"
+            assert ending.end == "eof"
+            await bystander.send_all(encode_command(b"PING"))
+            assert await bystander.receive_some() == b"+PONG\r\n"
+        process.wait_for_log(r"TypeError: cannot encode object as a RESP reply")
