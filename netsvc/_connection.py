@@ -15,7 +15,8 @@ from typing import Any
 import trio
 
 from ._address import SocketAddress
-from ._socketstream import Interrupted, SocketStream, close_gracefully
+from ._parking import PARK_AFTER
+from ._socketstream import PARK, Interrupted, SocketStream, close_gracefully
 from ._stats import Counters
 
 __all__ = [
@@ -179,7 +180,8 @@ class Connection:
         self._idle_wait = False  # receive() is waiting between requests
         self._receive_deadline = math.inf
         self._send_deadline = math.inf
-        self.next_deadline = math.inf  # the earlier of the two, for the watchdog
+        self._park_at = math.inf  # when an idle wait moves to the parking (see _parking)
+        self.next_deadline = math.inf  # the earliest of the three, for the watchdog
         self._broken: str | None = None  # why sending is no longer possible
         self._eof = False  # the client's end (or its reset) was read: nothing to drain
         self._log: logging.LoggerAdapter[logging.Logger] | None = None
@@ -193,10 +195,11 @@ class Connection:
 
     # -- deadlines (the watchdog's side) -------------------------------------
 
-    def _set_deadlines(self, receive: float, send: float) -> None:
+    def _set_deadlines(self, receive: float, send: float, park: float = math.inf) -> None:
         self._receive_deadline = receive
         self._send_deadline = send
-        self.next_deadline = min(receive, send)
+        self._park_at = park
+        self.next_deadline = min(receive, send, park)
 
     def expire(self, now: float) -> None:
         """Called by the watchdog: interrupt the waits whose deadline has passed."""
@@ -206,7 +209,10 @@ class Connection:
         if self._send_deadline <= now:
             self._transport.interrupt("write", "deadline")
             self._send_deadline = math.inf
-        self.next_deadline = min(self._receive_deadline, self._send_deadline)
+        if self._park_at <= now:
+            self._transport.interrupt("read", PARK)
+            self._park_at = math.inf
+        self.next_deadline = min(self._receive_deadline, self._send_deadline, self._park_at)
 
     # -- reading -------------------------------------------------------------
 
@@ -215,17 +221,20 @@ class Connection:
         between requests."""
         phase = self._phase
         now = trio.current_time()
+        park = math.inf
         if phase == IDLE:
             limit = self.idle_timeout
             deadline = math.inf if limit is None else now + limit
             self._idle_wait = True
+            if self._transport.parking is not None and deadline > now + PARK_AFTER:
+                park = now + PARK_AFTER
         else:
             limit = self.request_timeout
             start = self._request_started if phase == REQUEST else now
             deadline = math.inf if limit is None else start + limit
         if phase != BODY and self._closing.is_set():
             return await self._receive_closing(phase, deadline, max_bytes)
-        self._set_deadlines(deadline, self._send_deadline)
+        self._set_deadlines(deadline, self._send_deadline, park)
         try:
             data = await self._stream.receive_some(max_bytes or self.receive_size)
         except Interrupted as exc:
@@ -335,7 +344,7 @@ class Connection:
             # deadline; a sender whose deadline passed in the queue is
             # interrupted at its first wait.
             deadline = math.inf if limit is None else called + limit
-            self._set_deadlines(self._receive_deadline, deadline)
+            self._set_deadlines(self._receive_deadline, deadline, self._park_at)
             await self._stream.send_all(data)
         except Interrupted:
             self._broken = f"a send did not finish within {self.send_timeout:g}s"
@@ -349,7 +358,7 @@ class Connection:
             raise
         finally:
             self._transport.disarm("write")  # a deadline that passed as the send finished
-            self._set_deadlines(self._receive_deadline, math.inf)
+            self._set_deadlines(self._receive_deadline, math.inf, self._park_at)
             self._send_gate.release()
 
     async def aclose(self, linger: float, linger_bytes: int) -> None:

@@ -35,6 +35,7 @@ from ._connection import (
     SendTimeout,
     Watchdog,
 )
+from ._parking import IdleParking
 from ._plugin import ListenerInfo, Protocol, Runtime, Service
 from ._socketstream import SocketStream, close_gracefully
 from ._stats import Counters
@@ -136,6 +137,8 @@ class Server:
         self._announce = announce  # log "listening on URL" (a worker leaves it to its supervisor)
         self._listeners: list[_Listener] = []
         self._watchdog = Watchdog()  # its connections are the open ones
+        # where connections idle for PARK_AFTER wait (None: this OS has no epoll)
+        self._parking = IdleParking() if IdleParking.supported() else None
         self._ids = itertools.count(1)
         self._shutdown = trio.Event()
         self._pending_refusals = 0
@@ -169,6 +172,8 @@ class Server:
             services = await self.bind()
             async with trio.open_nursery() as service_nursery:
                 await service_nursery.start(self._watchdog.run)
+                if self._parking is not None:
+                    await service_nursery.start(self._parking.run)
                 for service in services.values():
                     await service.start(service_nursery)
                 await self._serve_connections(task_status)
@@ -304,7 +309,7 @@ class Server:
                 self._log_accept_error(listener, exc)
                 return False
             peer = SocketAddress.from_os(client.family, address)
-            self._admit(listener, SocketStream(client), peer, nursery)
+            self._admit(listener, SocketStream(client, self._parking), peer, nursery)
         return True
 
     def _admit(

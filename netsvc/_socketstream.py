@@ -7,6 +7,7 @@
 # yields twice per call; on a busy server that was most of the CPU time. It
 # also owns the graceful close: shut down our side, drain what the client still
 # sends, then close, so the kernel never answers unread bytes with a reset.
+# A read told to park (interrupt("read", PARK)) waits in _parking's epoll set.
 from __future__ import annotations
 
 import contextlib
@@ -16,10 +17,13 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-__all__ = ["Interrupted", "SocketStream", "close_gracefully"]
+from ._parking import IdleParking
+
+__all__ = ["PARK", "Interrupted", "SocketStream", "close_gracefully"]
 
 DEFAULT_RECEIVE_SIZE = 65536
 SENDS_BETWEEN_YIELDS = 16  # sends that finish at once still yield this often
+PARK = "park"  # the interrupt reason that moves a read's wait to the parking
 
 
 class Interrupted(Exception):
@@ -34,7 +38,7 @@ class SocketStream(trio.abc.HalfCloseableStream):
     """One connected socket. Not for concurrent senders or receivers: the
     Connection on top serialises sends and has one reader."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, parking: IdleParking | None = None) -> None:
         sock.setblocking(False)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             # fails for a peer that already reset on some systems: that is its
@@ -42,6 +46,7 @@ class SocketStream(trio.abc.HalfCloseableStream):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.socket = sock
+        self.parking = parking  # where a read waits once interrupted with PARK
         self._closed = False
         self._eof_sent = False
         self._close_deferred = False  # aclose() only sends EOF: see defer_close()
@@ -51,10 +56,15 @@ class SocketStream(trio.abc.HalfCloseableStream):
 
     def interrupt(self, direction: str, reason: str) -> None:
         """End the current (or next) wait for `direction` ("read" or "write")
-        with Interrupted(reason). A finished read or write forgets it."""
+        with Interrupted(reason). A finished read or write forgets it. PARK
+        (a read's wait moves to the parking) never replaces another reason."""
+        if reason == PARK and direction in self._interrupts:
+            return
         self._interrupts[direction] = reason
         if not self._closed:
             trio.lowlevel.notify_closing(self.socket)  # wakes both directions
+            if self.parking is not None:
+                self.parking.unpark(self.socket)
 
     def disarm(self, direction: str) -> None:
         """Forget an interrupt for `direction` that no wait has taken."""
@@ -63,6 +73,11 @@ class SocketStream(trio.abc.HalfCloseableStream):
     async def _wait(self, direction: str, wait: Callable[[socket.socket], Awaitable[None]]) -> None:
         while True:
             reason = self._interrupts.pop(direction, None)
+            if reason == PARK:
+                if self.parking is not None and self.parking.open:
+                    await self.parking.wait_readable(self.socket)
+                    return
+                continue
             if reason is not None:
                 raise Interrupted(reason)
             try:
