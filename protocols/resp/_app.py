@@ -72,19 +72,28 @@ class CommandSpec:
 
 
 def unknown_command(argv: list[bytes]) -> ErrorReply:
-    """Redis's text: ERR unknown command 'foo', with args beginning with: 'a' 'b'"""
-    name = _printable(argv[0])
-    args = "".join(f"'{_printable(arg)}' " for arg in argv[1:])
-    return ErrorReply(f"ERR unknown command '{name}', with args beginning with: {args}")
+    """Redis's text: ERR unknown command 'foo', with args beginning with: 'a' 'b'. As
+    processCommand writes it: '%.128s' of the name, each argument quoted with '%.*s' until 128
+    bytes are quoted; C strings, so a NUL ends each; the bytes as they are (CR and LF become
+    spaces when the error is encoded)."""
+    args = b""
+    for arg in argv[1:]:
+        if len(args) >= 128:
+            break
+        args += b"'%b' " % _c_string(arg, 128 - len(args))
+    text = b"ERR unknown command '%b', with args beginning with: %b" % (
+        _c_string(argv[0], 128),
+        args,
+    )
+    return ErrorReply(text.decode("utf-8", "surrogateescape"))
+
+
+def _c_string(data: bytes, size: int) -> bytes:
+    return data.split(b"\0", 1)[0][:size]
 
 
 def wrong_arity(name: str) -> ErrorReply:
     return ErrorReply(f"ERR wrong number of arguments for '{name}' command")
-
-
-def _printable(data: bytes, limit: int = 128) -> str:
-    text = data[:limit].decode("utf-8", errors="replace")
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 class RespApp:

@@ -21,12 +21,13 @@ from typing import Any
 
 import hiredis
 
-__all__ = ["ProtocolError", "RequestParser"]
+__all__ = ["ProtocolError", "QueryBufferLimit", "RequestParser"]
 
 _INT_MAX = 2**31 - 1
 _UNAUTH_MAX_COUNT = 10  # processMultibulkBuffer: ll > 10 && authRequired(c)
 _UNAUTH_MAX_BULK = 16384  # processMultibulkBuffer: ll > 16384 && authRequired(c)
 _UNAUTH_MAX_QUERYBUF = 1024 * 1024  # readQueryFromClient: > 1024*1024 && authRequired(c)
+_BIG_ARG = 32 * 1024  # PROTO_MBULK_BIG_ARG: Redis reads a bulk this long to its end only
 # types hiredis turns into bytes or a list (a push is a list subclass, allocated as long as
 # its header says, like an array)
 _UNSAFE = (b"+", b"(", b"=", b"~", b"|", b">")
@@ -50,6 +51,11 @@ class ProtocolError(Exception):
     "ERR Protocol error: invalid multibulk length". The server sends it and closes the connection.
     A byte quoted in the text (expected '$', got 'x') is the character of the same code point:
     encode the text as latin-1 to send Redis's exact bytes."""
+
+
+class QueryBufferLimit(ProtocolError):
+    """The client passed the query buffer limit. Redis closes such a client without a reply
+    (readQueryFromClient logs "Closing client that reached max query buffer length")."""
 
 
 def _string2ll(s: bytes | bytearray) -> int | None:
@@ -214,8 +220,13 @@ class RequestParser:
         limit = self._max_buffer
         if not self._authenticated:
             limit = min(limit, _UNAUTH_MAX_QUERYBUF)
-        if len(buf) + len(data) + self._args_bytes + self._ready_bytes > limit:
-            self._error = ProtocolError(_QBUF_ERROR)
+        unparsed = len(buf) + len(data)
+        if self._left and self._bulklen >= _BIG_ARG:
+            # Redis reads a big bulk string no further than its end, so what follows it in
+            # this read counts only once the bulk is parsed (readQueryFromClient, big_arg)
+            unparsed = min(unparsed, max(len(buf), self._bulklen + 2))
+        if unparsed + self._args_bytes + self._ready_bytes > limit:
+            self._error = QueryBufferLimit(_QBUF_ERROR)
             buf.clear()
             self._args = []
             return

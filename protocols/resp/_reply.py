@@ -114,7 +114,7 @@ def _common(value: Reply, out: Callable[[bytes], None]) -> bool:
         out(b":%d\r\n" % value)
     elif isinstance(value, ErrorReply):
         message = value.message.replace("\r", " ").replace("\n", " ")
-        out(b"-%b\r\n" % message.encode())
+        out(b"-%b\r\n" % message.encode("utf-8", "surrogateescape"))  # bytes kept as sent
     elif kind is bytearray or kind is memoryview:
         _bulk(bytes(value), out)
     else:

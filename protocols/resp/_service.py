@@ -22,7 +22,7 @@ from ._blocking import Blocking
 from ._client import REPLIES_ON, Client
 from ._config import Config
 from ._keyspace import Keyspace
-from ._parser import ProtocolError, RequestParser
+from ._parser import ProtocolError, QueryBufferLimit, RequestParser
 from ._pubsub import PubSub
 from ._reply import QUEUED, ErrorReply, Reply, Status, encode
 
@@ -145,6 +145,8 @@ class RespService(Service):
                                 parser.feed(b"".join(client.pending_input))
                                 client.pending_input.clear()
                                 refed = True
+                        if client.authenticated is not parser.authenticated:  # AUTH, RESET
+                            parser.authenticated = client.authenticated
                         if keyspace.ready:
                             self.blocking.serve_ready()
                         if not (client.replies and client.silenced()):  # CLIENT REPLY
@@ -158,7 +160,8 @@ class RespService(Service):
                             await self._write(client, out)
                             out, pending = [], 0
             except ProtocolError as exc:
-                out.append(b"-%b\r\n" % str(exc).encode("latin-1", errors="replace"))
+                if not isinstance(exc, QueryBufferLimit):  # Redis closes those without a word
+                    out.append(b"-%b\r\n" % str(exc).encode("latin-1", errors="replace"))
                 await self._write(client, out)
                 conn.log.info("closing: %s", exc)
                 return

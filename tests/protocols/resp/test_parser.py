@@ -1,5 +1,7 @@
 # The sans-IO RESP request parser: what Redis 7 accepts, what it rejects and with which words,
-# whether bytes arrive at once, one at a time or in random pieces.
+# whether bytes arrive at once, one at a time or in random pieces. The tables and the Hypothesis
+# strategies are shared with test_parser_vs_redis.py, which sends the same bytes to a real
+# redis-server and to netsvc's RESP server and compares the replies byte for byte.
 from __future__ import annotations
 
 import math
@@ -10,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from protocols.resp._parser import ProtocolError, RequestParser
+from protocols.resp._parser import ProtocolError, QueryBufferLimit, RequestParser
 
 
 def mbulk(*args: bytes) -> bytes:
@@ -40,6 +42,12 @@ def slow_parser(**kwargs: Any) -> RequestParser:
 
 
 SET = mbulk(b"SET", b"key", b"value")
+MANY = [b"x%d" % i for i in range(98)]
+MANY_PUSHED = (
+    mbulk(b"DEL", b"many")
+    + mbulk(b"RPUSH", b"many", *MANY)
+    + mbulk(b"LRANGE", b"many", b"0", b"-1")
+)
 VALID: list[tuple[str, bytes, list[list[bytes]]]] = [
     ("multibulk", SET, [[b"SET", b"key", b"value"]]),
     ("pipelined", SET * 3, [[b"SET", b"key", b"value"]] * 3),
@@ -66,6 +74,8 @@ VALID: list[tuple[str, bytes, list[list[bytes]]]] = [
     ("empty lines skipped", b"\r\n\n   \r\n\t\n" + b"PING\r\n", [[b"PING"]]),
     ("inline blanks", b"  SET   a\tb  \r\n", [[b"SET", b"a", b"b"]]),
     ("\\v \\f inside a token", b"a\vb \fc\r\n", [[b"a\vb", b"c"]]),
+    # the same with a command whose reply shows the token (the one above is an unknown command)
+    ("\\v \\f inside a token, echoed", b"\fECHO \va\vb\f\r\n", [[b"ECHO", b"a\vb\f"]]),
     (
         "double quotes",
         b'SET "a b" "\\x41\\x4a\\n\\r\\t\\b\\a\\"\\\\\\q"\r\n',
@@ -125,6 +135,11 @@ VALID: list[tuple[str, bytes, list[list[bytes]]]] = [
         [[b"SET", b"key", b"value"]] * 16 + [[b"GET", b"k"]],
     ),
     ("many args", mbulk(*[b"x%d" % i for i in range(100)]), [[b"x%d" % i for i in range(100)]]),
+    (
+        "many args, echoed",  # the list's replies show every argument
+        MANY_PUSHED,
+        [[b"DEL", b"many"], [b"RPUSH", b"many", *MANY], [b"LRANGE", b"many", b"0", b"-1"]],
+    ),
     ("big bulk", mbulk(b"SET", b"k", b"v" * 100_000), [[b"SET", b"k", b"v" * 100_000]]),
 ]
 
@@ -138,88 +153,122 @@ def test_valid(data: bytes, expected: list[list[bytes]], how: str) -> None:
     assert parse(split(data, how), slow_parser()) == expected
 
 
-ERRORS: list[tuple[str, bytes, str, dict[str, Any]]] = [
-    ("mbulk count not a number", b"*x\r\n", "invalid multibulk length", {}),
-    ("mbulk count leading zero", b"*01\r\n", "invalid multibulk length", {}),
-    ("mbulk count plus", b"*+1\r\n", "invalid multibulk length", {}),
-    ("mbulk count empty", b"*\r\n", "invalid multibulk length", {}),
-    ("mbulk count -0", b"*-0\r\n", "invalid multibulk length", {}),
-    ("mbulk count > INT_MAX", b"*2147483648\r\n", "invalid multibulk length", {}),
-    ("mbulk count overflow", b"*99999999999999999999\r\n", "invalid multibulk length", {}),
-    ("expected $", b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n", "expected '$', got 'f'", {}),
-    ("integer element", b"*1\r\n:1\r\n", "expected '$', got ':'", {}),
-    ("status element", b"*2\r\n$1\r\na\r\n+OK\r\n", "expected '$', got '+'", {}),
-    ("nested array", b"*1\r\n*1\r\n$1\r\na\r\n", "expected '$', got '*'", {}),
-    ("RESP3 set element", b"*1\r\n~1\r\n$1\r\na\r\n", "expected '$', got '~'", {}),
-    ("verbatim element", b"*1\r\n=7\r\ntxt:abc\r\n", "expected '$', got '='", {}),
-    ("empty header line", b"*1\r\n\r\n", "expected '$', got ' '", {}),
-    ("latin-1 byte", b"*1\r\n\xe9\r\n", "expected '$', got '\xe9'", {}),
-    ("after a good request", SET + b"*1\r\n_\r\n", "expected '$', got '_'", {}),
-    ("status after a junk terminator", b"*2\r\n$3\r\nGETXY+OK\r\n", "expected '$', got '+'", {}),
-    (
-        "verbatim after a junk terminator",
-        b"*2\r\n$3\r\nGETXY=7\r\ntxt:abc\r\n",
-        "expected '$', got '='",
-        {},
-    ),
-    (
-        "big number after a junk terminator",
-        b"*2\r\n$3\r\nGETXY(12\r\n",
-        "expected '$', got '('",
-        {},
-    ),
-    ("big number element", SET + b"*1\r\n(12\r\n", "expected '$', got '('", {}),
-    ("push element", SET + b"*1\r\n>1\r\n$1\r\na\r\n", "expected '$', got '>'", {}),
-    ("status element, later request", SET * 3 + b"*1\r\n+PING\r\n", "expected '$', got '+'", {}),
-    ("bulk length not a number", b"*1\r\n$x\r\n", "invalid bulk length", {}),
-    ("null bulk", b"*1\r\n$-1\r\n", "invalid bulk length", {}),
-    ("bulk length leading zero", b"*1\r\n$03\r\nabc\r\n", "invalid bulk length", {}),
-    ("bulk length > proto-max-bulk-len", b"*1\r\n$536870913\r\n", "invalid bulk length", {}),
-    ("bulk length > max_bulk", b"*1\r\n$11\r\n", "invalid bulk length", {"max_bulk": 10}),
-    ("unbalanced double quote", b'SET "a\r\n', "unbalanced quotes in request", {}),
-    ("unbalanced single quote", b"SET 'a\r\n", "unbalanced quotes in request", {}),
-    ("text after closing quote", b'SET "a"b\r\n', "unbalanced quotes in request", {}),
-    ("text after closing single quote", b"SET 'a'b\r\n", "unbalanced quotes in request", {}),
-    ("backslash at the end", b'SET "a\\\r\n', "unbalanced quotes in request", {}),
-    ("too big inline", b"A" * 101, "too big inline request", {"max_inline": 100}),
-    ("too big mbulk count", b"*" + b"1" * 100, "too big mbulk count string", {"max_inline": 100}),
-    (
-        "too big bulk count",
-        b"*1\r\n$" + b"1" * 100,
-        "too big bulk count string",
-        {"max_inline": 100},
-    ),
-    (
-        "NUL hides the line end",
-        b"PING\x00\r\n" + b"x" * 100,
-        "too big inline request",
-        {"max_inline": 100},
-    ),
-    (
-        "NUL in a header",
-        b"*1\r\n$1\x00\r\na\r\n" + b"x" * 100,
-        "too big bulk count string",
-        {"max_inline": 100},
-    ),
-    (
-        "unauth multibulk length",
-        b"*11\r\n",
-        "unauthenticated multibulk length",
-        {"authenticated": False},
-    ),
-    (
-        "unauth bulk length",
-        b"*1\r\n$16385\r\n",
-        "unauthenticated bulk length",
-        {"authenticated": False},
-    ),
-    (
-        "unauth: invalid wins",
-        b"*1\r\n$536870913\r\n",
-        "invalid bulk length",
-        {"authenticated": False},
-    ),
-]
+ErrorCase = tuple[str, bytes, str, dict[str, Any]]
+
+
+def error_cases(max_inline: int = 100, max_bulk: int = 10) -> list[ErrorCase]:
+    """(id, input, Redis's error text, RequestParser options) for each protocol error; the
+    cases about limits are built for the given limits (the differential test asks for Redis's)."""
+    return [
+        ("mbulk count not a number", b"*x\r\n", "invalid multibulk length", {}),
+        ("mbulk count leading zero", b"*01\r\n", "invalid multibulk length", {}),
+        ("mbulk count plus", b"*+1\r\n", "invalid multibulk length", {}),
+        ("mbulk count empty", b"*\r\n", "invalid multibulk length", {}),
+        ("mbulk count -0", b"*-0\r\n", "invalid multibulk length", {}),
+        ("mbulk count > INT_MAX", b"*2147483648\r\n", "invalid multibulk length", {}),
+        ("mbulk count overflow", b"*99999999999999999999\r\n", "invalid multibulk length", {}),
+        ("expected $", b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n", "expected '$', got 'f'", {}),
+        ("integer element", b"*1\r\n:1\r\n", "expected '$', got ':'", {}),
+        ("status element", b"*2\r\n$1\r\na\r\n+OK\r\n", "expected '$', got '+'", {}),
+        ("nested array", b"*1\r\n*1\r\n$1\r\na\r\n", "expected '$', got '*'", {}),
+        ("RESP3 set element", b"*1\r\n~1\r\n$1\r\na\r\n", "expected '$', got '~'", {}),
+        ("verbatim element", b"*1\r\n=7\r\ntxt:abc\r\n", "expected '$', got '='", {}),
+        ("empty header line", b"*1\r\n\r\n", "expected '$', got ' '", {}),
+        ("latin-1 byte", b"*1\r\n\xe9\r\n", "expected '$', got '\xe9'", {}),
+        ("after a good request", SET + b"*1\r\n_\r\n", "expected '$', got '_'", {}),
+        (
+            "status after a junk terminator",
+            b"*2\r\n$3\r\nGETXY+OK\r\n",
+            "expected '$', got '+'",
+            {},
+        ),
+        (
+            "verbatim after a junk terminator",
+            b"*2\r\n$3\r\nGETXY=7\r\ntxt:abc\r\n",
+            "expected '$', got '='",
+            {},
+        ),
+        (
+            "big number after a junk terminator",
+            b"*2\r\n$3\r\nGETXY(12\r\n",
+            "expected '$', got '('",
+            {},
+        ),
+        ("big number element", SET + b"*1\r\n(12\r\n", "expected '$', got '('", {}),
+        ("push element", SET + b"*1\r\n>1\r\n$1\r\na\r\n", "expected '$', got '>'", {}),
+        (
+            "status element, later request",
+            SET * 3 + b"*1\r\n+PING\r\n",
+            "expected '$', got '+'",
+            {},
+        ),
+        ("bulk length not a number", b"*1\r\n$x\r\n", "invalid bulk length", {}),
+        ("null bulk", b"*1\r\n$-1\r\n", "invalid bulk length", {}),
+        ("bulk length leading zero", b"*1\r\n$03\r\nabc\r\n", "invalid bulk length", {}),
+        ("bulk length > proto-max-bulk-len", b"*1\r\n$536870913\r\n", "invalid bulk length", {}),
+        (
+            "bulk length > max_bulk",
+            b"*1\r\n$%d\r\n" % (max_bulk + 1),
+            "invalid bulk length",
+            {"max_bulk": max_bulk},
+        ),
+        ("unbalanced double quote", b'SET "a\r\n', "unbalanced quotes in request", {}),
+        ("unbalanced single quote", b"SET 'a\r\n", "unbalanced quotes in request", {}),
+        ("text after closing quote", b'SET "a"b\r\n', "unbalanced quotes in request", {}),
+        ("text after closing single quote", b"SET 'a'b\r\n", "unbalanced quotes in request", {}),
+        ("backslash at the end", b'SET "a\\\r\n', "unbalanced quotes in request", {}),
+        (
+            "too big inline",
+            b"A" * (max_inline + 1),
+            "too big inline request",
+            {"max_inline": max_inline},
+        ),
+        (
+            "too big mbulk count",
+            b"*" + b"1" * max_inline,
+            "too big mbulk count string",
+            {"max_inline": max_inline},
+        ),
+        (
+            "too big bulk count",
+            b"*1\r\n$" + b"1" * max_inline,
+            "too big bulk count string",
+            {"max_inline": max_inline},
+        ),
+        (
+            "NUL hides the line end",
+            b"PING\x00\r\n" + b"x" * max_inline,
+            "too big inline request",
+            {"max_inline": max_inline},
+        ),
+        (
+            "NUL in a header",
+            b"*1\r\n$1\x00\r\na\r\n" + b"x" * max_inline,
+            "too big bulk count string",
+            {"max_inline": max_inline},
+        ),
+        (
+            "unauth multibulk length",
+            b"*11\r\n",
+            "unauthenticated multibulk length",
+            {"authenticated": False},
+        ),
+        (
+            "unauth bulk length",
+            b"*1\r\n$16385\r\n",
+            "unauthenticated bulk length",
+            {"authenticated": False},
+        ),
+        (
+            "unauth: invalid wins",
+            b"*1\r\n$536870913\r\n",
+            "invalid bulk length",
+            {"authenticated": False},
+        ),
+    ]
+
+
+ERRORS = error_cases()
 
 
 @pytest.mark.parametrize("how", ["whole", "bytewise"])
@@ -285,6 +334,32 @@ def test_query_buffer_limit() -> None:
         parser.next_command()
 
 
+def test_query_buffer_a_big_bulk_then_the_next_request() -> None:
+    # Redis reads a bulk of 32 KiB or more no further than its end: the bytes after it in the
+    # same read are not in its query buffer yet (test_parser_vs_redis.py: "a bulk up to the
+    # limit, the next request in the same read")
+    size = 40_000
+    parser = RequestParser(max_buffer=size + 2)
+    parser.feed(b"*1\r\n$%d\r\n" % size)
+    assert parser.next_command() is None
+    parser.feed(b"x" * size + b"\r\n" + SET)
+    assert parser.next_command() == [b"x" * size]
+    assert parser.next_command() == [b"SET", b"key", b"value"]
+    parser = RequestParser(max_buffer=size + 2)  # bytes past the bulk count at the next feed
+    parser.feed(b"*1\r\n$%d\r\n" % size)
+    assert parser.next_command() is None
+    parser.feed(b"x" * size + b"\r\nP")
+    parser.feed(b"ING\r\n")
+    with pytest.raises(QueryBufferLimit, match="max query buffer"):
+        parser.next_command()
+    parser = RequestParser(max_buffer=1000)  # a smaller bulk: Redis reads past its end
+    parser.feed(b"*1\r\n$900\r\n")
+    assert parser.next_command() is None
+    parser.feed(b"x" * 900 + b"\r\n" + b"PING\r\n" * 20)
+    with pytest.raises(QueryBufferLimit):
+        parser.next_command()
+
+
 def test_has_partial() -> None:
     parser = RequestParser()
     assert not parser.has_partial
@@ -342,13 +417,25 @@ def test_huge_push_or_array_count_after_a_request_is_an_inline_command(data: byt
     assert parse([data])[0] == [b"PING"]
 
 
+def cut(data: bytes, draw: st.DataObject, max_cuts: int) -> list[bytes]:
+    """`data` cut at up to `max_cuts` random points (empty pieces included)."""
+    cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=max_cuts)))
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+
+
+RANDOM_BYTES = st.binary(max_size=200)
+RANDOM_MAX_INLINE = 64  # so that random input reaches the inline limits too
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.binary(max_size=200), st.data())
+@given(RANDOM_BYTES, st.data())
 def test_random_bytes_only_protocol_errors(data: bytes, draw: st.DataObject) -> None:
-    cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=5)))
-    chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    chunks = cut(data, draw, 5)
     results = []
-    for parser in (RequestParser(max_inline=64), slow_parser(max_inline=64)):
+    for parser in (
+        RequestParser(max_inline=RANDOM_MAX_INLINE),
+        slow_parser(max_inline=RANDOM_MAX_INLINE),
+    ):
         try:
             results.append(parse(chunks, parser))
         except ProtocolError as exc:
@@ -362,12 +449,12 @@ _TOKEN_TEXT = (
     b"|'a'|\"|>1\r\n|%1\r\n|(12\r\n|#t\r\n|,1.5\r\n|-ERR x\r\n|$-1\r\n|!1\r\nx\r\n|$03\r\nabc\r\n"
 )
 _TOKENS = st.sampled_from([*_TOKEN_TEXT.split(b"|"), b"|1\r\n"])  # the last: an attribute
+TOKEN_STREAMS = st.lists(_TOKENS, max_size=30).map(b"".join)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(_TOKENS, max_size=30), st.data())
-def test_fast_path_agrees_with_redis_port(tokens: list[bytes], draw: st.DataObject) -> None:
-    data = b"".join(tokens)
+@given(TOKEN_STREAMS, st.data())
+def test_fast_path_agrees_with_redis_port(data: bytes, draw: st.DataObject) -> None:
     step = draw.draw(st.integers(1, max(1, len(data))))
     chunks = [data[i : i + step] for i in range(0, len(data), step)]
     results = []
@@ -379,12 +466,14 @@ def test_fast_path_agrees_with_redis_port(tokens: list[bytes], draw: st.DataObje
     assert results[0] == results[1]
 
 
+COMMAND_LISTS = st.lists(st.lists(st.binary(max_size=40), min_size=1, max_size=8), max_size=20)
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.lists(st.binary(max_size=40), min_size=1, max_size=8), max_size=20), st.data())
+@given(COMMAND_LISTS, st.data())
 def test_multibulk_round_trip(commands: list[list[bytes]], draw: st.DataObject) -> None:
     data = b"".join(mbulk(*c) for c in commands)
-    cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=10)))
-    chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    chunks = cut(data, draw, 10)
     assert parse([data]) == commands
     assert parse(chunks) == commands
     assert parse(split(data, "bytewise")) == commands
