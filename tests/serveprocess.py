@@ -1,23 +1,28 @@
 # `netsvc serve` as a subprocess, for tests of the CLI: waits for its
 # "listening on URL" lines, collects its log (and hands it to the server-log
-# guard), stops it; the guard's view of `netsvc` commands tests run through
-# subprocess.run; and a blocking line client to talk to a server.
+# guard), stops it; `netsvc` commands run to completion; the one environment
+# both get; the guard's view of `netsvc` commands tests run through
+# subprocess.run; certificates for TLS listeners; and a blocking line client
+# to talk to a server.
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+import trustme
 
 from netsvc.testing import ProcessLog, guard_process_output
 
@@ -25,6 +30,31 @@ ROOT = Path(__file__).resolve().parent.parent
 NETSVC = str(Path(sys.executable).with_name("netsvc"))
 PROBE = "tests.netsvc.probe:protocol"
 LISTENING = re.compile(r"listening on (\S+)")
+IN_USE = r"the address is already in use"  # how netsvc says its port is taken
+
+
+def netsvc_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every `netsvc` a test runs: this process's, less
+    what netsvc reads (NETSVC_* and $PORT), so that a developer's shell
+    cannot change what a test sees; then `extra`, which the test means."""
+    env = {k: v for k, v in os.environ.items() if not (k.startswith("NETSVC_") or k == "PORT")}
+    env.update(extra or {})
+    return env
+
+
+def run_netsvc(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """`netsvc ARGS` run to its end in the repository root, with
+    `netsvc_env(env)`; its stderr goes to the server-log guard."""
+    return subprocess.run(
+        [NETSVC, *args],
+        cwd=ROOT,
+        env=netsvc_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 class ServeProcess:
@@ -40,15 +70,13 @@ class ServeProcess:
         cwd: Path = ROOT,
         **popen: object,
     ) -> None:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NETSVC_", "PORT"))}
-        full_env.update(env or {})
         self.lines: list[str] = []
         self._eof = False
         self._changed = threading.Condition()
         self.proc = subprocess.Popen(
             [*(command or [NETSVC, "serve"]), *args],
             cwd=cwd,
-            env=full_env,
+            env=netsvc_env(env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -101,6 +129,12 @@ class ServeProcess:
 
     def wait_for_urls(self, count: int, timeout: float = 10.0) -> list[str]:
         return [m.group(1) for m in self.wait_for_log(LISTENING.pattern, count, timeout)]
+
+    def listening_or_in_use(self, timeout: float = 10.0) -> bool:
+        """For a server started with listeners=0 on a given port: True once it
+        listens, False if it said the port was taken (and so exits)."""
+        (found,) = self.wait_for_log(f"{LISTENING.pattern}|{IN_USE}", timeout=timeout)
+        return found.group(1) is not None
 
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)
@@ -156,6 +190,37 @@ def _is_netsvc(command: object) -> bool:
         and isinstance(command[0], str | Path)
         and Path(command[0]).name == "netsvc"
     )
+
+
+@dataclasses.dataclass
+class Certificates:
+    """A certificate from a trustme CA for 127.0.0.1, ::1 and localhost, in
+    the files `netsvc serve --certfile/--keyfile` and clients read."""
+
+    ca: trustme.CA
+    certfile: Path
+    keyfile: Path
+    cafile: Path
+
+    IDENTITIES: ClassVar[tuple[str, ...]] = ("127.0.0.1", "::1", "localhost")
+
+    @classmethod
+    def issue(cls, ca: trustme.CA, folder: Path) -> Certificates:
+        cert = ca.issue_cert(*cls.IDENTITIES)
+        files = cls(ca, folder / "cert.pem", folder / "key.pem", folder / "ca.pem")
+        cert.cert_chain_pems[0].write_to_path(str(files.certfile))
+        cert.private_key_pem.write_to_path(str(files.keyfile))
+        ca.cert_pem.write_to_path(str(files.cafile))
+        return files
+
+    @property
+    def args(self) -> list[str]:
+        """The `netsvc serve` options that serve this certificate."""
+        return ["--certfile", str(self.certfile), "--keyfile", str(self.keyfile)]
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client's default context that trusts the CA (and only it)."""
+        return ssl.create_default_context(cafile=str(self.cafile))
 
 
 def host_port(url: str) -> tuple[str, int]:

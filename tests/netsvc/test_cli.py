@@ -7,29 +7,47 @@ import json
 import resource
 import signal
 import socket
-import ssl
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-import trustme
 
-from tests.serveprocess import NETSVC, PROBE, ROOT, ServeProcess, SyncLineClient, host_port
+from tests.serveprocess import (
+    IN_USE,
+    NETSVC,
+    PROBE,
+    Certificates,
+    ServeProcess,
+    SyncLineClient,
+    host_port,
+    netsvc_env,
+)
+from tests.serveprocess import run_netsvc as run
 
 
-def free_port() -> int:
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on host:port now (SO_REUSEADDR, as
+    servers set it: a connection of an earlier test in TIME_WAIT there does
+    not make the port taken)."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def unused_port(host: str = "0.0.0.0") -> int:
+    """A port nothing listens on at the moment, for the few tests about a port
+    named in advance (all others listen on port 0 and read the logged URL).
+    Something else may take it before the server does: such tests start
+    their server with `ServeProcess.listening_or_in_use` and try again."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [NETSVC, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
-    )
 
 
 def test_port_zero_reports_the_real_port() -> None:
@@ -42,24 +60,23 @@ def test_port_zero_reports_the_real_port() -> None:
             assert client.ask("ECHO hi") == b"hi"
 
 
+@pytest.mark.server_errors(IN_USE, required=False)  # the port, taken by another in between
 def test_dollar_port_sets_port_and_binds_all_interfaces() -> None:
-    port = free_port()
-    with ServeProcess(["--protocol", PROBE], env={"PORT": str(port)}) as server:
-        assert server.urls == [f"probe://0.0.0.0:{port}"]
-        with SyncLineClient(("127.0.0.1", port)) as client:
-            assert client.line() == b"HELLO"
+    # $PORT is a port number, not 0: a port unused a moment ago, and another
+    # one should something else take it before the server does
+    for _ in range(5):
+        port = unused_port()
+        with ServeProcess(["--protocol", PROBE], env={"PORT": str(port)}, listeners=0) as server:
+            if not server.listening_or_in_use():
+                continue
+            assert server.wait_for_urls(1) == [f"probe://0.0.0.0:{port}"]
+            with SyncLineClient(("127.0.0.1", port)) as client:
+                assert client.line() == b"HELLO"
+            return
+    pytest.fail("five unused ports were all taken before the server could listen")
 
 
 ECHO_DEFAULT_PORT = 7007
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 @pytest.mark.parametrize(
@@ -71,11 +88,17 @@ def port_is_free(port: int) -> bool:
     ],
     ids=["listen-url", "protocol", "workers"],
 )
+@pytest.mark.server_errors(IN_USE, required=False)  # the port, taken by another in between
 def test_without_port_the_protocols_default_port_is_used(args: list[str]) -> None:
+    # the one port this test can use: skipped, not failed, when something
+    # else on this machine has it (another test run, say)
+    taken = f"echo's default port {ECHO_DEFAULT_PORT} is in use on this machine"
     if not port_is_free(ECHO_DEFAULT_PORT):
-        pytest.skip(f"echo's default port {ECHO_DEFAULT_PORT} is in use on this machine")
-    with ServeProcess(args) as server:
-        assert server.urls == [f"echo://127.0.0.1:{ECHO_DEFAULT_PORT}"]
+        pytest.skip(taken)
+    with ServeProcess(args, listeners=0) as server:
+        if not server.listening_or_in_use():
+            pytest.skip(f"{taken} (taken after the check)")
+        assert server.wait_for_urls(1) == [f"echo://127.0.0.1:{ECHO_DEFAULT_PORT}"]
         with SyncLineClient(("127.0.0.1", ECHO_DEFAULT_PORT)) as client:
             assert client.ask("on the default port") == b"on the default port"
 
@@ -95,10 +118,8 @@ def test_listen_urls_serve_two_protocols_in_one_process() -> None:
             assert probe.ask("ECHO two") == b"two"
 
 
-def test_ipv6_listen_url() -> None:
-    if not socket.has_ipv6:
-        pytest.skip("no IPv6")
-    with ServeProcess(["--listen", "echo://[::1]:0"]) as server:
+def test_ipv6_listen_url(ipv6_loopback: str) -> None:
+    with ServeProcess(["--listen", f"echo://[{ipv6_loopback}]:0"]) as server:
         (url,) = server.urls
         assert url.startswith("echo://[::1]:")
         with SyncLineClient(host_port(url)) as client:
@@ -188,7 +209,7 @@ def test_systemd_socket_cannot_be_served_twice() -> None:
 
 @pytest.mark.server_errors(r"no systemd socket named 'web'")
 def test_systemd_url_without_activation_says_so() -> None:
-    result = run("serve", "--listen", "echo+systemd://web", env=_base_env())
+    result = run("serve", "--listen", "echo+systemd://web")
     assert result.returncode == 1
     assert "no systemd socket named 'web': systemd passed no sockets" in result.stderr
 
@@ -200,25 +221,11 @@ def test_host_from_the_environment_does_not_conflict_with_unix(tmp_path: Path) -
         assert server.urls == [f"probe+unix://{path}"]
 
 
-def test_tls_from_certfile_and_keyfile(tmp_path: Path) -> None:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert.cert_chain_pems[0].write_to_path(str(certfile))
-    cert.private_key_pem.write_to_path(str(keyfile))
-    args = [
-        "--listen",
-        "echos://127.0.0.1:0",
-        "--certfile",
-        str(certfile),
-        "--keyfile",
-        str(keyfile),
-    ]
-    with ServeProcess(args) as server:
+def test_tls_from_certfile_and_keyfile(certificates: Certificates) -> None:
+    with ServeProcess(["--listen", "echos://127.0.0.1:0", *certificates.args]) as server:
         (url,) = server.urls
         assert url.startswith("echos://127.0.0.1:")
-        context = ssl.create_default_context()
-        ca.configure_trust(context)
+        context = certificates.client_context()
         with socket.create_connection(host_port(url), timeout=5) as raw:
             with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
                 tls.sendall(b"over tls")
@@ -291,15 +298,9 @@ def test_settings_from_options_and_environment() -> None:
 def test_bad_settings_are_precise_errors(
     args: list[str], env: dict[str, str], message: str
 ) -> None:
-    result = run("serve", "--protocol", PROBE, "--port", "0", *args, env={**_base_env(), **env})
+    result = run("serve", "--protocol", PROBE, "--port", "0", *args, env=env)
     assert result.returncode == 2
     assert message in result.stderr
-
-
-def _base_env() -> dict[str, str]:
-    import os
-
-    return {k: v for k, v in os.environ.items() if not k.startswith("NETSVC_")}
 
 
 def test_help_lists_the_protocols_settings() -> None:
@@ -351,7 +352,7 @@ def test_app_import_path_adds_and_overrides_handlers() -> None:
     ],
 )
 def test_loading_errors_say_what_is_wrong(args: list[str], message: str) -> None:
-    result = run("serve", *args, env=_base_env())
+    result = run("serve", *args)
     assert result.returncode == 2
     assert message in result.stderr
 
@@ -395,3 +396,39 @@ def test_accept_errors_do_not_stop_the_server() -> None:
         with SyncLineClient(address) as client:
             assert client.line() == b"HELLO"
             assert client.ask("ECHO survived") == b"survived"
+
+
+def test_netsvc_env_drops_what_netsvc_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NETSVC_ECHO_GREETING", "leaked")
+    monkeypatch.setenv("PORT", "7")
+    monkeypatch.setenv("PORTABLE", "kept")  # only PORT itself is netsvc's
+    env = netsvc_env({"NETSVC_PROBE_GREETING": "meant"})
+    assert not {"NETSVC_ECHO_GREETING", "PORT"} & env.keys()
+    assert env["PORTABLE"] == "kept" and env["NETSVC_PROBE_GREETING"] == "meant"
+
+
+# A developer's shell may set what netsvc reads: neither the servers tests
+# start nor the commands they run see it, only what a test gives (env=...).
+
+
+def test_the_callers_environment_does_not_reach_a_served_netsvc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NETSVC_ECHO_GREETING", "leaked")  # a greeting line before the echo
+    monkeypatch.setenv("PORT", "7")  # "$PORT=7 is not used: --listen gives the addresses"
+    with ServeProcess(["--listen", "echo://127.0.0.1:0"]) as server:
+        with SyncLineClient(host_port(server.urls[0])) as client:
+            assert client.ask("first line") == b"first line"
+    assert "$PORT" not in server.log
+
+
+def test_the_callers_environment_does_not_reach_a_netsvc_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NETSVC_PROTOCOL", "nosuch")  # else "no protocol named 'nosuch'"
+    result = run("serve")
+    assert (result.returncode, result.stderr.count("nothing to serve")) == (2, 1), result.stderr
+    monkeypatch.setenv("PORT", "not-a-port")  # else "$PORT is 'not-a-port'", before the settings
+    result = run("serve", "--protocol", PROBE, "--probe-max-line", "lots")
+    assert result.returncode == 2
+    assert "--probe-max-line: expected an integer, got 'lots'" in result.stderr

@@ -7,22 +7,19 @@
 # limit sent through TLS.
 from __future__ import annotations
 
-import dataclasses
 import socket
 import ssl
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
 import trio
-import trustme
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.protocols.resp.respclient import encode_command
 from tests.rawclient import exchange, open_raw
-from tests.serveprocess import ServeProcess, host_port
+from tests.serveprocess import Certificates, ServeProcess, host_port
 
 # How early and how late a deadline may be seen from here on a busy machine:
 # the core's clock is read once per watchdog tick (50ms), and is older still
@@ -128,34 +125,6 @@ async def test_send_timeout(env: dict[str, str], args: list[str]) -> None:
         async with other:
             await other.send_all(encode_command("PING"))
             assert await other.receive_some() == b"+PONG\r\n"
-
-
-@dataclasses.dataclass
-class Certificates:
-    ca: trustme.CA
-    certfile: Path
-    keyfile: Path
-    cafile: Path
-
-    @property
-    def args(self) -> list[str]:
-        return ["--certfile", str(self.certfile), "--keyfile", str(self.keyfile)]
-
-    def client_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        self.ca.configure_trust(context)
-        return context
-
-
-@pytest.fixture
-def certificates(tmp_path: Path) -> Certificates:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    files = Certificates(ca, tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem")
-    cert.cert_chain_pems[0].write_to_path(str(files.certfile))
-    cert.private_key_pem.write_to_path(str(files.keyfile))
-    ca.cert_pem.write_to_path(str(files.cafile))
-    return files
 
 
 def test_certfile_with_protocol_serves_resp_over_tls(certificates: Certificates) -> None:

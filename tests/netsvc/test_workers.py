@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.serveprocess import NETSVC, ROOT, ServeProcess, host_port
+from tests.serveprocess import ServeProcess, host_port, run_netsvc
 
 
 def worker_pids(url: str, requests: int = 40, **client: object) -> set[int]:
@@ -94,13 +93,7 @@ def test_a_second_sigint_is_passed_on_and_exits_130() -> None:
 
 
 def test_protocols_with_process_state_refuse_workers() -> None:
-    result = subprocess.run(
-        [NETSVC, "serve", "--protocol", "resp", "--port", "0", "--workers", "2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_netsvc("serve", "--protocol", "resp", "--port", "0", "--workers", "2")
     assert result.returncode == 2
     assert (
         "protocol 'resp' keeps state that all its connections share in one process" in result.stderr

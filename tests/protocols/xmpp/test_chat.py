@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -46,10 +47,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 
 
 class LineClient:
-    """A person at a terminal: writes lines, reads lines."""
+    """A person at a terminal: writes lines, reads lines (over TLS with a
+    client `context`, as with `openssl s_client`)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, context: ssl.SSLContext | None = None) -> None:
         self.sock = socket.create_connection(host_port(url), timeout=5)
+        if context is not None:
+            self.sock = context.wrap_socket(self.sock, server_hostname="localhost")
         self.buffer = b""
 
     def say(self, line: str) -> None:

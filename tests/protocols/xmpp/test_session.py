@@ -115,7 +115,13 @@ async def test_a_send_past_the_send_timeout_ends_the_session(
         alice = await client(running, "alice")  # reads nothing until the end
         await alice.say(b"<message><body>")  # and is in the middle of a stanza
         bob = await client(running, "bob")
-        await flood_until_closed(running, bob, "alice")
+        # big stanzas fill her socket's buffers, sent slowly enough that her
+        # queue cannot reach its cap (OUTGOING_STANZAS) within the send timeout
+        stuck = session(running, "alice")
+        with trio.fail_after(30):
+            while not stuck.closed:
+                await bob.say(message(b"alice@localhost/r", 16_000))
+                await trio.sleep(0.005)
         with trio.fail_after(5):
             while writers(running):
                 await trio.sleep(0.05)
