@@ -1,24 +1,24 @@
 # One Redis client's state: protocol version, selected database, name,
 # authentication, MULTI queue and WATCHed keys, subscriptions. Handlers get
-# a Client; through `client.server` they reach the shared keyspace.
+# a Client; through `client.server` they reach the shared state (_server.py),
+# and through `client.link` the connection it came on, as far as commands
+# need it (the driver, _driver.py, implements Link; a script's client has none).
 from __future__ import annotations
 
+import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
-from netsvc import Connection
-
 from ._app import CommandSpec
 from ._keyspace import Database
-from ._pubsub import Outbox
 from ._reply import Push, encode
 
 if TYPE_CHECKING:
-    from ._service import RespService
+    from ._server import RedisServer
 
-__all__ = ["REPLIES_OFF", "REPLIES_ON", "REPLIES_SKIP", "REPLIES_SKIP_NEXT", "Client"]
+__all__ = ["REPLIES_OFF", "REPLIES_ON", "REPLIES_SKIP", "REPLIES_SKIP_NEXT", "Client", "Link"]
 
 # CLIENT REPLY: whether a command's reply is sent (falsy: yes, the common case)
 REPLIES_ON = 0
@@ -27,12 +27,36 @@ REPLIES_SKIP_NEXT = 2  # CLIENT REPLY SKIP was the command: the next one is sile
 REPLIES_SKIP = 3  # this command's reply is dropped, then replies are on again
 
 
-class Client:
-    """A connected client, as CLIENT LIST shows it."""
+class Link(Protocol):
+    """What commands may ask of a client's connection."""
 
-    def __init__(self, server: RespService, conn: Connection, client_id: int) -> None:
+    peer: str  # the client's address, as CLIENT LIST shows it
+    local: str  # ours
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger that names the connection."""
+
+    def push(self, data: bytes) -> None:
+        """Send `data` (an encoded push frame) without waiting."""
+
+    def disconnect(self) -> None:
+        """End the connection after the current command (CLIENT KILL)."""
+
+    def count_error(self) -> None:
+        """Count a command that crashed in the listener's error counter."""
+
+    async def wait_blocked(self, until: trio.Event) -> None:
+        """Wait for `until` while the command blocks (BLPOP): the connection
+        is still read, and the wait ends early if the client goes away."""
+
+
+class Client:
+    """A client, as CLIENT LIST shows it."""
+
+    def __init__(self, server: RedisServer, client_id: int) -> None:
         self.server = server
-        self.conn = conn
+        self.link: Link | None = None  # set by the driver
         self.id = client_id
         self.protocol = 2
         self.db: Database = server.keyspace[0]
@@ -49,14 +73,9 @@ class Client:
         self.multi: list[tuple[CommandSpec, list[bytes]]] | None = None
         self.multi_failed = False  # a command was refused while queueing: EXEC aborts
         self.in_exec = False  # blocking commands must not wait while EXEC runs them
-        self.pending_input: list[bytes] = []  # read while blocked, parsed afterwards
         self.watching: dict[tuple[int, bytes], int] = {}  # (db, key) -> version when watched
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
-        # Output written by a task of this connection's own, created on the first
-        # push (pub/sub): from then on replies go through it too, keeping order.
-        self.outbox: Outbox | None = None
-        self.nursery: trio.Nursery | None = None  # the connection's, set by the service
 
     def silenced(self) -> bool:
         """After a command: True if its reply is not sent (CLIENT REPLY OFF,
@@ -75,15 +94,9 @@ class Client:
         return bool(self.channels or self.patterns)
 
     def push(self, frame: Push) -> None:
-        """Queue a push frame (a pub/sub message) without waiting."""
-        self.ensure_outbox().put(encode(frame, self.protocol))
-
-    def ensure_outbox(self) -> Outbox:
-        if self.outbox is None:
-            assert self.nursery is not None, "push before the connection started"
-            self.outbox = Outbox(self.conn)
-            self.nursery.start_soon(self.outbox.run)
-        return self.outbox
+        """Send a push frame (a pub/sub message) without waiting."""
+        if self.link is not None:
+            self.link.push(encode(frame, self.protocol))
 
     def select(self, index: int) -> None:
         self.db = self.server.keyspace[index]
@@ -113,8 +126,8 @@ class Client:
         flags = "x" if self.multi is not None else ("P" if self.subscribed else "N")
         fields = {
             "id": self.id,
-            "addr": self.conn.peer,
-            "laddr": self.conn.local,
+            "addr": self.link.peer if self.link else "",
+            "laddr": self.link.local if self.link else "",
             "fd": -1,
             "name": self.name.decode(errors="replace"),
             "age": int(now - self.created),
@@ -137,4 +150,5 @@ class Client:
         when its task gets to run."""
         self.close_after_reply = True
         self.server.forget(self)
-        self.conn.disconnect()  # wakes it if it is waiting for a command
+        if self.link is not None:
+            self.link.disconnect()  # wakes it if it is waiting for a command

@@ -37,11 +37,11 @@ def _non_negative(value: bytes) -> bytes:
 
 
 class Config:
-    """The server's CONFIG parameters. `on_change` hears every successful SET."""
+    """The server's CONFIG parameters: the values CONFIG GET shows are the
+    ones the server uses (requirepass included)."""
 
     def __init__(self, initial: dict[bytes, Parameter]) -> None:
         self.parameters = initial
-        self.on_change: Callable[[bytes, bytes], None] = lambda name, value: None
 
     @classmethod
     def defaults(
@@ -97,7 +97,6 @@ class Config:
                 ) from None
         for name, value in checked.items():
             self.parameters[name].value = value
-            self.on_change(name, value)
 
 
 def _no_save(value: bytes) -> bytes:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._service import RespService
+    from ._server import RedisServer
 
 __all__ = ["render_info"]
 
@@ -26,7 +26,7 @@ DEFAULT_SECTIONS = (
 ALL_SECTIONS = (*DEFAULT_SECTIONS, "commandstats", "errorstats")
 
 
-def render_info(server: RespService, wanted: set[str], version: str) -> str:
+def render_info(server: RedisServer, wanted: set[str], version: str) -> str:
     if wanted & {"all", "everything"}:
         names: tuple[str, ...] = ALL_SECTIONS
     elif "default" in wanted:
@@ -42,7 +42,7 @@ def render_info(server: RespService, wanted: set[str], version: str) -> str:
     return "\r\n".join(blocks)
 
 
-def _server(server: RespService, version: str) -> dict[str, Any]:
+def _server(server: RedisServer, version: str) -> dict[str, Any]:
     uptime = time.monotonic() - server.started
     uname = os.uname()
     return {
@@ -63,7 +63,7 @@ def _server(server: RespService, version: str) -> dict[str, Any]:
     }
 
 
-def _clients(server: RespService, version: str) -> dict[str, Any]:
+def _clients(server: RedisServer, version: str) -> dict[str, Any]:
     return {
         "connected_clients": len(server.clients),
         "maxclients": server.config.parameters[b"maxclients"].value.decode(),
@@ -72,7 +72,7 @@ def _clients(server: RespService, version: str) -> dict[str, Any]:
     }
 
 
-def _memory(server: RespService, version: str) -> dict[str, Any]:
+def _memory(server: RedisServer, version: str) -> dict[str, Any]:
     rss = _current_rss()
     return {
         "used_memory": rss,
@@ -92,11 +92,11 @@ def _current_rss() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-def _persistence(server: RespService, version: str) -> dict[str, Any]:
+def _persistence(server: RedisServer, version: str) -> dict[str, Any]:
     return {"loading": 0, "rdb_changes_since_last_save": 0, "aof_enabled": 0}
 
 
-def _stats(server: RespService, version: str) -> dict[str, Any]:
+def _stats(server: RedisServer, version: str) -> dict[str, Any]:
     counters = server.runtime.counters
     return {
         "total_connections_received": counters.connections_total,
@@ -111,16 +111,16 @@ def _stats(server: RespService, version: str) -> dict[str, Any]:
     }
 
 
-def _replication(server: RespService, version: str) -> dict[str, Any]:
+def _replication(server: RedisServer, version: str) -> dict[str, Any]:
     return {"role": "master", "connected_slaves": 0}
 
 
-def _cpu(server: RespService, version: str) -> dict[str, Any]:
+def _cpu(server: RedisServer, version: str) -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"used_cpu_sys": f"{usage.ru_stime:.6f}", "used_cpu_user": f"{usage.ru_utime:.6f}"}
 
 
-def _commandstats(server: RespService, version: str) -> dict[str, Any]:
+def _commandstats(server: RedisServer, version: str) -> dict[str, Any]:
     return {
         f"cmdstat_{name}": f"calls={calls},usec=0,usec_per_call=0.00,rejected_calls=0,"
         "failed_calls=0"
@@ -128,13 +128,13 @@ def _commandstats(server: RespService, version: str) -> dict[str, Any]:
     }
 
 
-def _errorstats(server: RespService, version: str) -> dict[str, Any]:
+def _errorstats(server: RedisServer, version: str) -> dict[str, Any]:
     return {
         f"errorstat_{code}": f"count={count}" for code, count in sorted(server.error_codes.items())
     }
 
 
-def _keyspace(server: RespService, version: str) -> dict[str, Any]:
+def _keyspace(server: RedisServer, version: str) -> dict[str, Any]:
     return {
         f"db{db.index}": f"keys={len(db)},expires={len(db.expires)},avg_ttl=0"
         for db in server.keyspace.databases

@@ -11,10 +11,11 @@ from collections import deque
 from typing import Any, TypeAlias
 
 from ._reply import ErrorReply
+from ._zset import ZSet
 
 __all__ = ["Database", "Keyspace", "Value", "now_ms", "type_name"]
 
-Value: TypeAlias = bytes | deque[bytes] | dict[bytes, bytes] | set[bytes]
+Value: TypeAlias = bytes | deque[bytes] | dict[bytes, bytes] | set[bytes] | ZSet
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 SWEEP_BATCH = 1000  # most expired keys one sweep() removes, so a sweep never stalls the server
@@ -31,6 +32,8 @@ def type_name(value: Value) -> str:
         return "list"
     if isinstance(value, dict):
         return "hash"
+    if isinstance(value, ZSet):
+        return "zset"
     return "set"
 
 

@@ -54,7 +54,7 @@ class RespProtocol(Protocol[RespApp, RespSettings]):
     def create_service(self, app: RespApp, settings: RespSettings, runtime: Runtime) -> Service:
         if settings.databases < 1:
             raise AppError(f"databases must be at least 1, got {settings.databases}")
-        from ._service import RespService
+        from ._driver import RespService
 
         return RespService(app, settings, runtime)
 

@@ -271,7 +271,7 @@ async def _flood(client: SocketStream) -> None:
 
 
 async def test_a_send_queued_behind_a_stuck_one_counts_its_wait(watchdog: Watchdog) -> None:
-    conn, client = make(watchdog, send_timeout=0.5)
+    conn, client = make(watchdog, send_timeout=1.0)
     first_done = trio.Event()
     waited: list[float] = []
 
@@ -287,18 +287,20 @@ async def test_a_send_queued_behind_a_stuck_one_counts_its_wait(watchdog: Watchd
         waited.append(trio.current_time() - start)
 
     async def late_reader() -> None:
-        # reads just before the first send's deadline, until it has finished:
-        # the second gets its turn 0.45s after it was called, and then sticks
-        await trio.sleep(0.45)
+        # reads well before the first send's deadline (1.0s), until it has
+        # finished: the second gets its turn about 0.4s after it was called,
+        # and then sticks
+        await trio.sleep(0.6)
         while not first_done.is_set():
             await client.receive_some(1_000_000)
 
-    with trio.fail_after(3):
+    with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(first_sender)
             nursery.start_soon(second_sender)
             nursery.start_soon(late_reader)
-    assert waited[0] < 0.5 + 2 * Watchdog.TICK  # not 0.45 + 0.5 from its turn
+    # 1.0s from its call, not 1.0s from its turn (about 1.4s)
+    assert waited[0] < 1.0 + 4 * Watchdog.TICK
 
 
 async def test_graceful_close_delivers_the_last_reply_despite_unread_input(

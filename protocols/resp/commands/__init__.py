@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from .._app import CommandSpec
-from . import connection, hashes, keys, lists, pubsub, server, sets, strings, transactions
+from . import connection, hashes, keys, lists, pubsub, server, sets, strings, transactions, zsets
 
 __all__ = ["BUILTINS"]
 
+GROUPS = (connection, server, strings, keys, lists, hashes, sets, zsets, transactions, pubsub)
+
 BUILTINS: list[CommandSpec] = [
-    spec
-    for module in (connection, server, strings, keys, lists, hashes, sets, transactions, pubsub)
-    for spec in module.commands.commands.values()
+    spec for module in GROUPS for spec in module.commands.commands.values()
 ]

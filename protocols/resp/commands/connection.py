@@ -231,7 +231,7 @@ def _client_list(client: Client, argv: list[bytes]) -> Reply:
 def _client_kill(client: Client, argv: list[bytes]) -> Reply:
     clients = list(client.server.clients.values())
     if len(argv) == 3:  # the old form: CLIENT KILL addr
-        victims = [c for c in clients if str(c.conn.peer).encode() == argv[2]]
+        victims = [c for c in clients if c.link is not None and c.link.peer.encode() == argv[2]]
         if not victims:
             raise ErrorReply("ERR No such client")
         for victim in victims:
@@ -246,7 +246,7 @@ def _client_kill(client: Client, argv: list[bytes]) -> Reply:
             wanted = parse_int(value)
             clients = [c for c in clients if c.id == wanted]
         elif option == b"addr":
-            clients = [c for c in clients if str(c.conn.peer).encode() == value]
+            clients = [c for c in clients if c.link is not None and c.link.peer.encode() == value]
         elif option == b"skipme" and value.lower() in (b"yes", b"no"):
             skip_me = value.lower() == b"yes"
         else:

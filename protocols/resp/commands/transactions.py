@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .._app import RespApp
 from .._client import Client
+from .._dispatch import execute
 from .._reply import NULL_ARRAY, OK, ErrorReply, Reply
 
 commands = RespApp(builtins=False)
@@ -49,7 +50,7 @@ async def exec_(client: Client, argv: list[bytes]) -> Reply:
     # so nothing here yields to another task: the transaction is atomic.
     client.in_exec = True
     try:
-        return [await client.server.call(client, spec, queued_argv) for spec, queued_argv in queued]
+        return [await execute(client, spec, queued_argv) for spec, queued_argv in queued]
     finally:
         client.in_exec = False
 

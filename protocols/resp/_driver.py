@@ -1,0 +1,242 @@
+# The RESP connection driver: the netsvc Service, and the only code that
+# touches a Connection. Per connection it feeds the sans-IO parser, runs each
+# command through _dispatch, and sends the replies of one read together; it
+# implements the client's Link: pushes (pub/sub) through an outbox task,
+# CLIENT KILL, and reading on while a command blocks. Its own task expires
+# keys in the background (Redis's hz).
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import trio
+import trio.lowlevel
+
+from netsvc import Connection, Runtime, Service
+
+from ._app import RespApp
+from ._client import Client
+from ._dispatch import Call, call, dispatch
+from ._parser import ProtocolError, QueryBufferLimit, RequestParser
+from ._reply import encode
+from ._server import RedisServer
+
+if TYPE_CHECKING:
+    from ._plugin import RespSettings
+
+__all__ = ["RespService"]
+
+log = logging.getLogger("netsvc.resp")
+
+SWEEP_INTERVAL = 0.1  # seconds between active expiry rounds (Redis's hz 10)
+FLUSH_AT = 64 * 1024  # send a batch of replies once this many bytes are waiting
+OUTBOX_LIMIT = 32 * 1024 * 1024  # bytes queued for one client before it is dropped
+OUTBOX_SOFT_LIMIT = 1024 * 1024  # a subscriber's own commands wait above this
+PENDING_INPUT_LIMIT = 1024 * 1024  # bytes read ahead from a blocked client, then stop reading
+
+
+class RespService(Service):
+    def __init__(self, app: RespApp, settings: RespSettings, runtime: Runtime) -> None:
+        self.server = RedisServer(app, settings, runtime)
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        nursery.start_soon(self._sweep_expired)
+
+    async def _sweep_expired(self) -> None:
+        while True:
+            await trio.sleep(SWEEP_INTERVAL)
+            while self.server.sweep_expired() > 0:
+                await trio.lowlevel.checkpoint()  # a big sweep must not stall the connections
+
+    def refusal(self) -> bytes:
+        return b"-ERR max number of clients reached\r\n"
+
+    def internal_error(self, conn: Connection) -> bytes:
+        return b"-ERR internal error; see the server log\r\n"
+
+    async def handle(self, conn: Connection) -> None:
+        server = self.server
+        if not server.port:
+            server.port = conn.local.port
+        client = server.new_client()
+        async with trio.open_nursery() as nursery:
+            link = _Link(conn, client, nursery)
+            client.link = link
+            try:
+                await _serve(link)
+            finally:
+                # while the nursery is open: a PUBLISH that reaches this client
+                # from now on finds it gone, and cannot start its outbox here
+                server.forget(client)
+            nursery.cancel_scope.cancel()
+
+
+class _Link:
+    """A client's connection (the Link commands see), and what the driver
+    keeps per connection."""
+
+    def __init__(self, conn: Connection, client: Client, nursery: trio.Nursery) -> None:
+        self.conn = conn
+        self.client = client
+        self.nursery = nursery
+        self.peer = str(conn.peer)
+        self.local = str(conn.local)
+        # Output written by a task of its own, created on the first push
+        # (pub/sub): from then on replies go through it too, keeping order.
+        self.outbox: _Outbox | None = None
+        self.pending_input: list[bytes] = []  # read while blocked, parsed afterwards
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        return self.conn.log
+
+    def push(self, data: bytes) -> None:
+        self.ensure_outbox().put(data)
+
+    def ensure_outbox(self) -> _Outbox:
+        if self.outbox is None:
+            self.outbox = _Outbox(self.conn)
+            self.nursery.start_soon(self.outbox.run)
+        return self.outbox
+
+    def disconnect(self) -> None:
+        self.conn.disconnect()
+
+    def count_error(self) -> None:
+        self.conn.counters.error()
+
+    async def wait_blocked(self, until: trio.Event) -> None:
+        conn = self.conn
+        # like Redis, a blocked client is not idle: no idle timeout while it waits
+        idle_timeout, conn.idle_timeout = conn.idle_timeout, None
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._read_while_blocked, nursery.cancel_scope)
+                await until.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            conn.idle_timeout = idle_timeout
+
+    async def _read_while_blocked(self, scope: trio.CancelScope) -> None:
+        """Read on while blocked: keep pipelined commands for later (up to a
+        limit), stop waiting at the client's end or at server shutdown."""
+        conn = self.conn
+        conn.parsed(0, partial=False)  # waiting is idle time, not a slow request
+        while data := await conn.receive():
+            conn.parsed(0, partial=False)  # read ahead, parsed later: not a request in flight
+            self.pending_input.append(data)
+            if sum(map(len, self.pending_input)) > PENDING_INPUT_LIMIT:
+                await trio.sleep_forever()  # TCP pushes back on the client
+        if not conn.closing:  # the client left; at shutdown, what it sent is still answered
+            self.client.close_after_reply = True
+        scope.cancel()
+
+    async def write(self, out: list[bytes]) -> None:
+        data = b"".join(out)
+        if self.outbox is None:
+            await self.conn.send(data)
+        else:
+            self.outbox.put(data)
+            await self.outbox.wait_below(OUTBOX_SOFT_LIMIT)
+
+
+async def _serve(link: _Link) -> None:
+    conn, client = link.conn, link.client
+    server = client.server
+    settings = server.settings
+    parser = RequestParser(
+        max_bulk=settings.max_bulk,
+        max_buffer=settings.max_query_buffer,
+        authenticated=client.authenticated,
+    )
+    receive, next_command = conn.receive, parser.next_command
+    while data := await receive():
+        parser.feed(data)
+        out: list[bytes] = []
+        pending = count = 0
+        client.last_interaction = time.monotonic()
+        try:
+            refed = True
+            while refed:  # again if input read while a command blocked was fed meanwhile
+                refed = False
+                while (argv := next_command()) is not None:
+                    count += 1
+                    reply = dispatch(client, argv)
+                    if type(reply) is Call:
+                        reply = await call(client, reply.spec, argv)
+                        if link.pending_input:  # read while the command blocked
+                            parser.feed(b"".join(link.pending_input))
+                            link.pending_input.clear()
+                            refed = True
+                    if client.authenticated is not parser.authenticated:  # AUTH, RESET
+                        parser.authenticated = client.authenticated
+                    if not (client.replies and client.silenced()):  # CLIENT REPLY
+                        encoded = encode(reply, client.protocol)
+                        out.append(encoded)
+                        pending += len(encoded)
+                    if client.close_after_reply:
+                        refed = False
+                        break
+                    if pending >= FLUSH_AT:
+                        await link.write(out)
+                        out, pending = [], 0
+        except ProtocolError as exc:
+            if not isinstance(exc, QueryBufferLimit):  # Redis closes those without a word
+                out.append(b"-%b\r\n" % str(exc).encode("latin-1", errors="replace"))
+            await link.write(out)
+            conn.log.info("closing: %s", exc)
+            return
+        conn.parsed(count, partial=parser.has_partial)
+        if out:
+            if link.outbox is None:
+                await conn.send(out[0] if len(out) == 1 else b"".join(out))
+            else:
+                await link.write(out)
+        if client.close_after_reply:
+            return
+
+
+class _Outbox:
+    """Bytes waiting to be written to one connection, written by `run()`;
+    past OUTBOX_LIMIT the client is dropped (Redis's
+    client-output-buffer-limit for pubsub)."""
+
+    def __init__(self, conn: Connection, limit: int = OUTBOX_LIMIT) -> None:
+        self.conn = conn
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.overflowed = False
+        self._ready = trio.Event()
+        self._drained = trio.Event()
+
+    def put(self, data: bytes) -> None:
+        if self.overflowed:
+            return
+        self.chunks.append(data)
+        self.size += len(data)
+        if self.size > self.limit:
+            self.overflowed = True
+            self.chunks.clear()
+            self.conn.log.warning("closing a client %d bytes behind on its output", self.size)
+            self.conn.disconnect()
+        self._ready.set()
+
+    async def wait_below(self, size: int) -> None:
+        """Backpressure for the client's own commands: wait while much is queued."""
+        while self.size > size and not self.overflowed:
+            self._drained = trio.Event()
+            await self._drained.wait()
+
+    async def run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready = trio.Event()
+            if self.overflowed:
+                return
+            chunks, self.chunks = self.chunks, []
+            if chunks:
+                await self.conn.send(b"".join(chunks))
+            self.size -= sum(len(chunk) for chunk in chunks)
+            self._drained.set()
