@@ -4,7 +4,8 @@
 # plugin reports parsing with parsed()), serialises sends from several tasks,
 # bounds how long a send may wait for a client that does not read, tells the
 # plugin when the server is shutting down (still reading what the client had
-# sent), and closes gracefully when the handler is done.
+# sent), and closes gracefully when the handler is done. A read idle for
+# PARK_AFTER is moved to the parking (_parking.py) by the deadline watchdog.
 from __future__ import annotations
 
 import dataclasses

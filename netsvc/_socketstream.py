@@ -190,6 +190,8 @@ class SocketStream(trio.abc.HalfCloseableStream):
         if not self._closed:
             self._closed = True
             trio.lowlevel.notify_closing(self.socket)
+            if self.parking is not None:
+                self.parking.unpark(self.socket)  # before its fd number can be reused
             self.socket.close()
 
     async def aclose(self) -> None:
@@ -202,6 +204,8 @@ class SocketStream(trio.abc.HalfCloseableStream):
         if not self._closed:
             self._closed = True
             trio.lowlevel.notify_closing(self.socket)
+            if self.parking is not None:
+                self.parking.unpark(self.socket)  # before its fd number can be reused
             self.socket.close()
         await trio.lowlevel.checkpoint()
 

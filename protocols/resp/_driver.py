@@ -169,7 +169,7 @@ async def _serve(link: _Link) -> None:
                             parser.feed(b"".join(link.pending_input))
                             link.pending_input.clear()
                             refed = True
-                    if client.authenticated is not parser.authenticated:  # AUTH, RESET
+                    if client.authenticated != parser.authenticated:  # AUTH, RESET
                         parser.authenticated = client.authenticated
                     if not (client.replies and client.silenced()):  # CLIENT REPLY
                         encoded = encode(reply, client.protocol)

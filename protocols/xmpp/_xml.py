@@ -320,6 +320,8 @@ class StreamParser:
             self._fail(condition, f"{expat.errors.messages[exc.code]} ({where})")
         # the unfinished token starts where expat stopped
         self._parsed = max(0, parser.CurrentByteIndex + self._base)
+        if self._depth == 1:  # between stanzas: the next one starts no earlier than here
+            self._mark = max(self._mark, self._parsed)
         self._note_unfinished(held, retrying)
         self._check_fed()
 

@@ -13,7 +13,7 @@ import pytest
 import trio
 import trustme
 
-from netsvc import ConnectionLimits
+from netsvc import Connection, ConnectionLimits, Protocol, Runtime, Service
 from netsvc._parking import PARK_AFTER
 from netsvc.testing import RunningServer, open_connection, serve
 from tests.lineclient import LineClient
@@ -147,3 +147,90 @@ async def test_an_idle_timeout_due_with_the_parking_still_cuts() -> None:
         with trio.fail_after(idle + 3):
             assert await client.closed()
         assert trio.current_time() - start < idle + 1.0
+
+
+async def reply(stream: trio.abc.Stream, expected: bytes) -> None:
+    got = b""
+    with trio.fail_after(3):
+        while len(got) < len(expected):
+            data = await stream.receive_some()
+            assert data, got
+            got += data
+    assert got == expected
+
+
+async def test_a_cancelled_parked_wait_leaves_nothing_behind() -> None:
+    # RESP's BLPOP reads on in a task that is cancelled once it is served:
+    # the connection parks again and is served again
+    async with serve("resp") as running:
+        blocked = await open_connection(running.url)
+        await blocked.send_all(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n")
+        await until_parked(running, 1)  # its read-ahead while blocked
+        pusher = await open_connection(running.url)
+        await pusher.send_all(b"*3\r\n$5\r\nLPUSH\r\n$1\r\nq\r\n$1\r\nv\r\n")
+        await reply(pusher, b":1\r\n")
+        await reply(blocked, b"*2\r\n$1\r\nq\r\n$1\r\nv\r\n")
+        await until_parked(running, 2)  # both idle: parked again
+        await blocked.send_all(b"*1\r\n$4\r\nPING\r\n")
+        await reply(blocked, b"+PONG\r\n")
+        await blocked.aclose()
+        await pusher.aclose()
+
+
+class OutlivingReader(Service):
+    """Reads in a task of the service's nursery (as XMPP's writer writes),
+    and ends the connection while that read is parked."""
+
+    def __init__(self) -> None:
+        self.nursery: trio.Nursery | None = None
+        self.reader_got: list[bytes] = []
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        self.nursery = nursery
+
+    async def handle(self, conn: Connection) -> None:
+        async def reader() -> None:
+            self.reader_got.append(await conn.receive())
+
+        assert self.nursery is not None
+        self.nursery.start_soon(reader)
+        await conn.send(b"HELLO\n")
+        await trio.sleep(PARK_AFTER + 0.5)  # its reader is parked by now
+
+
+class OutlivingProtocol(Protocol[None, None]):
+    name = "outliving"
+    schemes = ("outliving",)
+    default_port = 0
+    description = "a reader that outlives its handler"
+    limits = LIMITS
+
+    def __init__(self) -> None:
+        self.service = OutlivingReader()
+
+    def create_service(self, app: None, settings: None, runtime: Runtime) -> Service:
+        return self.service
+
+
+async def test_a_parked_read_ends_when_its_socket_closes() -> None:
+    # the reader gets the end (not a wait forever), and the next connection,
+    # likely on the same fd number, is parked and woken as any other
+    plugin = OutlivingProtocol()
+    async with serve(plugin) as running:
+        first = await running.connect()
+        await reply(first, b"HELLO\n")
+        with trio.fail_after(PARK_AFTER + 5):
+            while not plugin.service.reader_got:
+                await trio.sleep(0.05)
+        assert plugin.service.reader_got == [b""]
+        assert parked(running) == 0
+        second = await running.connect()
+        await reply(second, b"HELLO\n")
+        await until_parked(running, 1)
+        await second.send_all(b"bye\n")
+        with trio.fail_after(3):
+            while len(plugin.service.reader_got) < 2:
+                await trio.sleep(0.05)
+        assert plugin.service.reader_got[1] == b"bye\n"
+        await first.aclose()
+        await second.aclose()

@@ -237,6 +237,7 @@ async def test_tls_listener(caplog: pytest.LogCaptureFixture) -> None:
     failures = [r.getMessage() for r in caplog.records if "handshake" in r.getMessage()]
     assert failures[0].startswith(f"TLS handshake with {host}:{port} failed: [SSL")
     assert failures[1].startswith(f"TLS handshake with 127.0.0.1:{gone_port} failed: ")
+    assert failures[1].partition("failed: ")[2]  # with a reason (the reset, or "lost")
     assert len(failures) == 2, failures
 
 

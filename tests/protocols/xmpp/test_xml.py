@@ -920,3 +920,19 @@ def test_a_large_tag_with_quoted_gt_completes_at_its_end(quote: bytes) -> None:
     for i in range(len(data) - 1):
         assert parser.feed(data[i : i + 1]) == []
     assert [type(e) for e in parser.feed(data[-1:])] == [StanzaReceived]
+
+
+@pytest.mark.parametrize("before", [b"", b"<message><body>hi</body></message>"])
+@pytest.mark.parametrize("cut", [1, 60, 120, 160])
+def test_a_stanza_under_the_limit_passes_however_its_start_tag_is_cut(
+    before: bytes, cut: int
+) -> None:
+    # while its start tag is unfinished, a stanza is counted from its own
+    # "<", not from the stream header or the previous stanza's end tag
+    stanza = b"<presence id='" + b"x" * 150 + b"'/>"  # 167 bytes
+    parser = StreamParser(max_stanza_bytes=200)
+    parser.feed(HEADER)
+    first = parser.feed(before + stanza[:cut])
+    events = first + parser.feed(stanza[cut:])
+    assert [type(e) for e in events][-1] is StanzaReceived
+    assert len(events) == (2 if before else 1)
