@@ -14,7 +14,16 @@ from ._reply import ErrorReply, Reply, Status
 if TYPE_CHECKING:
     from ._client import Client
 
-__all__ = ["FLAGS", "CommandSpec", "Handler", "RespApp", "unknown_command", "wrong_arity"]
+__all__ = [
+    "FLAGS",
+    "CommandSpec",
+    "Handler",
+    "KeyFinder",
+    "RespApp",
+    "keys_counted",
+    "unknown_command",
+    "wrong_arity",
+]
 
 Handler: TypeAlias = Callable[["Client", list[bytes]], Reply | Awaitable[Reply]]
 
@@ -35,8 +44,32 @@ FLAGS = frozenset(
         "no_auth",  # allowed before AUTH when a password is set
         "no_multi",  # executed at once, not queued, inside MULTI
         "allow_busy",
+        "movablekeys",  # set by find_keys=: where the keys are depends on the arguments
     }
 )
+
+
+# Finds the keys of a call whose keys a count argument gives (ZUNION numkeys
+# key...): the key arguments, or None if the arguments cannot be valid.
+KeyFinder = Callable[[list[bytes]], list[bytes] | None]
+
+
+def keys_counted(count_at: int, *, fixed: tuple[int, ...] = ()) -> KeyFinder:
+    """Keys Redis finds with a "keynum" key spec: the arguments at `fixed`
+    (ZUNIONSTORE's destination), then as many keys as the argument at
+    `count_at` says, right after it (at least one)."""
+
+    def find(argv: list[bytes]) -> list[bytes] | None:
+        try:
+            count = int(argv[count_at])
+        except (IndexError, ValueError):
+            return None
+        first = count_at + 1
+        if count < 1 or first + count > len(argv):
+            return None
+        return [argv[i] for i in fixed] + argv[first : first + count]
+
+    return find
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +84,7 @@ class CommandSpec:
     first_key: int = 0
     last_key: int = 0
     key_step: int = 0
+    key_finder: KeyFinder | None = None  # keys a count argument gives ("movablekeys")
     group: str = "generic"
     summary: str = ""
     is_async: bool = False
@@ -63,8 +97,11 @@ class CommandSpec:
     def arity_ok(self, argc: int) -> bool:
         return argc == self.arity if self.arity > 0 else argc >= -self.arity
 
-    def keys(self, argv: list[bytes]) -> list[bytes]:
-        """The key arguments of a call, from first/last/step (for WATCH-like checks)."""
+    def keys(self, argv: list[bytes]) -> list[bytes] | None:
+        """The key arguments of a call (COMMAND GETKEYS), from the key finder
+        or first/last/step; None if the arguments cannot be valid."""
+        if self.key_finder is not None:
+            return self.key_finder(argv)
         if self.first_key <= 0:
             return []
         last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
@@ -128,12 +165,16 @@ class RespApp:
         arity: int,
         flags: Iterable[str] = (),
         keys: tuple[int, int, int] = (0, 0, 0),
+        find_keys: KeyFinder | None = None,
         group: str = "generic",
         summary: str = "",
         replace: bool = False,
     ) -> Callable[[Handler], Handler]:
-        """Register a handler for `name`. Replacing an existing command (a
-        built-in, say) needs `replace=True`, so it never happens by accident."""
+        """Register a handler for `name`. `keys` is (first, last, step) as in
+        COMMAND INFO; `find_keys` finds keys that a count argument gives
+        (keys_counted(...): the command then has the "movablekeys" flag).
+        Replacing an existing command (a built-in, say) needs `replace=True`,
+        so it never happens by accident."""
         flag_order = tuple(dict.fromkeys(flags))
         spec_flags = frozenset(flag_order)
         lowered = name.lower()
@@ -147,6 +188,10 @@ class RespApp:
         if lowered.encode() in self.commands and not replace:
             raise ValueError(f"command {name!r} is already registered; pass replace=True")
 
+        if find_keys is not None and "movablekeys" not in flag_order:
+            flag_order = (*flag_order, "movablekeys")
+            spec_flags = frozenset(flag_order)
+
         def register(handler: Handler) -> Handler:
             self._as_sent.clear()
             self.commands[lowered.encode()] = CommandSpec(
@@ -158,6 +203,7 @@ class RespApp:
                 first_key=keys[0],
                 last_key=keys[1],
                 key_step=keys[2],
+                key_finder=find_keys,
                 group=group,
                 summary=summary or (inspect.getdoc(handler) or "").partition("\n")[0],
                 is_async=inspect.iscoroutinefunction(handler),

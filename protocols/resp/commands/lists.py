@@ -346,20 +346,28 @@ async def _blocking_pop(client: Client, argv: list[bytes], *, left: bool) -> Rep
     return await client.server.blocking.wait(client, keys, take, timeout)
 
 
-@commands.command("blpop", arity=-3, flags=["write", "blocking"], keys=(1, -2, 1), group="list")
+@commands.command(
+    "blpop", arity=-3, flags=["write", "noscript", "blocking"], keys=(1, -2, 1), group="list"
+)
 async def blpop(client: Client, argv: list[bytes]) -> Reply:
     """Remove and get the first element in a list, or block until one is available."""
     return await _blocking_pop(client, argv, left=True)
 
 
-@commands.command("brpop", arity=-3, flags=["write", "blocking"], keys=(1, -2, 1), group="list")
+@commands.command(
+    "brpop", arity=-3, flags=["write", "noscript", "blocking"], keys=(1, -2, 1), group="list"
+)
 async def brpop(client: Client, argv: list[bytes]) -> Reply:
     """Remove and get the last element in a list, or block until one is available."""
     return await _blocking_pop(client, argv, left=False)
 
 
 @commands.command(
-    "blmove", arity=6, flags=["write", "denyoom", "blocking"], keys=(1, 2, 1), group="list"
+    "blmove",
+    arity=6,
+    flags=["write", "denyoom", "noscript", "blocking"],
+    keys=(1, 2, 1),
+    group="list",
 )
 async def blmove(client: Client, argv: list[bytes]) -> Reply:
     """Pop from a list, push to another list and return it; or block until one is available."""

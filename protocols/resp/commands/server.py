@@ -118,6 +118,8 @@ def command(client: Client, argv: list[bytes]) -> Reply:
         if not spec.arity_ok(len(argv) - 2):
             raise ErrorReply("ERR Invalid number of arguments specified for command")
         keys = spec.keys(argv[2:])
+        if keys is None:
+            raise ErrorReply("ERR Invalid arguments specified for command")
         if not keys:
             raise ErrorReply("ERR The command has no key arguments")
         return keys

@@ -11,7 +11,7 @@ import random
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
-from .._app import RespApp, wrong_arity
+from .._app import RespApp, keys_counted, wrong_arity
 from .._args import SYNTAX, parse_int, parse_timeout
 from .._blocking import Take
 from .._client import Client
@@ -531,7 +531,7 @@ def parse_mpop(argv: list[bytes], numkeys_index: int) -> tuple[list[bytes], bool
     return argv[numkeys_index + 1 : where], direction == b"max", 1 if count is None else count
 
 
-@commands.command("zmpop", arity=-4, flags=["write"], group="sortedset")
+@commands.command("zmpop", arity=-4, flags=["write"], find_keys=keys_counted(1), group="sortedset")
 def zmpop(client: Client, argv: list[bytes]) -> Reply:
     """Remove and return members with scores in a sorted set."""
     keys, highest, count = parse_mpop(argv, 1)
@@ -663,32 +663,45 @@ def _combine(
     return pairs_reply(client, [(member, score) for score, member in ordered], withscores)
 
 
-@commands.command("zunion", arity=-3, flags=["readonly"], group="sortedset")
+@commands.command(
+    "zunion", arity=-3, flags=["readonly"], find_keys=keys_counted(1), group="sortedset"
+)
 def zunion(client: Client, argv: list[bytes]) -> Reply:
     """Add multiple sorted sets."""
     return _combine(client, argv, op=UNION, numkeys_index=1)
 
 
-@commands.command("zinter", arity=-3, flags=["readonly"], group="sortedset")
+@commands.command(
+    "zinter", arity=-3, flags=["readonly"], find_keys=keys_counted(1), group="sortedset"
+)
 def zinter(client: Client, argv: list[bytes]) -> Reply:
     """Intersect multiple sorted sets."""
     return _combine(client, argv, op=INTER, numkeys_index=1)
 
 
-@commands.command("zdiff", arity=-3, flags=["readonly"], group="sortedset")
+@commands.command(
+    "zdiff", arity=-3, flags=["readonly"], find_keys=keys_counted(1), group="sortedset"
+)
 def zdiff(client: Client, argv: list[bytes]) -> Reply:
     """Subtract multiple sorted sets."""
     return _combine(client, argv, op=DIFF, numkeys_index=1)
 
 
-@commands.command("zintercard", arity=-3, flags=["readonly"], group="sortedset")
+@commands.command(
+    "zintercard", arity=-3, flags=["readonly"], find_keys=keys_counted(1), group="sortedset"
+)
 def zintercard(client: Client, argv: list[bytes]) -> Reply:
     """Intersect multiple sorted sets and return the cardinality of the result."""
     return _combine(client, argv, op=INTER, numkeys_index=1, cardinality=True)
 
 
 @commands.command(
-    "zunionstore", arity=-4, flags=["write", "denyoom"], keys=(1, 1, 1), group="sortedset"
+    "zunionstore",
+    arity=-4,
+    flags=["write", "denyoom"],
+    keys=(1, 1, 1),
+    find_keys=keys_counted(2, fixed=(1,)),
+    group="sortedset",
 )
 def zunionstore(client: Client, argv: list[bytes]) -> Reply:
     """Add multiple sorted sets and store the resulting sorted set in a new key."""
@@ -696,7 +709,12 @@ def zunionstore(client: Client, argv: list[bytes]) -> Reply:
 
 
 @commands.command(
-    "zinterstore", arity=-4, flags=["write", "denyoom"], keys=(1, 1, 1), group="sortedset"
+    "zinterstore",
+    arity=-4,
+    flags=["write", "denyoom"],
+    keys=(1, 1, 1),
+    find_keys=keys_counted(2, fixed=(1,)),
+    group="sortedset",
 )
 def zinterstore(client: Client, argv: list[bytes]) -> Reply:
     """Intersect multiple sorted sets and store the resulting sorted set in a new key."""
@@ -704,7 +722,12 @@ def zinterstore(client: Client, argv: list[bytes]) -> Reply:
 
 
 @commands.command(
-    "zdiffstore", arity=-4, flags=["write", "denyoom"], keys=(1, 1, 1), group="sortedset"
+    "zdiffstore",
+    arity=-4,
+    flags=["write", "denyoom"],
+    keys=(1, 1, 1),
+    find_keys=keys_counted(2, fixed=(1,)),
+    group="sortedset",
 )
 def zdiffstore(client: Client, argv: list[bytes]) -> Reply:
     """Subtract multiple sorted sets and store the resulting sorted set in a new key."""
@@ -789,7 +812,11 @@ async def _bzpop(client: Client, argv: list[bytes], *, highest: bool) -> Reply:
 
 
 @commands.command(
-    "bzpopmin", arity=-3, flags=["write", "fast", "blocking"], keys=(1, -2, 1), group="sortedset"
+    "bzpopmin",
+    arity=-3,
+    flags=["write", "noscript", "blocking", "fast"],
+    keys=(1, -2, 1),
+    group="sortedset",
 )
 async def bzpopmin(client: Client, argv: list[bytes]) -> Reply:
     """Remove and return the member with the lowest score from one of the sorted
@@ -798,7 +825,11 @@ async def bzpopmin(client: Client, argv: list[bytes]) -> Reply:
 
 
 @commands.command(
-    "bzpopmax", arity=-3, flags=["write", "fast", "blocking"], keys=(1, -2, 1), group="sortedset"
+    "bzpopmax",
+    arity=-3,
+    flags=["write", "noscript", "blocking", "fast"],
+    keys=(1, -2, 1),
+    group="sortedset",
 )
 async def bzpopmax(client: Client, argv: list[bytes]) -> Reply:
     """Remove and return the member with the highest score from one of the sorted
@@ -806,7 +837,13 @@ async def bzpopmax(client: Client, argv: list[bytes]) -> Reply:
     return await _bzpop(client, argv, highest=True)
 
 
-@commands.command("bzmpop", arity=-5, flags=["write", "blocking"], group="sortedset")
+@commands.command(
+    "bzmpop",
+    arity=-5,
+    flags=["write", "blocking"],
+    find_keys=keys_counted(2),
+    group="sortedset",
+)
 async def bzmpop(client: Client, argv: list[bytes]) -> Reply:
     """Remove and return members with scores in a sorted set, or block until
     one is available."""
