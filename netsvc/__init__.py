@@ -21,6 +21,7 @@ from ._registry import (
 from ._server import Listen, Server
 from ._settings import SettingError, setting
 from ._stats import Counters
+from ._tls import PeerCertificate, TlsConfig, TlsError
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,7 @@ __all__ = [
     "ListenAddress",
     "ListenerInfo",
     "LoadError",
+    "PeerCertificate",
     "Protocol",
     "ReceiveTimeout",
     "Runtime",
@@ -45,6 +47,8 @@ __all__ = [
     "Service",
     "SettingError",
     "SocketAddress",
+    "TlsConfig",
+    "TlsError",
     "installed_protocols",
     "load_protocol",
     "parse_listen_url",

@@ -25,6 +25,7 @@ from ._plugin import AppError, Protocol
 from ._registry import InstalledPlugins, LoadError, import_object, load_protocol, scan_protocols
 from ._server import Listen, Server
 from ._settings import SettingError, SettingInfo, build_settings, describe_settings
+from ._tls import TlsConfig, TlsError
 from ._workers import run_workers
 
 __all__ = ["main"]
@@ -119,17 +120,44 @@ def _limits(protocol: Protocol[Any, Any], options: dict[str, Any]) -> Connection
         raise click.UsageError(str(exc)) from None
 
 
-def _ssl_context(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | None:
+def _tls(options: dict[str, Any]) -> tuple[TlsConfig, ssl.SSLContext] | None:
+    certfile = options["certfile"]
     if certfile is None:
-        if keyfile is not None:
-            raise click.UsageError("--keyfile needs --certfile")
+        for needs_it in ("keyfile", "ca_certs"):
+            if options[needs_it] is not None:
+                raise click.UsageError(f"--{needs_it.replace('_', '-')} needs --certfile")
+        if options["client_certs"] != "none":
+            raise click.UsageError("--client-certs needs --certfile")
         return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
-        context.load_cert_chain(certfile, keyfile)
-    except (OSError, ssl.SSLError) as exc:
-        raise click.UsageError(f"cannot load certificate {certfile}: {exc}") from None
-    return context
+        config = TlsConfig(
+            certfile,
+            options["keyfile"],
+            ca_certs=options["ca_certs"],
+            client_certs=options["client_certs"],
+        )
+        return config, config.context()
+    except TlsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _reloader(tls: tuple[TlsConfig, ssl.SSLContext] | None) -> Callable[[], None]:
+    """What SIGHUP does: load the certificate files again (new handshakes
+    use them, open connections keep theirs); a failure keeps the old ones."""
+
+    def reload() -> None:
+        if tls is None:
+            log.info("SIGHUP: no TLS certificate to reload")
+            return
+        config, context = tls
+        try:
+            config.load(context)
+        except TlsError as exc:
+            log.error("SIGHUP: %s; still serving the previous certificate", exc)
+            return
+        log.info("SIGHUP: reloaded the TLS certificate from %s", config.certfile)
+
+    return reload
 
 
 def _simple_address(
@@ -248,6 +276,21 @@ def main() -> None:
     help="TLS private key (PEM), if not inside --certfile.",
 )
 @click.option(
+    "--ca-certs",
+    envvar="NETSVC_CA_CERTS",
+    type=click.Path(dir_okay=False),
+    help="CA certificates (PEM) that client certificates must chain to.",
+)
+@click.option(
+    "--client-certs",
+    envvar="NETSVC_CLIENT_CERTS",
+    type=click.Choice(["none", "optional", "required"]),
+    default="none",
+    show_default=True,
+    help="Ask TLS clients for a certificate (checked against --ca-certs): "
+    "optional, or required (clients without one are refused).",
+)
+@click.option(
     "--max-connections",
     type=click.IntRange(1),
     envvar="NETSVC_MAX_CONNECTIONS",
@@ -307,7 +350,9 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
     listens = _listens(ctx, options)
     settings = _settings(ctx.meta["netsvc.settings"], options, protocols)
     apps = _apps(options["apps"], protocols)
-    ssl_context = _ssl_context(options["certfile"], options["keyfile"])
+    tls = _tls(options)
+    ssl_context = tls[1] if tls else None
+    reload = _reloader(tls)
     workers: int = options["workers"]
 
     def make_server(listens: list[Listen]) -> Server:
@@ -331,9 +376,13 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
     adjust_open_file_limit(listens, workers)  # before forking: the workers inherit it
     try:
         if workers > 1:
-            code = run_workers(make_server, _serve_in_worker, listens, workers)
+
+            def serve_in_worker(server: Server, ready: Callable[[], None], parent: int) -> int:
+                return _serve_in_worker(server, ready, parent, reload)
+
+            code = run_workers(make_server, serve_in_worker, listens, workers)
         else:
-            code = trio.run(run_until_signalled, make_server(listens))
+            code = trio.run(run_until_signalled, make_server(listens), reload)
     except BaseException as exc:
         error = startup_error(exc)
         if error is None:
@@ -343,9 +392,11 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
     sys.exit(code)
 
 
-def _serve_in_worker(server: Server, ready: Callable[[], None], parent: int) -> int:
+def _serve_in_worker(
+    server: Server, ready: Callable[[], None], parent: int, reload: Callable[[], None]
+) -> int:
     try:
-        return trio.run(run_until_signalled, server, ready, parent)
+        return trio.run(run_until_signalled, server, reload, ready, parent)
     except BaseException as exc:
         error = startup_error(exc)
         if error is None:
@@ -412,13 +463,17 @@ def _settings(
 
 
 async def run_until_signalled(
-    server: Server, ready: Callable[[], None] = lambda: None, parent: int | None = None
+    server: Server,
+    reload: Callable[[], None] = lambda: None,
+    ready: Callable[[], None] = lambda: None,
+    parent: int | None = None,
 ) -> int:
-    """Serve until SIGTERM/SIGINT (graceful) or a second SIGINT (at once).
-    `ready` is called once connections are accepted; with `parent` (a
-    worker's supervisor) the server also shuts down if that process dies."""
+    """Serve until SIGTERM/SIGINT (graceful) or a second SIGINT (at once);
+    SIGHUP calls `reload` (the TLS certificate). `ready` is called once
+    connections are accepted; with `parent` (a worker's supervisor) the
+    server also shuts down if that process dies."""
     exit_code = 0
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         await server.bind()
         async with trio.open_nursery() as nursery:
 
@@ -426,7 +481,9 @@ async def run_until_signalled(
                 nonlocal exit_code
                 async for signum in signals:
                     name = signal.Signals(signum).name
-                    if not server.accepting:  # still starting up: nothing to finish
+                    if signum == signal.SIGHUP:
+                        reload()
+                    elif not server.accepting:  # still starting up: nothing to finish
                         log.info("%s while starting: stopping", name)
                         nursery.cancel_scope.cancel()
                     elif not server.shutting_down:

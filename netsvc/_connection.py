@@ -19,6 +19,7 @@ from ._address import SocketAddress
 from ._parking import PARK_AFTER
 from ._socketstream import PARK, Interrupted, SocketStream, close_gracefully
 from ._stats import Counters
+from ._tls import PeerCertificate
 
 __all__ = [
     "Connection",
@@ -155,6 +156,7 @@ class Connection:
         tls: bool,
         limits: ConnectionLimits,
         counters: Counters,
+        peer_certificate: PeerCertificate | None = None,
     ) -> None:
         self.id = id
         self.peer = peer
@@ -163,6 +165,9 @@ class Connection:
         """Our end's address: the listener's host and port, or Unix socket path."""
         self.listener_url = listener_url
         self.tls = tls
+        self.peer_certificate = peer_certificate
+        """The client's certificate (`.common_name`, `.subject`, `.pem`), verified
+        against --ca-certs; None without TLS, or when it sent none."""
         self.counters = counters
         self.idle_timeout = limits.idle_timeout
         self.request_timeout = limits.request_timeout

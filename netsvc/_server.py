@@ -39,6 +39,7 @@ from ._parking import IdleParking
 from ._plugin import ListenerInfo, Protocol, Runtime, Service
 from ._socketstream import SocketStream, close_gracefully
 from ._stats import Counters
+from ._tls import PeerCertificate
 
 __all__ = ["DEFAULT_BACKLOG", "Listen", "Server", "claim_systemd_fds"]
 
@@ -389,6 +390,7 @@ class Server:
         try:
             try:
                 stream = await self._secure(raw, listener)
+                certificate = PeerCertificate.of(stream) if listener.tls else None
             except trio.TooSlowError:
                 log.info("TLS handshake with %s failed: timed out", peer)
                 return
@@ -406,6 +408,7 @@ class Server:
                 tls=listener.tls,
                 limits=listener.limits,
                 counters=counters,
+                peer_certificate=certificate,
             )
             self._watchdog.connections.add(conn)
             if self._shutdown.is_set():

@@ -2,7 +2,8 @@
 # through SO_REUSEPORT (the kernel spreads connections over the workers);
 # Unix sockets, inherited fds and systemd sockets are opened once here and
 # inherited. The supervisor forwards SIGTERM/SIGINT to the workers (each
-# shuts down gracefully; a second SIGINT stops them at once), starts a new
+# shuts down gracefully; a second SIGINT stops them at once) and SIGHUP (each
+# reloads its TLS certificate), starts a new
 # worker when one dies, and exits when all have stopped.
 from __future__ import annotations
 
@@ -92,7 +93,8 @@ def run_workers(
 
     def spawn(index: int) -> None:
         # signals wait until the new worker is registered (and has its own handlers)
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        blocked = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
         pid = os.fork()
         if pid == 0:  # the worker
             status = 1
@@ -100,6 +102,7 @@ def run_workers(
                 os.setpgid(0, 0)  # the terminal's Ctrl-C reaches the supervisor only
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until serve() reloads on it
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 for sock in prepared.held:
                     if sock.type == socket.SOCK_STREAM and not _listening(sock):
@@ -124,6 +127,12 @@ def run_workers(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
+    def forward_reload(signum: int, frame: FrameType | None) -> None:
+        log.info("SIGHUP: passing it to %d worker(s)", len(children))
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
     def stop_all(reason: str) -> None:
         nonlocal stopping
         log.error("%s: stopping all workers", reason)
@@ -133,6 +142,7 @@ def run_workers(
                 os.kill(pid, signal.SIGTERM)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, forward_reload)
     try:
         for index in range(count):
             spawn(index)

@@ -61,6 +61,13 @@ async def stats(conn: Connection, arg: str) -> bytes:
     return repr(conn.counters.snapshot()).encode()
 
 
+@default_app.command("CERT")
+async def cert(conn: Connection, arg: str) -> bytes:
+    """The client certificate's subject (RFC 4514), or "none"."""
+    certificate = conn.peer_certificate
+    return certificate.rfc4514_name().encode() if certificate else b"none"
+
+
 @dataclasses.dataclass(frozen=True)
 class ProbeSettings:
     greeting: str = setting("HELLO", help="first line sent to each client")
