@@ -157,6 +157,7 @@ class Connection:
         limits: ConnectionLimits,
         counters: Counters,
         peer_certificate: PeerCertificate | None = None,
+        tls_version: str | None = None,
     ) -> None:
         self.id = id
         self.peer = peer
@@ -168,6 +169,8 @@ class Connection:
         self.peer_certificate = peer_certificate
         """The client's certificate (`.common_name`, `.subject`, `.pem`), verified
         against --ca-certs; None without TLS, or when it sent none."""
+        self.tls_version = tls_version
+        """The TLS version agreed on ("TLSv1.3"); None without TLS."""
         self.counters = counters
         self.idle_timeout = limits.idle_timeout
         self.request_timeout = limits.request_timeout

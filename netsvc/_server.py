@@ -391,6 +391,7 @@ class Server:
             try:
                 stream = await self._secure(raw, listener)
                 certificate = PeerCertificate.of(stream) if listener.tls else None
+                version: str | None = stream.version() if listener.tls else None  # type: ignore[attr-defined]
             except trio.TooSlowError:
                 log.info("TLS handshake with %s failed: timed out", peer)
                 return
@@ -409,6 +410,7 @@ class Server:
                 limits=listener.limits,
                 counters=counters,
                 peer_certificate=certificate,
+                tls_version=version,
             )
             self._watchdog.connections.add(conn)
             if self._shutdown.is_set():

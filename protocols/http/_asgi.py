@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import h11
 import trio
 
-from netsvc import AppError, ConnectionLost, SendTimeout, SocketAddress
+from netsvc import AppError, Connection, ConnectionLost, SendTimeout, SocketAddress
 
 from ._messages import Request
 
@@ -144,6 +144,8 @@ class AsgiApp:
             "server": _host_port(conn.local),
             "state": dict(self.state),
         }
+        if conn.tls:
+            scope["extensions"] = {"tls": _tls_extension(conn)}
         body = request.stream()
         finished = trio.Event()
         head = request.method == "HEAD"
@@ -199,6 +201,25 @@ class AsgiApp:
             if body_error is not None:  # the app gave up on a bad body, as ASGI allows:
                 raise body_error  # answered as the native path does (400, 408, 413)
             raise RuntimeError("the ASGI app returned without sending a response")
+
+
+# the ASGI TLS extension's tls_version: the version's number on the wire
+TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+
+
+def _tls_extension(conn: Connection) -> dict[str, Any]:
+    """The ASGI TLS extension: the client's certificate (--client-certs), if
+    it sent one, and the TLS version. The server's certificate and the
+    cipher suite's number are not known here (None, as the spec allows)."""
+    certificate = conn.peer_certificate
+    return {
+        "server_cert": None,
+        "client_cert_chain": [certificate.pem] if certificate else [],
+        "client_cert_name": certificate.rfc4514_name() if certificate else None,
+        "client_cert_error": None,
+        "tls_version": TLS_VERSIONS.get(conn.tls_version or ""),
+        "cipher_suite": None,
+    }
 
 
 def _host_port(address: SocketAddress) -> tuple[str, int] | None:

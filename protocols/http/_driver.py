@@ -146,6 +146,7 @@ class HttpConnection:
             scheme=self.scheme,
             body_chunks=self.body_chunks,
             state=self.service.state,
+            peer_certificate=conn.peer_certificate,
         )
         keep = True
         try:

@@ -8,7 +8,7 @@ import urllib.parse
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any
 
-from netsvc import SocketAddress
+from netsvc import PeerCertificate, SocketAddress
 
 __all__ = ["Headers", "Request", "Response", "to_response"]
 
@@ -57,6 +57,7 @@ class Request:
         scheme: str,
         body_chunks: Callable[[], AsyncIterator[bytes]],
         state: dict[str, Any],
+        peer_certificate: PeerCertificate | None = None,
     ) -> None:
         self.method = method
         raw_path, _, query = target.partition(b"?")
@@ -67,6 +68,8 @@ class Request:
         self.headers = headers
         self.peer = peer
         self.scheme = scheme
+        self.peer_certificate = peer_certificate
+        """The client's verified TLS certificate (--client-certs), or None."""
         self.path_params: dict[str, str] = {}
         self.state = state
         """The server's shared state (`runtime`, and whatever the app puts there)."""

@@ -183,3 +183,20 @@ async def nothing(request: Request) -> None:
 @native.route("/badheader")
 async def badheader(request: Request) -> Response:
     return Response("x", headers={"x-evil": "a\r\nset-cookie: stolen=1"})
+
+
+async def tls_scope(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+    """An ASGI app that answers with its scope's TLS extension, as JSON."""
+    import json
+
+    if scope["type"] != "http":
+        return
+    body = json.dumps(scope.get("extensions", {}).get("tls")).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+    await send({"type": "http.response.body", "body": body})  # type: ignore[operator]
+
+
+@native.route("/whoami")
+async def whoami(request: Request) -> dict[str, str | None]:
+    certificate = request.peer_certificate
+    return {"common_name": certificate.common_name if certificate else None}
