@@ -1,6 +1,12 @@
 # netsvc: a trio runtime that exports services by binding ports. The public
 # API is re-exported here; everything else lives in private modules.
-from ._address import AddressError, ListenAddress, SocketAddress, parse_listen_url
+from ._address import (
+    AddressError,
+    ListenAddress,
+    SocketAddress,
+    listens_locally,
+    parse_listen_url,
+)
 from ._connection import (
     Connection,
     ConnectionLimits,
@@ -50,6 +56,7 @@ __all__ = [
     "TlsConfig",
     "TlsError",
     "installed_protocols",
+    "listens_locally",
     "load_protocol",
     "parse_listen_url",
     "protocol_for_scheme",

@@ -21,6 +21,7 @@ __all__ = [
     "SocketAddress",
     "bind_tcp",
     "client_url",
+    "listens_locally",
     "open_sockets",
     "parse_listen_url",
     "socket_count",
@@ -286,6 +287,22 @@ def _tcp_addresses(host: str, port: int) -> list[Any]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     unique = {info[4]: info for info in infos}  # the first of each address, in order
     return list(unique.values())
+
+
+def listens_locally(address: ListenAddress) -> bool:
+    """True if only this machine can connect to `address`: a Unix socket, or
+    a TCP host whose every address is loopback. An inherited or systemd
+    socket, or a host that does not resolve, is not known to be local."""
+    if address.transport == "unix":
+        return True
+    if address.transport != "tcp" or not address.host:
+        return False
+    try:
+        infos = _tcp_addresses(address.host, address.port or 0)
+    except (socket.gaierror, UnicodeError):
+        return False
+    hosts = [info[4][0] for info in infos]
+    return bool(hosts) and all(ipaddress.ip_address(host).is_loopback for host in hosts)
 
 
 def socket_count(address: ListenAddress) -> int:

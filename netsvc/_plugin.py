@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import trio
 
+from ._address import ListenAddress
 from ._connection import Connection, ConnectionLimits
 from ._stats import Counters
 
@@ -47,6 +48,12 @@ class Service(abc.ABC):
     All listeners of the protocol share it, so state such as a keyspace, a
     pub/sub registry or the map of logged-in users is shared by all of them.
     """
+
+    def check_listen(self, addresses: Sequence[ListenAddress]) -> None:  # noqa: B027
+        """Before anything is bound: raise AppError to refuse to listen at
+        these addresses (this protocol's), e.g. a development-only mode off
+        loopback. `netsvc.listens_locally(address)` tells loopback from the
+        rest. The default allows any."""
 
     async def start(self, nursery: trio.Nursery) -> None:  # noqa: B027 (optional hook)
         """Before any listener accepts: start background tasks in `nursery`."""

@@ -190,6 +190,8 @@ class Server:
         AppError directly; serve() calls it if you have not."""
         if self._services is None:
             services = self._create_services()
+            for name, service in services.items():
+                service.check_listen([x.address for x in self._listens if x.protocol.name == name])
             try:
                 await self._bind(services)
             except BaseException:

@@ -5,11 +5,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from xml.etree.ElementTree import Element, SubElement
 
 import trio
 
-from netsvc import Connection, Runtime, Service
+from netsvc import AppError, Connection, ListenAddress, Runtime, Service, listens_locally
 
 from ._accounts import Accounts
 from ._app import Sender, XmppApp
@@ -40,6 +41,19 @@ class XmppService(Service):
         self.domain = settings.domain.lower()
         self.accounts = Accounts(settings.users_file, any_password=settings.insecure_any_password)
         self.sessions: dict[str, dict[str, Session]] = {}  # user -> resource -> session
+
+    def check_listen(self, addresses: Sequence[ListenAddress]) -> None:
+        settings = self.settings
+        if not settings.insecure_any_password or settings.insecure_any_password_off_loopback:
+            return
+        for address in addresses:
+            if not listens_locally(address):
+                raise AppError(
+                    f"--xmpp-insecure-any-password lets anyone log in as anyone, so it serves "
+                    f"only loopback and Unix-socket listeners, and {_where(address)} is not one: "
+                    "listen on 127.0.0.1, give accounts with --xmpp-users-file, or, to open it "
+                    "deliberately, add --xmpp-insecure-any-password-off-loopback true"
+                )
 
     async def start(self, nursery: trio.Nursery) -> None:
         self.nursery = nursery
@@ -235,3 +249,12 @@ def _bot_reply(reply: str | Element, message: Element, bot: JID, user: JID) -> E
     )
     SubElement(answer, q(CLIENT_NS, "body")).text = reply
     return answer
+
+
+def _where(address: ListenAddress) -> str:
+    if address.transport == "tcp":
+        host = f"[{address.host}]" if address.host and ":" in address.host else address.host
+        return f"{host}:{address.port if address.port is not None else 5222}"
+    if address.transport == "fd":
+        return f"the inherited socket (fd {address.fd})"
+    return f"the {address.transport} socket"

@@ -15,7 +15,14 @@ class XmppSettings:
         None, help="account file (python -m protocols.xmpp adduser FILE NAME)"
     )
     insecure_any_password: bool = setting(
-        False, help="DEVELOPMENT ONLY: accept any user name and password"
+        False,
+        help="DEVELOPMENT ONLY: accept any user name and password (loopback and Unix "
+        "socket listeners only)",
+    )
+    insecure_any_password_off_loopback: bool = setting(
+        False,
+        help="let --xmpp-insecure-any-password serve listeners others can reach: anyone "
+        "who reaches the port logs in as anyone",
     )
     allow_plain_without_tls: bool = setting(
         False, help="allow PLAIN (clear-text) logins off loopback without TLS"
