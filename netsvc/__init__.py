@@ -14,7 +14,7 @@ from ._connection import (
     ReceiveTimeout,
     SendTimeout,
 )
-from ._plugin import AppError, ListenerInfo, Protocol, Runtime, Service
+from ._plugin import Access, AppError, ListenerInfo, Protocol, Runtime, Service
 from ._registry import (
     BrokenPlugin,
     InstalledPlugins,
@@ -32,6 +32,7 @@ from ._tls import PeerCertificate, TlsConfig, TlsError
 __version__ = "0.1.0"
 
 __all__ = [
+    "Access",
     "AddressError",
     "AppError",
     "BrokenPlugin",

@@ -15,7 +15,7 @@ from ._address import ListenAddress
 from ._connection import Connection, ConnectionLimits
 from ._stats import Counters
 
-__all__ = ["AppError", "ListenerInfo", "Protocol", "Runtime", "Service"]
+__all__ = ["Access", "AppError", "ListenerInfo", "Protocol", "Runtime", "Service"]
 
 AppT = TypeVar("AppT")
 SettingsT = TypeVar("SettingsT")
@@ -42,6 +42,21 @@ class Runtime:
         self.listeners: list[ListenerInfo] = []
 
 
+@dataclasses.dataclass(frozen=True)
+class Access:
+    """Who a protocol's listeners let in, for the startup audit line."""
+
+    authentication: str | None = None
+    """How clients prove who they are ("password", "accounts"); None: nobody is asked."""
+    by_app: bool = False
+    """Authentication is the application's business (HTTP): no warning without it."""
+    note: str = ""
+    """Said after the authentication ("protected mode: only loopback clients...")."""
+    advice: str = ""
+    """The way out, said in the warning for a listener others can reach with no
+    authentication ("set a password with --resp-requirepass ...")."""
+
+
 class Service(abc.ABC):
     """A plugin's live state in one process: one per protocol per server.
 
@@ -54,6 +69,12 @@ class Service(abc.ABC):
         these addresses (this protocol's), e.g. a development-only mode off
         loopback. `netsvc.listens_locally(address)` tells loopback from the
         rest. The default allows any."""
+
+    def access(self) -> Access:
+        """Who this protocol lets in, for the audit line each listener gets at
+        startup (a warning for one reachable from elsewhere without any
+        authentication). The default: nobody is asked who they are."""
+        return Access()
 
     async def start(self, nursery: trio.Nursery) -> None:  # noqa: B027 (optional hook)
         """Before any listener accepts: start background tasks in `nursery`."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import ipaddress
 import itertools
 import logging
 import math
@@ -36,7 +37,7 @@ from ._connection import (
     Watchdog,
 )
 from ._parking import IdleParking
-from ._plugin import ListenerInfo, Protocol, Runtime, Service
+from ._plugin import Access, ListenerInfo, Protocol, Runtime, Service
 from ._socketstream import SocketStream, close_gracefully
 from ._stats import Counters
 from ._tls import PeerCertificate
@@ -257,6 +258,7 @@ class Server:
                         listener.info.url,
                         extra={"url": listener.info.url, "protocol": listener.info.protocol},
                     )
+                    self._audit(listener)
                 self._accepting = True
                 task_status.started(self.urls)
                 await self._shutdown.wait()
@@ -330,6 +332,27 @@ class Server:
             return
         counters.opened()
         nursery.start_soon(self._run_connection, stream, peer, listener)
+
+    def _audit(self, listener: _Listener) -> None:
+        """One line per listener: who can reach it, TLS, who is let in; a
+        warning when others can reach it and nobody is asked who they are
+        (a worker leaves the info lines to its supervisor's view)."""
+        client_certs = None
+        if listener.tls:
+            assert self._ssl_context is not None
+            client_certs = {
+                ssl.CERT_NONE: "none",
+                ssl.CERT_OPTIONAL: "optional",
+                ssl.CERT_REQUIRED: "required",
+            }[self._ssl_context.verify_mode]
+        level, message = audit_line(
+            listener.info.url,
+            local=_is_local(listener.sock),
+            client_certs=client_certs,
+            access=listener.service.access(),
+        )
+        if level > logging.INFO or self._announce:
+            log.log(level, "%s", message, extra={"url": listener.info.url})
 
     def _log_accept_error(self, listener: _Listener, exc: OSError) -> None:
         listener.accept_errors += 1
@@ -534,3 +557,43 @@ def _no_systemd_socket(name: str | None, passed: list[tuple[int, str]]) -> str:
         )
     names = ", ".join(sorted({fd_name for _, fd_name in passed}))
     return f"no systemd socket {what}; the passed sockets are named: {names}"
+
+
+def audit_line(
+    url: str, *, local: bool, client_certs: str | None, access: Access
+) -> tuple[int, str]:
+    """The startup audit of one listener: (log level, message). `client_certs`
+    is None without TLS, else none/optional/required."""
+    reach = "this machine only" if local else "other machines too"
+    if client_certs is None:
+        tls = "off"
+    elif client_certs == "none":
+        tls = "on"
+    else:
+        tls = f"on, client certificates {client_certs}"
+    if client_certs == "required":
+        who = "client certificate" + (
+            f" and {access.authentication}" if access.authentication else ""
+        )
+    elif access.authentication:
+        who = access.authentication
+    else:
+        who = "by the app" if access.by_app else "none"
+    message = f"{url}: reachable from {reach}; TLS {tls}; authentication {who}"
+    if access.note:
+        message += f" ({access.note})"
+    if local or who != "none":
+        return logging.INFO, message
+    advice = access.advice or "require a client certificate (--client-certs required)"
+    return logging.WARNING, f"{message}: anyone who reaches it gets in; {advice}"
+
+
+def _is_local(sock: socket.socket) -> bool:
+    """True for a Unix socket or one bound to a loopback address."""
+    if sock.family == socket.AF_UNIX:
+        return True
+    try:
+        host = sock.getsockname()[0]
+        return ipaddress.ip_address(host).is_loopback
+    except (OSError, ValueError):
+        return False

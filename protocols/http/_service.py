@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import trio
 
-from netsvc import Connection, Runtime, Service
+from netsvc import Access, Connection, Runtime, Service
 
 from ._app import HttpApp
 from ._asgi import AsgiApp
@@ -33,6 +33,9 @@ class HttpService(Service):
         self.asgi = app if isinstance(app, AsgiApp) else None
         self.settings = settings
         self.state: dict[str, object] = {"runtime": runtime}
+
+    def access(self) -> Access:
+        return Access(by_app=True)  # HTTP: the app decides who gets what
 
     def refusal(self) -> bytes:
         return REFUSAL

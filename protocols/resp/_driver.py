@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import trio
 import trio.lowlevel
 
-from netsvc import Connection, Runtime, Service
+from netsvc import Access, Connection, Runtime, Service
 
 from ._app import RespApp
 from ._client import Client
@@ -48,6 +48,11 @@ class RespService(Service):
             await trio.sleep(SWEEP_INTERVAL)
             while self.server.sweep_expired() > 0:
                 await trio.lowlevel.checkpoint()  # a big sweep must not stall the connections
+
+    def access(self) -> Access:
+        if self.server.requirepass is not None:
+            return Access("password (AUTH)")
+        return Access(advice="set a password: NETSVC_RESP_REQUIREPASS or --resp-requirepass")
 
     def refusal(self) -> bytes:
         return b"-ERR max number of clients reached\r\n"

@@ -10,7 +10,7 @@ from xml.etree.ElementTree import Element, SubElement
 
 import trio
 
-from netsvc import AppError, Connection, ListenAddress, Runtime, Service, listens_locally
+from netsvc import Access, AppError, Connection, ListenAddress, Runtime, Service, listens_locally
 
 from ._accounts import Accounts
 from ._app import Sender, XmppApp
@@ -57,6 +57,11 @@ class XmppService(Service):
 
     async def start(self, nursery: trio.Nursery) -> None:
         self.nursery = nursery
+
+    def access(self) -> Access:
+        if self.settings.insecure_any_password:
+            return Access("any password (development only)")
+        return Access("accounts (SASL PLAIN)")
 
     def refusal(self) -> bytes:
         header = stream_header(stream_id=secrets.token_hex(8), from_domain=self.domain)

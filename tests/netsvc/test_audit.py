@@ -1,0 +1,102 @@
+# The startup audit: one line per listener saying who can reach it, whether
+# it has TLS (and asks for client certificates) and who is let in, and a
+# warning, with the protocol's way out, when other machines can reach a
+# listener that asks nobody who they are (HTTP leaves that to the app).
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+import trustme
+
+from netsvc import Access
+from netsvc._server import audit_line
+from tests.serveprocess import Certificates, ServeProcess, host_port
+
+URL = "redis://0.0.0.0:6380"
+NOBODY = Access(advice="set a password")
+CASES = [
+    # (local, client certs, access) -> (level, message)
+    (
+        (True, None, NOBODY),
+        (logging.INFO, f"{URL}: reachable from this machine only; TLS off; authentication none"),
+    ),
+    (
+        (False, None, NOBODY),
+        (
+            logging.WARNING,
+            f"{URL}: reachable from other machines too; TLS off; authentication none: "
+            "anyone who reaches it gets in; set a password",
+        ),
+    ),
+    (
+        (False, "none", Access()),
+        (
+            logging.WARNING,
+            f"{URL}: reachable from other machines too; TLS on; authentication none: anyone "
+            "who reaches it gets in; require a client certificate (--client-certs required)",
+        ),
+    ),
+    (
+        (False, "required", Access()),
+        (
+            logging.INFO,
+            f"{URL}: reachable from other machines too; TLS on, client certificates required; "
+            "authentication client certificate",
+        ),
+    ),
+    (
+        (False, "optional", Access("password (AUTH)", note="protected mode off")),
+        (
+            logging.INFO,
+            f"{URL}: reachable from other machines too; TLS on, client certificates optional; "
+            "authentication password (AUTH) (protected mode off)",
+        ),
+    ),
+    (
+        (False, None, Access(by_app=True)),
+        (
+            logging.INFO,
+            f"{URL}: reachable from other machines too; TLS off; authentication by the app",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("given", "expected"), CASES)
+def test_audit_line(given: tuple[bool, str | None, Access], expected: tuple[int, str]) -> None:
+    local, client_certs, access = given
+    assert audit_line(URL, local=local, client_certs=client_certs, access=access) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "authentication"),
+    [
+        (["--protocol", "resp"], "none"),
+        (["--protocol", "resp", "--resp-requirepass", "secret"], "password (AUTH)"),
+        (["--protocol", "http"], "by the app"),
+        (
+            ["--protocol", "xmpp", "--xmpp-insecure-any-password", "true"],
+            "any password (development only)",
+        ),
+    ],
+)
+def test_each_listener_is_audited_at_startup(args: list[str], authentication: str) -> None:
+    with ServeProcess([*args, "--port", "0"]) as server:
+        (url,) = server.urls
+        line = f"{url}: reachable from this machine only; TLS off; authentication {authentication}"
+        server.wait_for_log(rf"INFO netsvc.server: {re.escape(line)}$")
+        assert "WARNING" not in server.log
+
+
+def test_a_tls_listener_with_client_certificates_is_audited(tmp_path: Path) -> None:
+    certificates = Certificates.issue(trustme.CA(), tmp_path)
+    tls = [*certificates.args, "--ca-certs", str(certificates.cafile), "--client-certs"]
+    with ServeProcess(["--protocol", "resp", "--port", "0", *tls, "required"]) as server:
+        host, port = host_port(server.urls[0])
+        server.wait_for_log(
+            rf"rediss://{host}:{port}: reachable from this machine only; TLS on, client "
+            r"certificates required; authentication client certificate$"
+        )
