@@ -349,6 +349,7 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
         )
     listens = _listens(ctx, options)
     settings = _settings(ctx.meta["netsvc.settings"], options, protocols)
+    _warn_of_secrets_on_the_command_line(ctx.meta["netsvc.settings"], options)
     apps = _apps(options["apps"], protocols)
     tls = _tls(options)
     ssl_context = tls[1] if tls else None
@@ -440,6 +441,19 @@ def _listens(ctx: click.Context, options: dict[str, Any]) -> list[Listen]:
             f"nothing to serve: give --protocol NAME or --listen URL (protocols: {names})"
         )
     return listens
+
+
+def _warn_of_secrets_on_the_command_line(infos: list[SettingInfo], options: dict[str, Any]) -> None:
+    """A password given as an option is in the process list for every user of
+    the machine to read: say so, and where it belongs."""
+    for info in infos:
+        if info.secret and options.get(f"{SETTING_PREFIX}{info.protocol}__{info.field}"):
+            log.warning(
+                "%s was given on the command line, which other users of this machine can read "
+                "(ps, /proc): give it in the environment instead, as %s",
+                info.option,
+                info.envvar,
+            )
 
 
 def _settings(

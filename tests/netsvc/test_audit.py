@@ -75,7 +75,7 @@ def test_audit_line(given: tuple[bool, str | None, Access], expected: tuple[int,
     ("args", "authentication"),
     [
         (["--protocol", "resp"], "none"),
-        (["--protocol", "resp", "--resp-requirepass", "secret"], "password (AUTH)"),
+        (["--protocol", "resp", "--resp-requirepass", "s3cret"], "password (AUTH)"),
         (["--protocol", "http"], "by the app"),
         (
             ["--protocol", "xmpp", "--xmpp-insecure-any-password", "true"],
@@ -84,7 +84,11 @@ def test_audit_line(given: tuple[bool, str | None, Access], expected: tuple[int,
     ],
 )
 def test_each_listener_is_audited_at_startup(args: list[str], authentication: str) -> None:
-    with ServeProcess([*args, "--port", "0"]) as server:
+    args, env = list(args), {}
+    if "--resp-requirepass" in args:  # a password belongs in the environment
+        env["NETSVC_RESP_REQUIREPASS"] = args.pop()
+        args.pop()
+    with ServeProcess([*args, "--port", "0"], env=env) as server:
         (url,) = server.urls
         line = f"{url}: reachable from this machine only; TLS off; authentication {authentication}"
         server.wait_for_log(rf"INFO netsvc.server: {re.escape(line)}$")
@@ -100,3 +104,14 @@ def test_a_tls_listener_with_client_certificates_is_audited(tmp_path: Path) -> N
             rf"rediss://{host}:{port}: reachable from this machine only; TLS on, client "
             r"certificates required; authentication client certificate$"
         )
+
+
+def test_a_password_on_the_command_line_draws_a_warning() -> None:
+    args = ["--protocol", "resp", "--port", "0", "--resp-requirepass", "s3cret"]
+    with ServeProcess(args) as server:
+        server.wait_for_log(
+            r"WARNING netsvc: --resp-requirepass was given on the command line, which other "
+            r"users of this machine can read \(ps, /proc\): give it in the environment "
+            r"instead, as NETSVC_RESP_REQUIREPASS$"
+        )
+        assert "s3cret" not in server.log
