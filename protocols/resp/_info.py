@@ -108,6 +108,7 @@ def _stats(server: RedisServer, version: str) -> dict[str, Any]:
         "pubsub_channels": len(server.pubsub.channels),
         "pubsub_patterns": len(server.pubsub.patterns),
         "total_error_replies": server.stats.get("error_replies", 0),
+        "acl_access_denied_auth": server.stats.get("acl_access_denied_auth", 0),
     }
 
 

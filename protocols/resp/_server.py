@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["RedisServer"]
 
 MAX_SCAN_SNAPSHOTS = 256
+AUTH_FAILURE_LOG_INTERVAL = 1.0  # seconds between logged failed logins from one address
+MAX_AUTH_FAILURE_ADDRESSES = 4096  # addresses remembered for that, then forgotten at once
 
 
 class RedisServer:
@@ -58,6 +61,7 @@ class RedisServer:
         self._client_ids = itertools.count(1)
         self._scan_snapshots: collections.OrderedDict[int, list[bytes]] = collections.OrderedDict()
         self._scan_ids = itertools.count(1)
+        self._auth_failures_logged: dict[str, float] = {}  # address -> when last logged
 
     @property
     def requirepass(self) -> str | None:
@@ -92,6 +96,25 @@ class RedisServer:
         client.authenticated = self.requirepass is None
 
     # -- commands' helpers ---------------------------------------------------
+
+    def auth_failed(self, client: Client, username: bytes) -> None:
+        """A wrong password: counted (INFO acl_access_denied_auth) and logged
+        with the client's address, at most once a second per address."""
+        self.stats["acl_access_denied_auth"] += 1
+        if client.link is None:
+            return
+        now = time.monotonic()
+        address = client.link.peer.rpartition(":")[0] or client.link.peer
+        if now - self._auth_failures_logged.get(address, -math.inf) < AUTH_FAILURE_LOG_INTERVAL:
+            return
+        if len(self._auth_failures_logged) >= MAX_AUTH_FAILURE_ADDRESSES:
+            self._auth_failures_logged.clear()
+        self._auth_failures_logged[address] = now
+        client.link.log.warning(
+            "authentication failed for user %r (%d failures so far)",
+            username.decode(errors="replace"),
+            self.stats["acl_access_denied_auth"],
+        )
 
     def count_call(self, name: str) -> None:
         try:

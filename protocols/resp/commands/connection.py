@@ -56,6 +56,7 @@ def _check_password(client: Client, username: bytes, password: bytes) -> None:
         or required is None
         or not hmac.compare_digest(password, required.encode())
     ):
+        client.server.auth_failed(client, username)
         raise ErrorReply("WRONGPASS invalid username-password pair or user is disabled.")
     client.authenticated = True
 
