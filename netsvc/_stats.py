@@ -1,5 +1,5 @@
 # Counters: how many connections are open, were accepted or refused, how many
-# requests and errors there were. One set per listener plus one for the whole
+# requests, errors and failed logins there were. One set per listener plus one for the whole
 # server; plugins add requests and errors, a status page reads them.
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class Counters:
     connections_refused: int = 0
     requests: int = 0
     errors: int = 0
+    logins_failed: int = 0
     parent: Counters | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def opened(self) -> None:
@@ -45,6 +46,12 @@ class Counters:
         if self.parent is not None:
             self.parent.error()
 
+    def login_failed(self) -> None:
+        """A client gave a wrong password (or user): plugins count them here."""
+        self.logins_failed += 1
+        if self.parent is not None:
+            self.parent.login_failed()
+
     def snapshot(self) -> dict[str, int]:
         """The counters as a plain dict (for JSON status pages and logs)."""
         return {
@@ -53,4 +60,5 @@ class Counters:
             "connections_refused": self.connections_refused,
             "requests": self.requests,
             "errors": self.errors,
+            "logins_failed": self.logins_failed,
         }

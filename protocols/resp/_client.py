@@ -46,6 +46,9 @@ class Link(Protocol):
     def count_error(self) -> None:
         """Count a command that crashed in the listener's error counter."""
 
+    def count_failed_login(self) -> None:
+        """Count a wrong password in the listener's counters."""
+
     async def wait_blocked(self, until: trio.Event) -> None:
         """Wait for `until` while the command blocks (BLPOP): the connection
         is still read, and the wait ends early if the client goes away."""

@@ -111,6 +111,9 @@ class _Link:
     def count_error(self) -> None:
         self.conn.counters.error()
 
+    def count_failed_login(self) -> None:
+        self.conn.counters.login_failed()
+
     async def wait_blocked(self, until: trio.Event) -> None:
         conn = self.conn
         # like Redis, a blocked client is not idle: no idle timeout while it waits

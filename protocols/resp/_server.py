@@ -103,6 +103,7 @@ class RedisServer:
         self.stats["acl_access_denied_auth"] += 1
         if client.link is None:
             return
+        client.link.count_failed_login()
         now = time.monotonic()
         address = client.link.peer.rpartition(":")[0] or client.link.peer
         if now - self._auth_failures_logged.get(address, -math.inf) < AUTH_FAILURE_LOG_INTERVAL:

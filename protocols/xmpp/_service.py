@@ -4,7 +4,9 @@
 # server's own answers (roster, ping, disco, bots and users' IQ handlers).
 from __future__ import annotations
 
+import math
 import secrets
+import time
 from collections.abc import Sequence
 from xml.etree.ElementTree import Element, SubElement
 
@@ -32,6 +34,10 @@ from ._xml import stream_error, stream_header
 __all__ = ["XmppService"]
 
 
+LOGIN_FAILURE_LOG_INTERVAL = 1.0  # seconds between logged failed logins from one address
+MAX_LOGIN_FAILURE_ADDRESSES = 4096  # addresses remembered for that, then forgotten at once
+
+
 class XmppService(Service):
     nursery: trio.Nursery  # from start(): the sessions' writer tasks run in it
 
@@ -41,6 +47,7 @@ class XmppService(Service):
         self.domain = settings.domain.lower()
         self.accounts = Accounts(settings.users_file, any_password=settings.insecure_any_password)
         self.sessions: dict[str, dict[str, Session]] = {}  # user -> resource -> session
+        self._login_failures_logged: dict[str, float] = {}  # address -> when last logged
 
     def check_listen(self, addresses: Sequence[ListenAddress]) -> None:
         settings = self.settings
@@ -62,6 +69,24 @@ class XmppService(Service):
         if self.settings.insecure_any_password:
             return Access("any password (development only)")
         return Access("accounts (SASL PLAIN)")
+
+    def login_failed(self, conn: Connection, user: str) -> None:
+        """A wrong password: counted (the listener's logins_failed) and logged
+        with the client's address at most once a second per address."""
+        conn.counters.login_failed()
+        now = time.monotonic()
+        address = conn.peer.host or str(conn.peer)
+        if now - self._login_failures_logged.get(address, -math.inf) < LOGIN_FAILURE_LOG_INTERVAL:
+            return
+        if len(self._login_failures_logged) >= MAX_LOGIN_FAILURE_ADDRESSES:
+            self._login_failures_logged.clear()
+        self._login_failures_logged[address] = now
+        conn.log.warning(
+            "authentication failed for %r (%d failed logins on %s so far)",
+            user,
+            conn.counters.logins_failed,
+            conn.listener_url,
+        )
 
     def refusal(self) -> bytes:
         header = stream_header(stream_id=secrets.token_hex(8), from_domain=self.domain)

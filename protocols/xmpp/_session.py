@@ -244,7 +244,7 @@ class Session:
             return
         if not self.service.accounts.check(user, password):
             SubElement(failure, q(SASL_NS, "not-authorized"))
-            self.conn.log.info("authentication failed for %r", user)
+            self.service.login_failed(self.conn, user)
             self.send(failure)
             return
         self.user = user.lower()
