@@ -73,6 +73,7 @@ class PeerCertificate:
 
     der: bytes  # as sent (DER)
     subject: tuple[tuple[str, str], ...]  # (field, value), most significant first
+    alt_names: tuple[tuple[str, str], ...] = ()  # subjectAltName: ("email", "a@b"), ("DNS", ...)
 
     @classmethod
     def of(cls, ssl_object: Any) -> PeerCertificate | None:
@@ -83,13 +84,19 @@ class PeerCertificate:
             return None
         decoded = ssl_object.getpeercert() or {}
         subject = tuple(pair for rdn in decoded.get("subject", ()) for pair in rdn)
-        return cls(der=der, subject=subject)
+        alt_names = tuple(tuple(pair) for pair in decoded.get("subjectAltName", ()))
+        return cls(der=der, subject=subject, alt_names=alt_names)
 
     @property
     def common_name(self) -> str | None:
         """The subject's CN (the last one, as Redis's tls-auth-clients-user reads it)."""
         names = [value for field, value in self.subject if field == "commonName"]
         return names[-1] if names else None
+
+    @property
+    def emails(self) -> list[str]:
+        """The subjectAltName email addresses (rfc822Name)."""
+        return [value for kind, value in self.alt_names if kind == "email"]
 
     @property
     def pem(self) -> str:

@@ -104,6 +104,10 @@ class Accounts:
         stored = self.passwords.get(name.lower())
         return stored is not None and verify_password(password, stored)
 
+    def exists(self, name: str) -> bool:
+        """Whether `name` has an account (every name does with any_password)."""
+        return bool(name) if self.any_password else name.lower() in self.passwords
+
     def roster(self, name: str) -> list[str]:
         """The local parts of `name`'s contacts."""
         return list(self.contacts.get(name, []))

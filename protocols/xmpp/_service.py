@@ -68,7 +68,7 @@ class XmppService(Service):
     def access(self) -> Access:
         if self.settings.insecure_any_password:
             return Access("any password (development only)")
-        return Access("accounts (SASL PLAIN)")
+        return Access("accounts (SASL PLAIN, or EXTERNAL with a client certificate)")
 
     def login_failed(self, conn: Connection, user: str) -> None:
         """A wrong password: counted (the listener's logins_failed) and logged

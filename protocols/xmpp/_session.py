@@ -193,7 +193,10 @@ class Session:
         self._send_header(opened)
         if to is not None and to.lower() != self.service.domain:
             raise StreamError("host-unknown", f"this server is {self.service.domain}")
-        features = features_before_auth() if self.user is None else features_after_auth()
+        if self.user is None:
+            features = features_before_auth(external=self.conn.peer_certificate is not None)
+        else:
+            features = features_after_auth()
         # with the stream: prefix the header declared (clients that are not
         # namespace-aware, such as sendxmpp's XML::Stream, look for it)
         inner = b"".join(serialize(child) for child in features)
@@ -227,7 +230,11 @@ class Session:
 
     def _authenticate(self, auth: Element) -> None:
         failure = Element(q(SASL_NS, "failure"))
-        if auth.get("mechanism") != "PLAIN":
+        mechanism = auth.get("mechanism")
+        if mechanism == "EXTERNAL" and self.conn.peer_certificate is not None:
+            self._authenticate_external(auth)
+            return
+        if mechanism != "PLAIN":
             SubElement(failure, q(SASL_NS, "invalid-mechanism"))
             self.send(failure)
             return
@@ -247,6 +254,39 @@ class Session:
             self.service.login_failed(self.conn, user)
             self.send(failure)
             return
+        self._authenticated(user)
+
+    def _authenticate_external(self, auth: Element) -> None:
+        """SASL EXTERNAL (XEP-0178): the user is the one the verified client
+        certificate names: an email address at this domain, or else its CN.
+        An authorization identity, if given, must be that user's bare JID."""
+        certificate = self.conn.peer_certificate
+        assert certificate is not None
+        failure = Element(q(SASL_NS, "failure"))
+        domain = self.service.domain
+        users = [
+            e.rpartition("@")[0] for e in certificate.emails if e.lower().endswith("@" + domain)
+        ]
+        user = (users[0] if users else certificate.common_name or "").lower()
+        try:
+            text = (auth.text or "").strip()
+            authzid = "" if text in ("", "=") else base64.b64decode(text, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            SubElement(failure, q(SASL_NS, "malformed-request"))
+            self.send(failure)
+            return
+        if authzid and authzid.lower() != f"{user}@{domain}":
+            SubElement(failure, q(SASL_NS, "invalid-authzid"))
+            self.send(failure)
+            return
+        if not user or not self.service.accounts.exists(user):
+            SubElement(failure, q(SASL_NS, "not-authorized"))
+            self.service.login_failed(self.conn, user or certificate.rfc4514_name())
+            self.send(failure)
+            return
+        self._authenticated(user)
+
+    def _authenticated(self, user: str) -> None:
         self.user = user.lower()
         self.send(Element(q(SASL_NS, "success")))
         self.parser.reset()  # the client restarts the stream

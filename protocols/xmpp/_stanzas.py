@@ -46,9 +46,13 @@ def q(namespace: str, tag: str) -> str:
     return f"{{{namespace}}}{tag}"
 
 
-def features_before_auth() -> Element:
+def features_before_auth(*, external: bool = False) -> Element:
+    """The SASL mechanisms offered: EXTERNAL first when the client has shown
+    a verified certificate (XEP-0178), then PLAIN."""
     features = Element(q(STREAMS_NS, "features"))
     mechanisms = SubElement(features, q(SASL_NS, "mechanisms"))
+    if external:
+        SubElement(mechanisms, q(SASL_NS, "mechanism")).text = "EXTERNAL"
     SubElement(mechanisms, q(SASL_NS, "mechanism")).text = "PLAIN"
     return features
 
