@@ -1,0 +1,54 @@
+# Socket errors as the stream reports them (netsvc/_socketstream.py), found
+# unchecked by mutation testing: a reset is a broken stream, not a closed one,
+# and everything above the stream (the TLS handshake too) ends that connection
+# only.
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+import trustme
+
+from netsvc.testing import RunningServer, serve
+from tests.lineclient import LineClient
+from tests.netsvc.probe import protocol as probe
+from tests.rawclient import linger_reset
+
+
+@pytest.fixture(autouse=True)
+async def close_line_clients() -> AsyncIterator[None]:
+    yield
+    for client in LineClient.opened:
+        await trio.aclose_forcefully(client.stream)
+    LineClient.opened.clear()
+
+
+async def connect(running: RunningServer) -> LineClient:
+    client = LineClient(await running.connect())
+    assert await client.line() == b"HELLO"
+    return client
+
+
+async def test_a_client_that_resets_during_the_tls_handshake_ends_only_itself() -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    async with serve(
+        probe, ssl_context=server_context, client_ssl_context=client_context
+    ) as running:
+        bystander = await connect(running)
+        assert running.port is not None
+        for _ in range(5):
+            # connected, silent (the server waits for its ClientHello), then reset
+            with socket.create_connection(("127.0.0.1", running.port), timeout=5) as raw:
+                linger_reset(raw)
+                await trio.sleep(0.2)
+        await trio.sleep(0.5)
+        assert await bystander.ask("ECHO still here") == b"still here"
+        fresh = await connect(running)
+        assert await fresh.ask("ECHO new") == b"new"

@@ -1,0 +1,315 @@
+# Mutation testing of the core package netsvc/ with mutmut: the run (with the
+# environment that lets `netsvc serve` subprocesses see the mutants) and a
+# report per module. The configuration is [tool.mutmut] in pyproject.toml; this
+# module is also the pytest plugin that configuration loads (-p tools.mutation).
+"""Mutation testing of netsvc/ with mutmut (see docs/testing.md).
+
+Usage, from the repository root:
+
+    .venv/bin/python -m tools.mutation run [--max-children N] [MODULE ...]
+    .venv/bin/python -m tools.mutation report [--all]
+
+`run` mutates netsvc/ (mutmut copies it and the tests into mutants/), filters
+out the mutants `mypy --strict` rejects, maps each function to the tests of the
+selection that call it, then runs those tests against each mutant. MODULE
+(`_connection`, `_server`, ...) limits the run to those modules' mutants.
+Mutants with a result from an earlier run are not run again, so a run stopped
+with Ctrl-C resumes where it stopped (`--rerun MODULE ...` runs them again;
+delete mutants/ to start afresh).
+
+`report` prints killed / survived / timeout / no tests / type check per module
+and names the surviving mutants (`--all`: timeouts and no tests too). Show one
+with `.venv/bin/mutmut show NAME`.
+
+Many tests reach the code through a `netsvc serve` subprocess. For it to run
+the mutants, `run` puts mutants/ first on PYTHONPATH (every test's subprocess
+inherits it, and MUTANT_UNDER_TEST with it). For mutmut to know which tests
+reach a function that way, a sitecustomize.py in mutants/.mutation-site makes
+each Python subprocess of the stats run write the functions it called to
+mutants/.mutation-hits when it exits, and this plugin gives them to the tests
+that ran while it lived. At the end `run` kills what its tests left running
+(a server whose test was killed as a timeout), found by a variable of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Generator, Sequence
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MUTANTS = ROOT / "mutants"
+SITE = MUTANTS / ".mutation-site"
+HITS = MUTANTS / ".mutation-hits"
+MUTMUT = str(Path(sys.executable).with_name("mutmut"))
+# variables a subprocess inherits (no NETSVC_ prefix: the tests strip those)
+HITS_VARIABLE = "MUTATION_HITS_DIR"
+RUN_VARIABLE = "MUTATION_RUN"
+REAP_INTERVAL = 10.0  # seconds between two looks for left-over servers during a run
+# a test's own orphans (workers whose supervisor a test killed) exit within
+# seconds (test_workers waits 15 s for them); a server this old without its
+# parent was left by a test that failed or was killed: each idles at ~2% CPU
+# and a run leaves dozens
+ORPHAN_AGE = 60.0
+STATUSES = ("killed", "survived", "timeout", "no tests", "type check", "not checked", "other")
+
+SITECUSTOMIZE = """\
+# Written by tools/mutation.py for mutmut's stats run: a Python process started
+# by a test (a `netsvc serve` subprocess, or a worker it forks) writes the
+# mutated functions it called to $MUTATION_HITS_DIR when it exits.
+import atexit
+import json
+import os
+import time
+
+
+def _record_hits():
+    hits_dir = os.environ.get("MUTATION_HITS_DIR")
+    if not hits_dir or os.environ.get("MUTANT_UNDER_TEST") != "stats":
+        return
+    started = time.time()
+    from mutmut.configuration import config
+
+    cwd = os.getcwd()
+    os.chdir(os.path.dirname(hits_dir))  # mutants/: its pyproject.toml configures mutmut
+    try:
+        config()
+    finally:
+        os.chdir(cwd)
+
+    def write():
+        from mutmut.state import state
+
+        hits = sorted(state()._stats)
+        if not hits:
+            return
+        name = os.path.join(hits_dir, f"{os.getpid()}-{time.time_ns()}")
+        with open(name + ".tmp", "w") as file:
+            json.dump({"started": started, "ended": time.time(), "hits": hits}, file)
+        os.replace(name + ".tmp", name + ".json")
+
+    atexit.register(write)
+    real_exit = os._exit
+
+    def exit_after_writing(status):  # a forked worker ends with os._exit: no atexit
+        write()
+        real_exit(status)
+
+    os._exit = exit_after_writing
+
+
+_record_hits()
+"""
+
+
+# -- the run ------------------------------------------------------------------
+
+
+def mutant_args(modules: Sequence[str], rerun: bool) -> list[str]:
+    """What to ask mutmut for: the modules' mutants that have no result yet
+    (mutmut reruns every mutant it is given by name or pattern), or with
+    `rerun` (or before the first run) all of them."""
+    args: list[str] = []
+    for module in (m.removeprefix("netsvc.").removesuffix(".py") for m in modules):
+        meta = MUTANTS / "netsvc" / f"{module}.py.meta"
+        if rerun or not meta.exists():
+            args.append(f"netsvc.{module}.*")
+            continue
+        results: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+        args += sorted(name for name, exit_code in results.items() if exit_code is None)
+    return args
+
+
+def run(modules: Sequence[str], max_children: int | None, rerun: bool = False) -> int:
+    if modules and not rerun and not mutant_args(modules, rerun):
+        print("every mutant of those modules has a result (--rerun runs them again)")
+        return 0
+    SITE.mkdir(parents=True, exist_ok=True)
+    (SITE / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    shutil.rmtree(HITS, ignore_errors=True)
+    HITS.mkdir()
+    run_id = uuid.uuid4().hex
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(SITE), str(MUTANTS), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    # mutmut runs `mypy` (type_check_command) by name: the one beside this Python
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env[HITS_VARIABLE] = str(HITS)
+    env[RUN_VARIABLE] = run_id
+    command = [MUTMUT, "run"]
+    if max_children is not None:
+        command += ["--max-children", str(max_children)]
+    command += mutant_args(modules, rerun)
+    started = time.monotonic()
+    with subprocess.Popen(command, cwd=ROOT, env=env) as mutmut:
+        try:
+            while True:
+                try:
+                    code = mutmut.wait(timeout=REAP_INTERVAL)
+                    break
+                except subprocess.TimeoutExpired:
+                    kill_leftovers(run_id, orphaned_for=ORPHAN_AGE)
+        finally:
+            mutmut.terminate()
+            left = kill_leftovers(run_id)
+            if left:
+                print(f"killed {left} process(es) the run's tests left running", file=sys.stderr)
+    print(f"mutation run took {time.monotonic() - started:.0f}s", file=sys.stderr)
+    return code
+
+
+def kill_leftovers(run_id: str, orphaned_for: float | None = None) -> int:
+    """Kill the processes started under this run (found by its variable) that
+    outlived their test: a server whose test was killed as a timeout, or
+    failed before it could stop it. With `orphaned_for`, only those whose
+    parent is gone (adopted by init) and that are older than that."""
+    marker = f"{RUN_VARIABLE}={run_id}".encode()
+    killed = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            if orphaned_for is not None:
+                fields = (proc / "stat").read_text().rpartition(")")[2].split()
+                age = time.monotonic() - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+                if fields[1] != "1" or age < orphaned_for:
+                    continue
+        except (OSError, ValueError, IndexError):
+            continue
+        if marker in environ:
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+    return killed
+
+
+# -- the pytest plugin: subprocess hits for the stats run ----------------------
+
+_spans: list[tuple[str, float, float]] = []  # (test id, started, ended)
+
+
+def _collecting() -> bool:
+    return os.environ.get("MUTANT_UNDER_TEST") == "stats" and HITS_VARIABLE in os.environ
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    started = time.time()
+    try:
+        return (yield)
+    finally:
+        if _collecting():
+            _spans.append((item.nodeid.removeprefix("mutants/"), started, time.time()))
+            _take_hits()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish() -> Generator[None, object, object]:
+    try:
+        return (yield)
+    finally:
+        if _collecting():
+            _take_hits()
+
+
+def _take_hits() -> None:
+    """Give the functions each finished subprocess called to every test that
+    ran while it lived (a module-scoped server serves several)."""
+    from mutmut.state import state
+
+    tests_by_function = state().tests_by_mangled_function_name
+    for path in sorted(Path(os.environ[HITS_VARIABLE]).glob("*.json")):
+        record = json.loads(path.read_text())
+        tests = [
+            test
+            for test, started, ended in _spans
+            if started <= record["ended"] and record["started"] <= ended
+        ] or [test for test, _, _ in _spans[-1:]]
+        for function in record["hits"]:
+            tests_by_function[function].update(tests)
+        path.unlink()
+
+
+# -- the report ---------------------------------------------------------------
+
+
+def status_of(exit_code: int | None) -> str:
+    from mutmut.stats import status_by_exit_code
+
+    status = status_by_exit_code[exit_code]
+    if status == "caught by type check":
+        return "type check"
+    return status if status in STATUSES else "other"
+
+
+def report(show_all: bool) -> int:
+    rows: list[tuple[str, Counter[str]]] = []
+    total: Counter[str] = Counter()
+    listed: list[tuple[str, str]] = []
+    for meta in sorted((MUTANTS / "netsvc").glob("*.py.meta")):
+        results: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+        if not results:
+            continue
+        counts: Counter[str] = Counter()
+        for name, exit_code in sorted(results.items()):
+            status = status_of(exit_code)
+            counts[status] += 1
+            if status == "survived" or (show_all and status in ("timeout", "no tests", "other")):
+                listed.append((status, name))
+        rows.append((meta.name.removesuffix(".meta"), counts))
+        total += counts
+    if not rows:
+        print("no results: run `python -m tools.mutation run` first", file=sys.stderr)
+        return 1
+    print(f"{'module':<18}" + "".join(f"{h:>12}" for h in (*STATUSES, "score")))
+    for module, counts in [*rows, ("total", total)]:
+        cells = (*(counts[s] for s in STATUSES), score(counts))
+        print(f"{module:<18}" + "".join(f"{c:>12}" for c in cells))
+    print("\nscore: (killed + timeout + type check) / (those + survived)")
+    for status, name in listed:
+        print(f"{status}: {name}")
+    return 0
+
+
+def score(counts: Counter[str]) -> str:
+    tested = counts["killed"] + counts["survived"] + counts["timeout"] + counts["type check"]
+    caught = counts["killed"] + counts["timeout"] + counts["type check"]
+    return f"{100 * caught / tested:.1f}%" if tested else "-"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.mutation", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="run mutmut on netsvc/ (or some modules)")
+    run_parser.add_argument("--max-children", type=int, help="parallel mutants (default: CPUs)")
+    run_parser.add_argument(
+        "--rerun", action="store_true", help="run the modules' mutants that have a result too"
+    )
+    run_parser.add_argument("modules", nargs="*", help="e.g. _connection _server (default: all)")
+    report_parser = commands.add_parser("report", help="the score per module and the survivors")
+    report_parser.add_argument(
+        "--all", action="store_true", help="list timeouts and mutants without tests too"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.modules, args.max_children, args.rerun)
+    return report(args.all)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
