@@ -141,17 +141,18 @@ def _tls(options: dict[str, Any]) -> tuple[TlsConfig, ssl.SSLContext] | None:
         raise click.UsageError(str(exc)) from None
 
 
-def _reloader(tls: tuple[TlsConfig, ssl.SSLContext] | None) -> Callable[[], None]:
-    """What SIGHUP does: load the certificate files again (new handshakes
-    use them, open connections keep theirs); a failure keeps the old ones."""
+def _reloader(tls: tuple[TlsConfig, ssl.SSLContext] | None) -> Callable[[Server], None]:
+    """What SIGHUP does: a new TLS context from the files (certificate, key,
+    CA bundle) for new handshakes, open connections keeping theirs; if the
+    files cannot be loaded, the old context stays, untouched."""
 
-    def reload() -> None:
+    def reload(server: Server) -> None:
         if tls is None:
             log.info("SIGHUP: no TLS certificate to reload")
             return
-        config, context = tls
+        config = tls[0]
         try:
-            config.load(context)
+            server.replace_ssl_context(config.context())
         except TlsError as exc:
             log.error("SIGHUP: %s; still serving the previous certificate", exc)
             return
@@ -394,7 +395,7 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
 
 
 def _serve_in_worker(
-    server: Server, ready: Callable[[], None], parent: int, reload: Callable[[], None]
+    server: Server, ready: Callable[[], None], parent: int, reload: Callable[[Server], None]
 ) -> int:
     try:
         return trio.run(run_until_signalled, server, reload, ready, parent)
@@ -478,7 +479,7 @@ def _settings(
 
 async def run_until_signalled(
     server: Server,
-    reload: Callable[[], None] = lambda: None,
+    reload: Callable[[Server], None] = lambda server: None,
     ready: Callable[[], None] = lambda: None,
     parent: int | None = None,
 ) -> int:
@@ -496,7 +497,7 @@ async def run_until_signalled(
                 async for signum in signals:
                     name = signal.Signals(signum).name
                     if signum == signal.SIGHUP:
-                        reload()
+                        reload(server)
                     elif not server.accepting:  # still starting up: nothing to finish
                         log.info("%s while starting: stopping", name)
                         nursery.cancel_scope.cancel()

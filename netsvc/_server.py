@@ -157,6 +157,11 @@ class Server:
         """True once the listeners accept connections (services have started)."""
         return self._accepting
 
+    def replace_ssl_context(self, context: ssl.SSLContext) -> None:
+        """TLS handshakes from now on use `context` (a renewed certificate:
+        SIGHUP); open connections keep theirs."""
+        self._ssl_context = context
+
     @property
     def shutting_down(self) -> bool:
         return self._shutdown.is_set()

@@ -1,6 +1,6 @@
 # TLS for every listener: the server's SSLContext made from certificate files
 # (TLS 1.2 at least; client certificates none, optional or required, checked
-# against a CA bundle), reloaded from the same files on SIGHUP so a renewed
+# against a CA bundle), made anew from the same files on SIGHUP so a renewed
 # certificate needs no restart, and the verified client certificate as a
 # plugin sees it (PeerCertificate). No sockets here: the server wraps them.
 from __future__ import annotations
@@ -45,10 +45,16 @@ class TlsConfig:
             )
 
     def context(self) -> ssl.SSLContext:
-        """A server-side context; raises TlsError."""
+        """A new server-side context from the files as they are now; raises
+        TlsError. To reload (SIGHUP), make a new one and hand it to
+        Server.replace_ssl_context(): a failed load into a context in use can
+        leave it half-changed (a new certificate without its key)."""
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        self.load(context)
+        try:
+            context.load_cert_chain(self.certfile, self.keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            raise TlsError(f"cannot load certificate {self.certfile}: {exc}") from None
         if self.ca_certs is not None:
             try:
                 context.load_verify_locations(cafile=self.ca_certs)
@@ -56,15 +62,6 @@ class TlsConfig:
                 raise TlsError(f"cannot load CA certificates {self.ca_certs}: {exc}") from None
         context.verify_mode = CLIENT_CERTS[self.client_certs]
         return context
-
-    def load(self, context: ssl.SSLContext) -> None:
-        """(Re)load the certificate and key into `context`: handshakes from
-        now on use them, open connections keep theirs. Raises TlsError and
-        leaves the context as it was."""
-        try:
-            context.load_cert_chain(self.certfile, self.keyfile)
-        except (OSError, ssl.SSLError) as exc:
-            raise TlsError(f"cannot load certificate {self.certfile}: {exc}") from None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -71,6 +71,7 @@ class Client:
         self.last_interaction = self.created
         self.last_command = b"NULL"
         self.close_after_reply = False  # QUIT, CLIENT KILL
+        self.killed = False  # by another client (CLIENT KILL): no reply more
         self.replies = REPLIES_ON  # CLIENT REPLY
         # MULTI: the queued commands, or None outside a transaction
         self.multi: list[tuple[CommandSpec, list[bytes]]] | None = None
@@ -147,11 +148,13 @@ class Client:
         }
         return " ".join(f"{key}={value}" for key, value in fields.items())
 
-    def kill(self) -> None:
-        """Close this client after its current command (CLIENT KILL). Like
-        Redis, it is gone from CLIENT LIST, pub/sub and WATCH at once, not
-        when its task gets to run."""
+    def kill(self, by: Client) -> None:
+        """CLIENT KILL: like Redis, this client is gone from CLIENT LIST,
+        pub/sub and WATCH at once, not when its task gets to run; killed by
+        another client it gets no reply more (a blocked one no null reply),
+        killed by itself it gets this command's reply, then the end."""
         self.close_after_reply = True
+        self.killed = by is not self
         self.server.forget(self)
         if self.link is not None:
             self.link.disconnect()  # wakes it if it is waiting for a command

@@ -172,6 +172,9 @@ async def _serve(link: _Link) -> None:
                     count += 1
                     reply = dispatch(client, argv)
                     if type(reply) is Call:
+                        if out and "blocking" in reply.spec.flags:
+                            await link.write(out)  # what came before does not wait with it
+                            out, pending = [], 0
                         reply = await call(client, reply.spec, argv)
                         if link.pending_input:  # read while the command blocked
                             parser.feed(b"".join(link.pending_input))
@@ -179,6 +182,8 @@ async def _serve(link: _Link) -> None:
                             refed = True
                     if client.authenticated != parser.authenticated:  # AUTH, RESET
                         parser.authenticated = client.authenticated
+                    if client.killed:  # by another client: Redis sends nothing more
+                        return
                     if not (client.replies and client.silenced()):  # CLIENT REPLY
                         encoded = encode(reply, client.protocol)
                         out.append(encoded)

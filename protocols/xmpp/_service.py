@@ -66,8 +66,11 @@ class XmppService(Service):
         self.nursery = nursery
 
     def access(self) -> Access:
-        if self.settings.insecure_any_password:
-            return Access("any password (development only)")
+        if self.settings.insecure_any_password:  # no authentication at all
+            return Access(
+                note="--xmpp-insecure-any-password: any login works, for development",
+                advice="drop --xmpp-insecure-any-password-off-loopback and listen on 127.0.0.1",
+            )
         return Access("accounts (SASL PLAIN, or EXTERNAL with a client certificate)")
 
     def login_failed(self, conn: Connection, user: str) -> None:

@@ -258,16 +258,13 @@ class Session:
 
     def _authenticate_external(self, auth: Element) -> None:
         """SASL EXTERNAL (XEP-0178): the user is the one the verified client
-        certificate names: an email address at this domain, or else its CN.
-        An authorization identity, if given, must be that user's bare JID."""
+        certificate names (_certificate_user). An authorization identity, if
+        given, must be that user's bare JID."""
         certificate = self.conn.peer_certificate
         assert certificate is not None
         failure = Element(q(SASL_NS, "failure"))
         domain = self.service.domain
-        users = [
-            e.rpartition("@")[0] for e in certificate.emails if e.lower().endswith("@" + domain)
-        ]
-        user = (users[0] if users else certificate.common_name or "").lower()
+        user = _certificate_user(certificate.emails, certificate.common_name, domain)
         try:
             text = (auth.text or "").strip()
             authzid = "" if text in ("", "=") else base64.b64decode(text, validate=True).decode()
@@ -309,3 +306,23 @@ class Session:
             self.send(iq_result(iq))
             return True
         return False
+
+
+def _certificate_user(emails: list[str], common_name: str | None, domain: str) -> str:
+    """The account a client certificate names, or "" for none: its email
+    address at this domain if it has email addresses (one at another domain
+    names nobody here: no falling back to the CN), else its CN. ASCII names
+    only, lowercased in ASCII alone, so no Unicode case folding (a KELVIN
+    SIGN) can turn one name into another."""
+    if emails:
+        here = [
+            local
+            for local, _, at in (email.rpartition("@") for email in emails)
+            if at.isascii() and at.lower() == domain
+        ]
+        name = here[0] if here else ""
+    else:
+        name = common_name or ""
+    if not name.isascii() or not name or any(ch in "\"&'/:<>@ ,\t\r\n" for ch in name):
+        return ""
+    return name.lower()

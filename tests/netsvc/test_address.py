@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netsvc import AddressError, ListenAddress, SocketAddress, parse_listen_url
+from netsvc import AddressError, ListenAddress, SocketAddress, listens_locally, parse_listen_url
 from netsvc._address import client_url, systemd_fds
 
 
@@ -124,3 +124,18 @@ def test_socket_address_of_both_ends_of_real_sockets(tmp_path: Path) -> None:
             with server:
                 assert SocketAddress.of(server, peer=False) == SocketAddress("unix", path=path)
                 assert SocketAddress.of(server, peer=True) == SocketAddress("unix")
+
+
+def test_listens_locally_needs_every_address_to_be_loopback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a name resolving to a loopback and another address is not local (this
+    # machine's resolver has no such name: the lookup is stubbed)
+    v4 = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0))
+    outside = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.7", 0))
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [v4, outside])
+    assert not listens_locally(ListenAddress("tcp", "both.example", 0))
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [v4])
+    assert listens_locally(ListenAddress("tcp", "local.example", 0))
+    assert listens_locally(ListenAddress("unix", path="/run/x.sock"))
+    assert not listens_locally(ListenAddress("fd", fd=3))

@@ -79,7 +79,7 @@ def test_audit_line(given: tuple[bool, str | None, Access], expected: tuple[int,
         (["--protocol", "http"], "by the app"),
         (
             ["--protocol", "xmpp", "--xmpp-insecure-any-password", "true"],
-            "any password (development only)",
+            "none (--xmpp-insecure-any-password: any login works, for development)",
         ),
     ],
 )

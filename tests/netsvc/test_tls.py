@@ -16,7 +16,7 @@ import pytest
 import trio
 import trustme
 
-from netsvc import TlsConfig, TlsError
+from netsvc import PeerCertificate, TlsConfig, TlsError
 from netsvc.testing import RunningServer, serve
 from tests.lineclient import LineClient
 from tests.netsvc.probe import protocol as probe
@@ -211,3 +211,31 @@ def test_sighup_reaches_every_worker(pki: Pki) -> None:
         server.wait_for_log(r"SIGHUP: reloaded the TLS certificate", count=2)
         assert server_certificate(port, pki)  # both still serve
         assert server.proc.poll() is None
+
+
+@pytest.mark.server_errors(r"SIGHUP: cannot load certificate")
+def test_a_half_renewed_pair_keeps_the_old_one(pki: Pki) -> None:
+    # a renewal caught mid-write: the new certificate next to the old key
+    args = ["--protocol", PROBE, "--port", "0", *pki.server.args]
+    with ServeProcess(args) as server:
+        port = host_port(server.urls[0])[1]
+        before = server_certificate(port, pki)
+        renewed = pki.ca.issue_cert(*Certificates.IDENTITIES)
+        renewed.cert_chain_pems[0].write_to_path(str(pki.server.certfile))
+        server.proc.send_signal(signal.SIGHUP)
+        server.wait_for_log(r"still serving the previous certificate")
+        assert server_certificate(port, pki) == before
+
+
+def test_the_context_asks_for_tls_1_2_at_least(pki: Pki) -> None:
+    # (the TLS 1.1 client above is refused by this OpenSSL anyway)
+    assert pki.config("none").context().minimum_version == ssl.TLSVersion.TLSv1_2
+
+
+def test_the_common_name_is_the_last_one() -> None:
+    # as Redis's tls-auth-clients-user reads it (the most specific RDN)
+    certificate = PeerCertificate(
+        der=b"", subject=(("organizationName", "Example"), ("commonName", "a"), ("commonName", "b"))
+    )
+    assert certificate.common_name == "b"
+    assert certificate.rfc4514_name() == "CN=b,CN=a,O=Example"

@@ -236,7 +236,7 @@ def _client_kill(client: Client, argv: list[bytes]) -> Reply:
         if not victims:
             raise ErrorReply("ERR No such client")
         for victim in victims:
-            victim.kill()
+            victim.kill(by=client)
         return OK
     if len(argv) % 2:
         raise ErrorReply("ERR syntax error")
@@ -255,5 +255,5 @@ def _client_kill(client: Client, argv: list[bytes]) -> Reply:
     if skip_me:
         clients = [c for c in clients if c is not client]
     for victim in clients:
-        victim.kill()
+        victim.kill(by=client)
     return len(clients)

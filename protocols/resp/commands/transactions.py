@@ -1,6 +1,8 @@
 # Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH, with Redis's semantics:
 # commands refused while queueing abort EXEC (EXECABORT), and a change to any
 # WATCHed key since WATCH (expiry included) makes EXEC return a null array.
+# EXEC runs its queue through _dispatch.execute(), the one layer above the
+# commands they import: a transaction is a command that runs commands.
 from __future__ import annotations
 
 from .._app import RespApp

@@ -115,3 +115,31 @@ def test_blocking_pops_match_redis(
     redis_port: int, netsvc_port: int, scenario: Scenario, protocol: int
 ) -> None:
     both(redis_port, netsvc_port, scenario, protocol)
+
+
+def watch_and_incr(port: int, protocol: int) -> Transcript:
+    # WATCH sees each ZREMRANGEBY* write; ZADD GT/LT INCR with no change is nil
+    watcher, writer = Raw(port, protocol), Raw(port, protocol)
+    out = [writer.call("DEL", "w")]
+    out.append(writer.call("ZADD", "w", "1", "a", "2", "b", "3", "c", "4", "d"))
+    for remove in (("ZREMRANGEBYSCORE", "w", "1", "1"), ("ZREMRANGEBYRANK", "w", "0", "0")):
+        out.append(watcher.call("WATCH", "w"))
+        out.append(watcher.call("MULTI"))
+        out.append(watcher.call("ZCARD", "w"))
+        out.append(writer.call(*remove))
+        out.append(watcher.call("EXEC"))  # aborted: null
+    out.append(writer.call("ZADD", "w", "LT", "INCR", "0", "c"))  # equal is not less: nil
+    out.append(writer.call("ZADD", "w", "GT", "INCR", "0", "c"))
+    out.append(writer.call("ZADD", "w", "GT", "INCR", "1", "c"))
+    out.append(writer.call("ZADD", "w", "LT", "INCR", "-1", "c"))
+    out.append(writer.call("ZRANGE", "w", "0", "-1", "WITHSCORES"))
+    watcher.close()
+    writer.close()
+    return out
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_watch_and_conditional_incr_match_redis(
+    redis_port: int, netsvc_port: int, protocol: int
+) -> None:
+    both(redis_port, netsvc_port, watch_and_incr, protocol)

@@ -38,6 +38,7 @@ class Setup:
         accounts.path = folder / "users"
         accounts.add("alice", "wonderland", [])
         accounts.add("bob", "builder", [])
+        accounts.add("kevin", "bacon", [])
         accounts.save()
         self.users = str(accounts.path)
 
@@ -151,3 +152,21 @@ def test_slixmpp_logs_in_with_its_certificate(tmp_path: Path) -> None:
         thread.join(60)
         assert not thread.is_alive()
     assert got == {"jid": "alice@localhost/cert"}
+
+
+@pytest.mark.parametrize(
+    ("identity", "common_name"),
+    [
+        ("bob@partner.example", "bob"),  # an address elsewhere names nobody here, CN or not
+        ("kevin.example", "\u212aevin"),  # KELVIN SIGN: no Unicode folding into "kevin"
+    ],
+    ids=["email-at-another-domain", "non-ascii-cn"],
+)
+async def test_external_logs_in_only_who_the_certificate_names(
+    running: tuple[RunningServer, Setup], identity: str, common_name: str
+) -> None:
+    server, setup = running  # bob and kevin have accounts
+    cert = setup.ca.issue_cert(identity, common_name=common_name)
+    client, _ = await connect(server, setup.context(cert))
+    assert b"<not-authorized/>" in await external(client)
+    await client.stream.aclose()
