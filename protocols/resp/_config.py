@@ -45,8 +45,16 @@ class Config:
 
     @classmethod
     def defaults(
-        cls, *, port: int, databases: int, requirepass: str | None, max_bulk: int
+        cls,
+        *,
+        port: int,
+        databases: int,
+        requirepass: str | None,
+        max_bulk: int,
+        lua_memory_limit: int = 64 * 1024 * 1024,
     ) -> Config:
+        # scripts: busy-reply-threshold is also lua-time-limit (one value, two names)
+        busy_reply_threshold = Parameter(b"5000", check=_non_negative)
         return cls(
             {
                 b"port": Parameter(str(port).encode(), settable=False),
@@ -61,6 +69,10 @@ class Config:
                 # persistence does not exist here; redis-benchmark asks about it
                 b"save": Parameter(b"", check=lambda v: v if not v.strip() else _no_save(v)),
                 b"appendonly": Parameter(b"no", check=lambda v: _refuse_yes(_yes_no(v))),
+                b"busy-reply-threshold": busy_reply_threshold,
+                b"lua-time-limit": busy_reply_threshold,
+                # netsvc's own: the most memory a script's interpreter may use (0: no cap)
+                b"lua-memory-limit": Parameter(str(lua_memory_limit).encode(), check=_non_negative),
             }
         )
 

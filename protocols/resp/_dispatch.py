@@ -6,14 +6,18 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from netsvc import ConnectionLost, ReceiveTimeout, SendTimeout
 
-from ._app import CommandSpec, unknown_command, wrong_arity
+from ._app import CommandSpec, RespApp, unknown_command, wrong_arity
 from ._client import Client
 from ._reply import QUEUED, ErrorReply, Reply
 
-__all__ = ["NOAUTH", "Call", "call", "dispatch", "execute"]
+if TYPE_CHECKING:
+    from ._scripting import ScriptRun as ScriptRunLike
+
+__all__ = ["NOAUTH", "Call", "call", "dispatch", "execute", "script_call"]
 
 log = logging.getLogger("netsvc.resp")
 
@@ -46,6 +50,12 @@ def dispatch(client: Client, argv: list[bytes]) -> Reply | Call:
         return _refuse_in_multi(client, wrong_arity(spec.name))
     if not client.authenticated and "no_auth" not in spec.flags:
         return server.count_error(NOAUTH)
+    if server.scripting.running is not None:  # SCRIPTING: another client's script runs
+        verdict = server.scripting.admit(spec, argv)
+        if verdict is True:
+            return HOLD  # call() waits for the script's end (or BUSY time)
+        if verdict is not False:
+            return _refuse_in_multi(client, verdict)  # BUSY
     name = spec.name_bytes
     if (
         (client.channels or client.patterns)
@@ -72,6 +82,12 @@ def dispatch(client: Client, argv: list[bytes]) -> Reply | Call:
 async def call(client: Client, spec: CommandSpec, argv: list[bytes]) -> Reply:
     """Run a command dispatch() answered with a Call, then serve the clients
     blocked on what it changed."""
+    if spec is _HOLD_SPEC:  # SCRIPTING: dispatched while a script ran
+        await client.server.scripting.wait_turn()
+        reply = dispatch(client, argv)
+        if type(reply) is Call:
+            reply = await call(client, reply.spec, argv)
+        return reply
     reply = await execute(client, spec, argv)
     server = client.server
     if server.keyspace.ready:
@@ -127,3 +143,77 @@ def _refuse_in_multi(client: Client, error: ErrorReply) -> ErrorReply:
     if client.multi is not None:
         client.multi_failed = True
     return client.server.count_error(error)
+
+
+# -- scripts (SCRIPTING) -----------------------------------------------------
+# While a script runs, dispatch() answers every other client's command with
+# HOLD: call() awaits the script's end, or busy-reply-threshold, then
+# dispatches it again (past the threshold: BUSY unless allow_busy).
+
+
+async def _never_called(client: Client, argv: list[bytes]) -> Reply:
+    raise AssertionError("HOLD is handled by call()")
+
+
+_HOLD_SPEC = CommandSpec(
+    name="(held while a script runs)", handler=_never_called, arity=-1, flags=frozenset(),
+    is_async=True,
+)  # fmt: skip
+HOLD = Call(_HOLD_SPEC)
+
+# Commands Redis 7.0 flags noscript (whole commands, or some subcommands)
+# that netsvc's built-in specs do not flag: refused from scripts all the same.
+NOSCRIPT_COMMANDS: dict[bytes, frozenset[bytes] | None] = {
+    name: None
+    for name in (
+        b"auth", b"blmove", b"blpop", b"brpop", b"bzpopmax", b"bzpopmin", b"discard",
+        b"exec", b"hello", b"multi", b"psubscribe", b"punsubscribe", b"quit", b"reset",
+        b"subscribe", b"unsubscribe", b"unwatch", b"watch",
+    )
+}  # fmt: skip
+NOSCRIPT_COMMANDS[b"client"] = frozenset(
+    {
+        b"caching", b"getname", b"getredir", b"id", b"info", b"kill", b"list", b"no-evict",
+        b"pause", b"reply", b"setname", b"tracking", b"trackinginfo", b"unblock", b"unpause",
+        b"no-touch",
+    }
+)  # fmt: skip
+NOSCRIPT_COMMANDS[b"config"] = frozenset({b"get", b"resetstat", b"rewrite", b"set"})
+
+
+def _noscript(spec: CommandSpec, argv: list[bytes]) -> bool:
+    if "noscript" in spec.flags:
+        return True
+    if spec.name_bytes not in NOSCRIPT_COMMANDS:
+        return False
+    subs = NOSCRIPT_COMMANDS[spec.name_bytes]
+    return subs is None or (len(argv) > 1 and argv[1].lower() in subs)
+
+
+def script_call(client: Client, argv: list[bytes], run: ScriptRunLike) -> Reply:
+    """Run one redis.call from a script (on the trio thread) with Redis's
+    script checks (scriptCall): unknown command, arity, noscript, writes
+    from a read-only script. Blocking commands answer at once (the script's
+    client has in_exec set); clients blocked on keys are served after the
+    whole script, by the EVAL's own call()."""
+    app: RespApp = client.server.app
+    spec = app.lookup_cached(argv[0]) or app.lookup(argv[0])
+    if spec is None:
+        return ErrorReply("ERR Unknown Redis command called from script")
+    if not spec.arity_ok(len(argv)):
+        return ErrorReply("ERR Wrong number of args calling Redis command from script")
+    if _noscript(spec, argv):
+        return ErrorReply("ERR This Redis command is not allowed from script")
+    if "write" in spec.flags:
+        if run.read_only:
+            return ErrorReply("ERR Write commands are not allowed from read-only scripts.")
+        run.wrote = True
+    if not spec.is_async:
+        return _run(client, spec, argv)
+    coroutine = execute(client, spec, argv)
+    try:
+        coroutine.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coroutine.close()  # it wanted to wait: never from a script
+    return client.server.count_error(ErrorReply(f"ERR '{spec.name}' cannot wait in a script"))

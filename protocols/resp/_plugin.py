@@ -24,6 +24,11 @@ class RespSettings:
     max_query_buffer: int = setting(
         1024 * MiB, help="most bytes buffered for one client's unfinished request"
     )
+    lua_memory_limit: int = setting(
+        64 * MiB,
+        help="most memory the Lua interpreter of EVAL scripts may use, 0: no cap "
+        "(CONFIG lua-memory-limit)",
+    )
 
 
 class RespProtocol(Protocol[RespApp, RespSettings]):

@@ -22,6 +22,7 @@ from ._config import Config
 from ._keyspace import Keyspace
 from ._pubsub import PubSub
 from ._reply import ErrorReply, Status
+from ._scripting import Scripting
 
 if TYPE_CHECKING:
     from ._plugin import RespSettings
@@ -56,7 +57,9 @@ class RedisServer:
             databases=settings.databases,
             requirepass=settings.requirepass,
             max_bulk=settings.max_bulk,
+            lua_memory_limit=settings.lua_memory_limit,
         )
+        self.scripting = Scripting(self)  # EVAL's scripts, the one running (_scripting.py)
         self.reset_reply = Status("RESET")
         self._client_ids = itertools.count(1)
         self._scan_snapshots: collections.OrderedDict[int, list[bytes]] = collections.OrderedDict()
@@ -136,6 +139,8 @@ class RedisServer:
 
     def sweep_expired(self) -> int:
         """One round of active expiry (Redis's hz): how many keys it removed."""
+        if self.scripting.running is not None:
+            return 0  # a script sees the keyspace as it was: nothing expires under it
         removed = self.keyspace.sweep()
         self.stats["expired_keys"] += removed
         return removed

@@ -3,11 +3,35 @@
 from __future__ import annotations
 
 from .._app import CommandSpec
-from . import connection, hashes, keys, lists, pubsub, server, sets, strings, transactions, zsets
+from . import (
+    connection,
+    hashes,
+    keys,
+    lists,
+    pubsub,
+    scripting,
+    server,
+    sets,
+    strings,
+    transactions,
+    zsets,
+)
 
 __all__ = ["BUILTINS"]
 
-GROUPS = (connection, server, strings, keys, lists, hashes, sets, zsets, transactions, pubsub)
+GROUPS = (
+    connection,
+    server,
+    strings,
+    keys,
+    lists,
+    hashes,
+    sets,
+    zsets,
+    transactions,
+    pubsub,
+    scripting,
+)
 
 BUILTINS: list[CommandSpec] = [
     spec for module in GROUPS for spec in module.commands.commands.values()
