@@ -52,6 +52,8 @@ class Access:
     """Authentication is the application's business (HTTP): no warning without it."""
     note: str = ""
     """Said after the authentication ("protected mode: only loopback clients...")."""
+    risk: str = "anyone who reaches it gets in"
+    """What the warning says happens to clients from elsewhere."""
     advice: str = ""
     """The way out, said in the warning for a listener others can reach with no
     authentication ("set a password with --resp-requirepass ...")."""

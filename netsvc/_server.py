@@ -590,7 +590,7 @@ def audit_line(
     if local or who != "none":
         return logging.INFO, message
     advice = access.advice or "require a client certificate (--client-certs required)"
-    return logging.WARNING, f"{message}: anyone who reaches it gets in; {advice}"
+    return logging.WARNING, f"{message}: {access.risk}; {advice}"
 
 
 def _is_local(sock: socket.socket) -> bool:

@@ -51,6 +51,7 @@ class Config:
         databases: int,
         requirepass: str | None,
         max_bulk: int,
+        protected_mode: bool = True,
         lua_memory_limit: int = 64 * 1024 * 1024,
     ) -> Config:
         # scripts: busy-reply-threshold is also lua-time-limit (one value, two names)
@@ -61,6 +62,7 @@ class Config:
                 b"bind": Parameter(b"", settable=False),
                 b"databases": Parameter(str(databases).encode(), settable=False),
                 b"requirepass": Parameter((requirepass or "").encode()),
+                b"protected-mode": Parameter(b"yes" if protected_mode else b"no", check=_yes_no),
                 b"proto-max-bulk-len": Parameter(str(max_bulk).encode(), settable=False),
                 b"timeout": Parameter(b"0", check=_non_negative),
                 b"maxclients": Parameter(b"10000", settable=False),

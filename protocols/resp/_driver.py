@@ -29,6 +29,27 @@ __all__ = ["RespService"]
 
 log = logging.getLogger("netsvc.resp")
 
+SET_A_PASSWORD = "NETSVC_RESP_REQUIREPASS or --resp-requirepass"
+PROTECTED_WAYS_OUT = (
+    f"set a password ({SET_A_PASSWORD}) or, knowing every client it reaches may use it, turn "
+    "protected mode off (--resp-protected-mode false)"
+)
+# Redis 7.0's own words (networking.c), typo included, as its clients see them
+DENIED = (
+    b"-DENIED Redis is running in protected mode because protected mode is enabled and no "
+    b"password is set for the default user. In this mode connections are only accepted from "
+    b"the loopback interface. If you want to connect from external computers to Redis you may "
+    b"adopt one of the following solutions: 1) Just disable protected mode sending the command "
+    b"'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from "
+    b"the same host the server is running, however MAKE SURE Redis is not publicly accessible "
+    b"from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) "
+    b"Alternatively you can just disable the protected mode by editing the Redis configuration "
+    b"file, and setting the protected mode option to 'no', and then restarting the server. 3) "
+    b"If you started the server manually just for testing, restart it with the "
+    b"'--protected-mode no' option. 4) Setup a an authentication password for the default "
+    b"user. NOTE: You only need to do one of the above things in order for the server to "
+    b"start accepting connections from the outside.\r\n"
+)
 SWEEP_INTERVAL = 0.1  # seconds between active expiry rounds (Redis's hz 10)
 FLUSH_AT = 64 * 1024  # send a batch of replies once this many bytes are waiting
 OUTBOX_LIMIT = 32 * 1024 * 1024  # bytes queued for one client before it is dropped
@@ -52,7 +73,13 @@ class RespService(Service):
     def access(self) -> Access:
         if self.server.requirepass is not None:
             return Access("password (AUTH)")
-        return Access(advice="set a password: NETSVC_RESP_REQUIREPASS or --resp-requirepass")
+        if self.server.protected_mode:
+            return Access(
+                note="protected mode: only 127.0.0.1, ::1 and Unix socket clients are served",
+                risk="clients from other machines are refused",
+                advice=PROTECTED_WAYS_OUT,
+            )
+        return Access(advice=f"set a password: {SET_A_PASSWORD}")
 
     def refusal(self) -> bytes:
         return b"-ERR max number of clients reached\r\n"
@@ -64,6 +91,10 @@ class RespService(Service):
         server = self.server
         if not server.port:
             server.port = conn.local.port
+        if server.refuses(conn.peer):
+            await conn.send(DENIED)
+            conn.log.info("refused: protected mode (no password set, client not local)")
+            return
         client = server.new_client()
         async with trio.open_nursery() as nursery:
             link = _Link(conn, client, nursery)

@@ -17,6 +17,11 @@ class RespSettings:
     requirepass: str | None = setting(
         None, help="password clients must AUTH with (none: no AUTH needed)", secret=True
     )
+    protected_mode: bool = setting(
+        True,
+        help="with no password set, refuse clients from other machines, as Redis's "
+        "protected mode (CONFIG protected-mode)",
+    )
     databases: int = setting(16, help="number of databases (SELECT 0..N-1)")
     max_bulk: int = setting(
         512 * MiB, help="largest bulk string a client may send (proto-max-bulk-len)"

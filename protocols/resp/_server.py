@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from netsvc import Runtime
+from netsvc import Runtime, SocketAddress
 
 from ._app import RespApp
 from ._blocking import Blocking
@@ -56,6 +56,7 @@ class RedisServer:
             port=0,
             databases=settings.databases,
             requirepass=settings.requirepass,
+            protected_mode=settings.protected_mode,
             max_bulk=settings.max_bulk,
             lua_memory_limit=settings.lua_memory_limit,
         )
@@ -71,6 +72,20 @@ class RedisServer:
         """The password clients must AUTH with (None: none): CONFIG's, which
         --resp-requirepass sets and CONFIG SET changes."""
         return self.config.parameters[b"requirepass"].value.decode() or None
+
+    @property
+    def protected_mode(self) -> bool:
+        """CONFIG protected-mode (--resp-protected-mode): with no password set,
+        clients from other machines are refused."""
+        return self.config.parameters[b"protected-mode"].value == b"yes"
+
+    def refuses(self, peer: SocketAddress) -> bool:
+        """Whether protected mode turns this client away: no password, and it
+        is not local. As Redis (connIsLocal), only 127.0.0.1, ::1 and Unix
+        sockets are local; 127.0.0.2 is not."""
+        if not self.protected_mode or self.requirepass is not None:
+            return False
+        return not (peer.transport == "unix" or peer.host in ("127.0.0.1", "::1"))
 
     # -- clients -------------------------------------------------------------
 

@@ -56,6 +56,14 @@ CASES = [
         ),
     ),
     (
+        (False, None, Access(note="protected", risk="others are refused", advice="do X")),
+        (
+            logging.WARNING,
+            f"{URL}: reachable from other machines too; TLS off; authentication none "
+            "(protected): others are refused; do X",
+        ),
+    ),
+    (
         (False, None, Access(by_app=True)),
         (
             logging.INFO,
@@ -74,7 +82,11 @@ def test_audit_line(given: tuple[bool, str | None, Access], expected: tuple[int,
 @pytest.mark.parametrize(
     ("args", "authentication"),
     [
-        (["--protocol", "resp"], "none"),
+        (
+            ["--protocol", "resp"],
+            "none (protected mode: only 127.0.0.1, ::1 and Unix socket clients are served)",
+        ),
+        (["--protocol", "resp", "--resp-protected-mode", "false"], "none"),
         (["--protocol", "resp", "--resp-requirepass", "s3cret"], "password (AUTH)"),
         (["--protocol", "http"], "by the app"),
         (
@@ -102,7 +114,7 @@ def test_a_tls_listener_with_client_certificates_is_audited(tmp_path: Path) -> N
         host, port = host_port(server.urls[0])
         server.wait_for_log(
             rf"rediss://{host}:{port}: reachable from this machine only; TLS on, client "
-            r"certificates required; authentication client certificate$"
+            r"certificates required; authentication client certificate \(protected mode"
         )
 
 
