@@ -11,11 +11,12 @@ from collections import deque
 from typing import Any, TypeAlias
 
 from ._reply import ErrorReply
+from ._stream import Stream
 from ._zset import ZSet
 
 __all__ = ["Database", "Keyspace", "Value", "now_ms", "type_name"]
 
-Value: TypeAlias = bytes | deque[bytes] | dict[bytes, bytes] | set[bytes] | ZSet
+Value: TypeAlias = bytes | deque[bytes] | dict[bytes, bytes] | set[bytes] | ZSet | Stream
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 SWEEP_BATCH = 1000  # most expired keys one sweep() removes, so a sweep never stalls the server
@@ -34,6 +35,8 @@ def type_name(value: Value) -> str:
         return "hash"
     if isinstance(value, ZSet):
         return "zset"
+    if isinstance(value, Stream):
+        return "stream"
     return "set"
 
 
@@ -140,6 +143,8 @@ class Database:
     def flush(self) -> None:
         for key in list(self.watched):
             self.versions[key] = self.versions.get(key, 0) + 1
+        for key in self.blocked:  # an XREADGROUP waiting on a stream learns it is gone
+            self.ready.add((self.index, key))
         self.data.clear()
         self.expires.clear()
         self._expiry_heap.clear()

@@ -15,6 +15,7 @@ from .._client import Client
 from .._glob import compile_glob
 from .._keyspace import Value, now_ms, type_name
 from .._reply import OK, ErrorReply, Reply, Status
+from .._stream import Stream
 from .._zset import ZSet
 
 commands = RespApp(builtins=False)
@@ -227,6 +228,8 @@ def encoding(value: Value) -> bytes:
     """The encoding Redis 7.2 would report for a value of this shape."""
     if isinstance(value, ZSet):
         return value.encoding
+    if isinstance(value, Stream):
+        return b"stream"
     if isinstance(value, bytes):
         if len(value) <= 20 and _INT_STRING.fullmatch(value):
             return b"int"
