@@ -102,7 +102,17 @@ class ScriptRaise(Exception):
         self.value = value
 
 
-def _guard(function: Callable[..., Result], where: Callable[[], bytes]) -> Callable[..., Any]:
+def fits(size: int, room: int) -> bool:
+    """Whether `size` bytes handed to Lua fit in the `room` its memory cap
+    leaves, with a margin: lupa pushes a Python value into Lua holding the
+    GIL, and a Lua out-of-memory error there deadlocks the process, so a value
+    that might not fit is refused as a script error instead."""
+    return 2 * size + 64 * 1024 <= room
+
+
+def _guard(
+    function: Callable[..., Result], where: Callable[[], bytes], room: Callable[[], int]
+) -> Callable[..., Any]:
     """A library function as Lua calls it: its results, or a Lua error
     prefixed with the script's position (as luaL_error writes it)."""
 
@@ -113,6 +123,8 @@ def _guard(function: Callable[..., Result], where: Callable[[], bytes]) -> Calla
             result = (False, str(exc).encode())
         except (_struct.error, OverflowError, ValueError) as exc:
             result = (False, str(exc).encode())
+        if result[0] and isinstance(result[1], bytes) and not fits(len(result[1]), room()):
+            result = (False, b"not enough memory")
         if not result[0]:
             raise ScriptRaise(where() + result[1])
         if len(result) == 3:
@@ -1017,8 +1029,12 @@ def install(lua: Any, where: Callable[[], bytes], null: Any) -> dict[bytes, Any]
     msgpack = _Cmsgpack(lua)
     struct = _Struct(lua)
 
+    def room() -> int:
+        cap: int = lua.get_max_memory() or 0
+        return cap - int(lua.get_memory_used()) if cap else 1 << 62
+
     def guard(function: Callable[..., Result]) -> Callable[..., Any]:
-        return _guard(function, where)
+        return _guard(function, where, room)
 
     bit = {name: guard(function) for name, function in _bit_lib().items()}
     libs: dict[bytes, dict[bytes, Any]] = {

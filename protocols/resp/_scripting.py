@@ -261,10 +261,12 @@ local function no_bytecode(s)
 end
 local function sandbox_loadstring(s, name)
   if no_bytecode(s) then return nil, 'bytecode is not supported' end
+  -- a script's chunk may not pass for ours: the kill hook skips our frames
+  if type(name) == 'string' and sfind(name, OURS, 1, true) == 1 then name = '=(load)' end
   return loadstring(s, name)
 end
 local function sandbox_load(f, name)
-  if type(f) ~= 'function' then return loadstring(f, name) end
+  if type(f) ~= 'function' then return sandbox_loadstring(f, name) end
   local parts = {}
   while true do
     local piece = f()
@@ -291,6 +293,15 @@ G.redis = redis
 local libs = py.libs(where, newproxy())
 G.cjson, G.cmsgpack, G.bit, G.struct = libs.cjson, libs.cmsgpack, libs.bit, libs.struct
 
+-- table.insert/remove/sort write raw: not into the read-only tables
+for _, name in ipairs({'insert', 'remove', 'sort'}) do
+  local raw = table[name]
+  table[name] = function(t, ...)
+    if readonly[t] then error('Attempt to modify a readonly table', 2) end
+    return raw(t, ...)
+  end
+end
+
 -- The libraries: read-only views (Redis 7 protects them)
 for _, name in ipairs({'string', 'math', 'table', 'coroutine', 'redis',
                        'cjson', 'cmsgpack', 'bit', 'struct'}) do
@@ -299,6 +310,10 @@ end
 -- the string metatable stays the real one, guarded
 local string_mt = getmetatable('')
 string_mt.__metatable = META
+-- so does the one lupa gives Python objects (redis.call, the libraries'
+-- functions): a script that could change its __call would see, and could
+-- rewrite, every later script's commands, or outlive SCRIPT KILL
+getmetatable(py.check_kill).__metatable = META
 
 -- the globals: a read-only view; a miss is Redis's error. The interpreter's
 -- own globals stay G (lupa looks `debug` up there, unprotected): scripts and
@@ -645,6 +660,12 @@ class LuaEngine:
         reply = self.replies.get()
         if isinstance(reply, ErrorReply):
             return False, self._err(_error_text(reply.message))
+        cap = self.lua.get_max_memory()
+        if cap and not _lua_libs.fits(_reply_size(reply), cap - self.lua.get_memory_used()):
+            # lupa would fail to push it (see fits()): the script's own OOM error
+            return False, self._err(
+                "ERR Script used more memory than lua-memory-limit allows: not enough memory"
+            )
         return True, self.to_lua(reply, run.resp)
 
     def _unwrap(self, error: Any) -> Any:
@@ -1057,3 +1078,14 @@ def parse_shebang(body: bytes) -> frozenset[bytes] | ErrorReply | None:
                 return ErrorReply(f"ERR Unexpected flag in script shebang: {shown}")
             flags.add(flag)
     return frozenset(flags)
+
+
+def _reply_size(reply: Reply) -> int:
+    """About how many bytes a reply takes once it is Lua values."""
+    if isinstance(reply, (bytes, bytearray, str)):
+        return len(reply) + 32
+    if isinstance(reply, dict):
+        return sum(_reply_size(k) + _reply_size(v) for k, v in reply.items()) + 64
+    if isinstance(reply, (list, tuple, set, frozenset)):
+        return sum(_reply_size(item) for item in reply) + 64
+    return 32

@@ -519,3 +519,71 @@ def test_redis_py_script_reloads_after_noscript(r: redis.Redis) -> None:
     assert r.script_exists(incr_by.sha) == [True]
     assert r.eval("return ARGV[1] .. KEYS[1]", 1, "k", "v") == b"vk"
     assert r.evalsha_ro(r.script_load("return redis.call('get', KEYS[1])"), 1, "n") == b"5"
+
+
+# -- what the security review found --------------------------------------------------
+
+
+def test_no_bytecode_through_any_load(client: RespClient) -> None:
+    # Lua 5.1's bytecode is not verified: loading it is the way to native code
+    script = """
+    local dump = string.dump(function() return 1 end)
+    local pieces = {dump}
+    local a, e1 = load(dump)
+    local b, e2 = loadstring(dump)
+    local c, e3 = load(function() return table.remove(pieces) end)
+    return {tostring(a), e1, tostring(b), e2, tostring(c), e3}
+    """
+    refused = b"bytecode is not supported"
+    assert client.call("eval", script, 0) == [b"nil", refused, b"nil", refused, b"nil", refused]
+
+
+def test_python_objects_metatable_is_out_of_reach(client: RespClient) -> None:
+    # changing redis.call's __call would let a script see (and rewrite) every
+    # later script's commands, or make itself unkillable
+    attempts = [
+        "getmetatable(redis.call).__call = function() return 1 end",
+        "getmetatable(redis.call).__gc(redis.call)",
+        "table.insert(redis, 'planted')",
+        "table.insert(_G, 'planted')",
+    ]
+    for attempt in attempts:
+        reply = client.call("eval", attempt, 0)
+        assert isinstance(reply, type(error(""))), (attempt, reply)
+    assert client.call("eval", "return redis.call('ping')", 0) == b"PONG"
+    assert client.call("eval", "return redis[1] == nil and rawget(_G, 1) == nil", 0) == 1
+
+
+def test_a_chunk_named_like_ours_is_still_killed(client: RespClient, netsvc_port: int) -> None:
+    # the kill hook skips the engine's own frames: a script may not pass for them
+    client.call("config", "set", "busy-reply-threshold", "100")
+    script = "return loadstring('while true do end', '=netsvc')()"
+    thread, result = _in_thread(lambda: client.call("eval", script, 0))
+    with RespClient(netsvc_port, timeout=20) as other:
+        deadline = time.monotonic() + 10
+        reply = other.call("script", "kill")
+        while reply != b"OK" and time.monotonic() < deadline:
+            time.sleep(0.02)
+            reply = other.call("script", "kill")
+        assert reply == b"OK"
+        thread.join(10)
+        assert not thread.is_alive()
+        assert other.call("ping") == b"PONG"
+    assert result[0].message.startswith("ERR Script killed by user with SCRIPT KILL...")
+
+
+def test_a_reply_too_big_for_the_memory_cap_is_an_error_not_a_hang(client: RespClient) -> None:
+    client.call("config", "set", "lua-memory-limit", str(1024 * 1024))
+    try:
+        client.call("set", "big", b"x" * (8 * 1024 * 1024))
+        reply = client.call("eval", "return #redis.call('GET', 'big')", 0)
+        assert isinstance(reply, type(error(""))) and b"not enough memory" in str(reply).encode()
+        encoded = (
+            "local s = string.rep('x', 300000) local t = {} "
+            "for i = 1, 20 do t[i] = s end return #cjson.encode(t)"  # 6 MB out of a small table
+        )
+        assert isinstance(client.call("eval", encoded, 0), type(error("")))
+        assert client.call("ping") == b"PONG"  # the server goes on
+    finally:
+        client.call("config", "set", "lua-memory-limit", str(64 * 1024 * 1024))
+        client.call("del", "big")
