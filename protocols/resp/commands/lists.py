@@ -372,8 +372,26 @@ async def brpop(client: Client, argv: list[bytes]) -> Reply:
 async def blmove(client: Client, argv: list[bytes]) -> Reply:
     """Pop from a list, push to another list and return it; or block until one is available."""
     wherefrom, whereto = _directions(argv, 3)
-    timeout = parse_timeout(argv[5])
-    source, target = argv[1], argv[2]
+    return await _blocking_move(client, argv[1], argv[2], wherefrom, whereto, argv[5])
+
+
+@commands.command(
+    "brpoplpush",
+    arity=4,
+    flags=["write", "denyoom", "noscript", "blocking"],
+    keys=(1, 2, 1),
+    group="list",
+)
+async def brpoplpush(client: Client, argv: list[bytes]) -> Reply:
+    """Pop an element from a list, push it to another list and return it; or block until
+    one is available (BLMOVE source destination RIGHT LEFT)."""
+    return await _blocking_move(client, argv[1], argv[2], b"right", b"left", argv[3])
+
+
+async def _blocking_move(
+    client: Client, source: bytes, target: bytes, wherefrom: bytes, whereto: bytes, seconds: bytes
+) -> Reply:
+    timeout = parse_timeout(seconds)
 
     def take(db: Database) -> Reply | None:
         return _move(db, source, target, wherefrom, whereto)
