@@ -1,7 +1,12 @@
 # A small line-oriented client over a trio stream, for tests of line plugins.
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import trio
+
+if TYPE_CHECKING:
+    from netsvc.testing import RunningServer
 
 
 class LineClient:
@@ -48,3 +53,10 @@ class LineClient:
 
     async def aclose(self) -> None:
         await self.stream.aclose()
+
+
+async def greeted(running: RunningServer, greeting: bytes = b"HELLO") -> LineClient:
+    """A client of the probe plugin (tests/netsvc/probe.py) that has read its greeting."""
+    client = LineClient(await running.connect())
+    assert await client.line() == greeting
+    return client

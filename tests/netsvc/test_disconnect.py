@@ -1,30 +1,16 @@
 # Connection behaviours found unchecked by mutation testing (netsvc/_connection.py).
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import trio
 
 from netsvc import Connection
-from netsvc.testing import RunningServer, serve
-from tests.lineclient import LineClient
+from netsvc.testing import serve
+from tests.lineclient import greeted
 from tests.netsvc.probe import ProbeApp
 from tests.netsvc.probe import protocol as probe
 
-
-@pytest.fixture(autouse=True)
-async def close_line_clients() -> AsyncIterator[None]:
-    yield
-    for client in LineClient.opened:
-        await trio.aclose_forcefully(client.stream)
-    LineClient.opened.clear()
-
-
-async def connect(running: RunningServer) -> LineClient:
-    client = LineClient(await running.connect())
-    assert await client.line() == b"HELLO"
-    return client
+pytestmark = pytest.mark.usefixtures("close_line_clients")
 
 
 def killer_app() -> ProbeApp:
@@ -51,11 +37,11 @@ async def test_disconnect_ends_a_receive_that_is_waiting(pending: bytes) -> None
     # the probe's idle and request timeouts are 60 s and 10 s: only disconnect()
     # can end the victim's receive within the 5 s the client waits
     async with serve(probe, app=killer_app()) as running:
-        victim = await connect(running)
+        victim = await greeted(running)
         assert await victim.ask("NAME victim") == b"OK"
         await victim.send(pending)
         await trio.sleep(0.1)  # the victim's handler is waiting in receive()
-        killer = await connect(running)
+        killer = await greeted(running)
         assert await killer.ask("KILL victim") == b"KILLED"
         assert await victim.line(timeout=5) == b"BYE"  # receive() returned b""
         assert await victim.closed(timeout=5)

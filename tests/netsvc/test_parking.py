@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
 
 import pytest
 import trio
@@ -16,18 +15,12 @@ import trustme
 from netsvc import Connection, ConnectionLimits, Protocol, Runtime, Service
 from netsvc._parking import PARK_AFTER
 from netsvc.testing import RunningServer, open_connection, serve
-from tests.lineclient import LineClient
+from tests.lineclient import greeted
 from tests.netsvc.probe import protocol as probe
 
+pytestmark = pytest.mark.usefixtures("close_line_clients")
+
 LIMITS = ConnectionLimits(idle_timeout=30, request_timeout=30, send_timeout=30)
-
-
-@pytest.fixture(autouse=True)
-async def close_line_clients() -> AsyncIterator[None]:
-    yield
-    for client in LineClient.opened:
-        await trio.aclose_forcefully(client.stream)
-    LineClient.opened.clear()
 
 
 def parked(running: RunningServer) -> int:
@@ -40,12 +33,6 @@ async def until_parked(running: RunningServer, count: int) -> None:
     with trio.fail_after(PARK_AFTER + 5):
         while parked(running) != count:
             await trio.sleep(0.02)
-
-
-async def greeted(running: RunningServer) -> LineClient:
-    client = LineClient(await running.connect())
-    assert await client.line() == b"HELLO"
-    return client
 
 
 async def test_a_parked_connection_is_served_when_its_client_speaks() -> None:

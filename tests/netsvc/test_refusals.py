@@ -4,39 +4,25 @@
 # and a refusal that has finished frees its place.
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import trio
 
 from netsvc import ConnectionLimits
 from netsvc._server import MAX_PENDING_REFUSALS, REFUSAL_TIMEOUT
 from netsvc.testing import RunningServer, serve
-from tests.lineclient import LineClient
+from tests.lineclient import LineClient, greeted
 from tests.netsvc.probe import protocol as probe
 
+pytestmark = pytest.mark.usefixtures("close_line_clients")
+
 BUSY = b"BUSY too many connections"
-
-
-@pytest.fixture(autouse=True)
-async def close_line_clients() -> AsyncIterator[None]:
-    yield
-    for client in LineClient.opened:
-        await trio.aclose_forcefully(client.stream)
-    LineClient.opened.clear()
-
-
-async def connect(running: RunningServer) -> LineClient:
-    client = LineClient(await running.connect())
-    assert await client.line() == b"HELLO"
-    return client
 
 
 async def test_every_refusal_in_turn_is_answered() -> None:
     # one at a time, each closed before the next: none is ever pending with
     # another, so all are answered, however many there are
     async with serve(probe, limits=ConnectionLimits(max_connections=1)) as running:
-        holder = await connect(running)
+        holder = await greeted(running)
         for _ in range(2 * MAX_PENDING_REFUSALS + 8):
             refused = LineClient(await running.connect())
             assert await refused.line() == BUSY
@@ -59,7 +45,7 @@ async def refuse_burst(running: RunningServer, count: int) -> int:
 async def test_at_most_so_many_refusals_are_pending_and_finished_ones_free_their_place() -> None:
     extra = 8
     async with serve(probe, limits=ConnectionLimits(max_connections=1)) as running:
-        holder = await connect(running)
+        holder = await greeted(running)
         assert await refuse_burst(running, MAX_PENDING_REFUSALS + extra) == MAX_PENDING_REFUSALS
         # every refusal ends within REFUSAL_TIMEOUT, and sooner once its client has closed
         await trio.sleep(REFUSAL_TIMEOUT + 1)

@@ -7,7 +7,6 @@ import logging
 import socket
 import ssl
 import struct
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -26,26 +25,14 @@ from netsvc import (
     Server,
     Service,
 )
-from netsvc.testing import RunningServer, open_connection, serve
+from netsvc.testing import open_connection, serve
 from protocols.echo import protocol as echo_protocol
-from tests.lineclient import LineClient
+from tests.lineclient import LineClient, greeted
 from tests.netsvc.probe import protocol as probe
 
+pytestmark = pytest.mark.usefixtures("close_line_clients")
+
 LIMITS = ConnectionLimits(idle_timeout=30, request_timeout=30, send_timeout=30)
-
-
-@pytest.fixture(autouse=True)
-async def close_line_clients() -> AsyncIterator[None]:
-    yield
-    for client in LineClient.opened:
-        await trio.aclose_forcefully(client.stream)
-    LineClient.opened.clear()
-
-
-async def connect(running: RunningServer) -> LineClient:
-    client = LineClient(await running.connect())
-    assert await client.line() == b"HELLO"
-    return client
 
 
 async def test_fixture_serves_a_plugin_by_name(netsvc_server: Any) -> None:
@@ -59,13 +46,13 @@ async def test_fixture_serves_a_plugin_by_name(netsvc_server: Any) -> None:
 @pytest.mark.server_errors(r"handler failed; closing this connection")
 async def test_handler_exception_closes_only_that_connection() -> None:
     async with serve(probe, limits=LIMITS) as running:
-        bystander = await connect(running)
-        victim = await connect(running)
+        bystander = await greeted(running)
+        victim = await greeted(running)
         await victim.send(b"CRASH\n")
         assert await victim.line() == b"ERR internal error"  # the plugin's last words
         assert await victim.closed()
         assert await bystander.ask("ECHO still here") == b"still here"
-        fresh = await connect(running)
+        fresh = await greeted(running)
         assert await fresh.ask("ECHO new") == b"new"
         assert running.server.runtime.counters.errors == 1
 
@@ -73,7 +60,7 @@ async def test_handler_exception_closes_only_that_connection() -> None:
 async def test_over_limit_connections_get_the_protocols_refusal() -> None:
     limits = ConnectionLimits(max_connections=2)
     async with serve(probe, limits=limits) as running:
-        first, second = await connect(running), await connect(running)
+        first, second = await greeted(running), await greeted(running)
         refused = LineClient(await running.connect())
         assert await refused.line() == b"BUSY too many connections"
         assert await refused.closed()
@@ -83,7 +70,7 @@ async def test_over_limit_connections_get_the_protocols_refusal() -> None:
         with trio.fail_after(5):
             while running.server.runtime.counters.connections_open > 1:
                 await trio.sleep(0.01)
-        third = await connect(running)
+        third = await greeted(running)
         assert await third.ask("ECHO in") == b"in"
         counters = running.server.runtime.listeners[0].counters
         assert counters.connections_refused == 1
@@ -93,7 +80,7 @@ async def test_over_limit_connections_get_the_protocols_refusal() -> None:
 async def test_idle_connection_is_closed_after_idle_timeout() -> None:
     limits = ConnectionLimits(idle_timeout=0.3, request_timeout=5)
     async with serve(probe, limits=limits) as running:
-        client = await connect(running)
+        client = await greeted(running)
         assert await client.ask("ECHO a") == b"a"
         start = trio.current_time()
         assert await client.closed(timeout=3)
@@ -103,7 +90,7 @@ async def test_idle_connection_is_closed_after_idle_timeout() -> None:
 async def test_slow_request_is_cut_off_by_request_timeout() -> None:
     limits = ConnectionLimits(idle_timeout=10, request_timeout=0.4)
     async with serve(probe, limits=limits) as running:
-        client = await connect(running)
+        client = await greeted(running)
 
         async def dribble() -> None:  # a byte every 0.1s: the line never completes in time
             try:
@@ -124,7 +111,7 @@ async def test_slow_request_is_cut_off_by_request_timeout() -> None:
 async def test_steady_pipelined_requests_are_not_a_slow_request() -> None:
     limits = ConnectionLimits(idle_timeout=10, request_timeout=0.3)
     async with serve(probe, limits=limits) as running:
-        client = await connect(running)
+        client = await greeted(running)
         for i in range(8):  # each write completes one line and starts the next
             await client.send(f"{i}\nECHO ".encode() if i else b"ECHO ")
             await trio.sleep(0.1)
@@ -142,7 +129,7 @@ async def test_client_that_never_reads_is_dropped_after_send_timeout() -> None:
         with trio.fail_after(5):
             while running.server.runtime.counters.connections_open:
                 await trio.sleep(0.05)
-        other = await connect(running)
+        other = await greeted(running)
         assert await other.ask("ECHO fine") == b"fine"
 
 
@@ -186,7 +173,7 @@ async def test_unix_socket(tmp_path: Any) -> None:
     path = str(tmp_path / "probe.sock")
     async with serve(probe, address=ListenAddress("unix", path=path)) as running:
         assert running.url == f"probe+unix://{path}"
-        client = await connect(running)
+        client = await greeted(running)
         assert await client.ask("PEER") == b"unix"
     assert not (tmp_path / "probe.sock").exists()
 
@@ -197,14 +184,14 @@ async def test_stale_unix_socket_file_is_replaced(tmp_path: Any) -> None:
     stale.bind(path)
     stale.close()  # the file stays, nobody listens: what a crashed server leaves
     async with serve(probe, address=ListenAddress("unix", path=path)) as running:
-        assert await (await connect(running)).ask("ECHO x") == b"x"
+        assert await (await greeted(running)).ask("ECHO x") == b"x"
 
 
 @pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 in this kernel")
 async def test_ipv6_loopback() -> None:
     async with serve(probe, address=ListenAddress("tcp", host="::1", port=0)) as running:
         assert running.url.startswith("probe://[::1]:")
-        client = await connect(running)
+        client = await greeted(running)
         assert (await client.ask("PEER")).startswith(b"[::1]:")
 
 
@@ -219,7 +206,7 @@ async def test_tls_listener(caplog: pytest.LogCaptureFixture) -> None:
         probe, ssl_context=server_context, client_ssl_context=client_context
     ) as running:
         assert running.url.startswith("probes://127.0.0.1:")
-        client = await connect(running)
+        client = await greeted(running)
         assert await client.ask("ECHO secret") == b"secret"
         # a client that does not speak TLS is dropped without harming the server
         plain = LineClient(await open_connection(running.url))
@@ -344,7 +331,7 @@ async def test_refusal_survives_a_tls_client_that_never_handshakes() -> None:
     async with serve(
         probe, limits=limits, ssl_context=server_context, client_ssl_context=client_context
     ) as running:
-        first = await connect(running)
+        first = await greeted(running)
         silent = [LineClient(await open_connection(running.url)) for _ in range(3)]  # no TLS
         await trio.sleep(0.5)  # past the handshake timeout of the refusals
         for client in silent:

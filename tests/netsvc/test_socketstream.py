@@ -6,30 +6,17 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import AsyncIterator
 
 import pytest
 import trio
 import trustme
 
-from netsvc.testing import RunningServer, serve
-from tests.lineclient import LineClient
+from netsvc.testing import serve
+from tests.lineclient import greeted
 from tests.netsvc.probe import protocol as probe
 from tests.rawclient import linger_reset
 
-
-@pytest.fixture(autouse=True)
-async def close_line_clients() -> AsyncIterator[None]:
-    yield
-    for client in LineClient.opened:
-        await trio.aclose_forcefully(client.stream)
-    LineClient.opened.clear()
-
-
-async def connect(running: RunningServer) -> LineClient:
-    client = LineClient(await running.connect())
-    assert await client.line() == b"HELLO"
-    return client
+pytestmark = pytest.mark.usefixtures("close_line_clients")
 
 
 async def test_a_client_that_resets_during_the_tls_handshake_ends_only_itself() -> None:
@@ -41,7 +28,7 @@ async def test_a_client_that_resets_during_the_tls_handshake_ends_only_itself() 
     async with serve(
         probe, ssl_context=server_context, client_ssl_context=client_context
     ) as running:
-        bystander = await connect(running)
+        bystander = await greeted(running)
         assert running.port is not None
         for _ in range(5):
             # connected, silent (the server waits for its ClientHello), then reset
@@ -50,5 +37,5 @@ async def test_a_client_that_resets_during_the_tls_handshake_ends_only_itself() 
                 await trio.sleep(0.2)
         await trio.sleep(0.5)
         assert await bystander.ask("ECHO still here") == b"still here"
-        fresh = await connect(running)
+        fresh = await greeted(running)
         assert await fresh.ask("ECHO new") == b"new"

@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import AsyncIterator
 
 import pytest
-import trio
 
 from netsvc import Connection, ConnectionLimits
-from netsvc.testing import RunningServer, serve
-from tests.lineclient import LineClient
+from netsvc.testing import serve
+from tests.lineclient import LineClient, greeted
 from tests.netsvc.probe import ProbeApp
 from tests.netsvc.probe import protocol as probe
+
+pytestmark = pytest.mark.usefixtures("close_line_clients")
 
 SNAPSHOT_KEYS = {
     "connections_open",
@@ -24,27 +24,13 @@ SNAPSHOT_KEYS = {
 }
 
 
-@pytest.fixture(autouse=True)
-async def close_line_clients() -> AsyncIterator[None]:
-    yield
-    for client in LineClient.opened:
-        await trio.aclose_forcefully(client.stream)
-    LineClient.opened.clear()
-
-
-async def connect(running: RunningServer) -> LineClient:
-    client = LineClient(await running.connect())
-    assert await client.line() == b"HELLO"
-    return client
-
-
 async def test_requests_add_up_per_listener_and_for_the_server() -> None:
     async with serve(probe) as running:
-        client = await connect(running)
+        client = await greeted(running)
         await client.send(b"ECHO a\nECHO b\n")  # two requests in one read, or two reads
         assert [await client.line(), await client.line()] == [b"a", b"b"]
         assert await client.ask("ECHO c") == b"c"
-        other = await connect(running)
+        other = await greeted(running)
         assert await other.ask("ECHO d") == b"d"
         stats = ast.literal_eval((await other.ask("STATS")).decode())
         assert stats["requests"] == 5  # STATS itself was parsed before it ran
@@ -60,7 +46,7 @@ async def test_a_plugin_counting_a_request_itself_adds_one() -> None:
         return b"counted"
 
     async with serve(probe, app=app) as running:
-        client = await connect(running)
+        client = await greeted(running)
         assert await client.ask("COUNT") == b"counted"
         assert await client.ask("COUNT") == b"counted"
         (listener,) = running.server.runtime.listeners
@@ -73,7 +59,7 @@ async def test_a_plugin_counting_a_request_itself_adds_one() -> None:
 async def test_errors_add_up() -> None:
     async with serve(probe) as running:
         for _ in range(3):
-            victim = await connect(running)
+            victim = await greeted(running)
             assert await victim.ask("CRASH") == b"ERR internal error"
         (listener,) = running.server.runtime.listeners
         assert listener.counters.errors == 3
@@ -82,7 +68,7 @@ async def test_errors_add_up() -> None:
 
 async def test_refusals_add_up() -> None:
     async with serve(probe, limits=ConnectionLimits(max_connections=1)) as running:
-        holder = await connect(running)
+        holder = await greeted(running)
         for _ in range(3):
             refused = LineClient(await running.connect())
             assert await refused.line() == b"BUSY too many connections"
@@ -94,7 +80,7 @@ async def test_refusals_add_up() -> None:
 
 async def test_snapshot_names_each_counter() -> None:
     async with serve(probe) as running:
-        client = await connect(running)
+        client = await greeted(running)
         stats = ast.literal_eval((await client.ask("STATS")).decode())
         assert set(stats) >= SNAPSHOT_KEYS  # each under its name (more may come)
         assert stats["connections_open"] == 1
