@@ -190,6 +190,7 @@ class StreamParser:
         self._column_shift = 0
         self._resume_at = (1, 0)  # line, column
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._cut = b""  # a character the last read began: held back from expat
         self._events: list[Event] = []
         self._error: StreamError | None = None
         self._closed = False
@@ -279,15 +280,21 @@ class StreamParser:
     def _feed_checked(self, data: bytes) -> None:
         # Expat would say "invalid token" for invalid UTF-8; be precise, but
         # report an error earlier in the read first, as expat fed less would.
-        pending = len(self._utf8.getstate()[0])  # a character the last read began
+        # Expat only ever gets whole characters: the start of one that a read
+        # cuts is held back (_cut), so that its bytes reach expat, or are
+        # refused, the same way however the stream is split.
+        chunk = self._cut + data  # the decoder holds the same start of a character
         try:
             self._utf8.decode(data)
-        except UnicodeDecodeError as exc:
-            self._feed(data[: max(0, exc.start - pending)], force=True)
+        except UnicodeDecodeError as exc:  # exc.start counts the held bytes too
+            self._cut = b""
+            self._feed(chunk[: exc.start], force=True)
             if not self._closed:
                 self._fail("unsupported-encoding", f"invalid UTF-8: {exc.reason}")
             return
-        self._feed(data)
+        whole = len(chunk) - len(self._utf8.getstate()[0])
+        chunk, self._cut = chunk[:whole], chunk[whole:]
+        self._feed(chunk)
 
     def _feed(self, data: bytes, *, force: bool = False) -> None:
         self._fed += len(data)
@@ -373,7 +380,9 @@ class StreamParser:
         (a trailing "\r" included) is not a start."""
         if self._closed:
             return False
-        return self._depth >= 2 or self._fed - self._parsed > (self._token == b"\r")
+        return (
+            self._depth >= 2 or self._fed - self._parsed > (self._token == b"\r") or bool(self._cut)
+        )
 
     def _position(self, line: int, column: int) -> tuple[int, int]:
         """The stream's line and column for the current parser's."""

@@ -258,3 +258,14 @@ def test_a_large_tag_with_gt_in_an_attribute_completes_when_fed_byte_by_byte() -
     data = b"<message id='" + b">" * 8000 + b"'/>"
     events = [event for i in range(len(data)) for event in parser.feed(data[i : i + 1])]
     assert len(events) == 1
+
+
+def test_a_character_cut_by_a_read_is_refused_as_the_whole_read_refuses_it() -> None:
+    # found by the split property: "\xed\xa0\x80" (a UTF-16 surrogate) where
+    # a quote belongs. Whole, it is invalid UTF-8; a byte at a time, expat got
+    # the "\xed" first and said not-well-formed. Expat now gets whole characters.
+    data = HEADER.replace(b"to='localhost'", b"to=\xed\xa0\x80'x'")
+    whole = feed([data], StreamParser())
+    bytewise = feed([data[i : i + 1] for i in range(len(data))], StreamParser())
+    assert whole == bytewise
+    assert whole[1] == "unsupported-encoding: invalid UTF-8: invalid continuation byte"
