@@ -15,6 +15,7 @@ from ._connection import (
     SendTimeout,
 )
 from ._plugin import Access, AppError, ListenerInfo, Protocol, Runtime, Service
+from ._proxy import TrustedProxies
 from ._registry import (
     BrokenPlugin,
     InstalledPlugins,
@@ -56,6 +57,7 @@ __all__ = [
     "SocketAddress",
     "TlsConfig",
     "TlsError",
+    "TrustedProxies",
     "installed_protocols",
     "listens_locally",
     "load_protocol",

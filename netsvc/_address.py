@@ -1,5 +1,6 @@
 # Where to listen: parsing listen URLs (`redis://[::1]:6380`,
-# `redis+unix:///run/app.sock`, `redis+fd://3`, `redis+systemd://name`),
+# `redis+unix:///run/app.sock`, `redis+fd://3`, `redis+systemd://name`, and
+# `+proxy` in any of them for a PROXY protocol header first),
 # opening the sockets they name (TCP, Unix, inherited fds, systemd socket
 # activation), writing the URL a client should use for a bound socket, and
 # the structured address of either end of a connection.
@@ -48,6 +49,7 @@ class ListenAddress:
     fd: int | None = None  # fd
     name: str | None = None  # systemd: LISTEN_FDNAMES entry; None means all
     reuse_port: bool = False  # tcp: share the port with other processes (--workers)
+    proxy: bool = False  # each connection starts with a PROXY protocol header (+proxy)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -84,18 +86,25 @@ class SocketAddress:
         return cls("tcp", host=address[0], port=address[1])
 
     @property
+    def ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        """The host as an IP address (an IPv4-mapped IPv6 one as IPv4, as a
+        dual-stack socket reports IPv4 clients); None for a Unix socket."""
+        try:
+            ip = ipaddress.ip_address(self.host)
+        except ValueError:
+            return None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        return ip
+
+    @property
     def is_loopback(self) -> bool:
         """True for a Unix socket or a loopback IP (127.0.0.0/8, ::1, and
         IPv4-mapped loopback)."""
         if self.transport == "unix":
             return True
-        try:
-            ip = ipaddress.ip_address(self.host)
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return ip.is_loopback
+        ip = self.ip
+        return ip is not None and ip.is_loopback
 
     def __str__(self) -> str:
         if self.transport == "unix":
@@ -111,26 +120,39 @@ def parse_listen_url(url: str) -> tuple[str, ListenAddress]:
     `SCHEME://HOST[:PORT]` is TCP (`[::1]` for IPv6), `SCHEME+unix://PATH` a
     Unix socket, `SCHEME+fd://N` an inherited file descriptor and
     `SCHEME+systemd://[NAME]` sockets passed by systemd socket activation.
+    `+proxy` (`redis+proxy://...`, `redis+proxy+unix://...`) marks a listener
+    behind a proxy that starts each connection with a PROXY protocol header.
     """
     scheme, sep, rest = url.partition("://")
     if not sep or not scheme:
         raise AddressError(f"listen URL {url!r} has no scheme; write it as SCHEME://HOST:PORT")
-    base, _, transport = scheme.lower().partition("+")
-    transport = transport or "tcp"
+    base, *modifiers = scheme.lower().split("+")
+    proxy = "proxy" in modifiers
+    transports = [modifier for modifier in modifiers if modifier != "proxy"]
+    if len(transports) > 1 or modifiers.count("proxy") > 1:
+        raise AddressError(f"{url!r}: one transport (+unix, +fd or +systemd) and +proxy at most")
+    transport = transports[0] if transports else "tcp"
+    address = _parse_address(url, base, transport, rest)
+    return base, dataclasses.replace(address, proxy=True) if proxy else address
+
+
+def _parse_address(url: str, base: str, transport: str, rest: str) -> ListenAddress:
     if transport == "unix":
         if not rest:
             raise AddressError(
                 f"{url!r}: a Unix socket URL needs a path ({base}+unix:///run/app.sock)"
             )
-        return base, ListenAddress("unix", path=rest)
+        return ListenAddress("unix", path=rest)
     if transport == "fd":
         if not rest.isdigit():
             raise AddressError(f"{url!r}: expected a file descriptor number ({base}+fd://3)")
-        return base, ListenAddress("fd", fd=int(rest))
+        return ListenAddress("fd", fd=int(rest))
     if transport == "systemd":
-        return base, ListenAddress("systemd", name=rest or None)
+        return ListenAddress("systemd", name=rest or None)
     if transport != "tcp":
-        raise AddressError(f"{url!r}: unknown transport {transport!r} (use +unix, +fd or +systemd)")
+        raise AddressError(
+            f"{url!r}: unknown transport {transport!r} (use +unix, +fd or +systemd, or +proxy)"
+        )
     if "/" in rest.rstrip("/") or "?" in rest or "@" in rest:
         raise AddressError(f"{url!r}: a listen URL has only a host and a port, not a path or user")
     try:
@@ -142,11 +164,14 @@ def parse_listen_url(url: str) -> tuple[str, ListenAddress]:
         raise AddressError(
             f"{url!r}: no host; write {base}://127.0.0.1:PORT or {base}://[::1]:PORT"
         )
-    return base, ListenAddress("tcp", host=parsed.hostname, port=port)
+    return ListenAddress("tcp", host=parsed.hostname, port=port)
 
 
-def client_url(scheme: str, sock: socket.socket) -> str:
-    """The URL a client uses to reach the bound socket `sock`."""
+def client_url(scheme: str, sock: socket.socket, *, proxy: bool = False) -> str:
+    """The URL a client uses to reach the bound socket `sock` (for a PROXY
+    protocol listener, `+proxy` says that only a proxy can)."""
+    if proxy:
+        scheme += "+proxy"
     if sock.family == socket.AF_UNIX:
         path = sock.getsockname()
         if isinstance(path, bytes):
@@ -292,7 +317,10 @@ def _tcp_addresses(host: str, port: int) -> list[Any]:
 def listens_locally(address: ListenAddress) -> bool:
     """True if only this machine can connect to `address`: a Unix socket, or
     a TCP host whose every address is loopback. An inherited or systemd
-    socket, or a host that does not resolve, is not known to be local."""
+    socket, or a host that does not resolve, is not known to be local, nor
+    is a `+proxy` listener, whose clients are wherever the proxy's are."""
+    if address.proxy:
+        return False
     if address.transport == "unix":
         return True
     if address.transport != "tcp" or not address.host:

@@ -22,6 +22,7 @@ from ._connection import ConnectionLimits
 from ._fdlimit import adjust_open_file_limit
 from ._logging import LOG_FORMATS, LOG_LEVELS, configure_logging
 from ._plugin import AppError, Protocol
+from ._proxy import DEFAULT_TRUSTED_PROXIES, TrustedProxies
 from ._registry import InstalledPlugins, LoadError, import_object, load_protocol, scan_protocols
 from ._server import Listen, Server
 from ._settings import SettingError, SettingInfo, build_settings, describe_settings
@@ -265,6 +266,24 @@ def main() -> None:
     ),
 )
 @click.option(
+    "--proxy-protocol",
+    is_flag=True,
+    envvar="NETSVC_PROXY_PROTOCOL",
+    help="The --protocol listener is behind a proxy that starts each connection with a "
+    "PROXY protocol header (v1 or v2, HAProxy's send-proxy); in --listen, write +proxy: "
+    "redis+proxy://0.0.0.0:6380.",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    envvar="NETSVC_FORWARDED_ALLOW_IPS",
+    default=DEFAULT_TRUSTED_PROXIES,
+    show_default=True,
+    metavar="ADDRESSES",
+    help="Proxies trusted to name the real client (PROXY headers; HTTP's X-Forwarded-*): "
+    "comma-separated addresses and networks (10.0.0.0/8), or * for any peer. "
+    "Unix-socket peers are always trusted.",
+)
+@click.option(
     "--certfile",
     envvar="NETSVC_CERTFILE",
     type=click.Path(dir_okay=False),
@@ -356,6 +375,10 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
     ssl_context = tls[1] if tls else None
     reload = _reloader(tls)
     workers: int = options["workers"]
+    try:
+        trusted_proxies = TrustedProxies.parse(options["forwarded_allow_ips"])
+    except ValueError as exc:
+        raise click.UsageError(f"--forwarded-allow-ips: {exc}") from None
 
     def make_server(listens: list[Listen]) -> Server:
         return Server(
@@ -365,6 +388,7 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
             ssl_context=ssl_context,
             graceful_timeout=options["graceful_timeout"],
             announce=workers == 1,
+            trusted_proxies=trusted_proxies,
         )
 
     if workers > 1:
@@ -426,12 +450,16 @@ def _listens(ctx: click.Context, options: dict[str, Any]) -> list[Listen]:
             bool(listens),
         )
         if simple is not None:
+            if options["proxy_protocol"]:
+                simple = dataclasses.replace(simple, proxy=True)
             tls = options["certfile"] is not None
             if tls and not protocol.tls_schemes:
                 raise click.UsageError(
                     f"protocol {protocol.name!r} has no TLS scheme; it cannot serve TLS"
                 )
             listens.append(Listen(protocol, simple, tls=tls, limits=_limits(protocol, options)))
+    elif options["proxy_protocol"]:
+        raise click.UsageError("--proxy-protocol needs --protocol; in --listen, write +proxy")
     elif any(options[name] is not None for name in ("port", "unix", "fd")) or (
         ctx.get_parameter_source("host") == click.core.ParameterSource.COMMANDLINE
     ):

@@ -152,6 +152,7 @@ class Connection:
         id: int,
         peer: SocketAddress,
         local: SocketAddress,
+        proxy: SocketAddress | None = None,
         listener_url: str,
         tls: bool,
         limits: ConnectionLimits,
@@ -163,7 +164,11 @@ class Connection:
         self.peer = peer
         """The client's address (`str()` it for logs; `.host`, `.port`, `.is_loopback`)."""
         self.local = local
-        """Our end's address: the listener's host and port, or Unix socket path."""
+        """Our end's address: the listener's host and port, or Unix socket path
+        (behind a PROXY protocol proxy: the address the client connected to)."""
+        self.proxy = proxy
+        """The proxy's address when a PROXY protocol header (a `+proxy` listener)
+        gave `peer` and `local`; None for a direct connection."""
         self.listener_url = listener_url
         self.tls = tls
         self.peer_certificate = peer_certificate

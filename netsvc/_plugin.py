@@ -13,6 +13,7 @@ import trio
 
 from ._address import ListenAddress
 from ._connection import Connection, ConnectionLimits
+from ._proxy import DEFAULT_TRUSTED_PROXIES, TrustedProxies
 from ._stats import Counters
 
 __all__ = ["Access", "AppError", "ListenerInfo", "Protocol", "Runtime", "Service"]
@@ -40,6 +41,9 @@ class Runtime:
     def __init__(self) -> None:
         self.counters = Counters()
         self.listeners: list[ListenerInfo] = []
+        self.trusted_proxies = TrustedProxies.parse(DEFAULT_TRUSTED_PROXIES)
+        """Peers whose word about the real client is taken (--forwarded-allow-ips):
+        PROXY protocol headers, and a plugin's forwarding headers (X-Forwarded-For)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,6 +38,14 @@ from ._connection import (
 )
 from ._parking import IdleParking
 from ._plugin import Access, ListenerInfo, Protocol, Runtime, Service
+from ._proxy import (
+    V1_MAX_LENGTH,
+    ProxyHeader,
+    ProxyHeaderError,
+    TrustedProxies,
+    header_length,
+    parse_header,
+)
 from ._socketstream import SocketStream, close_gracefully
 from ._stats import Counters
 from ._tls import PeerCertificate
@@ -76,6 +84,7 @@ ACCEPT_ERROR_LOG_INTERVAL = 10.0  # seconds between two logs of the same accept 
 REFUSAL_TIMEOUT = 2.0  # seconds a refused connection may take to receive its message
 MAX_PENDING_REFUSALS = 64  # past this, over-limit connections are closed without a word
 REFUSAL_LOG_INTERVAL = 10.0  # seconds between two "refusing connections" warnings
+PROXY_ERROR_LOG_INTERVAL = 1.0  # seconds between two logged bad PROXY headers on a listener
 CLOSE_LINGER = 1.0  # seconds to drain a client's unread bytes so it gets our last reply
 CLOSE_LINGER_BYTES = 256 * 1024
 DEFAULT_BACKLOG = 1024
@@ -94,17 +103,40 @@ class Listen:
 
 
 @dataclasses.dataclass
+class _Throttle:
+    """A log line said at most once per `interval` seconds; counts every event."""
+
+    interval: float
+    count: int = 0
+    _last: float = -math.inf
+
+    def due(self) -> bool:
+        """Count one event; True if it should be logged."""
+        self.count += 1
+        now = trio.current_time()
+        if now - self._last < self.interval:
+            return False
+        self._last = now
+        return True
+
+
+@dataclasses.dataclass
 class _Listener:
     info: ListenerInfo
     sock: socket.socket  # listening, non-blocking
     service: Service
     limits: ConnectionLimits
     tls: bool
+    proxy: bool  # each connection starts with a PROXY protocol header
     unix_path: str | None  # a Unix socket file we created, removed at exit
     unix_inode: tuple[int, int] | None = None  # (st_dev, st_ino) of that file
-    last_refusal_log: float = -math.inf
-    last_accept_error_log: float = -math.inf
-    accept_errors: int = 0
+    refusals: _Throttle = dataclasses.field(default_factory=lambda: _Throttle(REFUSAL_LOG_INTERVAL))
+    accept_errors: _Throttle = dataclasses.field(
+        default_factory=lambda: _Throttle(ACCEPT_ERROR_LOG_INTERVAL)
+    )
+    proxy_errors: _Throttle = dataclasses.field(
+        default_factory=lambda: _Throttle(PROXY_ERROR_LOG_INTERVAL)
+    )
 
 
 class Server:
@@ -124,12 +156,15 @@ class Server:
         graceful_timeout: float = 30.0,
         backlog: int = DEFAULT_BACKLOG,
         announce: bool = True,
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None:
         if not listens:
             raise ValueError("a server needs at least one listener")
         if any(listen.tls for listen in listens) and ssl_context is None:
             raise ValueError("a TLS listener needs a certificate: give --certfile and --keyfile")
         self.runtime = Runtime()
+        if trusted_proxies is not None:
+            self.runtime.trusted_proxies = trusted_proxies
         self._listens = listens
         self._apps = dict(apps or {})
         self._settings = dict(settings or {})
@@ -233,7 +268,7 @@ class Server:
             scheme = (protocol.tls_schemes if listen.tls else protocol.schemes)[0]
             for sock in sockets:
                 sock.setblocking(False)
-                url = client_url(scheme, sock)
+                url = client_url(scheme, sock, proxy=listen.address.proxy)
                 counters = Counters(parent=self.runtime.counters)
                 info = ListenerInfo(url=url, protocol=protocol.name, counters=counters)
                 created_path = listen.address.path if listen.address.transport == "unix" else None
@@ -244,6 +279,7 @@ class Server:
                         service=services[protocol.name],
                         limits=listen.limits or protocol.limits,
                         tls=listen.tls,
+                        proxy=listen.address.proxy,
                         unix_path=created_path,
                         unix_inode=_inode(created_path) if created_path else None,
                     )
@@ -352,7 +388,7 @@ class Server:
             }[self._ssl_context.verify_mode]
         level, message = audit_line(
             listener.info.url,
-            local=_is_local(listener.sock),
+            local=_is_local(listener.sock) and not listener.proxy,  # clients: anywhere
             client_certs=client_certs,
             access=listener.service.access(),
         )
@@ -360,23 +396,18 @@ class Server:
             log.log(level, "%s", message, extra={"url": listener.info.url})
 
     def _log_accept_error(self, listener: _Listener, exc: OSError) -> None:
-        listener.accept_errors += 1
-        now = trio.current_time()
-        if now - listener.last_accept_error_log >= ACCEPT_ERROR_LOG_INTERVAL:
-            listener.last_accept_error_log = now
+        if listener.accept_errors.due():
             log.error(
                 "accept on %s failed: %s (%s); retrying every %gs (%d failures so far)",
                 listener.info.url,
                 errno.errorcode.get(exc.errno or 0, "error"),
                 exc.strerror,
                 ACCEPT_RETRY_DELAY,
-                listener.accept_errors,
+                listener.accept_errors.count,
             )
 
     def _log_refusal(self, listener: _Listener) -> None:
-        now = trio.current_time()
-        if now - listener.last_refusal_log >= REFUSAL_LOG_INTERVAL:
-            listener.last_refusal_log = now
+        if listener.refusals.due():
             log.warning(
                 "%s: connection limit of %d reached; refusing new connections (%d refused so far)",
                 listener.info.url,
@@ -411,13 +442,78 @@ class Server:
             await stream.do_handshake()
         return stream
 
+    async def _read_proxy_header(
+        self, raw: SocketStream, peer: SocketAddress, listener: _Listener
+    ) -> ProxyHeader | None:
+        """Read the PROXY protocol header a +proxy listener's connections
+        start with, before TLS and before the plugin: exactly its bytes, so
+        that what follows is untouched. None (logged) when the peer is not a
+        trusted proxy or sends no valid header in time: close the connection."""
+        if not self.runtime.trusted_proxies.trusts(peer):
+            self._log_proxy_error(
+                listener,
+                peer,
+                f"not a trusted proxy (--forwarded-allow-ips {self.runtime.trusted_proxies})",
+            )
+            return None
+        sock = raw.socket
+        header = b""
+        try:
+            with trio.fail_after(listener.limits.handshake_timeout):
+                while True:
+                    # Peek, then take only the header's bytes: a v1 line's
+                    # length is known at its CRLF, a v2 header's from its 16th byte.
+                    known = header_length(header)
+                    limit = (V1_MAX_LENGTH if known is None else known) - len(header)
+                    try:
+                        peeked = sock.recv(limit, socket.MSG_PEEK)
+                    except BlockingIOError:
+                        await trio.lowlevel.wait_readable(sock)
+                        continue
+                    if not peeked:
+                        raise ProxyHeaderError("closed before the end of its PROXY header")
+                    length = header_length(header + peeked)
+                    take = len(peeked) if length is None else length - len(header)
+                    header += sock.recv(min(take, len(peeked)))
+                    if length is not None and len(header) == length:
+                        return parse_header(header)
+        except trio.TooSlowError:
+            reason = f"no PROXY header within {listener.limits.handshake_timeout:g}s"
+        except ProxyHeaderError as exc:
+            reason = str(exc)
+        except OSError as exc:
+            reason = f"lost while reading its PROXY header: {exc.strerror}"
+        self._log_proxy_error(listener, peer, reason)
+        return None
+
+    def _log_proxy_error(self, listener: _Listener, peer: SocketAddress, reason: str) -> None:
+        if listener.proxy_errors.due():
+            log.warning(
+                "%s: closing the connection from %s: %s (%d so far)",
+                listener.info.url,
+                peer,
+                reason,
+                listener.proxy_errors.count,
+            )
+
     async def _run_connection(
         self, raw: SocketStream, peer: SocketAddress, listener: _Listener
     ) -> None:
         conn_id = next(self._ids)
         counters = listener.info.counters
         conn: Connection | None = None
+        local = SocketAddress.of(raw.socket, peer=False)
+        proxy: SocketAddress | None = None
         try:
+            if listener.proxy:
+                header = await self._read_proxy_header(raw, peer, listener)
+                if header is None:  # closed with a FIN, not a reset: the client may read
+                    with trio.move_on_after(CLOSE_LINGER):
+                        await close_gracefully(raw, raw, CLOSE_LINGER_BYTES)
+                    return
+                if header.source is not None:  # else the proxy's own (a health check)
+                    proxy, peer = peer, header.source
+                    local = header.destination or local
             try:
                 stream = await self._secure(raw, listener)
                 certificate = PeerCertificate.of(stream) if listener.tls else None
@@ -434,7 +530,8 @@ class Server:
                 watchdog=self._watchdog,
                 id=conn_id,
                 peer=peer,
-                local=SocketAddress.of(raw.socket, peer=False),
+                local=local,
+                proxy=proxy,
                 listener_url=listener.info.url,
                 tls=listener.tls,
                 limits=listener.limits,

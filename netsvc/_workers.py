@@ -54,8 +54,10 @@ def _prepare(listens: list[Listen]) -> _Prepared:
             ):
                 host, real_port = sock.getsockname()[:2]
                 prepared.held.append(sock)
-                prepared.urls.append(client_url(scheme, sock))
-                shared = ListenAddress("tcp", host=host, port=real_port, reuse_port=True)
+                prepared.urls.append(client_url(scheme, sock, proxy=address.proxy))
+                shared = ListenAddress(
+                    "tcp", host=host, port=real_port, reuse_port=True, proxy=address.proxy
+                )
                 prepared.listens.append(dataclasses.replace(listen, address=shared))
             continue
         sockets = open_sockets(
@@ -69,8 +71,8 @@ def _prepare(listens: list[Listen]) -> _Prepared:
         for sock in sockets:
             sock.set_inheritable(True)
             prepared.held.append(sock)
-            prepared.urls.append(client_url(scheme, sock))
-            inherited = ListenAddress("fd", fd=sock.fileno())
+            prepared.urls.append(client_url(scheme, sock, proxy=address.proxy))
+            inherited = ListenAddress("fd", fd=sock.fileno(), proxy=address.proxy)
             prepared.listens.append(dataclasses.replace(listen, address=inherited))
     return prepared
 

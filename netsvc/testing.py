@@ -35,6 +35,7 @@ from ._logguard import (
     take_process_logs,
 )
 from ._plugin import Protocol
+from ._proxy import TrustedProxies
 from ._registry import load_protocol
 from ._server import Listen, Server
 from ._settings import build_settings
@@ -111,12 +112,15 @@ async def serve(
     ssl_context: ssl.SSLContext | None = None,
     client_ssl_context: ssl.SSLContext | None = None,
     graceful_timeout: float = 5.0,
+    trusted_proxies: TrustedProxies | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Serve `protocol` (a plugin or its name) on 127.0.0.1 with a free port.
 
     `settings` are the plugin's settings by field name (the environment is not
     read, so tests do not depend on it). With `ssl_context` the listener is TLS.
-    Leaving the block shuts the server down gracefully.
+    An `address` with `proxy=True` expects PROXY protocol headers from
+    `trusted_proxies` (default: loopback). Leaving the block shuts the server
+    down gracefully.
     """
     plugin = load_protocol(protocol) if isinstance(protocol, str) else protocol
     listen = Listen(
@@ -133,6 +137,7 @@ async def serve(
         },
         ssl_context=ssl_context,
         graceful_timeout=graceful_timeout,
+        trusted_proxies=trusted_proxies,
     )
     await server.bind()  # errors such as AddressError surface here, unwrapped
     async with trio.open_nursery() as nursery:

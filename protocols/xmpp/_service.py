@@ -4,6 +4,7 @@
 # server's own answers (roster, ping, disco, bots and users' IQ handlers).
 from __future__ import annotations
 
+import dataclasses
 import math
 import secrets
 import time
@@ -285,6 +286,8 @@ def _bot_reply(reply: str | Element, message: Element, bot: JID, user: JID) -> E
 
 
 def _where(address: ListenAddress) -> str:
+    if address.proxy:  # its clients are the proxy's, from anywhere
+        return f"{_where(dataclasses.replace(address, proxy=False))} behind a proxy (+proxy)"
     if address.transport == "tcp":
         host = f"[{address.host}]" if address.host and ":" in address.host else address.host
         return f"{host}:{address.port if address.port is not None else 5222}"

@@ -4,11 +4,13 @@
 # a dribbled request cut, a client that does not read dropped, an idle
 # connection closed, each at its deadline and with the option beating the
 # variable; --certfile with --protocol turning TLS on, and the refusal at the
-# limit sent through TLS.
+# limit sent through TLS; --proxy-protocol and --forwarded-allow-ips.
 from __future__ import annotations
 
+import re
 import socket
 import ssl
+import subprocess
 
 import httpx
 import pytest
@@ -19,7 +21,7 @@ from redis.retry import Retry
 
 from tests.protocols.resp.respclient import encode_command
 from tests.rawclient import exchange, open_raw
-from tests.serveprocess import Certificates, ServeProcess, host_port
+from tests.serveprocess import NETSVC, Certificates, ServeProcess, host_port, netsvc_env
 
 # How early and how late a deadline may be seen from here on a busy machine:
 # the core's clock is read once per watchdog tick (50ms), and is older still
@@ -179,3 +181,70 @@ def test_refusal_at_the_limit_goes_through_tls(
         with tls_connection(certificates, url):  # handshake done: it was accepted
             with tls_connection(certificates, url) as refused:  # the refusal's handshake
                 assert read_to_end(refused).startswith(refusal)
+
+
+# -- the PROXY protocol ----------------------------------------------------------------------
+
+V1_FROM_OUTSIDE = b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 6380\r\n"
+
+
+def ping_through_proxy(url: str) -> bytes:
+    """PING after a PROXY header naming an outside client (protected mode off)."""
+    with socket.create_connection(host_port(url), timeout=5) as sock:
+        sock.sendall(V1_FROM_OUTSIDE + encode_command("PING"))
+        return sock.recv(100)
+
+
+@pytest.mark.parametrize(
+    ("env", "args"),
+    [
+        pytest.param({"NETSVC_PROXY_PROTOCOL": "1"}, [], id="variable"),
+        pytest.param({}, ["--proxy-protocol"], id="option"),
+    ],
+)
+def test_proxy_protocol(env: dict[str, str], args: list[str]) -> None:
+    serve = ["--protocol", "resp", "--port", "0", "--resp-protected-mode", "no", *args]
+    with ServeProcess(serve, env=env) as process:
+        (url,) = process.urls
+        assert url.startswith("redis+proxy://")
+        assert ping_through_proxy(url) == b"+PONG\r\n"
+
+
+@pytest.mark.parametrize(
+    ("env", "args"),
+    by_variable_then_option(
+        "--forwarded-allow-ips", "NETSVC_FORWARDED_ALLOW_IPS", "10.0.0.0/8", "127.0.0.1"
+    ),
+)
+def test_forwarded_allow_ips(env: dict[str, str], args: list[str]) -> None:
+    serve = ["--listen", "redis+proxy://127.0.0.1:0", "--resp-protected-mode", "no", *args]
+    with ServeProcess(serve, env=env) as process:
+        assert ping_through_proxy(process.urls[0]) == b""  # 127.0.0.1 is not a trusted proxy
+        process.wait_for_log(re.escape("not a trusted proxy (--forwarded-allow-ips 10.0.0.0/8)"))
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (
+            ["--protocol", "resp", "--forwarded-allow-ips", "10.0.0.1,proxy"],
+            "--forwarded-allow-ips: 'proxy' is not an IP address or network",
+        ),
+        (
+            ["--listen", "redis://127.0.0.1:0", "--proxy-protocol"],
+            "--proxy-protocol needs --protocol; in --listen, write +proxy",
+        ),
+    ],
+)
+def test_proxy_options_that_cannot_work_are_refused(args: list[str], error: str) -> None:
+    done = subprocess.run(
+        [NETSVC, "serve", "--port", "0", *args]
+        if "--protocol" in args
+        else [NETSVC, "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=netsvc_env(),
+    )
+    assert done.returncode == 2, done.stderr
+    assert error in done.stderr

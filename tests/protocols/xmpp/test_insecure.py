@@ -42,6 +42,13 @@ def test_refused_on_all_interfaces() -> None:
     assert "--xmpp-insecure-any-password-off-loopback true" in error
 
 
+@pytest.mark.server_errors(REFUSAL)
+def test_refused_behind_a_proxy_whatever_its_address() -> None:
+    # a +proxy listener's clients are the proxy's: anywhere
+    error = refused("--listen", "xmpp+proxy://127.0.0.1:0", "--xmpp-insecure-any-password", "true")
+    assert "127.0.0.1:0 behind a proxy (+proxy) is not one" in error
+
+
 @pytest.mark.parametrize("listen", ["xmpp://127.0.0.1:0", "xmpp://localhost:0"])
 def test_served_on_loopback(listen: str) -> None:
     with ServeProcess(["--listen", listen, "--xmpp-insecure-any-password", "true"]):
