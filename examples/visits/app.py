@@ -52,6 +52,16 @@ async def add_note(request: Request) -> Response:
     return Response.json({"notes": count}, status=201)
 
 
+@app.route("/whoami", methods=["GET"])
+async def whoami(request: Request) -> dict[str, Any]:
+    """Which instance answered, and the client it saw (behind HAProxy with
+    the PROXY protocol: the real client, not the proxy)."""
+    return {
+        "instance": os.environ.get("INSTANCE", str(os.getpid())),
+        "client": str(request.peer),
+    }
+
+
 @app.route("/healthz", methods=["GET"])
 async def healthz(request: Request) -> Response:
     try:
