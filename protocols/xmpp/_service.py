@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import secrets
 import time
@@ -33,6 +34,8 @@ from ._stanzas import (
 from ._xml import stream_error, stream_header
 
 __all__ = ["XmppService"]
+
+log = logging.getLogger("netsvc.xmpp")
 
 
 LOGIN_FAILURE_LOG_INTERVAL = 1.0  # seconds between logged failed logins from one address
@@ -123,9 +126,28 @@ class XmppService(Service):
             del resources[jid.resource]
             if not resources:
                 del self.sessions[jid.local]
-        if session.presence is not None:
+        if session.presence is not None:  # a session that ends cannot wait: queued as is
             gone = Element(q(CLIENT_NS, "presence"), {"type": "unavailable", "from": str(jid)})
-            self._broadcast_presence(jid, gone)
+            for other, copy in self._presence_copies(jid, gone):
+                other.send(copy)
+
+    def undelivered(self, stanzas: list[Element]) -> None:
+        """Messages and IQ requests a client never got (it was dropped with
+        them queued, or left while they waited): each goes back to its sender
+        as an error, service-unavailable as for a user who is not online.
+        Errors and IQ results are never answered (RFC 6120 8.3.1)."""
+        for stanza in stanzas:
+            kind = stanza.tag.rpartition("}")[2]
+            if stanza.get("type") == "error" or (
+                kind == "iq" and stanza.get("type") not in ("get", "set")
+            ):
+                continue
+            sender = JID.parse_or_none(stanza.get("from", ""))
+            session = self.sessions.get(sender.local, {}).get(sender.resource) if sender else None
+            if session is None:
+                log.info("a %s from %s was not delivered and its sender is gone", kind, sender)
+                continue
+            session.send(stanza_error(stanza, "service-unavailable"))
 
     def _available(self, user: str) -> list[Session]:
         return [s for s in self.sessions.get(user, {}).values() if s.presence is not None]
@@ -138,7 +160,7 @@ class XmppService(Service):
         if kind == "message":
             await self._message(session, stanza)
         elif kind == "presence":
-            self._presence(session, stanza)
+            await self._presence(session, stanza)
         elif kind == "iq":
             await self._iq(session, stanza)
         else:
@@ -162,7 +184,7 @@ class XmppService(Service):
         kind = message.get("type", "normal")
         resources = self.sessions.get(target.local, {})
         if target.resource and target.resource in resources:
-            resources[target.resource].send(message)
+            await resources[target.resource].route_in(message, bounce=True)
             return
         if kind == "groupchat" or (target.resource and kind == "headline"):
             session.send(stanza_error(message, "service-unavailable"))
@@ -174,10 +196,10 @@ class XmppService(Service):
             if kind != "error":
                 session.send(stanza_error(message, "service-unavailable"))
             return
-        for receiver in receivers:
-            receiver.send(message)
+        for receiver in receivers:  # bounced only if nobody else gets it
+            await receiver.route_in(message, bounce=len(receivers) == 1)
 
-    def _presence(self, session: Session, presence: Element) -> None:
+    async def _presence(self, session: Session, presence: Element) -> None:
         assert session.jid is not None
         kind = presence.get("type")
         if presence.get("to"):  # directed presence and subscriptions: out of scope
@@ -189,7 +211,7 @@ class XmppService(Service):
                 session.priority = int(presence.findtext(q(CLIENT_NS, "priority")) or 0)
             except ValueError:
                 session.priority = 0
-            self._broadcast_presence(session.jid, presence)
+            await self._broadcast_presence(session.jid, presence)
             if first:  # tell the newcomer who is here
                 for contact in [*self.accounts.roster(session.jid.local), session.jid.local]:
                     for other in self._available(contact):
@@ -199,16 +221,23 @@ class XmppService(Service):
                             session.send(copy)
         elif kind == "unavailable":
             session.presence = None
-            self._broadcast_presence(session.jid, presence)
+            await self._broadcast_presence(session.jid, presence)
 
-    def _broadcast_presence(self, jid: JID, presence: Element) -> None:
-        """To the user's other resources and to the contacts in their roster."""
+    async def _broadcast_presence(self, jid: JID, presence: Element) -> None:
+        for other, copy in self._presence_copies(jid, presence):
+            await other.route_in(copy, bounce=False)
+
+    def _presence_copies(self, jid: JID, presence: Element) -> list[tuple[Session, Element]]:
+        """A copy for each of the user's other resources and of the contacts
+        in their roster that are online."""
+        copies = []
         for user in [jid.local, *self.accounts.roster(jid.local)]:
             for other in self._available(user):
                 if other.jid != jid:
                     copy = _copy(presence)
                     copy.set("to", str(other.jid))
-                    other.send(copy)
+                    copies.append((other, copy))
+        return copies
 
     async def _iq(self, session: Session, iq: Element) -> None:
         assert session.jid is not None
@@ -217,7 +246,7 @@ class XmppService(Service):
         if target is not None and target.local and target != session.jid.bare:
             resources = self.sessions.get(target.local, {})
             if target.resource in resources:  # an IQ for another user's resource
-                resources[target.resource].send(iq)
+                await resources[target.resource].route_in(iq, bounce=True)
             elif kind in ("get", "set"):
                 session.send(stanza_error(iq, "service-unavailable"))
             return

@@ -1,10 +1,14 @@
 # One client's XMPP session: stream negotiation (header, SASL PLAIN, restart,
 # resource binding, the legacy session), then stanzas in and out. Input is
 # framed by the sans-IO StreamParser, whatever the line breaks; output is one
-# stanza per line, queued and written by a task of its own so that stanzas
-# routed from other sessions never wait on this client. An idle session keeps
-# little: the writer task and its queue exist only while there is output, and
-# the parser's expat instance only while a stanza is half-read.
+# stanza per line, queued and written by a task of its own. Flow control:
+# a sender whose stanza finds the receiver's queue full waits (its own
+# connection is not read meanwhile, so TCP pushes back on a flooding client);
+# a receiver is dropped only when its socket stops draining (the send
+# timeout), and the messages and IQs it did not get go back to their senders
+# as errors. An idle session keeps little: the writer task and its queue
+# exist only while there is output, and the parser's expat instance only
+# while a stanza is half-read.
 from __future__ import annotations
 
 import base64
@@ -47,7 +51,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Session"]
 
-OUTGOING_STANZAS = 1024  # queued for one client before it counts as not reading
+OUTGOING_STANZAS = 1024  # queued for one client: senders wait while it has this many
+RESUME_AT = OUTGOING_STANZAS // 2  # waiting senders go on once the queue is down to this
+# Output that cannot wait (the unavailable presences of a session that ends)
+# may go past OUTGOING_STANZAS; at this many the client counts as not reading.
+HARD_LIMIT = 8 * OUTGOING_STANZAS
 STREAM_NS = "http://etherx.jabber.org/streams"
 
 
@@ -66,43 +74,92 @@ class Session:
         self.closed = False
         self.restarted = False  # SASL succeeded: events of the old parser are stale
         # Output waiting for the writer task; both exist only while there is some.
-        self._outgoing: collections.deque[bytes] | None = None
+        # Each entry: the bytes, and the stanza to answer with an error if the
+        # client never gets them (a message or IQ another client sent), or None.
+        self._outgoing: collections.deque[tuple[bytes, Element | None]] | None = None
+        self._space: trio.Event | None = None  # set when waiting senders may go on
         self._writer_done: trio.Event | None = None  # set when it ends, if run() waits
         self._write_error: Exception | None = None  # why the writer failed, for run()
 
     # -- output --------------------------------------------------------------
 
-    def deliver(self, data: bytes) -> None:
-        """Queue bytes for this client without waiting; a client that stopped
-        reading long ago is disconnected instead."""
+    @property
+    def full(self) -> bool:
+        """Senders to this client wait: OUTGOING_STANZAS are queued."""
+        return self._outgoing is not None and len(self._outgoing) >= OUTGOING_STANZAS
+
+    def deliver(self, data: bytes, undelivered: Element | None = None) -> None:
+        """Queue bytes for this client without waiting (the server's own
+        answers, whose sender is this client: its reads wait instead). If it
+        never gets them, `undelivered` goes back to its sender as an error."""
         if self.closed:
+            if undelivered is not None:
+                self.service.undelivered([undelivered])
             return
         if self._outgoing is None:
-            self._outgoing = collections.deque([data])
+            self._outgoing = collections.deque([(data, undelivered)])
             self.service.nursery.start_soon(self._write, self._outgoing)
-        elif len(self._outgoing) < OUTGOING_STANZAS:
-            self._outgoing.append(data)
+        elif len(self._outgoing) < HARD_LIMIT:
+            self._outgoing.append((data, undelivered))
         else:
-            self.conn.log.warning("closing: %d stanzas queued and not read", OUTGOING_STANZAS)
-            self.closed = True
+            self.conn.log.warning("closing: %d stanzas queued and not read", HARD_LIMIT)
+            self._close()
             self.conn.disconnect()
+            if undelivered is not None:
+                self.service.undelivered([undelivered])
 
     def send(self, element: Element) -> None:
         self.deliver(serialize(element) + b"\n")
 
-    async def _write(self, outgoing: collections.deque[bytes]) -> None:
+    async def route_in(self, element: Element, *, bounce: bool) -> None:
+        """A stanza from another client (or a broadcast): wait while this
+        client's queue is full, then queue it. With `bounce`, it goes back to
+        its sender as an error if this client never gets it."""
+        while self.full and not self.closed:
+            if self._space is None:
+                self._space = trio.Event()
+            await self._space.wait()
+        self.deliver(serialize(element) + b"\n", element if bounce else None)
+
+    async def wait_for_space(self) -> None:
+        """Wait until this client's own queue has room: called before each
+        read, so a client that does not read its answers stops being read."""
+        while self.full and not self.closed:
+            if self._space is None:
+                self._space = trio.Event()
+            await self._space.wait()
+
+    def _close(self) -> None:
+        """No more output: waiting senders go on (and bounce what they hold)."""
+        self.closed = True
+        self._let_senders_go()
+
+    def _let_senders_go(self) -> None:
+        if self._space is not None:
+            self._space.set()
+            self._space = None
+
+    async def _write(self, outgoing: collections.deque[tuple[bytes, Element | None]]) -> None:
         """The writer task (in the service's nursery): send what is queued,
         then end. A failed send (SendTimeout, ConnectionLost) ends the session
-        and is raised by run()."""
+        and is raised by run(); what it did not send goes back to its senders."""
+        sending: Element | None = None
         try:
             while outgoing:
-                await self.conn.send(outgoing.popleft())
+                data, sending = outgoing.popleft()
+                if self._space is not None and len(outgoing) <= RESUME_AT:
+                    self._let_senders_go()
+                await self.conn.send(data)
+                sending = None
         except Exception as exc:
             self._write_error = exc
-            self.closed = True
+            self._close()
             self.conn.disconnect()
+            lost = [sending, *(stanza for _, stanza in outgoing)]
+            self.service.undelivered([stanza for stanza in lost if stanza is not None])
         finally:
             self._outgoing = None
+            self._let_senders_go()
             if self._writer_done is not None:
                 self._writer_done.set()
 
@@ -119,7 +176,7 @@ class Session:
             else:
                 self._end_with_error("connection-timeout", "a stanza took too long to arrive")
         finally:
-            self.closed = True
+            self._close()
             self.parser.close()  # frees expat now, not at the next cyclic garbage collection
             self.service.leave(self)
         if self._outgoing is not None:  # the writer sends what is queued (a goodbye, an error)
@@ -133,7 +190,7 @@ class Session:
             self._send_header(None)
         self.conn.log.info("stream error %s: %s", condition, text or "")
         self.deliver(stream_error(condition, text) + b"\n")
-        self.closed = True
+        self._close()
 
     def _send_header(self, opened: StreamOpened | None) -> None:
         to = opened.attributes.get("from") if opened is not None else None
@@ -148,6 +205,7 @@ class Session:
         allowance, last = float(rate), time.monotonic()
         while not self.closed:
             self.parser.hibernate()  # unless a stanza is half-read, expat is freed while we wait
+            await self.wait_for_space()  # a client that does not read is not read either
             data = await conn.receive()
             if not data:
                 if conn.closing and self.header_sent:
@@ -178,7 +236,7 @@ class Session:
                 await self._stanza(event.element)
             elif type(event) is StreamClosed:
                 self.deliver(b"</stream:stream>\n")
-                self.closed = True
+                self._close()
             if self.closed:
                 return
             if self.restarted:  # what followed <auth/> in the same read belongs to
