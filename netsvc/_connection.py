@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import ssl
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -159,6 +161,7 @@ class Connection:
         counters: Counters,
         peer_certificate: PeerCertificate | None = None,
         tls_version: str | None = None,
+        tls_context: Callable[[], ssl.SSLContext | None] | None = None,
     ) -> None:
         self.id = id
         self.peer = peer
@@ -181,6 +184,8 @@ class Connection:
         self.request_timeout = limits.request_timeout
         self.send_timeout = limits.send_timeout
         self.receive_size = limits.receive_size
+        self._handshake_timeout = limits.handshake_timeout
+        self._tls_context = tls_context  # the listener's certificate, for start_tls()
         self.state: dict[str, Any] = {}
         """Free for the plugin: per-connection data it wants the core to carry."""
         self._stream = stream
@@ -337,6 +342,50 @@ class Connection:
     def in_request(self) -> bool:
         """True from a request's first byte until `parsed()` says it is done."""
         return self._phase != IDLE
+
+    # -- STARTTLS --------------------------------------------------------------
+
+    @property
+    def can_start_tls(self) -> bool:
+        """True if start_tls() can work: not TLS yet, and the server has a
+        certificate (--certfile) for this plain listener."""
+        return not self.tls and self._tls_context is not None and self._tls_context() is not None
+
+    async def start_tls(self) -> None:
+        """Switch this connection to TLS now: the protocol has agreed on it
+        (XMPP's <proceed/>, SMTP's 220 after STARTTLS) and the client's next
+        bytes are a TLS handshake, made with the server's certificate and
+        client-certificate settings. Call it from the task that receives, with
+        nothing of the client's left unparsed: bytes that came before the
+        handshake are plaintext an attacker may have injected. Waits for other
+        tasks' sends to finish; the handshake must finish within the
+        listener's handshake timeout. Then `tls`, `peer_certificate` and
+        `tls_version` describe it. A failed handshake breaks the connection:
+        ConnectionLost, with the reason."""
+        context = self._tls_context() if self._tls_context is not None else None
+        if self.tls or context is None:
+            raise RuntimeError("start_tls() needs a plain connection and a certificate")
+        if self._broken is not None:
+            raise ConnectionLost(self._broken)
+        await self._send_gate.acquire()
+        try:
+            stream = trio.SSLStream(self._transport, context, server_side=True)
+            with trio.fail_after(self._handshake_timeout):
+                await stream.do_handshake()
+        except trio.TooSlowError:
+            self._broken = f"no TLS handshake within {self._handshake_timeout:g}s"
+            raise ConnectionLost(self._broken) from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError, Interrupted) as exc:
+            self._broken = f"TLS handshake failed: {exc.__cause__ or exc or 'lost'}"
+            raise ConnectionLost(self._broken) from None
+        finally:
+            self._transport.disarm("read")
+            self._transport.disarm("write")
+            self._send_gate.release()
+        self._stream = stream
+        self.tls = True
+        self.peer_certificate = PeerCertificate.of(stream)
+        self.tls_version = stream.version()
 
     # -- writing -------------------------------------------------------------
 

@@ -192,6 +192,9 @@ class Server:
         """True once the listeners accept connections (services have started)."""
         return self._accepting
 
+    def _current_ssl_context(self) -> ssl.SSLContext | None:
+        return self._ssl_context  # SIGHUP may replace it: read at each STARTTLS
+
     def replace_ssl_context(self, context: ssl.SSLContext) -> None:
         """TLS handshakes from now on use `context` (a renewed certificate:
         SIGHUP); open connections keep theirs."""
@@ -538,6 +541,7 @@ class Server:
                 counters=counters,
                 peer_certificate=certificate,
                 tls_version=version,
+                tls_context=None if listener.tls else self._current_ssl_context,
             )
             self._watchdog.connections.add(conn)
             if self._shutdown.is_set():

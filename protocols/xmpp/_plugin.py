@@ -4,7 +4,7 @@ from __future__ import annotations
 from netsvc import AppError, ConnectionLimits, Protocol, Runtime, Service
 
 from ._app import XmppApp
-from ._settings import XmppSettings
+from ._settings import STARTTLS_CHOICES, XmppSettings
 
 __all__ = ["XmppProtocol", "protocol"]
 
@@ -35,6 +35,11 @@ class XmppProtocol(Protocol[XmppApp, XmppSettings]):
                 "the XMPP plugin needs accounts: give --xmpp-users-file FILE (create it with "
                 "`python -m protocols.xmpp adduser FILE NAME`) or, for development only, "
                 "--xmpp-insecure-any-password true"
+            )
+        if settings.starttls not in STARTTLS_CHOICES:
+            raise AppError(
+                f"--xmpp-starttls {settings.starttls!r}: "
+                f"choose one of {', '.join(STARTTLS_CHOICES)}"
             )
         try:
             return XmppService(app, settings, runtime)

@@ -21,7 +21,7 @@ from xml.etree.ElementTree import Element, SubElement
 
 import trio
 
-from netsvc import Connection, ReceiveTimeout
+from netsvc import Connection, ConnectionLost, ReceiveTimeout
 
 from ._jid import JID
 from ._stanzas import (
@@ -29,6 +29,7 @@ from ._stanzas import (
     CLIENT_NS,
     SASL_NS,
     SESSION_NS,
+    TLS_NS,
     features_after_auth,
     features_before_auth,
     iq_result,
@@ -78,6 +79,7 @@ class Session:
         # client never gets them (a message or IQ another client sent), or None.
         self._outgoing: collections.deque[tuple[bytes, Element | None]] | None = None
         self._space: trio.Event | None = None  # set when waiting senders may go on
+        self._events_after_starttls = False  # the read that brought <starttls/> had more
         self._writer_done: trio.Event | None = None  # set when it ends, if run() waits
         self._write_error: Exception | None = None  # why the writer failed, for run()
 
@@ -229,7 +231,8 @@ class Session:
         except StreamError as exc:
             events, error = exc.events, exc
         self.conn.parsed(len(events), partial=self.parser.has_partial)
-        for event in events:
+        for index, event in enumerate(events):
+            self._events_after_starttls = len(events) - index - 1 > 0 or error is not None
             if type(event) is StreamOpened:
                 self._stream_opened(event)
             elif type(event) is StanzaReceived:
@@ -252,7 +255,9 @@ class Session:
         if to is not None and to.lower() != self.service.domain:
             raise StreamError("host-unknown", f"this server is {self.service.domain}")
         if self.user is None:
-            features = features_before_auth(external=self.conn.peer_certificate is not None)
+            features = features_before_auth(
+                external=self.conn.peer_certificate is not None, starttls=self._starttls_offer()
+            )
         else:
             features = features_after_auth()
         # with the stream: prefix the header declared (clients that are not
@@ -263,6 +268,9 @@ class Session:
     async def _stanza(self, stanza: Element) -> None:
         tag = stanza.tag
         if self.user is None:
+            if tag == q(TLS_NS, "starttls"):
+                await self._start_tls()
+                return
             if tag == q(SASL_NS, "auth"):
                 self._authenticate(stanza)
                 return
@@ -286,6 +294,43 @@ class Session:
             return
         await self.service.route(self, kind, stanza)
 
+    def _starttls_offer(self) -> str:
+        """What the features say of STARTTLS: "required", "optional" or "off"
+        (already TLS, no certificate, or --xmpp-starttls off)."""
+        return self.service.settings.starttls if self.conn.can_start_tls else "off"
+
+    async def _start_tls(self) -> None:
+        """STARTTLS (RFC 6120 5.4): <proceed/>, then the TLS handshake, then
+        the client restarts the stream over TLS."""
+        if self._starttls_offer() == "off":  # 5.4.2.2: failure, and the stream ends
+            self.send(Element(q(TLS_NS, "failure")))
+            self.deliver(b"</stream:stream>\n")
+            self._close()
+            return
+        if self.parser.has_partial or self._events_after_starttls:
+            # what follows <starttls/> in the clear could be an attacker's, who
+            # hopes to see it taken for part of the encrypted stream
+            raise StreamError("policy-violation", "nothing may follow <starttls/> before TLS")
+        self.send(Element(q(TLS_NS, "proceed")))
+        await self._flush()
+        if self.closed:
+            return
+        try:
+            await self.conn.start_tls()
+        except ConnectionLost as exc:
+            self.conn.log.info("STARTTLS: %s", exc)
+            self._close()
+            return
+        self.parser.reset()  # the client restarts the stream, now over TLS
+        self.restarted = True
+
+    async def _flush(self) -> None:
+        """Wait until all queued output has been sent."""
+        if self._outgoing is not None:
+            self._writer_done = trio.Event()
+            await self._writer_done.wait()
+            self._writer_done = None
+
     def _authenticate(self, auth: Element) -> None:
         failure = Element(q(SASL_NS, "failure"))
         mechanism = auth.get("mechanism")
@@ -296,7 +341,7 @@ class Session:
             SubElement(failure, q(SASL_NS, "invalid-mechanism"))
             self.send(failure)
             return
-        if not self.service.plain_allowed(self.conn):
+        if not self.service.plain_allowed(self.conn) or self._starttls_offer() == "required":
             SubElement(failure, q(SASL_NS, "encryption-required"))
             self.send(failure)
             return

@@ -5,7 +5,9 @@ import dataclasses
 
 from netsvc import setting
 
-__all__ = ["XmppSettings"]
+__all__ = ["STARTTLS_CHOICES", "XmppSettings"]
+
+STARTTLS_CHOICES = ("required", "optional", "off")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +25,11 @@ class XmppSettings:
         False,
         help="let --xmpp-insecure-any-password serve listeners others can reach: anyone "
         "who reaches the port logs in as anyone",
+    )
+    starttls: str = setting(
+        "required",
+        help="STARTTLS on plain listeners when --certfile gives a certificate: required "
+        "(nothing else before it), optional, or off",
     )
     allow_plain_without_tls: bool = setting(
         False, help="allow PLAIN (clear-text) logins off loopback without TLS"

@@ -14,6 +14,7 @@ __all__ = [
     "SASL_NS",
     "SESSION_NS",
     "STANZA_ERROR_NS",
+    "TLS_NS",
     "features_after_auth",
     "features_before_auth",
     "iq_result",
@@ -22,6 +23,7 @@ __all__ = [
 
 CLIENT_NS = "jabber:client"
 SASL_NS = "urn:ietf:params:xml:ns:xmpp-sasl"
+TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls"
 BIND_NS = "urn:ietf:params:xml:ns:xmpp-bind"
 SESSION_NS = "urn:ietf:params:xml:ns:xmpp-session"
 STANZA_ERROR_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
@@ -46,10 +48,16 @@ def q(namespace: str, tag: str) -> str:
     return f"{{{namespace}}}{tag}"
 
 
-def features_before_auth(*, external: bool = False) -> Element:
-    """The SASL mechanisms offered: EXTERNAL first when the client has shown
+def features_before_auth(*, external: bool = False, starttls: str = "off") -> Element:
+    """STARTTLS ("optional", or "required": then nothing else, RFC 6120
+    5.3.1), and the SASL mechanisms: EXTERNAL first when the client has shown
     a verified certificate (XEP-0178), then PLAIN."""
     features = Element(q(STREAMS_NS, "features"))
+    if starttls != "off":
+        offer = SubElement(features, q(TLS_NS, "starttls"))
+        if starttls == "required":
+            SubElement(offer, q(TLS_NS, "required"))
+            return features
     mechanisms = SubElement(features, q(SASL_NS, "mechanisms"))
     if external:
         SubElement(mechanisms, q(SASL_NS, "mechanism")).text = "EXTERNAL"

@@ -126,3 +126,12 @@ def test_slixmpp_users_chat_over_direct_tls(users_file: Path, certificates: Cert
         assert url.startswith("xmpps://127.0.0.1:")
         got = slixmpp_chat(host_port(url), host_port(url), certificates.cafile)
     assert_chatted_over_tls(got)
+
+
+def test_slixmpp_users_chat_over_starttls(users_file: Path, certificates: Certificates) -> None:
+    # a plain listener and a certificate: STARTTLS, required (the default)
+    with serve(users_file, certificates, "xmpp://127.0.0.1:0") as server:
+        (url,) = server.urls
+        assert url.startswith("xmpp://127.0.0.1:")
+        got = slixmpp_chat(host_port(url), host_port(url), certificates.cafile)
+    assert_chatted_over_tls(got)
