@@ -1,16 +1,21 @@
 # HTTP throughput, run by hand from the repository root: `.venv/bin/python -m bench.http` (needs wrk
-# from Debian, and uvicorn + hypercorn: `pip install -e '.[bench]'`).
+# from Debian, and uvicorn + hypercorn + websockets: `pip install -e '.[bench]'`).
 #
 # In one run, serves the same hello-world with netsvc (native and ASGI,
 # then native with --workers 2), uvicorn (h11, one worker), hypercorn (trio
 # worker) and a minimal trio+h11 loop; drives each with wrk and prints
 # requests/s, the server's CPU microseconds per request (all its processes,
-# from /proc), and netsvc native's ratio to each.
+# from /proc), and netsvc native's ratio to each. Then a WebSocket echo, the
+# "ws" rows: netsvc (native and ASGI) and uvicorn (its websockets and wsproto
+# implementations), driven by a raw-socket client in this process that keeps
+# a window of small text messages in flight on each connection; it prints
+# messages/s, CPU microseconds per message, and netsvc native's ratio.
 from __future__ import annotations
 
 import argparse
 import os
 import re
+import selectors
 import shutil
 import socket
 import subprocess
@@ -89,6 +94,19 @@ def servers(port: int) -> dict[str, list[str]]:
     }
 
 
+def websocket_servers(port: int) -> dict[str, list[str]]:
+    netsvc = [str(BIN / "netsvc"), "serve", "--protocol", "http", "--port", str(port)]
+    quiet = ["--http-access-log", "false", "--log-level", "warning"]
+    uvicorn = [str(BIN / "uvicorn"), "bench.http_apps:asgi", "--http", "h11", "--port", str(port)]
+    uvicorn += ["--workers", "1", "--log-level", "warning", "--no-access-log"]
+    return {
+        "ws netsvc native": [*netsvc, "--app", "bench.http_apps:native", *quiet],
+        "ws netsvc asgi": [*netsvc, "--app", "bench.http_apps:asgi", *quiet],
+        "ws uvicorn websockets": [*uvicorn, "--ws", "websockets"],
+        "ws uvicorn wsproto": [*uvicorn, "--ws", "wsproto"],
+    }
+
+
 def wait_for(port: int) -> None:
     deadline = time.monotonic() + 20
     while True:
@@ -132,33 +150,119 @@ def measure(name: str, seconds: int, connections: int) -> tuple[float, float]:
     return rps, used / total * 1e6
 
 
+HANDSHAKE = (
+    b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)  # no Sec-WebSocket-Extensions: no compression, so every echo is one frame of known size
+
+
+def echo_load(port: int, seconds: float, connections: int, window: int, size: int) -> int:
+    """Echoes received in `seconds` over `connections` WebSockets, each
+    keeping `window` text messages of `size` bytes in flight."""
+    assert size < 126  # a one-byte length: the echo is 2 + size bytes
+    mask = b"\x01\x02\x03\x04"
+    payload = bytes(ord("a") ^ mask[i % 4] for i in range(size))
+    message = bytes([0x81, 0x80 | size]) + mask + payload  # FIN + text, masked
+    echo_size = 2 + size
+    selector = selectors.DefaultSelector()
+    socks = []
+    for _ in range(connections):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(HANDSHAKE)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(4096)
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise RuntimeError(f"no WebSocket on port {port}: {head!r}")
+        selector.register(sock, selectors.EVENT_READ, sock)
+        socks.append(sock)
+    partial = dict.fromkeys(socks, 0)  # bytes of an echo not received whole yet
+    for sock in socks:
+        sock.sendall(message * window)
+    received = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=1):
+            sock = key.data
+            data = sock.recv(65536)
+            if not data:
+                raise RuntimeError("the server closed a WebSocket")
+            echoes, partial[sock] = divmod(partial[sock] + len(data), echo_size)
+            received += echoes
+            if echoes:
+                sock.sendall(message * echoes)
+    for sock in socks:
+        sock.close()
+    return received
+
+
+def measure_websocket(name: str, seconds: int, connections: int) -> tuple[float, float]:
+    port = free_port()
+    proc = subprocess.Popen(
+        websocket_servers(port)[name],
+        cwd=Path(__file__).parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(port)
+        before = cpu_seconds(proc.pid)
+        started = time.monotonic()
+        echoes = echo_load(port, seconds, connections, window=8, size=32)
+        elapsed = time.monotonic() - started
+        used = cpu_seconds(proc.pid) - before
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    return echoes / elapsed, used / echoes * 1e6
+
+
+def print_table(
+    runs: dict[str, list[tuple[float, float]]], ours: str, unit: str, rate: str
+) -> None:
+    print(f"{'server':22} {rate:>9} {f'cpu us/{unit}':>11} {'native/this':>12}")
+    for name, values in runs.items():
+        rps = median([r for r, _ in values])
+        cpu = median([c for _, c in values])
+        ratio = median([o[0] / v[0] for o, v in zip(runs[ours], values, strict=True)])
+        print(f"{name:22} {rps:9.0f} {cpu:11.1f} {ratio:12.2f}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="HTTP hello-world throughput against peers")
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=50)
-    add_round_options(parser, list(servers(0)))
+    add_round_options(parser, [*servers(0), *websocket_servers(0)])
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
-    names = chosen_servers(args, "netsvc native")
+    chosen = chosen_servers(args, "netsvc native")
+    names = [name for name in chosen if name in servers(0)]
+    ws_names = [name for name in chosen if name in websocket_servers(0)]
+    if ws_names:  # the WebSocket ratios are against netsvc native's echo
+        ws_names = ["ws netsvc native", *(n for n in ws_names if n != "ws netsvc native")]
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    ws_runs: dict[str, list[tuple[float, float]]] = {name: [] for name in ws_names}
     for _ in range(args.rounds):
         for name in names:
             runs[name].append(measure(name, args.seconds, args.connections))
-    ours = runs["netsvc native"]
+        for name in ws_names:
+            ws_runs[name].append(measure_websocket(name, args.seconds, args.connections))
     print(
         f"wrk -t1 -c{args.connections} -d{args.seconds}s, {os.cpu_count()} cpus, "
         f"median of {args.rounds} interleaved rounds (ratios: median of each round's ratio)"
     )
-    print(f"{'server':20} {'req/s':>9} {'cpu us/req':>11} {'native/this':>12}")
-    for name, values in runs.items():
-        rps = median([r for r, _ in values])
-        cpu = median([c for _, c in values])
-        ratio = median([o[0] / v[0] for o, v in zip(ours, values, strict=True)])
-        print(f"{name:20} {rps:9.0f} {cpu:11.1f} {ratio:12.2f}")
+    print_table(runs, "netsvc native", "req", "req/s")
     if "netsvc native x2" in runs:
+        ours = runs["netsvc native"]
         scaling = median([v[0] / o[0] for o, v in zip(ours, runs["netsvc native x2"], strict=True)])
         print(f"--workers 2 / one worker: {scaling:.2f}x")
+    if ws_runs:
+        print(
+            f"\nWebSocket echo: {args.connections} connections, 8 messages of 32 bytes in "
+            f"flight on each, {args.seconds}s"
+        )
+        print_table(ws_runs, "ws netsvc native", "msg", "msg/s")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
-# The hello-world apps bench/http.py serves: one native netsvc app and one
-# bare ASGI app (the same for netsvc, uvicorn and hypercorn).
+# The apps bench/http.py serves: one native netsvc app and one bare ASGI app
+# (the same for netsvc, uvicorn and hypercorn), each with a hello world at /
+# and a WebSocket echo at /ws.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from protocols.http import HttpApp, Request, Response
+from protocols.http import HttpApp, Request, Response, WebSocket
 
 HELLO = b"Hello, world!\n"
 
@@ -16,6 +17,13 @@ _hello = Response(HELLO, content_type="text/plain")
 @native.route("/")
 async def hello(request: Request) -> Response:
     return _hello
+
+
+@native.websocket("/ws")
+async def echo(ws: WebSocket) -> None:
+    await ws.accept()
+    async for message in ws:
+        await ws.send(message)
 
 
 async def asgi(
@@ -29,6 +37,20 @@ async def asgi(
             await send({"type": message["type"] + ".complete"})
             if message["type"] == "lifespan.shutdown":
                 return
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            await send(
+                {
+                    "type": "websocket.send",
+                    "text": message.get("text"),
+                    "bytes": message.get("bytes"),
+                }
+            )
     await send(
         {
             "type": "http.response.start",

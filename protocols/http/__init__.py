@@ -6,11 +6,18 @@
 #   @app.route("/hello/{name}")
 #   async def hello(request):
 #       return f"hello, {request.path_params['name']}\n"
-from ._app import HttpApp, Route
+#
+#   @app.websocket("/echo")
+#   async def echo(ws):
+#       await ws.accept()
+#       async for message in ws:
+#           await ws.send(message)
+from ._app import HttpApp, Route, WebSocketRoute
 from ._asgi import AsgiApp
 from ._messages import Headers, Request, Response
 from ._plugin import HttpProtocol, protocol
 from ._settings import HttpSettings
+from ._websocket import WebSocket, WebSocketDisconnect
 
 __all__ = [
     "AsgiApp",
@@ -21,5 +28,8 @@ __all__ = [
     "Request",
     "Response",
     "Route",
+    "WebSocket",
+    "WebSocketDisconnect",
+    "WebSocketRoute",
     "protocol",
 ]

@@ -1,6 +1,8 @@
 # The native application: routes from path patterns and methods to async
 # handlers. "/items/{id}" captures one path segment, "/files/{rest:path}" the
 # rest of the path. A path that matches with the wrong method gets 405.
+# WebSocket routes have patterns of their own: an upgrade request whose path
+# none of them matches is served by the HTTP routes, as any request.
 from __future__ import annotations
 
 import dataclasses
@@ -10,10 +12,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from ._messages import Request
+from ._websocket import WebSocket
 
-__all__ = ["HttpApp", "Route"]
+__all__ = ["HttpApp", "Route", "WebSocketRoute"]
 
 Handler = Callable[[Request], Awaitable[Any]]
+WebSocketHandler = Callable[[WebSocket], Awaitable[None]]
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(path))?\}")
 
 
@@ -23,6 +27,13 @@ class Route:
     regex: re.Pattern[str]
     methods: frozenset[str]
     handler: Handler
+
+
+@dataclasses.dataclass(frozen=True)
+class WebSocketRoute:
+    pattern: str
+    regex: re.Pattern[str]
+    handler: WebSocketHandler
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
@@ -46,11 +57,18 @@ class HttpApp:
         async def item(request):
             return {"id": request.path_params["id"]}
 
+        @app.websocket("/chat/{room}")
+        async def chat(ws):
+            await ws.accept()
+            async for message in ws:
+                await ws.send(message)
+
     A handler returns a Response, or bytes/str/dict/list/None (made into one).
     """
 
     def __init__(self) -> None:
         self.routes: list[Route] = []
+        self.websocket_routes: list[WebSocketRoute] = []
         self._exact: dict[str, Route] = {}  # patterns without parameters, found in one lookup
 
     def route(
@@ -75,6 +93,27 @@ class HttpApp:
             return handler
 
         return register
+
+    def websocket(self, pattern: str) -> Callable[[WebSocketHandler], WebSocketHandler]:
+        """Register a WebSocket handler: it gets a WebSocket (see its doc)."""
+
+        def register(handler: WebSocketHandler) -> WebSocketHandler:
+            if not inspect.iscoroutinefunction(handler):
+                raise TypeError(f"websocket {pattern!r}: the handler must be an async function")
+            if any(route.pattern == pattern for route in self.websocket_routes):
+                raise ValueError(f"websocket {pattern!r} is taken")
+            self.websocket_routes.append(WebSocketRoute(pattern, _compile(pattern), handler))
+            return handler
+
+        return register
+
+    def find_websocket(self, path: str) -> tuple[WebSocketRoute | None, dict[str, str]]:
+        """The WebSocket route for a path, and its path parameters."""
+        for route in self.websocket_routes:
+            match = route.regex.fullmatch(path)
+            if match is not None:
+                return route, match.groupdict()
+        return None, {}
 
     def find(self, method: str, path: str) -> tuple[Route | None, dict[str, str], frozenset[str]]:
         """The route for a request, its path parameters, and (when only the

@@ -1,6 +1,8 @@
 # Serving an ASGI 3 application: the http scope (request body in, response
-# out through the h11 driver) and the lifespan scope (startup before the
-# listeners accept, shutdown after the last connection), as the ASGI spec says.
+# out through the h11 driver), the websocket scope (ASGI messages onto the
+# WebSocket of _websocket.py, the websocket.http.response extension included)
+# and the lifespan scope (startup before the listeners accept, shutdown after
+# the last connection), as the ASGI spec says.
 from __future__ import annotations
 
 import inspect
@@ -14,6 +16,7 @@ import trio
 from netsvc import AppError, Connection, ConnectionLost, SendTimeout, SocketAddress
 
 from ._messages import Request
+from ._websocket import WebSocket, WebSocketDisconnect
 
 if TYPE_CHECKING:
     from ._driver import HttpConnection
@@ -28,6 +31,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 ASGI = {"version": "3.0", "spec_version": "2.3"}
+# The websocket scope implements the HTTP & WebSocket spec up to 2.5: accept
+# headers (2.1), close reasons (2.3), send() after the close raises an OSError
+# (2.4), disconnect reasons (2.5).
+WEBSOCKET_ASGI = {"version": "3.0", "spec_version": "2.5"}
 
 
 class ClientDisconnected(OSError):
@@ -201,6 +208,84 @@ class AsgiApp:
             if body_error is not None:  # the app gave up on a bad body, as ASGI allows:
                 raise body_error  # answered as the native path does (400, 408, 413)
             raise RuntimeError("the ASGI app returned without sending a response")
+
+    # -- websocket -----------------------------------------------------------
+
+    async def websocket(self, websocket: WebSocket, conn: Connection) -> None:
+        """Serve a WebSocket upgrade with the app's websocket scope. The app
+        answers websocket.connect with websocket.accept, websocket.close (403)
+        or a websocket.http.response; returning without one is a 403."""
+        request = websocket.request
+        extensions: dict[str, Any] = {"websocket.http.response": {}}
+        if conn.tls:
+            extensions["tls"] = _tls_extension(conn)
+        scope: Scope = {
+            "type": "websocket",
+            "asgi": WEBSOCKET_ASGI,
+            "http_version": request.http_version,
+            "scheme": "wss" if conn.tls else "ws",
+            "path": request.path,
+            "raw_path": request.raw_path,
+            "query_string": request.query_string,
+            "root_path": "",
+            "headers": request.headers.raw,
+            "client": _host_port(conn.peer),
+            "server": _host_port(conn.local),
+            "subprotocols": websocket.subprotocols,
+            "state": dict(self.state),
+            "extensions": extensions,
+        }
+        connected = False
+
+        async def receive() -> Message:
+            nonlocal connected
+            if not connected:
+                connected = True
+                return {"type": "websocket.connect"}
+            await websocket._wait_handshake()  # messages flow once the app has accepted
+            try:
+                message = await websocket.receive()
+            except WebSocketDisconnect as exc:
+                return {"type": "websocket.disconnect", "code": exc.code, "reason": exc.reason}
+            if isinstance(message, str):
+                return {"type": "websocket.receive", "text": message}
+            return {"type": "websocket.receive", "bytes": message}
+
+        async def send(message: Message) -> None:
+            kind = message["type"]
+            try:
+                if kind == "websocket.accept":
+                    headers = [(bytes(n), bytes(v)) for n, v in message.get("headers") or ()]
+                    await websocket._accept_raw(message.get("subprotocol"), headers)
+                elif kind == "websocket.send":
+                    data = message.get("bytes")
+                    if data is None:
+                        data = message.get("text")
+                    if data is None:
+                        raise RuntimeError("websocket.send has neither 'bytes' nor 'text'")
+                    await websocket.send(data)
+                elif kind == "websocket.close":
+                    code = message.get("code")
+                    await websocket.close(
+                        1000 if code is None else int(code), message.get("reason") or ""
+                    )
+                elif kind == "websocket.http.response.start":
+                    headers = [(bytes(n), bytes(v)) for n, v in message.get("headers") or ()]
+                    await websocket._deny_start(int(message["status"]), headers)
+                elif kind == "websocket.http.response.body":
+                    body = bytes(message.get("body", b""))
+                    await websocket._deny_body(body, more=bool(message.get("more_body", False)))
+                else:
+                    raise RuntimeError(f"unexpected ASGI message {kind!r} on a WebSocket")
+            except WebSocketDisconnect as exc:
+                raise ClientDisconnected(str(exc)) from exc  # ASGI 2.4: an OSError
+
+        try:
+            await self.app(scope, receive, send)
+        except ClientDisconnected as exc:
+            if not isinstance(exc.__cause__, WebSocketDisconnect):
+                raise
+            # the app let send()'s error end it: the WebSocket is closed, an ordinary end
 
 
 # the ASGI TLS extension's tls_version: the version's number on the wire

@@ -2,7 +2,8 @@
 # in from Connection.receive(), bytes out through Connection.send(). It owns
 # keep-alive and pipelining (one request at a time, in order), streamed
 # bodies both ways, Expect: 100-continue, HEAD, the error responses a
-# hardened server gives (400, 408, 413, 431, 500) and the access log.
+# hardened server gives (400, 408, 413, 431, 500), the access log, and the
+# hand-over of an upgrade request to a WebSocket (_websocket.py).
 from __future__ import annotations
 
 import email.utils
@@ -17,6 +18,7 @@ import h11
 from netsvc import Connection, ConnectionLost, ReceiveTimeout, SendTimeout
 
 from ._messages import Headers, Request, Response
+from ._websocket import BadHandshake, WebSocket, open_websocket, wants_websocket
 
 if TYPE_CHECKING:
     from ._service import HttpService
@@ -118,7 +120,7 @@ class HttpConnection:
         conn = self.conn
         self.response_started, self.sent_bytes, self.status = False, 0, 0
         headers = list(event.headers)  # h11's Headers is a Sequence: iterate it once
-        size, length = _head_size_and_length(event.target, headers)
+        size, length, upgrade = _scan_head(event.target, headers)
         if size > self.max_header_size:  # h11 only limits a head that arrives in pieces
             conn.parsed(1, partial=False)  # a request, though refused
             await self.send_error(
@@ -135,8 +137,6 @@ class HttpConnection:
             await self.send_error(413, f"the body is larger than {self.max_body} bytes")
             return False
         has_body = length is None or length > 0
-        if has_body:
-            conn.body_follows()
         request = Request(
             method=_ascii(event.method),
             target=event.target,
@@ -148,6 +148,13 @@ class HttpConnection:
             state=self.service.state,
             peer_certificate=conn.peer_certificate,
         )
+        if upgrade and wants_websocket(event.http_version, headers):
+            websocket_handler = self.service.websocket_handler(conn, request)
+            if websocket_handler is not None:  # else plain HTTP: the app decides
+                await self.upgrade(request, websocket_handler, has_body, started)
+                return False
+        if has_body:
+            conn.body_follows()
         keep = True
         try:
             await self.service.dispatch(self, request)
@@ -180,18 +187,59 @@ class HttpConnection:
             else:
                 keep = await self.drain_body()
         conn.parsed(1, partial=bool(self.h11.trailing_data[0]))
+        self.log_access(request, self.status, started)
+        return keep
+
+    def log_access(self, request: Request, status: int, started: float) -> None:
         if self.service.settings.access_log:
             access_log.info(
                 '%s "%s %s HTTP/%s" %d %d %.1fms',
-                conn.peer,
+                self.conn.peer,
                 request.method,
-                event.target.decode("latin-1"),
+                request.target.decode("latin-1"),
                 request.http_version,
-                self.status,
+                status,
                 self.sent_bytes,
                 (time.perf_counter() - started) * 1000,
             )
-        return keep
+
+    # -- WebSocket -----------------------------------------------------------
+
+    async def upgrade(
+        self,
+        request: Request,
+        handler: Callable[[WebSocket], Awaitable[None]],
+        has_body: bool,
+        started: float,
+    ) -> None:
+        """Serve an upgrade request with a WebSocket handler: wsproto checks
+        the handshake and takes the connection over, bytes h11 has already
+        read past the request head included; the connection ends with it.
+        The access log gets the handshake's answer (101, or a refusal)."""
+        conn = self.conn
+        conn.parsed(1, partial=False)  # the request is complete; the WebSocket's own reads follow
+
+        def answered(status: int) -> None:
+            self.log_access(request, status, started)
+
+        if has_body:
+            await self.send_error(400, "a WebSocket handshake has no body")
+            answered(400)
+            return
+        try:
+            websocket = open_websocket(
+                request,
+                conn=conn,
+                settings=self.service.settings,
+                responder=self,
+                trailing_data=self.h11.trailing_data[0],
+                answered=answered,
+            )
+        except BadHandshake as exc:
+            await self.send_error(exc.status, str(exc), exc.headers)
+            answered(exc.status)
+            return
+        await websocket._run(handler)
 
     # -- request body --------------------------------------------------------
 
@@ -283,14 +331,18 @@ class HttpConnection:
         if data:
             await self.conn.send(data)
 
-    async def send_error(self, status: int, message: str) -> None:
-        """A plain-text error response and Connection: close, if one can still be sent."""
+    async def send_error(
+        self, status: int, message: str, headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> None:
+        """A plain-text error response and Connection: close, if one can still
+        be sent; `headers` are added to it."""
         h = self.h11
         self.status = status
         if self.response_started or h.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
         body = b"%d %b: %b\n" % (status, _REASONS.get(status, b"Error"), message.encode())
-        headers = [
+        head = [
+            *headers,
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"content-length", b"%d" % len(body)),
             (b"date", _date_header()),
@@ -298,7 +350,7 @@ class HttpConnection:
         ]
         try:
             reason = _REASONS.get(status, b"")
-            data = h.send(h11.Response(status_code=status, headers=headers, reason=reason))
+            data = h.send(h11.Response(status_code=status, headers=head, reason=reason))
             data += h.send(h11.Data(data=body)) + h.send(h11.EndOfMessage())
         except h11.LocalProtocolError:
             return
@@ -319,21 +371,23 @@ def _ascii(token: bytes) -> str:
     return text
 
 
-def _head_size_and_length(
-    target: bytes, headers: list[tuple[bytes, bytes]]
-) -> tuple[int, int | None]:
-    """The request head's size as the 431 limit counts it, and the declared
-    body length (None for a chunked body; h11 has validated both headers)."""
+def _scan_head(target: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[int, int | None, bool]:
+    """The request head's size as the 431 limit counts it, the declared body
+    length (None for a chunked body; h11 has validated both headers), and
+    whether the head has an Upgrade header (a WebSocket handshake, maybe),
+    in one pass over the headers."""
     size = len(target)
     length: int | None = 0
-    chunked = False
+    chunked = upgrade = False
     for name, value in headers:
         size += len(name) + len(value) + 4
         if name == b"content-length":
             length = int(value)
         elif name == b"transfer-encoding":
             chunked = True
-    return size, None if chunked else length
+        elif name == b"upgrade":
+            upgrade = True
+    return size, None if chunked else length, upgrade
 
 
 def _sync_chunks(body: Iterable[bytes] | bytes | str) -> Iterable[bytes]:

@@ -60,6 +60,8 @@ class Request:
         peer_certificate: PeerCertificate | None = None,
     ) -> None:
         self.method = method
+        self.target = target
+        """The request target as received: path and query, percent-encoded."""
         raw_path, _, query = target.partition(b"?")
         self.raw_path = raw_path
         self.path = urllib.parse.unquote(raw_path.decode("latin-1"))

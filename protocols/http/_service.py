@@ -1,7 +1,10 @@
 # The HTTP service: what all connections of one process share (the app,
 # settings, state for handlers) and dispatch of a request to a native route
-# or to an ASGI application.
+# or to an ASGI application, and of a WebSocket upgrade to a native
+# WebSocket route or to the ASGI application's websocket scope.
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -12,6 +15,7 @@ from ._asgi import AsgiApp
 from ._driver import HttpConnection
 from ._messages import Request, Response, to_response
 from ._settings import HttpSettings
+from ._websocket import WebSocket
 
 __all__ = ["HttpService"]
 
@@ -50,6 +54,22 @@ class HttpService(Service):
 
     async def handle(self, conn: Connection) -> None:
         await HttpConnection(self, conn).run()
+
+    def websocket_handler(
+        self, conn: Connection, request: Request
+    ) -> Callable[[WebSocket], Awaitable[None]] | None:
+        """What serves a WebSocket upgrade request: a native WebSocket route
+        (None if its path has none: the request is then plain HTTP), or the
+        ASGI app, which gets every upgrade and decides, as under uvicorn."""
+        if self.asgi is not None:
+            asgi = self.asgi
+            return lambda websocket: asgi.websocket(websocket, conn)
+        assert self.native is not None
+        route, params = self.native.find_websocket(request.path)
+        if route is None:
+            return None
+        request.path_params = params
+        return route.handler
 
     async def dispatch(self, connection: HttpConnection, request: Request) -> None:
         app = self.native

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from netsvc import setting
+from netsvc import SettingError, setting
 
 __all__ = ["HttpSettings"]
 
@@ -18,3 +18,28 @@ class HttpSettings:
     )
     max_body_size: int = setting(16 * MiB, help="largest request body, in bytes; more gets 413")
     access_log: bool = setting(True, help="log one line per request (logger netsvc.http.access)")
+    ws_ping_interval: float = setting(
+        20.0, help="seconds between the pings sent on an open WebSocket; 0 sends none"
+    )
+    ws_ping_timeout: float = setting(
+        20.0,
+        help="seconds a WebSocket client has to answer a ping before it is closed (1011); "
+        "0 waits forever",
+    )
+    ws_max_message_size: int = setting(
+        16 * MiB, help="largest WebSocket message received, in bytes; more closes it (1009)"
+    )
+    ws_per_message_deflate: bool = setting(
+        True, help="compress WebSocket messages (permessage-deflate) when the client offers it"
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("ws_ping_interval", "ws_ping_timeout"):
+            if getattr(self, name) < 0:
+                option = "--http-" + name.replace("_", "-")
+                raise SettingError(
+                    f"{option}: expected 0 (off) or more seconds, got {getattr(self, name)}"
+                )
+        if self.ws_max_message_size < 1:
+            size = self.ws_max_message_size
+            raise SettingError(f"--http-ws-max-message-size: expected at least 1 byte, got {size}")

@@ -14,7 +14,7 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.http._driver import _head_size_and_length
+from protocols.http._driver import _scan_head
 from protocols.http._settings import HttpSettings
 from tests.fuzzing import fuzz_server, fuzz_settings, http_phases, log_problems, serve_args
 from tests.rawclient import open_raw
@@ -44,7 +44,7 @@ def drive(chunks: list[bytes]) -> list[tuple[Any, ...]]:
                 h.receive_data(pending.pop(0))
             elif type(event) is h11.Request:
                 headers = list(event.headers)
-                size, length = _head_size_and_length(event.target, headers)
+                size, length, _ = _scan_head(event.target, headers)
                 seen.append(("request", event.method, event.target, event.http_version, headers))
                 if size > DEFAULTS.max_header_size:
                     return [*seen, ("error", 431)]
