@@ -1,6 +1,8 @@
-# Lua scripting as Redis 7 does it (EVAL, EVALSHA, SCRIPT ...): one Lua 5.1
-# interpreter per server (lupa), sandboxed as Redis sandboxes it, with
-# Redis's conversions between Lua values and replies both ways.
+# Lua scripting as Redis 7 does it (EVAL, EVALSHA, SCRIPT ...) and its
+# functions (FUNCTION LOAD, FCALL ...): a Lua 5.1 interpreter (lupa) for
+# scripts and another for functions, as Redis has, each sandboxed as Redis
+# sandboxes it, with Redis's conversions between Lua values and replies both
+# ways. The function libraries themselves are _functions.py's.
 #
 # Threads. Lua runs in one long-lived worker thread (LuaEngine), never on
 # the trio thread, so a script that runs long (or forever) does not stop the
@@ -19,8 +21,10 @@
 # the trio token, letting the loop run; a script that makes many calls over
 # a long time is served in SLICE-long bursts, with a checkpoint between.
 #
-# Nothing here is specific to EVAL: FUNCTION/FCALL can reuse LuaEngine (the
-# runtime, sandbox and conversions) and Scripting.run (atomicity, BUSY, KILL).
+# Functions run the same way (Scripting.fcall), killed by FUNCTION KILL, with
+# BUSY's text naming it. A library's code runs in the worker too when it is
+# loaded (FUNCTION LOAD, RESTORE), for at most LOAD_TIMEOUT, with only the
+# load-time API Redis gives it; other clients wait for it, never get BUSY.
 from __future__ import annotations
 
 import hashlib
@@ -38,6 +42,16 @@ import trio.lowlevel
 
 from . import _lua_libs
 from ._client import Client
+from ._functions import (
+    ENGINE,
+    FUNCTION_FLAGS,
+    NAME_ERROR,
+    Function,
+    Libraries,
+    Library,
+    parse_metadata,
+    valid_name,
+)
 from ._lua_libs import ScriptRaise
 from ._reply import ErrorReply, NullArray, Reply, Status, _format_double
 
@@ -62,7 +76,17 @@ UNKILLABLE = ErrorReply(
     "You can either wait the script termination or kill the server in a hard way using "
     "the SHUTDOWN NOSAVE command."
 )
+BUSY_FUNCTION = ErrorReply(
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+)
 KILLED_MESSAGE = "ERR Script killed by user with SCRIPT KILL..."
+LOAD_TIMEOUT = 0.5  # seconds a library's code may run at FUNCTION LOAD (Redis's 500 ms)
+LOAD_HOOK_INSTRUCTIONS = 100_000  # Lua instructions between FUNCTION LOAD's time checks
+
+# What a ScriptRun runs
+EVAL = "eval"
+FUNCTION = "function"
+LOAD = "load"
 
 _LLONG_MIN = -(2**63)
 _DONE = "done"
@@ -384,6 +408,87 @@ local function run(f, keys, args, limit)
   return ok, res
 end
 
+-- Functions (FUNCTION LOAD, FCALL). A library's code, and every function it
+-- defines, has F as its environment: while the library loads, F shows only
+-- what Redis 7 gives a library's code (redis.register_function, redis.log,
+-- the log levels and the version; a miss is Redis's error, in `redis` too);
+-- at any other time, the globals EVAL's scripts see. KEYS and ARGV are never
+-- set in this interpreter: a function gets its keys and arguments as its own.
+local loading = false
+local function missing(k)
+  return "Script attempted to access nonexistent global variable '" .. tostring(k) .. "'"
+end
+local load_redis = {
+  register_function = py.register_function, log = py.log,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = py.version, REDIS_VERSION_NUM = py.version_num,
+}
+local load_redis_view = {}
+readonly[load_redis_view] = true
+local function load_redis_index(_, k)
+  local v = rawget(load_redis, k)
+  if v == nil then error(missing(k), 2) end
+  return v
+end
+setmetatable(load_redis_view,
+             {__index = load_redis_index, __newindex = ro_error, __metatable = META})
+local LOAD_GLOBALS = {redis = load_redis_view}
+local F = {}
+readonly[F] = true
+local function function_index(_, k)
+  local v
+  if loading then v = rawget(LOAD_GLOBALS, k) else v = rawget(G, k) end
+  if v == nil then error(missing(k), 2) end
+  return v
+end
+setmetatable(F, {__index = function_index, __newindex = ro_error, __metatable = META})
+
+-- FUNCTION LOAD's run is stopped past its time (Redis's 500 ms) or memory
+local load_timed_out = py.load_timed_out
+local function load_hook()
+  local info = getinfo(2, 'S')
+  if info and info.source == OURS then return end
+  local why
+  if load_timed_out() then
+    why = 'ERR FUNCTION LOAD timeout'
+  elseif memory_limit > 0 and gc('count') > memory_limit then
+    gc('collect')
+    if gc('count') > memory_limit then why = OOM end
+  end
+  if why then
+    sethook(load_hook, 'l')
+    error({err = why})
+  end
+end
+
+local function compile_library(body)
+  if no_bytecode(body) then return nil, 'user_function: bytecode is not supported' end
+  local f, e = loadstring(body, '@user_function')
+  if f then setfenv(f, F) end
+  return f, e
+end
+
+-- as Redis runs it: no error handler (no line in the error), no pcall for the code
+local function load_library(chunk, limit)
+  memory_limit = limit
+  loading = true
+  sethook(load_hook, '', py.load_hook_count)
+  local ok, err = pcall(chunk)
+  sethook()
+  loading = false
+  if not ok and type(err) == 'userdata' then err = unwrap(err) end
+  return ok, err
+end
+
+local function call_function(f, keys, args, limit)
+  memory_limit = limit
+  setfenv(0, G)
+  sethook(hook, '', py.hook_count)
+  local ok, res = xpcall(function() return f(keys, args) end, handler)
+  sethook()
+  return ok, res
+end
+
 local function classify(t)
   local v = rawget(t, 'err')
   if type(v) == 'string' then return 'err', v end
@@ -428,27 +533,33 @@ end
 
 -- everything a script can reach gets the view as its environment
 for _, f in ipairs({redis_pcall, sandbox_loadstring, sandbox_load, sandbox_rawset,
-                    sandbox_setmetatable, ro_error, handler, hook, G.loadstring, G.load}) do
+                    sandbox_setmetatable, ro_error, handler, hook, G.loadstring, G.load,
+                    load_redis_index, function_index, load_hook}) do
   setfenv(f, P)
 end
 for _, f in next, redis do if type(f) == 'function' then setfenv(f, P) end end
 setfenv(math.random, P)
 setfenv(math.randomseed, P)
-return compile, run, classify, error_info, where
+return compile, run, classify, error_info, where, compile_library, load_library, call_function
 """
 
 
 class ScriptRun:
-    """One script being run: its caller, what it may do, what it did."""
+    """One script being run: its caller, what it may do, what it did. Its
+    kind: an EVAL script (EVAL), a function (FCALL), or a library's code
+    while FUNCTION LOAD or RESTORE loads it (LOAD: never BUSY, as Redis
+    serves no one during a load)."""
 
     __slots__ = (
         "args",
         "busy",
         "caller",
+        "command",
         "done",
         "function",
         "keys",
         "killed",
+        "kind",
         "name",
         "read_only",
         "resp",
@@ -464,9 +575,13 @@ class ScriptRun:
         keys: list[bytes],
         args: list[bytes],
         read_only: bool,
+        kind: str = EVAL,
+        command: list[bytes] | None = None,
     ) -> None:
         self.caller = caller
-        self.name = name  # the sha, as Redis names the script in its errors
+        self.kind = kind
+        self.command = command or []  # the caller's command (FUNCTION STATS shows it)
+        self.name = name  # the sha or the function's name, as Redis's errors name them
         self.function = function
         self.keys = keys
         self.args = args
@@ -483,7 +598,11 @@ class LuaEngine:
     """One sandboxed Lua interpreter and the worker thread that runs it."""
 
     def __init__(
-        self, memory_limit: int, version: bytes, known: Callable[[bytes], bool] = bool
+        self,
+        memory_limit: int,
+        version: bytes,
+        known: Callable[[bytes], bool] = bool,
+        rand: _Rand48 | None = None,
     ) -> None:
         self.memory_limit = memory_limit
         self._known = known
@@ -497,7 +616,8 @@ class LuaEngine:
         )
         self.run_lock = threading.Lock()
         self.current: ScriptRun | None = None
-        self._rand = _Rand48()
+        self.loading: _Loading | None = None  # a library's code being run (FUNCTION LOAD)
+        self._rand = rand or _Rand48()
         self.jobs: queue.SimpleQueue[Callable[[], Reply] | None] = queue.SimpleQueue()
         self.requests: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self.replies: queue.SimpleQueue[Reply] = queue.SimpleQueue()
@@ -523,17 +643,16 @@ class LuaEngine:
             b"version": version,
             b"version_num": (major << 16) | (minor << 8) | patch,
             b"hook_count": HOOK_INSTRUCTIONS,
+            b"register_function": self._register_function,
+            b"load_timed_out": self._load_timed_out,
+            b"load_hook_count": LOAD_HOOK_INSTRUCTIONS,
         }
         # the chunk's name ("=netsvc") makes its frames "ours" for the error handler
-        compile_, run, classify, error_info, _ = self.lua.eval(
+        prelude = self.lua.eval(
             "function(src, py) return assert(loadstring(src, '=netsvc'))(py) end"
         )(_PRELUDE.encode(), table(callbacks))
-        self._compile, self._run, self._classify, self._error_info = (
-            compile_,
-            run,
-            classify,
-            error_info,
-        )
+        self._compile, self._run, self._classify, self._error_info = prelude[:4]
+        self._compile_library, self._load_library, self._call_function = prelude[5:]
         self.table_from = table
         self._thread = threading.Thread(target=self._main, name="resp-lua", daemon=True)
         self._thread.start()
@@ -548,8 +667,21 @@ class LuaEngine:
             return ErrorReply(f"ERR Error compiling script (new function): {message}")
         return function
 
+    def compile_library(self, body: bytes) -> Any:
+        """A library's code (its metadata line emptied) as a function, or an
+        ErrorReply. Only while no script runs."""
+        function, error = self._compile_library(body)
+        if function is None:
+            message = error.decode(errors="replace") if isinstance(error, bytes) else str(error)
+            return ErrorReply(f"ERR Error compiling function: {message}")
+        return function
+
     def close(self) -> None:
         self.jobs.put(None)
+
+    def memory_used(self) -> int:
+        """The interpreter's memory in bytes (0 if lua-memory-limit is 0: not tracked)."""
+        return int(self.lua.get_memory_used() or 0)
 
     def submit(self, job: Callable[[], Reply]) -> None:
         self._token = trio.lowlevel.current_trio_token()
@@ -598,7 +730,8 @@ class LuaEngine:
         self.current = run
         try:
             table = self.table_from
-            ok, result = self._run(run.function, table(run.keys), table(run.args), limit // 1024)
+            call = self._call_function if run.kind == FUNCTION else self._run
+            ok, result = call(run.function, table(run.keys), table(run.args), limit // 1024)
             if ok:
                 return self.to_reply(result, run.resp)
             return self._error_reply(result, run.name)
@@ -612,10 +745,136 @@ class LuaEngine:
             if run.killed:
                 log.warning("Lua script killed by user with SCRIPT KILL.")
 
+    def load_library(self, run: ScriptRun, timeout: float) -> dict[bytes, Function] | ErrorReply:
+        """Run a library's code (in the worker thread) as FUNCTION LOAD does:
+        the functions it registers, or Redis's error."""
+        limit = self.memory_limit
+        hard_cap = limit + max(limit // 4, 4 * 1024 * 1024) if limit else 0
+        if self.lua.get_max_memory() != hard_cap:
+            self.lua.set_max_memory(hard_cap)
+        loading = self.loading = _Loading(time.monotonic() + timeout)
+        try:
+            ok, error = self._load_library(run.function, limit // 1024)
+        except lupa.LuaError as exc:  # not enough memory for pcall itself
+            self.lua.gccollect()
+            ok, error = False, str(exc).encode()
+        finally:
+            self.loading = None
+        if ok:
+            return loading.functions
+        message, _, _, is_table = self._error_fields(error)
+        text = _text(message) if is_table else f"ERR {_text(message)}"  # ERR for a Lua error
+        return ErrorReply(f"ERR Error registering functions: {text}")
+
+    def _register_function(self, *args: Any) -> None:
+        """redis.register_function(name, callback) or ({function_name=, callback=,
+        flags=, description=}), with Redis's checks and errors."""
+        loading = self.loading
+        if loading is None:
+            raise ScriptRaise(
+                self._err("ERR redis.register_function can only be called on FUNCTION LOAD command")
+            )
+        if len(args) == 2:
+            name = _lua_string(args[0])
+            if name is None:
+                raise ScriptRaise(
+                    self._err("ERR first argument to redis.register_function must be a string")
+                )
+            if lupa.lua_type(args[1]) != "function":
+                raise ScriptRaise(
+                    self._err("ERR second argument to redis.register_function must be a function")
+                )
+            function = Function(name, args[1], (), None)
+        elif len(args) == 1:
+            function = self._named_function(args[0])
+        else:
+            raise ScriptRaise(self._err("ERR wrong number of arguments to redis.register_function"))
+        if not valid_name(function.name):
+            raise ScriptRaise(self._err(f"ERR {NAME_ERROR}"))
+        if function.name in loading.functions:
+            raise ScriptRaise(self._err("ERR Function already exists in the library"))
+        loading.functions[function.name] = function
+
+    def _named_function(self, table: Any) -> Function:
+        """luaRegisterFunctionReadNamedArgs: the keys in the table's order, any case."""
+
+        def refuse(message: str) -> ScriptRaise:
+            return ScriptRaise(self._err(f"ERR {message}"))
+
+        if lupa.lua_type(table) != "table":
+            raise refuse(
+                "calling redis.register_function with a single argument is only applicable "
+                "to Lua table (representing named arguments)."
+            )
+        name = description = callback = None
+        flags: set[bytes] = set()
+        for key, value in table.items():
+            key_text = _lua_string(key)
+            if key_text is None:
+                raise refuse("named argument key given to redis.register_function is not a string")
+            key_text = key_text.lower()
+            if key_text == b"function_name":
+                name = _lua_string(value)
+                if name is None:
+                    raise refuse(
+                        "function_name argument given to redis.register_function must be a string"
+                    )
+            elif key_text == b"description":
+                description = _lua_string(value)
+                if description is None:
+                    raise refuse(
+                        "description argument given to redis.register_function must be a string"
+                    )
+            elif key_text == b"callback":
+                if lupa.lua_type(value) != "function":
+                    raise refuse(
+                        "callback argument given to redis.register_function must be a function"
+                    )
+                callback = value
+            elif key_text == b"flags":
+                if lupa.lua_type(value) != "table":
+                    raise refuse(
+                        "flags argument to redis.register_function must be a table "
+                        "representing function flags"
+                    )
+                flags = self._function_flags(value)
+            else:
+                raise refuse("unknown argument given to redis.register_function")
+        if name is None:
+            raise refuse("redis.register_function must get a function name argument")
+        if callback is None:
+            raise refuse("redis.register_function must get a callback argument")
+        ordered = tuple(flag for flag in FUNCTION_FLAGS if flag in flags)
+        return Function(name, callback, ordered, description)
+
+    def _function_flags(self, table: Any) -> set[bytes]:
+        """luaRegisterFunctionReadFlags: table[1], table[2]... up to a nil."""
+        flags = set()
+        index = 1
+        while (value := table[index]) is not None:
+            flag = _lua_string(value)
+            if flag is None or flag.lower() not in FUNCTION_FLAGS:
+                raise ScriptRaise(self._err("ERR unknown flag given"))
+            flags.add(flag.lower())
+            index += 1
+        return flags
+
+    def _load_timed_out(self) -> bool:
+        loading = self.loading
+        return loading is not None and time.monotonic() > loading.deadline
+
+    def _error_fields(self, error: Any) -> tuple[Any, Any, Any, bool]:
+        """A script's error: (message, source, line, True) for an error table,
+        (its text, None, None, False) for anything else."""
+        fields = self._error_info(error)
+        if isinstance(fields, tuple):  # the table's four values
+            return fields[0], fields[1], fields[2], True
+        return fields, None, None, False  # one value: tostring(error)
+
     def _error_reply(self, error: Any, name: str) -> ErrorReply:
-        message, source, line, is_table = (*self._error_info(error), None, None, None)[:4]
+        message, source, line, is_table = self._error_fields(error)
         if not is_table:
-            text = message.decode(errors="replace") if isinstance(message, bytes) else message
+            text = _text(message)
             if text == "not enough memory":
                 self.lua.gccollect()
             return ErrorReply(f"ERR Error running script {name}, {text[:100]} ")
@@ -831,6 +1090,25 @@ class LuaEngine:
         return None
 
 
+class _Loading:
+    """A library's code being run: what it registered so far, and until when it may run."""
+
+    __slots__ = ("deadline", "functions")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.functions: dict[bytes, Function] = {}
+
+
+def _lua_string(value: Any) -> bytes | None:
+    """lua_isstring + lua_tolstring: a string, or a number as Lua writes it."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _lua_number_text(value)
+    return None
+
+
 def _hashable(value: Reply) -> Reply:
     if isinstance(value, list):
         return tuple(_hashable(item) for item in value)
@@ -880,14 +1158,20 @@ class _Rand48:
 
 
 class Scripting:
-    """The server's scripts: the cache, the engine, the script running now."""
+    """The server's scripts and functions: EVAL's script cache and interpreter,
+    the function libraries and theirs (a second interpreter, as in Redis: SCRIPT
+    FLUSH does not touch functions, FUNCTION FLUSH does not touch scripts),
+    and the script or function running now."""
 
     def __init__(self, server: RedisServer) -> None:
         self.server = server
         self.scripts: dict[str, Any] = {}  # sha -> the compiled function
         self.flags: dict[str, frozenset[bytes] | None] = {}  # sha -> shebang flags
+        self.functions = Libraries()  # FUNCTION LOAD's libraries (_functions.py)
         self.running: ScriptRun | None = None
         self._engine: LuaEngine | None = None
+        self._function_engine: LuaEngine | None = None
+        self._rand = _Rand48()  # one math.random sequence for scripts and functions, as Redis
         self.client = Client(server, 0)  # the script's own client (Redis's lua client)
         self.client.in_exec = True  # blocking commands answer at once
 
@@ -901,17 +1185,33 @@ class Scripting:
         return int(self.server.config.parameters[b"lua-memory-limit"].value)
 
     def engine(self) -> LuaEngine:
+        """EVAL's interpreter."""
         engine = self._engine
         if engine is None:
-            from .commands.connection import SERVER_VERSION
-
-            app = self.server.app
-            engine = self._engine = LuaEngine(
-                self.memory_limit(), SERVER_VERSION, lambda name: app.lookup(name) is not None
-            )
+            engine = self._engine = self._new_engine()
         else:
             engine.memory_limit = self.memory_limit()
         return engine
+
+    def function_engine(self) -> LuaEngine:
+        """The functions' interpreter."""
+        engine = self._function_engine
+        if engine is None:
+            engine = self._function_engine = self._new_engine()
+        else:
+            engine.memory_limit = self.memory_limit()
+        return engine
+
+    def _new_engine(self) -> LuaEngine:
+        from .commands.connection import SERVER_VERSION
+
+        app = self.server.app
+        return LuaEngine(
+            self.memory_limit(),
+            SERVER_VERSION,
+            lambda name: app.lookup(name) is not None,
+            self._rand,
+        )
 
     # -- the cache --------------------------------------------------------
 
@@ -934,6 +1234,47 @@ class Scripting:
             self._engine.close()
             self._engine = None
 
+    # -- the libraries ------------------------------------------------------
+
+    async def create_library(
+        self, caller: Client, code: bytes, libraries: Libraries, *, replace: bool
+    ) -> bytes | ErrorReply:
+        """Load a library into `libraries` as functionsCreateWithLibraryCtx
+        does (FUNCTION LOAD, and each library of a RESTORE): read its metadata
+        line, compile its code, run it (registering its functions, for at
+        most LOAD_TIMEOUT) and link it. Its name, or Redis's error; a library
+        that fails leaves no trace (one it was to replace stays)."""
+        metadata = parse_metadata(code)
+        if isinstance(metadata, str):
+            return ErrorReply(f"ERR {metadata}")
+        if not valid_name(metadata.name):
+            return ErrorReply(f"ERR {NAME_ERROR}")
+        if metadata.engine.upper() != ENGINE:
+            return ErrorReply(f"ERR Engine '{_text(metadata.engine)}' not found")
+        if metadata.name in libraries.libraries and not replace:
+            return ErrorReply(f"ERR Library '{_text(metadata.name)}' already exists")
+        engine = self.function_engine()
+        chunk = engine.compile_library(metadata.body)
+        if isinstance(chunk, ErrorReply):
+            return chunk
+        run = ScriptRun(caller, _text(metadata.name), chunk, [], [], True, kind=LOAD)
+        registered = await self._execute(
+            caller, run, engine, lambda: engine.load_library(run, LOAD_TIMEOUT)
+        )
+        if isinstance(registered, ErrorReply):
+            return registered
+        if not registered:
+            return ErrorReply("ERR No functions registered")
+        error = libraries.add(Library(metadata.name, code, registered), replace=replace)
+        return ErrorReply(f"ERR {error}") if error else metadata.name
+
+    def flush_functions(self) -> None:
+        """FUNCTION FLUSH: no libraries; a new interpreter, as Redis does."""
+        self.functions = Libraries()
+        if self._function_engine is not None:
+            self._function_engine.close()
+            self._function_engine = None
+
     # -- running ------------------------------------------------------------
 
     async def run(
@@ -947,10 +1288,35 @@ class Scripting:
     ) -> Reply:
         """Run a compiled script for `caller`: atomically (every other client
         waits), killable with SCRIPT KILL, its commands run on this thread."""
-        if self.running is not None:  # cannot happen: dispatch holds everyone
-            return BUSY
         engine = self.engine()
         run = ScriptRun(caller, name, function, keys, args, read_only)
+        return await self._execute(caller, run, engine, lambda: engine.execute(run))
+
+    async def fcall(
+        self,
+        caller: Client,
+        function: Function,
+        keys: list[bytes],
+        args: list[bytes],
+        read_only: bool,
+        command: list[bytes],
+    ) -> Reply:
+        """Run a function for `caller` (FCALL), as run() runs a script:
+        killable with FUNCTION KILL, listed by FUNCTION STATS."""
+        engine = self.function_engine()
+        run = ScriptRun(
+            caller, _text(function.name), function.callback, keys, args, read_only,
+            kind=FUNCTION, command=command,
+        )  # fmt: skip
+        return await self._execute(caller, run, engine, lambda: engine.execute(run))
+
+    async def _execute(
+        self, caller: Client, run: ScriptRun, engine: LuaEngine, job: Callable[[], Any]
+    ) -> Any:
+        """Run `job` in the engine's thread as `run`: every other client waits
+        (dispatch() holds their commands), its redis.call run on this thread."""
+        if self.running is not None:  # cannot happen: dispatch holds everyone
+            return BUSY_FUNCTION if self.running.kind == FUNCTION else BUSY
         client = self.client
         client.select(caller.db.index)
         client.protocol = 2
@@ -959,7 +1325,7 @@ class Scripting:
         try:
             # a script runs to its end, even if its caller's task is cancelled
             with trio.CancelScope(shield=True):
-                engine.submit(lambda: engine.execute(run))
+                engine.submit(job)
                 return await self._serve(engine, run)
         finally:
             self.running = None
@@ -994,12 +1360,12 @@ class Scripting:
         assert run is not None
         if not run.busy:
             threshold = self.busy_threshold()
-            if threshold <= 0 or time.monotonic() - run.started < threshold:
+            if run.kind == LOAD or threshold <= 0 or time.monotonic() - run.started < threshold:
                 return True
             run.busy = True
         if "allow_busy" in spec.flags or _allowed_busy(spec, argv):
             return False
-        return BUSY
+        return BUSY_FUNCTION if run.kind == FUNCTION else BUSY
 
     async def wait_turn(self) -> None:
         """Until the running script ends or passes busy-reply-threshold."""
@@ -1007,23 +1373,61 @@ class Scripting:
         if run is None:
             return
         threshold = self.busy_threshold()
-        if threshold <= 0:
+        if threshold <= 0 or run.kind == LOAD:  # a library's code never turns busy
             await run.done.wait()
             return
         with trio.move_on_at(_trio_deadline(run.started + threshold)):
             await run.done.wait()
 
-    def kill(self) -> Reply:
-        """SCRIPT KILL."""
+    def kill(self, *, function: bool = False) -> Reply:
+        """SCRIPT KILL, or FUNCTION KILL (`function`): each refuses the other's
+        kind with the BUSY text that names the right command (scriptKill)."""
         run = self.running
-        if run is None:
+        if run is None or run.kind == LOAD:
             return NOTBUSY
         if run.wrote:
             return UNKILLABLE
+        if run.kind == FUNCTION and not function:
+            return BUSY_FUNCTION
+        if run.kind == EVAL and function:
+            return BUSY
         run.killed = True
         from ._reply import OK
 
         return OK
+
+    def memory_info(self) -> dict[str, int]:
+        """INFO memory's scripting fields, by Redis 7's names (the interpreters'
+        memory: 0 for one not started yet)."""
+        eval_vm = self._engine.memory_used() if self._engine is not None else 0
+        functions_vm = self._function_engine.memory_used() if self._function_engine else 0
+        return {
+            "used_memory_vm_eval": eval_vm,
+            "number_of_cached_scripts": len(self.scripts),
+            "number_of_functions": self.functions.function_count(),
+            "number_of_libraries": len(self.functions),
+            "used_memory_vm_functions": functions_vm,
+            "used_memory_vm_total": eval_vm + functions_vm,
+        }
+
+    def function_stats(self) -> Reply:
+        """FUNCTION STATS: the function running now (BUSY while a script runs),
+        and the engine's counts."""
+        run = self.running
+        running: dict[bytes, Any] | None = None
+        if run is not None and run.kind == EVAL:
+            return BUSY
+        if run is not None and run.kind == FUNCTION:
+            running = {
+                b"name": run.name.encode("utf-8", "surrogateescape"),
+                b"command": list(run.command),
+                b"duration_ms": int((time.monotonic() - run.started) * 1000),
+            }
+        counts = {
+            b"libraries_count": len(self.functions),
+            b"functions_count": self.functions.function_count(),
+        }
+        return {b"running_script": running, b"engines": {ENGINE: counts}}
 
 
 def _trio_deadline(monotonic_deadline: float) -> float:
