@@ -1,37 +1,70 @@
-# The account store: users with passwords hashed by scrypt (stdlib hashlib),
-# and their rosters, kept in a text file, one user per line:
+# The account store: users and their rosters, kept in a text file, one user
+# per line, with no password: SCRAM's keys (RFC 5802) for SHA-1 and SHA-256,
+# from one salt and iteration count, which both SCRAM and PLAIN logins are
+# checked against, as Prosody does:
 #
-#   alice:scrypt$16384$8$1$<salt b64>$<hash b64>:bob,carol
+#   alice:scram$4096$<salt>$<SHA-1 StoredKey>$<SHA-1 ServerKey>$<SHA-256 StoredKey>$<SHA-256
+#   ServerKey>:bob,carol   (on one line)
 #
+# (base64 each). Files of earlier versions hold scrypt hashes
+# (`scrypt$N$r$p$<salt>$<hash>`), from which no SCRAM keys can be made: such
+# a user logs in with PLAIN once, and the line is rewritten in the new form.
 # `python -m protocols.xmpp adduser FILE NAME` adds or changes a user.
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 from pathlib import Path
 
-__all__ = ["AccountError", "Accounts", "hash_password", "verify_password"]
+from ._scram import HASHES, ITERATIONS, ScramCredentials, check_password, derive
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+__all__ = ["AccountError", "Accounts", "hash_password"]
+
+log = logging.getLogger("netsvc.xmpp")
 
 
 class AccountError(ValueError):
     """The account file is malformed or a name is not usable."""
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, *, iterations: int = ITERATIONS) -> str:
+    """The stored form of a password: its SCRAM keys, not the password."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
-    encode = base64.b64encode
-    return (
-        f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encode(salt).decode()}${encode(digest).decode()}"
-    )
+    fields = [f"scram${iterations}", _b64(salt)]
+    for hash_name in ("sha1", "sha256"):
+        keys = derive(password, hash_name, salt, iterations)
+        fields += [_b64(keys.stored_key), _b64(keys.server_key)]
+    return "$".join(fields)
 
 
-def verify_password(password: str, stored: str) -> bool:
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _scram_credentials(stored: str, hash_name: str) -> ScramCredentials | None:
+    """The keys of one hash in a stored entry; None for a legacy scrypt one."""
+    fields = stored.split("$")
+    if fields[0] != "scram":
+        return None
+    if len(fields) != 7:
+        raise AccountError("a scram entry has 7 $-separated fields")
+    offset = {"sha1": 3, "sha256": 5}[hash_name]
+    try:
+        return ScramCredentials(
+            base64.b64decode(fields[2], validate=True),
+            int(fields[1]),
+            base64.b64decode(fields[offset], validate=True),
+            base64.b64decode(fields[offset + 1], validate=True),
+        )
+    except ValueError:
+        raise AccountError("a scram entry is not base64 where it should be") from None
+
+
+def _verify_scrypt(password: str, stored: str) -> bool:
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
@@ -76,6 +109,12 @@ class Accounts:
             if len(parts) not in (2, 3):
                 raise AccountError(f"{self.path}:{number}: expected name:hash[:contacts]")
             name = _check_name(parts[0])
+            if not parts[1].startswith(("scram$", "scrypt$")):
+                raise AccountError(f"{self.path}:{number}: unknown password scheme")
+            try:
+                _scram_credentials(parts[1], "sha256")
+            except AccountError as exc:
+                raise AccountError(f"{self.path}:{number}: {exc}") from None
             self.passwords[name] = parts[1]
             self.contacts[name] = [c for c in (parts[2] if len(parts) == 3 else "").split(",") if c]
 
@@ -99,10 +138,39 @@ class Accounts:
             self.contacts.setdefault(name, [])
 
     def check(self, name: str, password: str) -> bool:
+        """A PLAIN login, checked against the SCRAM keys (a legacy scrypt
+        entry is checked against its hash, and rewritten as SCRAM keys)."""
         if self.any_password:
             return bool(name)
-        stored = self.passwords.get(name.lower())
-        return stored is not None and verify_password(password, stored)
+        name = name.lower()
+        stored = self.passwords.get(name)
+        if stored is None:
+            return False
+        credentials = _scram_credentials(stored, "sha256")
+        if credentials is not None:
+            return check_password(password, "sha256", credentials)
+        if not _verify_scrypt(password, stored):
+            return False
+        self.passwords[name] = hash_password(password)
+        if self.path is not None:
+            try:
+                self.save()
+            except OSError as exc:
+                log.warning("cannot save %s's SCRAM keys in %s: %s", name, self.path, exc)
+            else:
+                log.info("%s's password is now kept as SCRAM keys in %s", name, self.path)
+        return True
+
+    def scram(self, name: str, mechanism: str) -> ScramCredentials | None:
+        """The keys a SCRAM login as `name` is checked against; None if there
+        is no such user, or only a legacy scrypt hash (until a PLAIN login)."""
+        stored = None if self.any_password else self.passwords.get(name.lower())
+        return None if stored is None else _scram_credentials(stored, HASHES[mechanism])
+
+    @property
+    def scram_possible(self) -> bool:
+        """False with any_password: no keys exist to check a SCRAM proof."""
+        return not self.any_password
 
     def exists(self, name: str) -> bool:
         """Whether `name` has an account (every name does with any_password)."""

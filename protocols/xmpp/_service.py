@@ -50,6 +50,7 @@ class XmppService(Service):
         self.settings = settings
         self.domain = settings.domain.lower()
         self.accounts = Accounts(settings.users_file, any_password=settings.insecure_any_password)
+        self.scram_secret = secrets.token_bytes(32)  # fake SCRAM salts for unknown users
         self.sessions: dict[str, dict[str, Session]] = {}  # user -> resource -> session
         self._login_failures_logged: dict[str, float] = {}  # address -> when last logged
 
@@ -75,7 +76,10 @@ class XmppService(Service):
                 note="--xmpp-insecure-any-password: any login works, for development",
                 advice="drop --xmpp-insecure-any-password-off-loopback and listen on 127.0.0.1",
             )
-        return Access("accounts (SASL PLAIN, or EXTERNAL with a client certificate)")
+        return Access(
+            "accounts (SASL SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN; "
+            "EXTERNAL with a client certificate)"
+        )
 
     def login_failed(self, conn: Connection, user: str) -> None:
         """A wrong password: counted (the listener's logins_failed) and logged

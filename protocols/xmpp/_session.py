@@ -24,6 +24,8 @@ import trio
 from netsvc import Connection, ConnectionLost, ReceiveTimeout
 
 from ._jid import JID
+from ._scram import MECHANISMS as SCRAM_MECHANISMS
+from ._scram import ScramError, ScramServer
 from ._stanzas import (
     BIND_NS,
     CLIENT_NS,
@@ -80,6 +82,7 @@ class Session:
         self._outgoing: collections.deque[tuple[bytes, Element | None]] | None = None
         self._space: trio.Event | None = None  # set when waiting senders may go on
         self._events_after_starttls = False  # the read that brought <starttls/> had more
+        self._scram: ScramServer | None = None  # a SCRAM exchange under way
         self._writer_done: trio.Event | None = None  # set when it ends, if run() waits
         self._write_error: Exception | None = None  # why the writer failed, for run()
 
@@ -256,7 +259,9 @@ class Session:
             raise StreamError("host-unknown", f"this server is {self.service.domain}")
         if self.user is None:
             features = features_before_auth(
-                external=self.conn.peer_certificate is not None, starttls=self._starttls_offer()
+                external=self.conn.peer_certificate is not None,
+                starttls=self._starttls_offer(),
+                scram=SCRAM_MECHANISMS if self.service.accounts.scram_possible else (),
             )
         else:
             features = features_after_auth()
@@ -273,6 +278,13 @@ class Session:
                 return
             if tag == q(SASL_NS, "auth"):
                 self._authenticate(stanza)
+                return
+            if tag == q(SASL_NS, "response"):
+                self._scram_response(stanza)
+                return
+            if tag == q(SASL_NS, "abort"):
+                self._scram = None
+                self._sasl_failure("aborted")
                 return
             raise StreamError("not-authorized", "authenticate first")
         if tag.startswith(f"{{{CLIENT_NS}}}") or tag.startswith("{jabber:server}"):
@@ -331,17 +343,29 @@ class Session:
             await self._writer_done.wait()
             self._writer_done = None
 
+    def _sasl_failure(self, condition: str) -> None:
+        failure = Element(q(SASL_NS, "failure"))
+        SubElement(failure, q(SASL_NS, condition))
+        self.send(failure)
+
     def _authenticate(self, auth: Element) -> None:
         failure = Element(q(SASL_NS, "failure"))
         mechanism = auth.get("mechanism")
+        self._scram = None  # a new <auth/> starts over
+        if self._starttls_offer() == "required":
+            self._sasl_failure("encryption-required")
+            return
         if mechanism == "EXTERNAL" and self.conn.peer_certificate is not None:
             self._authenticate_external(auth)
+            return
+        if mechanism in SCRAM_MECHANISMS and self.service.accounts.scram_possible:
+            self._scram_start(mechanism, auth)
             return
         if mechanism != "PLAIN":
             SubElement(failure, q(SASL_NS, "invalid-mechanism"))
             self.send(failure)
             return
-        if not self.service.plain_allowed(self.conn) or self._starttls_offer() == "required":
+        if not self.service.plain_allowed(self.conn):
             SubElement(failure, q(SASL_NS, "encryption-required"))
             self.send(failure)
             return
@@ -384,11 +408,50 @@ class Session:
             self.service.login_failed(self.conn, user or certificate.rfc4514_name())
             self.send(failure)
             return
-        self._authenticated(user)
+        self._authenticated(user, "EXTERNAL")
 
-    def _authenticated(self, user: str) -> None:
+    def _scram_start(self, mechanism: str, auth: Element) -> None:
+        """SCRAM's first round: client-first in, server-first out."""
+        scram = ScramServer(mechanism)
+        try:
+            data = _sasl_data(auth.text)
+            if not data:
+                raise ScramError("malformed-request", "SCRAM needs an initial response")
+            user = scram.first(data)
+            if scram.authzid and scram.authzid.lower() != f"{user}@{self.service.domain}".lower():
+                raise ScramError("invalid-authzid", "one may only log in as oneself")
+            credentials = self.service.accounts.scram(user, mechanism)
+            challenge = scram.challenge(credentials, secret=self.service.scram_secret)
+        except ScramError as exc:
+            self._sasl_failure(exc.condition)
+            return
+        self._scram = scram
+        answer = Element(q(SASL_NS, "challenge"))
+        answer.text = base64.b64encode(challenge).decode()
+        self.send(answer)
+
+    def _scram_response(self, response: Element) -> None:
+        """SCRAM's second round: client-final in; success with server-final."""
+        scram, self._scram = self._scram, None
+        if scram is None:
+            self._sasl_failure("malformed-request")  # a response to no challenge
+            return
+        try:
+            server_final = scram.final(_sasl_data(response.text))
+        except ScramError as exc:
+            if exc.condition == "not-authorized":
+                self.service.login_failed(self.conn, scram.user)
+            self._sasl_failure(exc.condition)
+            return
+        self._authenticated(scram.user, scram.mechanism, server_final)
+
+    def _authenticated(self, user: str, mechanism: str = "PLAIN", data: bytes = b"") -> None:
         self.user = user.lower()
-        self.send(Element(q(SASL_NS, "success")))
+        self.conn.log.info("authenticated as %s (%s)", self.user, mechanism)
+        success = Element(q(SASL_NS, "success"))
+        if data:
+            success.text = base64.b64encode(data).decode()
+        self.send(success)
         self.parser.reset()  # the client restarts the stream
         self.restarted = True
         self.parser.max_stanza_bytes = self.service.settings.max_stanza_size
@@ -409,6 +472,17 @@ class Session:
             self.send(iq_result(iq))
             return True
         return False
+
+
+def _sasl_data(text: str | None) -> bytes:
+    """The bytes an <auth/> or <response/> carries: base64, "=" for empty."""
+    text = (text or "").strip()
+    if text in ("", "="):
+        return b""
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise ScramError("incorrect-encoding", "not base64") from None
 
 
 def _certificate_user(emails: list[str], common_name: str | None, domain: str) -> str:

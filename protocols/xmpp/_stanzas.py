@@ -48,10 +48,13 @@ def q(namespace: str, tag: str) -> str:
     return f"{{{namespace}}}{tag}"
 
 
-def features_before_auth(*, external: bool = False, starttls: str = "off") -> Element:
+def features_before_auth(
+    *, external: bool = False, starttls: str = "off", scram: tuple[str, ...] = ()
+) -> Element:
     """STARTTLS ("optional", or "required": then nothing else, RFC 6120
     5.3.1), and the SASL mechanisms: EXTERNAL first when the client has shown
-    a verified certificate (XEP-0178), then PLAIN."""
+    a verified certificate (XEP-0178), then `scram` (strongest first), then
+    PLAIN."""
     features = Element(q(STREAMS_NS, "features"))
     if starttls != "off":
         offer = SubElement(features, q(TLS_NS, "starttls"))
@@ -61,7 +64,8 @@ def features_before_auth(*, external: bool = False, starttls: str = "off") -> El
     mechanisms = SubElement(features, q(SASL_NS, "mechanisms"))
     if external:
         SubElement(mechanisms, q(SASL_NS, "mechanism")).text = "EXTERNAL"
-    SubElement(mechanisms, q(SASL_NS, "mechanism")).text = "PLAIN"
+    for mechanism in (*scram, "PLAIN"):
+        SubElement(mechanisms, q(SASL_NS, "mechanism")).text = mechanism
     return features
 
 
