@@ -41,13 +41,14 @@ class ProxyHeaderError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class ProxyHeader:
     """What a PROXY header says. `source` is the real client and `destination`
-    the address it connected to; both None when the header says nothing about
-    the connection (v1 UNKNOWN, v2 LOCAL such as a health check, v2 UNSPEC):
-    the connection is then the proxy's own."""
+    the address it connected to. `local` (v2 LOCAL, a health check): the
+    connection is the proxy's own. Otherwise both None when the proxy does not
+    know the client's address (v1 UNKNOWN, v2 UNSPEC): a client from anywhere."""
 
     version: int
     source: SocketAddress | None = None
     destination: SocketAddress | None = None
+    local: bool = False
 
 
 def header_length(data: bytes) -> int | None:
@@ -99,6 +100,8 @@ def _v1_address(host: bytes, port: bytes, version: int) -> SocketAddress:
         ip = ipaddress.ip_address(host.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
         raise ProxyHeaderError(f"PROXY v1: {host!r} is not an IP address") from None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        raise ProxyHeaderError(f"PROXY v1: {host!r} is not an IP address (a zone id)")
     if ip.version != version:
         raise ProxyHeaderError(f"PROXY v1: {host!r} is not an IPv{version} address")
     # decimal, no sign, no leading zero (the spec forbids them: octal confusion)
@@ -112,11 +115,11 @@ def _parse_v2(header: bytes) -> ProxyHeader:
     if len(header) != V2_FIXED + length:
         raise ProxyHeaderError("PROXY v2 header length does not match its contents")
     if command == V2_LOCAL:
-        return ProxyHeader(2)  # the proxy's own connection (a health check)
+        return ProxyHeader(2, local=True)  # the proxy's own connection (a health check)
     if command != V2_PROXY:
         raise ProxyHeaderError(f"PROXY v2: unknown version/command byte 0x{command:02x}")
-    if family == 0x00:
-        return ProxyHeader(2)  # UNSPEC: the proxy does not know the addresses
+    if family >> 4 == 0x0:
+        return ProxyHeader(2)  # UNSPEC (any transport): the proxy does not know the addresses
     size = V2_ADDRESS_SIZES.get(family)
     if size is None:
         raise ProxyHeaderError(

@@ -507,6 +507,8 @@ class Server:
         conn: Connection | None = None
         local = SocketAddress.of(raw.socket, peer=False)
         proxy: SocketAddress | None = None
+        # one handshake timeout for the PROXY header and the TLS handshake together
+        setup_ends = trio.current_time() + listener.limits.handshake_timeout
         try:
             if listener.proxy:
                 header = await self._read_proxy_header(raw, peer, listener)
@@ -514,11 +516,14 @@ class Server:
                     with trio.move_on_after(CLOSE_LINGER):
                         await close_gracefully(raw, raw, CLOSE_LINGER_BYTES)
                     return
-                if header.source is not None:  # else the proxy's own (a health check)
-                    proxy, peer = peer, header.source
-                    local = header.destination or local
+                if not header.local:  # LOCAL: the proxy's own connection (a health check)
+                    proxy, peer = peer, _proxied(header.source)
+                    if header.destination is not None and header.destination.transport == "tcp":
+                        local = header.destination
             try:
-                stream = await self._secure(raw, listener)
+                stream = await self._secure(
+                    raw, listener, max(0.0, setup_ends - trio.current_time())
+                )
                 certificate = PeerCertificate.of(stream) if listener.tls else None
                 version: str | None = stream.version() if listener.tls else None  # type: ignore[attr-defined]
             except trio.TooSlowError:
@@ -561,6 +566,15 @@ class Server:
                     conn.log.debug("connection closed")
             counters.closed()
             raw.close_now()
+
+
+def _proxied(source: SocketAddress | None) -> SocketAddress:
+    """The client a PROXY header names. One whose address the proxy does not
+    know (UNKNOWN, UNSPEC), or that reached the proxy over a Unix socket on
+    the proxy's machine, is an unknown address: never loopback, never local."""
+    if source is None or source.transport != "tcp":
+        return SocketAddress("tcp")
+    return source
 
 
 async def _say_internal_error(conn: Connection, service: Service) -> None:

@@ -139,13 +139,14 @@ class XmppService(Service):
         """Messages and IQ requests a client never got (it was dropped with
         them queued, or left while they waited): each goes back to its sender
         as an error, service-unavailable as for a user who is not online.
-        Errors and IQ results are never answered (RFC 6120 8.3.1)."""
+        Errors, headlines and IQ results are never answered (RFC 6120 8.3.1).
+        What already left for the client's socket counts as delivered."""
         for stanza in stanzas:
             kind = stanza.tag.rpartition("}")[2]
-            if stanza.get("type") == "error" or (
+            if stanza.get("type") in ("error", "headline") or (
                 kind == "iq" and stanza.get("type") not in ("get", "set")
             ):
-                continue
+                continue  # never answered (headlines: RFC 6121 8.5.2.1.1 drops them)
             sender = JID.parse_or_none(stanza.get("from", ""))
             session = self.sessions.get(sender.local, {}).get(sender.resource) if sender else None
             if session is None:

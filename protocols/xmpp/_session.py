@@ -334,6 +334,7 @@ class Session:
             self._close()
             return
         self.parser.reset()  # the client restarts the stream, now over TLS
+        self.stream_id = secrets.token_hex(8)  # a new stream, a new id (RFC 6120 4.7.3)
         self.restarted = True
 
     async def _flush(self) -> None:
@@ -453,6 +454,7 @@ class Session:
             success.text = base64.b64encode(data).decode()
         self.send(success)
         self.parser.reset()  # the client restarts the stream
+        self.stream_id = secrets.token_hex(8)
         self.restarted = True
         self.parser.max_stanza_bytes = self.service.settings.max_stanza_size
 

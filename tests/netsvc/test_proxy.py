@@ -95,9 +95,10 @@ VALID = [
             SocketAddress("unix", path="/run/app.sock"),
         ),
     ),
-    (v2(0x20, 0x00, b""), ProxyHeader(2)),  # LOCAL: a health check
-    (v2(0x20, 0x11, bytes(12)), ProxyHeader(2)),  # LOCAL ignores its addresses
+    (v2(0x20, 0x00, b""), ProxyHeader(2, local=True)),  # LOCAL: a health check
+    (v2(0x20, 0x11, bytes(12)), ProxyHeader(2, local=True)),  # LOCAL ignores its addresses
     (v2(0x21, 0x00, b""), ProxyHeader(2)),  # PROXY UNSPEC: addresses unknown
+    (v2(0x21, 0x01, b""), ProxyHeader(2)),  # UNSPEC over a stream: the same
 ]
 
 
@@ -152,6 +153,7 @@ MALFORMED = [
     (b"PROXY TCP6 192.0.2.1 2001:db8::2 1 2\r\n", "not an IPv6 address"),
     (b"PROXY TCP4 192.0.2.01 198.51.100.2 1 2\r\n", "not an IP address"),  # octal confusion
     (b"PROXY TCP4 example.org 198.51.100.2 1 2\r\n", "not an IP address"),
+    (b"PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n", "a zone id"),
     (b"PROXY TCP4 192.0.2.1 198.51.100.2 080 2\r\n", "not a port number"),
     (b"PROXY TCP4 192.0.2.1 198.51.100.2 65536 2\r\n", "not a port number"),
     (b"PROXY TCP4 192.0.2.1 198.51.100.2 -1 2\r\n", "not a port number"),

@@ -77,13 +77,39 @@ async def test_a_header_a_byte_at_a_time_then_a_command_in_the_same_write(
 @uses_line_clients
 async def test_a_local_header_is_the_proxys_own_connection() -> None:
     async with serve(probe, address=PROXY_LISTENER) as running:
-        for header in (v2(0x20, 0x00, b""), b"PROXY UNKNOWN\r\n"):
-            client = await through_proxy(running, header)
-            assert await client.line() == b"HELLO"
-            assert (await client.ask("PEER")).startswith(b"127.0.0.1:")
+        client = await through_proxy(running, v2(0x20, 0x00, b""))  # HAProxy's health check
+        assert await client.line() == b"HELLO"
+        assert (await client.ask("PEER")).startswith(b"127.0.0.1:")
+
+
+UNKNOWN_CLIENTS = [
+    b"PROXY UNKNOWN\r\n",
+    v2(0x21, 0x00, b""),  # UNSPEC
+    v2(0x21, 0x31, b"/run/client.sock".ljust(108, b"\0") + bytes(108)),  # a Unix socket there
+]
 
 
 @uses_line_clients
+@pytest.mark.parametrize("header", UNKNOWN_CLIENTS, ids=["v1-unknown", "v2-unspec", "v2-unix"])
+async def test_a_client_the_proxy_cannot_name_is_from_an_unknown_address(header: bytes) -> None:
+    # not the proxy's own loopback address: such a client may be anywhere
+    async with serve(probe, address=PROXY_LISTENER) as running:
+        client = await through_proxy(running, header)
+        assert await client.line() == b"HELLO"
+        assert await client.ask("PEER") == b"unknown address"
+
+
+@pytest.mark.parametrize("header", UNKNOWN_CLIENTS, ids=["v1-unknown", "v2-unspec", "v2-unix"])
+async def test_protected_mode_refuses_a_client_the_proxy_cannot_name(header: bytes) -> None:
+    async with serve("resp", address=PROXY_LISTENER) as running:
+        stream = await running.connect()
+        await stream.send_all(header + b"PING\r\n")
+        with trio.fail_after(5):
+            reply = await stream.receive_some(1000)
+        assert reply.startswith(b"-DENIED Redis is running in protected mode")
+        await stream.aclose()
+
+
 @pytest.mark.parametrize(
     ("trusted", "header", "warning"),
     [

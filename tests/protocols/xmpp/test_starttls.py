@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import socket
 import ssl
 from pathlib import Path
@@ -39,6 +40,7 @@ class RawClient:
     def __init__(self, url: str) -> None:
         self.sock: socket.socket = socket.create_connection(host_port(url), timeout=10)
         self.buffer = b""
+        self.stream_ids: list[bytes] = []
 
     def say(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -61,7 +63,9 @@ class RawClient:
     def open_stream(self) -> bytes:
         """Send a stream header; the features the server answers with."""
         self.say(HEADER)
-        assert b"<stream:stream " in self.line()
+        header = self.line()
+        assert b"<stream:stream " in header
+        self.stream_ids.append(re.search(rb" id='([^']+)'", header).group(1))  # type: ignore[union-attr]
         return self.line()
 
     def start_tls(self, context: ssl.SSLContext) -> None:
@@ -97,6 +101,7 @@ def test_required_by_default_offers_only_starttls(certificates: Certificates) ->
         client.open_stream()
         client.say(BIND)
         assert b"<jid>alice@localhost/r</jid>" in client.line()
+        assert len(set(client.stream_ids)) == 3  # each restarted stream has a new id
         client.close()
 
 
