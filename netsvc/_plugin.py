@@ -76,6 +76,12 @@ class Service(abc.ABC):
         loopback. `netsvc.listens_locally(address)` tells loopback from the
         rest. The default allows any."""
 
+    def check_tls(self, client_certs: Sequence[str | None]) -> None:  # noqa: B027
+        """Before anything is bound: raise AppError to refuse this protocol's
+        TLS setup. One entry per listener of this protocol: None for a plain
+        one, else what the TLS listener asks of its clients ("none",
+        "optional" or "required": --client-certs). The default allows any."""
+
     def access(self) -> Access:
         """Who this protocol lets in, for the audit line each listener gets at
         startup (a warning for one reachable from elsewhere without any

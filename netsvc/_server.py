@@ -235,7 +235,9 @@ class Server:
         if self._services is None:
             services = self._create_services()
             for name, service in services.items():
-                service.check_listen([x.address for x in self._listens if x.protocol.name == name])
+                mine = [x for x in self._listens if x.protocol.name == name]
+                service.check_listen([x.address for x in mine])
+                service.check_tls([self._client_certs() if x.tls else None for x in mine])
             try:
                 await self._bind(services)
             except BaseException:
@@ -381,14 +383,7 @@ class Server:
         """One line per listener: who can reach it, TLS, who is let in; a
         warning when others can reach it and nobody is asked who they are
         (a worker leaves the info lines to its supervisor's view)."""
-        client_certs = None
-        if listener.tls:
-            assert self._ssl_context is not None
-            client_certs = {
-                ssl.CERT_NONE: "none",
-                ssl.CERT_OPTIONAL: "optional",
-                ssl.CERT_REQUIRED: "required",
-            }[self._ssl_context.verify_mode]
+        client_certs = self._client_certs() if listener.tls else None
         level, message = audit_line(
             listener.info.url,
             local=_is_local(listener.sock) and not listener.proxy,  # clients: anywhere
@@ -397,6 +392,15 @@ class Server:
         )
         if level > logging.INFO or self._announce:
             log.log(level, "%s", message, extra={"url": listener.info.url})
+
+    def _client_certs(self) -> str:
+        """What TLS listeners ask of clients (--client-certs)."""
+        assert self._ssl_context is not None
+        return {
+            ssl.CERT_NONE: "none",
+            ssl.CERT_OPTIONAL: "optional",
+            ssl.CERT_REQUIRED: "required",
+        }[self._ssl_context.verify_mode]
 
     def _log_accept_error(self, listener: _Listener, exc: OSError) -> None:
         if listener.accept_errors.due():

@@ -7,12 +7,14 @@
 #   @app.command("hello", arity=2, flags=["fast"])
 #   def hello(client, argv):
 #       return b"hello " + argv[1]
-from ._app import CommandSpec, RespApp
+from ._app import KEY_READ, KEY_WRITE, CommandSpec, RespApp, Subcommand
 from ._client import Client
 from ._plugin import RespProtocol, RespSettings, protocol
 from ._reply import NULL_ARRAY, OK, ErrorReply, Frames, Push, Status
 
 __all__ = [
+    "KEY_READ",
+    "KEY_WRITE",
     "NULL_ARRAY",
     "OK",
     "Client",
@@ -24,5 +26,6 @@ __all__ = [
     "RespProtocol",
     "RespSettings",
     "Status",
+    "Subcommand",
     "protocol",
 ]

@@ -1,12 +1,15 @@
 # The command table users build on: RespApp maps command names to handlers
 # with Redis's arity convention and flags, and produces Redis's own errors for
-# unknown commands and wrong argument counts. COMMAND and COMMAND DOCS are
-# answered from this table.
+# unknown commands and wrong argument counts. Each command also carries what
+# ACL rules need: its ACL categories (derived from its flags and group, as
+# Redis derives them, plus explicit ones), its subcommands (CONFIG GET) and
+# whether its keys are read or written. COMMAND and COMMAND DOCS are answered
+# from this table.
 from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._reply import ErrorReply, Reply, Status
@@ -15,11 +18,17 @@ if TYPE_CHECKING:
     from ._client import Client
 
 __all__ = [
+    "CATEGORIES",
     "FLAGS",
+    "KEY_READ",
+    "KEY_WRITE",
     "CommandSpec",
     "Handler",
     "KeyFinder",
+    "KeyFlags",
+    "OrderedSet",
     "RespApp",
+    "Subcommand",
     "keys_counted",
     "unknown_command",
     "wrong_arity",
@@ -45,8 +54,143 @@ FLAGS = frozenset(
         "no_multi",  # executed at once, not queued, inside MULTI
         "allow_busy",
         "movablekeys",  # set by find_keys=: where the keys are depends on the arguments
+        "no_mandatory_keys",  # may have no key at all (EVAL, FCALL with numkeys 0)
     }
 )
+
+
+# ACL categories, in Redis's order: ACL CAT lists them so, COMMAND INFO shows
+# a command's so.
+CATEGORIES = (
+    "keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap",
+    "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking", "dangerous",
+    "connection", "transaction", "scripting",
+)  # fmt: skip
+
+# The category a command group's commands are in (Redis's command table gives
+# them so); "server" and "pubsub" commands get theirs from flags and by name.
+GROUP_CATEGORIES = {
+    "generic": "keyspace",
+    "string": "string",
+    "list": "list",
+    "hash": "hash",
+    "set": "set",
+    "sortedset": "sortedset",
+    "stream": "stream",
+    "bitmap": "bitmap",
+    "hyperloglog": "hyperloglog",
+    "geo": "geo",
+    "connection": "connection",
+    "transactions": "transaction",
+    "scripting": "scripting",
+}
+
+# What a command does with a key, for ACL's %R~ and %W~ patterns (Redis's key
+# specs: ACCESS reads the value; INSERT, UPDATE, DELETE write). KeyFlags: one
+# entry per key, the last repeating for the rest (ZUNIONSTORE: (KEY_WRITE,
+# KEY_READ) writes its destination and reads its sources), or a function of
+# the arguments (SET reads its key only with GET).
+KEY_READ = 1
+KEY_WRITE = 2
+KeyFlags: TypeAlias = tuple[int, ...] | Callable[[list[bytes]], tuple[int, ...]]
+
+
+def implied_categories(flags: Iterable[str], group: str | None = None) -> set[str]:
+    """The categories Redis gives a command for its flags (setImplicitACLCategories)
+    and for its group."""
+    flags = frozenset(flags)
+    categories = set()
+    if group in GROUP_CATEGORIES:
+        categories.add(GROUP_CATEGORIES[group])
+    if "write" in flags:
+        categories.add("write")
+    if "readonly" in flags and "scripting" not in categories:
+        categories.add("read")
+    if "admin" in flags:
+        categories |= {"admin", "dangerous"}
+    if "pubsub" in flags:
+        categories.add("pubsub")
+    if "blocking" in flags:
+        categories.add("blocking")
+    categories.add("fast" if "fast" in flags else "slow")
+    return categories
+
+
+def _default_key_flags(flags: frozenset[str]) -> tuple[int, ...]:
+    """Without better knowledge a read-only command reads its keys; any other
+    both reads and writes them (what Redis assumes of a command without key
+    specifications)."""
+    if "readonly" in flags and "write" not in flags:
+        return (KEY_READ,)
+    return (KEY_READ | KEY_WRITE,)
+
+
+def _check_categories(name: str, categories: Iterable[str]) -> frozenset[str]:
+    given = frozenset(category.lower().lstrip("@") for category in categories)
+    unknown = given - frozenset(CATEGORIES)
+    if unknown:
+        raise ValueError(
+            f"{name}: unknown ACL categories {sorted(unknown)}; known: {', '.join(CATEGORIES)}"
+        )
+    return given
+
+
+class OrderedSet(frozenset[Any]):
+    """A set reply (RESP3 ~, a RESP2 array) whose members are written in the
+    order given: COMMAND INFO's flags and categories, ACL GETUSER's flags."""
+
+    __slots__ = ("_order",)
+    _order: tuple[Any, ...]
+
+    def __new__(cls, items: Iterable[Any] = ()) -> OrderedSet:
+        ordered = tuple(dict.fromkeys(items))
+        self = super().__new__(cls, ordered)
+        self._order = ordered
+        return self
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._order)
+
+
+@dataclasses.dataclass(frozen=True)
+class Subcommand:
+    """A subcommand of a container command (CONFIG GET, CLIENT KILL), as ACL
+    rules (`+config|get`, `-client|kill`, categories) and COMMAND INFO see it.
+    The container's handler still runs it; this only describes it. `arity`
+    counts the container's name too (CONFIG GET key: -3); `keys` are (first,
+    last, step) in the whole call; `categories` add to those its flags and
+    its container's group imply."""
+
+    name: str
+    arity: int
+    flags: tuple[str, ...] = ()
+    keys: tuple[int, int, int] = (0, 0, 0)
+    key_flags: tuple[int, ...] | None = None
+    categories: frozenset[str] = frozenset()
+    fullname: str = ""  # "config|get", set when its container is registered
+
+    def of(self, container: str, group: str | None) -> Subcommand:
+        """This subcommand of `container`: its full name and all its categories."""
+        flags = frozenset(self.flags)
+        unknown = flags - FLAGS
+        if unknown:
+            raise ValueError(f"{container}|{self.name}: unknown flags {sorted(unknown)}")
+        fullname = f"{container}|{self.name.lower()}"
+        explicit = _check_categories(fullname, self.categories)
+        return dataclasses.replace(
+            self,
+            name=self.name.lower(),
+            fullname=fullname,
+            categories=frozenset(implied_categories(flags, group) | explicit),
+            key_flags=self.key_flags or _default_key_flags(flags),
+        )
+
+    def keys_of(self, argv: list[bytes]) -> list[bytes]:
+        first, last, step = self.keys
+        if first <= 0:
+            return []
+        end = last if last >= 0 else len(argv) + last
+        return argv[first : end + 1 : step or 1]
 
 
 # Finds the keys of a call whose keys a count argument gives (ZUNION numkeys
@@ -88,11 +232,20 @@ class CommandSpec:
     group: str = "generic"
     summary: str = ""
     is_async: bool = False
+    # ACL: its categories (empty: those its flags imply), its subcommands by
+    # lower-case name, and what it does with its keys (None: from its flags)
+    categories: frozenset[str] = frozenset()
+    subcommands: Mapping[bytes, Subcommand] = dataclasses.field(default_factory=dict)
+    key_flags: KeyFlags | None = None
 
     name_bytes: bytes = dataclasses.field(init=False, repr=False, compare=False, default=b"")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name_bytes", self.name.encode())
+        if not self.categories:
+            object.__setattr__(self, "categories", frozenset(implied_categories(self.flags)))
+        if self.key_flags is None:
+            object.__setattr__(self, "key_flags", _default_key_flags(self.flags))
 
     def arity_ok(self, argc: int) -> bool:
         return argc == self.arity if self.arity > 0 else argc >= -self.arity
@@ -166,13 +319,26 @@ class RespApp:
         flags: Iterable[str] = (),
         keys: tuple[int, int, int] = (0, 0, 0),
         find_keys: KeyFinder | None = None,
-        group: str = "generic",
+        group: str | None = None,
         summary: str = "",
+        categories: Iterable[str] = (),
+        subcommands: Iterable[Subcommand] = (),
+        key_flags: KeyFlags | None = None,
         replace: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Register a handler for `name`. `keys` is (first, last, step) as in
         COMMAND INFO; `find_keys` finds keys that a count argument gives
         (keys_counted(...): the command then has the "movablekeys" flag).
+
+        ACL rules see the command in the categories its flags imply (write:
+        @write, readonly: @read, admin: @admin and @dangerous, pubsub, fast or
+        else slow, blocking), in its `group`'s ("string": @string; COMMAND
+        DOCS shows the group, "generic" when none is given) and in
+        `categories`. `subcommands` describe a container's (CONFIG GET) for
+        rules such as `+config|get`; `key_flags` say whether it reads or
+        writes its keys (KEY_READ, KEY_WRITE) for %R~ and %W~ patterns: by
+        default a read-only command reads them and any other does both.
+
         Replacing an existing command (a built-in, say) needs `replace=True`,
         so it never happens by accident."""
         flag_order = tuple(dict.fromkeys(flags))
@@ -191,6 +357,10 @@ class RespApp:
         if find_keys is not None and "movablekeys" not in flag_order:
             flag_order = (*flag_order, "movablekeys")
             spec_flags = frozenset(flag_order)
+        explicit = _check_categories(lowered, categories)
+        subs = {sub.name.lower().encode(): sub.of(lowered, group) for sub in subcommands}
+        # a container's own categories are its flags' (Redis gives it no group's)
+        implied = implied_categories(spec_flags, None if subs else group)
 
         def register(handler: Handler) -> Handler:
             self._as_sent.clear()
@@ -204,9 +374,12 @@ class RespApp:
                 last_key=keys[1],
                 key_step=keys[2],
                 key_finder=find_keys,
-                group=group,
+                group=group or "generic",
                 summary=summary or (inspect.getdoc(handler) or "").partition("\n")[0],
                 is_async=inspect.iscoroutinefunction(handler),
+                categories=frozenset(implied | explicit),
+                subcommands=subs,
+                key_flags=key_flags,
             )
             return handler
 
@@ -234,25 +407,39 @@ class RespApp:
         return len(self.commands)
 
 
+def category_statuses(categories: frozenset[str]) -> OrderedSet:
+    """A command's categories as COMMAND INFO shows them: +@read ..., in Redis's order."""
+    return OrderedSet(Status(f"@{name}") for name in CATEGORIES if name in categories)
+
+
 def describe(spec: CommandSpec) -> list[Any]:
-    """COMMAND INFO's entry for one command, in Redis 7's shape."""
-    categories = [f"@{spec.group}"]
-    if "write" in spec.flags:
-        categories.insert(0, "@write")
-    elif "readonly" in spec.flags:
-        categories.insert(0, "@read")
-    categories.append("@fast" if "fast" in spec.flags else "@slow")
-    if "blocking" in spec.flags:
-        categories.append("@blocking")
+    """COMMAND INFO's entry for one command, in Redis 7's shape: flags,
+    categories, tips and key specifications are sets (RESP3 ~)."""
+    subcommands: Any = OrderedSet()  # Redis writes "none" as an empty set, some as an array
+    if spec.subcommands:
+        subcommands = [_describe_subcommand(sub) for sub in spec.subcommands.values()]
     return [
         spec.name.encode(),
         spec.arity,
-        [Status(flag) for flag in spec.flag_order],
+        OrderedSet(Status(flag) for flag in spec.flag_order),
         spec.first_key,
         spec.last_key,
         spec.key_step,
-        [Status(category) for category in categories],
-        [],  # tips
-        [],  # key specifications
-        [],  # subcommands
+        category_statuses(spec.categories),
+        OrderedSet(),  # tips
+        OrderedSet(),  # key specifications
+        subcommands,
+    ]
+
+
+def _describe_subcommand(sub: Subcommand) -> list[Any]:
+    return [
+        sub.fullname.encode(),
+        sub.arity,
+        OrderedSet(Status(flag) for flag in sub.flags),
+        *sub.keys,
+        category_statuses(sub.categories),
+        OrderedSet(),
+        OrderedSet(),
+        OrderedSet(),
     ]

@@ -1,8 +1,9 @@
-# One Redis client's state: protocol version, selected database, name,
-# authentication, MULTI queue and WATCHed keys, subscriptions. Handlers get
-# a Client; through `client.server` they reach the shared state (_server.py),
-# and through `client.link` the connection it came on, as far as commands
-# need it (the driver, _driver.py, implements Link; a script's client has none).
+# One Redis client's state: protocol version, selected database, name, the
+# ACL user it runs commands as, MULTI queue and WATCHed keys, subscriptions.
+# Handlers get a Client; through `client.server` they reach the shared state
+# (_server.py), and through `client.link` the connection it came on, as far
+# as commands need it (the driver, _driver.py, implements Link; a script's
+# client has none).
 from __future__ import annotations
 
 import logging
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import trio
 
+from ._acl import User
 from ._app import CommandSpec
 from ._keyspace import Database
 from ._reply import Push, encode
@@ -66,7 +68,11 @@ class Client:
         self.name = b""
         self.lib_name = b""
         self.lib_version = b""
-        self.authenticated = server.requirepass is None
+        self.user: User = server.acl.default
+        # the ACL check's one test: False for a user who may run anything anywhere
+        self.restricted = not self.user.unrestricted
+        # logged in; a client need not be while the default user has no password
+        self.authenticated = not server.acl.auth_required
         self.created = time.monotonic()
         self.last_interaction = self.created
         self.last_command = b"NULL"
@@ -80,6 +86,20 @@ class Client:
         self.watching: dict[tuple[int, bytes], int] = {}  # (db, key) -> version when watched
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
+
+    def login(self, user: User) -> None:
+        """Run commands as `user` from now on (AUTH, a client certificate)."""
+        self.user = user
+        self.authenticated = True
+        self.restricted = not user.unrestricted
+
+    def login_as_default(self) -> None:
+        """As a new client is (RESET): the default user, logged in only if it
+        needs no password (Redis's clientSetDefaultAuth)."""
+        acl = self.server.acl
+        self.user = acl.default
+        self.authenticated = not acl.auth_required
+        self.restricted = not self.user.unrestricted
 
     def silenced(self) -> bool:
         """After a command: True if its reply is not sent (CLIENT REPLY OFF,
@@ -156,7 +176,7 @@ class Client:
             "tot-mem": 0,
             "events": "r",
             "cmd": self.last_command.decode(errors="replace").lower(),
-            "user": "default",
+            "user": self.user.name.decode(errors="replace"),
             "redir": -1,
             "resp": self.protocol,
             "lib-name": self.lib_name.decode(errors="replace"),

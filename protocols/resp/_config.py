@@ -1,6 +1,7 @@
 # CONFIG GET/SET: the parameters this server has, with Redis's names and
 # replies. Only parameters that exist are listed; unknown ones are errors on
-# SET and absent from GET, as in Redis.
+# SET and absent from GET, as in Redis. A parameter may act when set (the
+# server hooks requirepass to the ACL default user's password).
 from __future__ import annotations
 
 import dataclasses
@@ -18,6 +19,9 @@ class Parameter:
     value: bytes
     settable: bool = True
     check: Callable[[bytes], bytes] | None = None
+    # called with the new value once CONFIG SET has set it (requirepass: the
+    # default user's password)
+    on_set: Callable[[bytes], None] | None = None
 
 
 def _yes_no(value: bytes) -> bytes:
@@ -73,6 +77,7 @@ class Config:
                 b"appendonly": Parameter(b"no", check=lambda v: _refuse_yes(_yes_no(v))),
                 b"busy-reply-threshold": busy_reply_threshold,
                 b"lua-time-limit": busy_reply_threshold,
+                b"acllog-max-len": Parameter(b"128", check=_non_negative),
                 # netsvc's own: the most memory a script's interpreter may use (0: no cap)
                 b"lua-memory-limit": Parameter(str(lua_memory_limit).encode(), check=_non_negative),
             }
@@ -110,7 +115,10 @@ class Config:
                     f"ERR CONFIG SET failed (possibly related to argument '{shown}') - {exc}"
                 ) from None
         for name, value in checked.items():
-            self.parameters[name].value = value
+            parameter = self.parameters[name]
+            parameter.value = value
+            if parameter.on_set is not None:
+                parameter.on_set(value)
 
 
 def _no_save(value: bytes) -> bytes:

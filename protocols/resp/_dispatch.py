@@ -1,8 +1,9 @@
 # Running a command, as Redis's processCommand() and call() do: the checks
-# (unknown command, arity, AUTH, a subscribed RESP2 client), MULTI queueing,
-# running the handler (its errors counted, its crashes logged and answered),
-# then serving the clients blocked on keys it changed. The one way anything
-# runs a command: a connection (the driver), EXEC and scripts alike.
+# (unknown command, arity, AUTH, the user's ACL permissions, a subscribed
+# RESP2 client), MULTI queueing, running the handler (its errors counted, its
+# crashes logged and answered), then serving the clients blocked on keys it
+# changed. The one way anything runs a command: a connection (the driver),
+# EXEC and scripts alike.
 from __future__ import annotations
 
 import logging
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from netsvc import ConnectionLost, ReceiveTimeout, SendTimeout
 
+from ._acl import check
 from ._app import CommandSpec, RespApp, unknown_command, wrong_arity
 from ._client import Client
 from ._reply import QUEUED, ErrorReply, Reply
@@ -48,8 +50,12 @@ def dispatch(client: Client, argv: list[bytes]) -> Reply | Call:
     arity = spec.arity
     if len(argv) != arity if arity > 0 else len(argv) < -arity:
         return _refuse_in_multi(client, wrong_arity(spec.name))
-    if not client.authenticated and "no_auth" not in spec.flags:
+    if not client.authenticated and "no_auth" not in spec.flags and server.acl.auth_required:
         return server.count_error(NOAUTH)
+    if client.restricted:  # ACL: the one test a user who may run anything pays
+        denied = server.acl_denied(client, spec, argv)
+        if denied is not None:
+            return _refuse_in_multi(client, denied)
     if server.scripting.running is not None:  # SCRIPTING: another client's script runs
         verdict = server.scripting.admit(spec, argv)
         if verdict is True:
@@ -97,7 +103,14 @@ async def call(client: Client, spec: CommandSpec, argv: list[bytes]) -> Reply:
 
 async def execute(client: Client, spec: CommandSpec, argv: list[bytes]) -> Reply:
     """Run any command (sync or async) whose checks have passed, serving no
-    blocked client: EXEC runs its queue with it, and serving comes after."""
+    blocked client: EXEC runs its queue with it, and serving comes after.
+    EXEC's commands are checked again against the user's ACL rules, which
+    may have changed since they were queued (a script's client, which has
+    no link, had its calls checked by script_call)."""
+    if client.in_exec and client.restricted and client.link is not None:
+        denied = _denied_at_exec(client, spec, argv)
+        if denied is not None:
+            return denied
     if not spec.is_async:
         return _run(client, spec, argv)
     client.last_command = argv[0]
@@ -137,6 +150,29 @@ def _crashed(client: Client, spec: CommandSpec) -> ErrorReply:
         log.exception("command %r failed", spec.name)
     error = ErrorReply(f"ERR internal error in '{spec.name}'; see the server log")
     return client.server.count_error(error)
+
+
+# EXEC's words for a queued command the user may no longer run, per reason
+EXEC_DENIALS = {
+    "command": "no permission to execute the command or subcommand",
+    "key": "no permission to touch the specified keys",
+    "channel": "no permission to access one of the channels used as arguments",
+}
+
+
+def _denied_at_exec(client: Client, spec: CommandSpec, argv: list[bytes]) -> ErrorReply | None:
+    denial = check(client.user, spec, argv)
+    if denial is None:
+        return None
+    server = client.server
+    server.log_denial(client, denial.reason_name, "multi", denial.object, client.user.name)
+    return server.count_error(
+        ErrorReply(
+            "NOPERM ACLs rules changed between the moment the transaction was accumulated and "
+            "the EXEC call. This command is no longer allowed for the following reason: "
+            + EXEC_DENIALS[denial.reason_name]
+        )
+    )
 
 
 def _refuse_in_multi(client: Client, error: ErrorReply) -> ErrorReply:
@@ -204,6 +240,13 @@ def script_call(client: Client, argv: list[bytes], run: ScriptRunLike) -> Reply:
         return ErrorReply("ERR Wrong number of args calling Redis command from script")
     if _noscript(spec, argv):
         return ErrorReply("ERR This Redis command is not allowed from script")
+    caller = run.caller
+    if caller.restricted:
+        denial = check(caller.user, spec, argv)
+        if denial is not None:  # Redis 7.2's scriptVerifyACL
+            server = client.server
+            server.log_denial(caller, denial.reason_name, "lua", denial.object, caller.user.name)
+            return ErrorReply("ERR ACL failure in script: " + denial.message(caller.user))
     if "write" in spec.flags:
         if run.read_only:
             return ErrorReply("ERR Write commands are not allowed from read-only scripts.")

@@ -3,17 +3,20 @@
 # command through _dispatch, and sends the replies of one read together; it
 # implements the client's Link: pushes (pub/sub) through an outbox task,
 # CLIENT KILL, and reading on while a command blocks. Its own task expires
-# keys in the background (Redis's hz).
+# keys in the background (Redis's hz). At start it loads the ACL file
+# (--resp-aclfile); a TLS client may start logged in as the ACL user its
+# certificate names (--resp-tls-auth-user cn).
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import trio
 import trio.lowlevel
 
-from netsvc import Access, Connection, Runtime, Service
+from netsvc import Access, AppError, Connection, Runtime, Service
 
 from ._app import RespApp
 from ._client import Client
@@ -21,6 +24,7 @@ from ._dispatch import Call, call, dispatch
 from ._parser import ProtocolError, QueryBufferLimit, RequestParser
 from ._reply import encode
 from ._server import RedisServer
+from .commands.acl import load_acl_file
 
 if TYPE_CHECKING:
     from ._plugin import RespSettings
@@ -60,6 +64,36 @@ PENDING_INPUT_LIMIT = 1024 * 1024  # bytes read ahead from a blocked client, the
 class RespService(Service):
     def __init__(self, app: RespApp, settings: RespSettings, runtime: Runtime) -> None:
         self.server = RedisServer(app, settings, runtime)
+        self.certificate_login = settings.tls_auth_user.lower() == "cn"
+        if settings.aclfile:
+            self._load_users(settings.aclfile)
+
+    def _load_users(self, path: str) -> None:
+        """--resp-aclfile at start: its users, or a refusal to start that says
+        what is wrong where (Redis's words)."""
+        server = self.server
+        users = load_acl_file(server.acl, path)
+        if isinstance(users, str):
+            raise AppError(f"cannot start: the ACL file (--resp-aclfile) has errors: {users}")
+        if server.requirepass is not None:
+            log.warning(
+                "--resp-requirepass is ignored: the ACL file %s defines the default user", path
+            )
+        server.replace_users(users)
+        log.info("ACL users loaded from %s: %d", path, len(users))
+
+    def check_tls(self, client_certs: Sequence[str | None]) -> None:
+        """Refuse certificate login (--resp-tls-auth-user cn) when no RESP
+        listener asks its clients for a certificate: no client could use it.
+        `client_certs`: per listener, None without TLS, else --client-certs."""
+        if self.certificate_login and not any(
+            mode in ("optional", "required") for mode in client_certs
+        ):
+            raise AppError(
+                "--resp-tls-auth-user cn logs clients in by their TLS certificate, but no RESP "
+                "listener asks for one: serve rediss:// (--certfile, --keyfile) with --ca-certs "
+                "and --client-certs optional or required, or drop --resp-tls-auth-user"
+            )
 
     async def start(self, nursery: trio.Nursery) -> None:
         nursery.start_soon(self._sweep_expired)
@@ -71,15 +105,39 @@ class RespService(Service):
                 await trio.lowlevel.checkpoint()  # a big sweep must not stall the connections
 
     def access(self) -> Access:
-        if self.server.requirepass is not None:
-            return Access("password (AUTH)")
+        acl = self.server.acl
+        notes = []
+        others = len(acl.users) - 1
+        if others:
+            notes.append(f"ACL users besides default: {others}")
+        if self.certificate_login:
+            notes.append("a client certificate's CN logs in as the ACL user it names")
+        if acl.auth_required:
+            how = "ACL users (AUTH user password)" if others else "password (AUTH)"
+            return Access(how, note="; ".join(notes))
         if self.server.protected_mode:
+            protected = "protected mode: only 127.0.0.1, ::1 and Unix socket clients are served"
             return Access(
-                note="protected mode: only 127.0.0.1, ::1 and Unix socket clients are served",
+                note="; ".join([protected, *notes]),
                 risk="clients from other machines are refused",
                 advice=PROTECTED_WAYS_OUT,
             )
-        return Access(advice=f"set a password: {SET_A_PASSWORD}")
+        return Access(note="; ".join(notes), advice=f"set a password: {SET_A_PASSWORD}")
+
+    def _log_in_by_certificate(self, conn: Connection, client: Client) -> None:
+        """--resp-tls-auth-user cn: a verified certificate whose CN names an
+        ACL user that is on logs the client in as that user; otherwise it
+        starts as any client does (default)."""
+        assert conn.peer_certificate is not None
+        name = conn.peer_certificate.common_name
+        user = self.server.acl.users.get(name.encode()) if name is not None else None
+        if user is None or not user.enabled:
+            conn.log.debug(
+                "certificate CN %r names no ACL user that is on: starting as default", name
+            )
+            return
+        client.login(user)
+        conn.log.info("logged in as ACL user %r by its client certificate", name)
 
     def refusal(self) -> bytes:
         return b"-ERR max number of clients reached\r\n"
@@ -96,6 +154,8 @@ class RespService(Service):
             conn.log.info("refused: protected mode (no password set, client not local)")
             return
         client = server.new_client()
+        if self.certificate_login and conn.peer_certificate is not None:
+            self._log_in_by_certificate(conn, client)
         async with trio.open_nursery() as nursery:
             link = _Link(conn, client, nursery)
             client.link = link

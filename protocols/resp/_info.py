@@ -74,10 +74,13 @@ def _clients(server: RedisServer, version: str) -> dict[str, Any]:
 
 def _memory(server: RedisServer, version: str) -> dict[str, Any]:
     rss = _current_rss()
+    scripting = server.scripting.memory_info()
     return {
         "used_memory": rss,
         "used_memory_human": _human(rss),
         "used_memory_rss": rss,
+        "used_memory_lua": scripting["used_memory_vm_eval"],
+        **scripting,
         "maxmemory": 0,
         "maxmemory_policy": "noeviction",
     }
@@ -109,6 +112,9 @@ def _stats(server: RedisServer, version: str) -> dict[str, Any]:
         "pubsub_patterns": len(server.pubsub.patterns),
         "total_error_replies": server.stats.get("error_replies", 0),
         "acl_access_denied_auth": server.stats.get("acl_access_denied_auth", 0),
+        "acl_access_denied_cmd": server.stats.get("acl_access_denied_cmd", 0),
+        "acl_access_denied_key": server.stats.get("acl_access_denied_key", 0),
+        "acl_access_denied_channel": server.stats.get("acl_access_denied_channel", 0),
     }
 
 

@@ -10,12 +10,26 @@ from ._app import RespApp
 __all__ = ["RespProtocol", "RespSettings", "protocol"]
 
 MiB = 1024 * 1024
+TLS_AUTH_USER = ("cn", "off")  # --resp-tls-auth-user: log in by certificate CN, or not
 
 
 @dataclasses.dataclass
 class RespSettings:
     requirepass: str | None = setting(
-        None, help="password clients must AUTH with (none: no AUTH needed)", secret=True
+        None,
+        help="the default user's password, which clients AUTH with (none: no AUTH needed; "
+        "CONFIG requirepass)",
+        secret=True,
+    )
+    aclfile: str | None = setting(
+        None,
+        help="ACL users file (Redis's aclfile: `user NAME RULES...` lines), loaded at start, "
+        "by ACL LOAD, written by ACL SAVE; it defines the default user too",
+    )
+    tls_auth_user: str = setting(
+        "off",
+        help="cn: a TLS client whose certificate was verified starts logged in as the ACL user "
+        "its certificate's CN names (if that user exists and is on); off: as default",
     )
     protected_mode: bool = setting(
         True,
@@ -64,6 +78,10 @@ class RespProtocol(Protocol[RespApp, RespSettings]):
     def create_service(self, app: RespApp, settings: RespSettings, runtime: Runtime) -> Service:
         if settings.databases < 1:
             raise AppError(f"databases must be at least 1, got {settings.databases}")
+        if settings.tls_auth_user.lower() not in TLS_AUTH_USER:
+            raise AppError(
+                f"--resp-tls-auth-user: choose cn or off, got {settings.tls_auth_user!r}"
+            )
         from ._driver import RespService
 
         return RespService(app, settings, runtime)

@@ -231,7 +231,7 @@ redis.REPL_NONE, redis.REPL_AOF, redis.REPL_ALL = 0, 1, 3
 redis.REPL_SLAVE, redis.REPL_REPLICA = 2, 2
 redis.REDIS_VERSION = py.version
 redis.REDIS_VERSION_NUM = py.version_num
-redis.acl_check_cmd = py.acl_check_cmd  -- no ACLs here: true for any command
+redis.acl_check_cmd = py.acl_check_cmd
 
 -- Redis's math.random: its own lrand48, the same sequence on every platform
 local math = G.math
@@ -594,6 +594,21 @@ class ScriptRun:
         self.busy = False  # past busy-reply-threshold
 
 
+def _command_argv(args: tuple[Any, ...]) -> list[bytes] | None:
+    """redis.call's arguments as a command: strings, and numbers as Redis
+    formats them (%.17g); None if another kind is among them."""
+    argv: list[bytes] = []
+    for arg in args:
+        kind = type(arg)
+        if kind is bytes:
+            argv.append(arg)
+        elif kind is int or kind is float:
+            argv.append(b"%.17g" % arg)
+        else:
+            return None
+    return argv
+
+
 class LuaEngine:
     """One sandboxed Lua interpreter and the worker thread that runs it."""
 
@@ -603,9 +618,12 @@ class LuaEngine:
         version: bytes,
         known: Callable[[bytes], bool] = bool,
         rand: _Rand48 | None = None,
+        permitted: Callable[[Client, list[bytes]], bool | None] | None = None,
     ) -> None:
         self.memory_limit = memory_limit
         self._known = known
+        # redis.acl_check_cmd: may the script's caller run this? None: no such command
+        self._permitted = permitted
         self.lua = lupa.LuaRuntime(
             encoding=None,
             register_eval=False,
@@ -904,17 +922,11 @@ class LuaEngine:
             return False, self._err(
                 "ERR Please specify at least one argument for this redis lib call"
             )
-        argv: list[bytes] = []
-        for arg in args:
-            kind = type(arg)
-            if kind is bytes:
-                argv.append(arg)
-            elif kind is int or kind is float:
-                argv.append(b"%.17g" % arg)
-            else:
-                return False, self._err(
-                    "ERR Lua redis lib command arguments must be strings or integers"
-                )
+        argv = _command_argv(args)
+        if argv is None:
+            return False, self._err(
+                "ERR Lua redis lib command arguments must be strings or integers"
+            )
         self._post((_CALL, argv))
         reply = self.replies.get()
         if isinstance(reply, ErrorReply):
@@ -951,9 +963,21 @@ class LuaEngine:
             raise ScriptRaise(
                 self._err("ERR Please specify at least one argument for this redis lib call")
             )
-        if not (isinstance(args[0], bytes) and self._known(args[0])):
+        argv = _command_argv(args)
+        if argv is None:
+            raise ScriptRaise(
+                self._err("ERR Lua redis lib command arguments must be strings or integers")
+            )
+        run = self.current
+        if run is not None and self._permitted is not None:
+            # reads the caller's user and the command table from this thread:
+            # while a script runs, no ACL SETUSER or DELUSER runs to change them
+            verdict = self._permitted(run.caller, argv)
+        else:  # an engine of its own (tests): no ACLs, every command allowed
+            verdict = True if self._known(argv[0]) else None
+        if verdict is None:
             raise ScriptRaise(self._err("ERR Invalid command passed to redis.acl_check_cmd()"))
-        return True
+        return verdict
 
     def _set_repl(self, *args: Any) -> None:
         if len(args) != 1:
@@ -1211,6 +1235,7 @@ class Scripting:
             SERVER_VERSION,
             lambda name: app.lookup(name) is not None,
             self._rand,
+            self.server.acl_check_cmd,
         )
 
     # -- the cache --------------------------------------------------------

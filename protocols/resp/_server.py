@@ -1,8 +1,8 @@
 # The state one RESP server shares between all its clients, as Redis keeps it
 # in `struct redisServer`: the command table, the keyspace, the clients,
-# pub/sub, blocking waits, config, stats and SCAN snapshots. Plain state and
-# the operations on it, no I/O: the connection driver (_driver.py) owns the
-# connections, and commands reach this through `client.server`.
+# pub/sub, blocking waits, config, ACL users, stats and SCAN snapshots. Plain
+# state and the operations on it, no I/O: the connection driver (_driver.py)
+# owns the connections, and commands reach this through `client.server`.
 from __future__ import annotations
 
 import collections
@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 
 from netsvc import Runtime, SocketAddress
 
-from ._app import RespApp
+from ._acl import Acl, User, check
+from ._app import CommandSpec, RespApp
 from ._blocking import Blocking
 from ._client import REPLIES_ON, Client
 from ._config import Config
+from ._glob import compile_glob
 from ._keyspace import Keyspace
 from ._pubsub import PubSub
 from ._reply import ErrorReply, Status
@@ -60,6 +62,11 @@ class RedisServer:
             max_bulk=settings.max_bulk,
             lua_memory_limit=settings.lua_memory_limit,
         )
+        self.acl = Acl(app.commands)  # the users: default, and ACL SETUSER's (_acl.py)
+        requirepass = self.config.parameters[b"requirepass"]
+        requirepass.on_set = self._requirepass_set
+        self._requirepass_set(requirepass.value)
+        self.config.parameters[b"acllog-max-len"].on_set = self._acllog_max_len_set
         self.scripting = Scripting(self)  # EVAL's scripts, the one running (_scripting.py)
         self.reset_reply = Status("RESET")
         self._client_ids = itertools.count(1)
@@ -69,21 +76,27 @@ class RedisServer:
 
     @property
     def requirepass(self) -> str | None:
-        """The password clients must AUTH with (None: none): CONFIG's, which
-        --resp-requirepass sets and CONFIG SET changes."""
+        """CONFIG requirepass (--resp-requirepass; None: empty): setting it
+        gives the default user this one password, or nopass when empty."""
         return self.config.parameters[b"requirepass"].value.decode() or None
+
+    def _requirepass_set(self, value: bytes) -> None:
+        self.acl.set_default_password(value or None)
+
+    def _acllog_max_len_set(self, value: bytes) -> None:
+        self.acl.log_max_len = int(value)
 
     @property
     def protected_mode(self) -> bool:
-        """CONFIG protected-mode (--resp-protected-mode): with no password set,
-        clients from other machines are refused."""
+        """CONFIG protected-mode (--resp-protected-mode): while the default
+        user has no password, clients from other machines are refused."""
         return self.config.parameters[b"protected-mode"].value == b"yes"
 
     def refuses(self, peer: SocketAddress) -> bool:
-        """Whether protected mode turns this client away: no password, and it
-        is not local. As Redis (connIsLocal), only 127.0.0.1, ::1 and Unix
-        sockets are local; 127.0.0.2 is not."""
-        if not self.protected_mode or self.requirepass is not None:
+        """Whether protected mode turns this client away: the default user
+        is nopass, and the client is not local. As Redis (connIsLocal), only
+        127.0.0.1, ::1 and Unix sockets are local; 127.0.0.2 is not."""
+        if not self.protected_mode or not self.acl.default.nopass:
             return False
         return not (peer.transport == "unix" or peer.host in ("127.0.0.1", "::1"))
 
@@ -111,14 +124,128 @@ class RedisServer:
         client.protocol = 2
         client.name = b""
         client.replies = REPLIES_ON
-        client.authenticated = self.requirepass is None
+        client.login_as_default()
 
     # -- commands' helpers ---------------------------------------------------
 
-    def auth_failed(self, client: Client, username: bytes) -> None:
-        """A wrong password: counted (INFO acl_access_denied_auth) and logged
-        with the client's address, at most once a second per address."""
-        self.stats["acl_access_denied_auth"] += 1
+    # -- ACL ------------------------------------------------------------------
+
+    def login(self, client: Client, username: bytes, password: bytes, command: bytes) -> bool:
+        """AUTH and HELLO AUTH: log `client` in as the user these credentials
+        name; a failure (no such user, off, wrong password) is counted,
+        logged and put in the ACL LOG (`command` is the one as sent)."""
+        user = self.acl.authenticate(username, password)
+        if user is None:
+            self.auth_failed(client, username, command)
+            return False
+        client.login(user)
+        return True
+
+    def acl_denied(self, client: Client, spec: CommandSpec, argv: list[bytes]) -> ErrorReply | None:
+        """Check a call against the client's user: None if it may run, else
+        the NOPERM error (Redis 7.2's texts), counted and in the ACL LOG."""
+        denial = check(client.user, spec, argv)
+        if denial is None:
+            return None
+        client.last_command = argv[0]  # what CLIENT INFO shows as cmd, in the log too
+        context = "multi" if client.multi is not None else "toplevel"
+        self.log_denial(client, denial.reason_name, context, denial.object, client.user.name)
+        return ErrorReply("NOPERM " + denial.message(client.user))
+
+    def acl_check_cmd(self, caller: Client, argv: list[bytes]) -> bool | None:
+        """redis.acl_check_cmd(...) of a script run by `caller`: whether its
+        user may make this call (nothing logged), or None if no command
+        (or container subcommand) has this name."""
+        spec = self.app.lookup(argv[0])
+        if spec is None:
+            return None
+        if spec.subcommands and len(argv) > 1 and argv[1].lower() not in spec.subcommands:
+            return None
+        return check(caller.user, spec, argv) is None
+
+    def log_denial(
+        self, client: Client, reason: str, context: str, denied: bytes, username: bytes
+    ) -> None:
+        """A refused call or login: INFO's acl_access_denied_* and an ACL LOG entry."""
+        self.stats[f"acl_access_denied_{'cmd' if reason == 'command' else reason}"] += 1
+        self.acl.add_log(
+            reason=reason,
+            context=context,
+            object=denied,
+            username=username,
+            client_info=client.describe(),
+            now_ms=time.time_ns() // 1_000_000,
+        )
+
+    def users_changed(self) -> None:
+        """After ACL SETUSER or LOAD: every client's check follows its user's rules."""
+        for client in self.clients.values():
+            client.restricted = not client.user.unrestricted
+
+    def set_user(self, staged: User, by: Client) -> None:
+        """ACL SETUSER's last step: store the staged user; its clients
+        subscribed to channels it may no longer use are disconnected."""
+        existing = self.acl.users.get(staged.name)
+        if existing is not None:
+            for client in self._pubsub_clients_denied(existing, staged):
+                client.kill(by=by)
+        self.acl.commit(staged)
+        self.users_changed()
+
+    def delete_users(self, names: list[bytes], by: Client) -> int:
+        """ACL DELUSER: remove these users (not default) and disconnect their clients."""
+        deleted = [user for name in names if (user := self.acl.users.pop(name, None)) is not None]
+        for client in list(self.clients.values()):
+            if any(client.user is user for user in deleted):
+                client.login_as_default()
+                client.authenticated = False
+                client.kill(by=by)
+        return len(deleted)
+
+    def replace_users(self, users: dict[bytes, User], by: Client | None = None) -> None:
+        """ACL LOAD (and --resp-aclfile at start): the users are now these;
+        the clients of a user no longer there, or subscribed to channels
+        their user may no longer use, are disconnected (as Redis 7.2)."""
+        self.acl.users = users
+        for client in list(self.clients.values()):
+            new = users.get(client.user.name)
+            if new is None or self._denied_subscriptions(client, new):
+                client.login_as_default()
+                client.authenticated = False
+                if by is not None:
+                    client.kill(by=by)
+                continue
+            client.user = new
+        self.users_changed()
+
+    def _pubsub_clients_denied(self, old: User, new: User) -> list[Client]:
+        """The clients of `old` whose subscriptions `new`'s channels no longer allow."""
+        if any(selector.allchannels for selector in new.selectors):
+            return []
+        return [
+            client
+            for client in self.clients.values()
+            if client.user is old and self._denied_subscriptions(client, new)
+        ]
+
+    @staticmethod
+    def _denied_subscriptions(client: Client, user: User) -> bool:
+        """Whether `user` may not use a channel or pattern `client` is subscribed
+        to (ACLShouldKillPubsubClient): patterns are compared literally."""
+        if not client.subscribed or any(s.allchannels for s in user.selectors):
+            return False
+        allowed = [pattern for selector in user.selectors for pattern in selector.channels]
+        return any(pattern not in allowed for pattern in client.patterns) or any(
+            not any(compile_glob(pattern)(channel) for pattern in allowed)
+            for channel in client.channels
+        )
+
+    def auth_failed(self, client: Client, username: bytes, command: bytes = b"AUTH") -> None:
+        """A wrong password: counted (INFO acl_access_denied_auth), in the ACL
+        LOG, and logged with the client's address, at most once a second per
+        address (never with the password)."""
+        context = "multi" if client.multi is not None else "toplevel"
+        self.log_denial(client, "auth", context, command, username)
         if client.link is None:
             return
         client.link.count_failed_login()

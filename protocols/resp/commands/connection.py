@@ -1,9 +1,7 @@
 # Connection commands: PING, ECHO, QUIT, RESET, HELLO, AUTH, SELECT, CLIENT.
 from __future__ import annotations
 
-import hmac
-
-from .._app import RespApp
+from .._app import RespApp, Subcommand
 from .._args import parse_int
 from .._client import REPLIES_OFF, REPLIES_ON, REPLIES_SKIP_NEXT, Client
 from .._reply import OK, PONG, ErrorReply, Reply
@@ -15,7 +13,7 @@ SERVER_VERSION = b"7.2.0"  # the Redis release whose behaviour this subset follo
 SUBSCRIBED_COMMANDS = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe"}
 
 
-@commands.command("ping", arity=-1, flags=["fast", "pubsub"], group="connection")
+@commands.command("ping", arity=-1, flags=["fast"], group="connection")
 def ping(client: Client, argv: list[bytes]) -> Reply:
     """Ping the server."""
     if len(argv) > 2:
@@ -32,7 +30,10 @@ def echo(client: Client, argv: list[bytes]) -> Reply:
 
 
 @commands.command(
-    "quit", arity=-1, flags=["fast", "no_auth", "pubsub", "allow_busy"], group="connection"
+    "quit",
+    arity=-1,
+    flags=["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
+    group="connection",
 )
 def quit_(client: Client, argv: list[bytes]) -> Reply:
     """Close the connection."""
@@ -41,7 +42,10 @@ def quit_(client: Client, argv: list[bytes]) -> Reply:
 
 
 @commands.command(
-    "reset", arity=1, flags=["fast", "no_auth", "pubsub", "no_multi"], group="connection"
+    "reset",
+    arity=1,
+    flags=["noscript", "loading", "stale", "fast", "no_auth", "allow_busy", "no_multi"],
+    group="connection",
 )
 def reset(client: Client, argv: list[bytes]) -> Reply:
     """Reset the connection: leave MULTI, unwatch, unsubscribe, select 0, RESP2."""
@@ -49,34 +53,41 @@ def reset(client: Client, argv: list[bytes]) -> Reply:
     return client.server.reset_reply
 
 
-def _check_password(client: Client, username: bytes, password: bytes) -> None:
-    required = client.server.requirepass
-    if (
-        username != b"default"
-        or required is None
-        or not hmac.compare_digest(password, required.encode())
-    ):
-        client.server.auth_failed(client, username)
-        raise ErrorReply("WRONGPASS invalid username-password pair or user is disabled.")
-    client.authenticated = True
+WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 
 
-@commands.command("auth", arity=-2, flags=["fast", "no_auth", "no_multi"], group="connection")
+def _log_in(client: Client, username: bytes, password: bytes, command: bytes) -> None:
+    """Log in as any enabled ACL user whose password this is (any, with nopass)."""
+    if not client.server.login(client, username, password, command):
+        raise ErrorReply(WRONGPASS)
+
+
+@commands.command(
+    "auth",
+    arity=-2,
+    flags=["noscript", "loading", "stale", "fast", "no_auth", "allow_busy", "no_multi"],
+    group="connection",
+)
 def auth(client: Client, argv: list[bytes]) -> Reply:
     """Authenticate to the server."""
     if len(argv) > 3:
         raise ErrorReply("ERR syntax error")
-    if len(argv) == 2 and client.server.requirepass is None:
+    if len(argv) == 2 and client.server.acl.default.nopass:
         raise ErrorReply(
             "ERR AUTH <password> called without any password configured for the default user. "
             "Are you sure your configuration is correct?"
         )
     username, password = (b"default", argv[1]) if len(argv) == 2 else (argv[1], argv[2])
-    _check_password(client, username, password)
+    _log_in(client, username, password, argv[0])
     return OK
 
 
-@commands.command("hello", arity=-1, flags=["fast", "no_auth", "no_multi"], group="connection")
+@commands.command(
+    "hello",
+    arity=-1,
+    flags=["noscript", "loading", "stale", "fast", "no_auth", "allow_busy", "no_multi"],
+    group="connection",
+)
 def hello(client: Client, argv: list[bytes]) -> Reply:
     """Handshake: choose the protocol version, optionally AUTH and SETNAME."""
     protocol = client.protocol
@@ -93,7 +104,7 @@ def hello(client: Client, argv: list[bytes]) -> Reply:
         option = argv[index].lower()
         remaining = len(argv) - index - 1
         if option == b"auth" and remaining >= 2:
-            _check_password(client, argv[index + 1], argv[index + 2])
+            _log_in(client, argv[index + 1], argv[index + 2], argv[0])
             index += 3
         elif option == b"setname" and remaining >= 1:
             name = _valid_name(argv[index + 1])
@@ -161,7 +172,35 @@ CLIENT_HELP = [
 ]
 
 
-@commands.command("client", arity=-2, flags=["admin"], group="connection")
+def _client_subcommand(name: str, arity: int, *, admin: bool = False) -> Subcommand:
+    flags = ("admin", "noscript", "loading", "stale") if admin else ("noscript", "loading", "stale")
+    return Subcommand(name, arity, flags)
+
+
+# Redis's CLIENT subcommands, for ACL rules (-client|kill) and COMMAND INFO
+CLIENT_SUBCOMMANDS = (
+    _client_subcommand("caching", 3),
+    _client_subcommand("getname", 2),
+    _client_subcommand("getredir", 2),
+    Subcommand("help", 2, ("loading", "stale")),
+    _client_subcommand("id", 2),
+    _client_subcommand("info", 2),
+    _client_subcommand("kill", -3, admin=True),
+    _client_subcommand("list", -2, admin=True),
+    _client_subcommand("no-evict", 3, admin=True),
+    _client_subcommand("no-touch", 3),
+    _client_subcommand("pause", -3, admin=True),
+    _client_subcommand("reply", 3),
+    _client_subcommand("setinfo", 4),
+    _client_subcommand("setname", 3),
+    _client_subcommand("tracking", -3),
+    _client_subcommand("trackinginfo", 2),
+    _client_subcommand("unblock", -3, admin=True),
+    _client_subcommand("unpause", 2, admin=True),
+)
+
+
+@commands.command("client", arity=-2, group="connection", subcommands=CLIENT_SUBCOMMANDS)
 def client_(client: Client, argv: list[bytes]) -> Reply:
     """A container for client connection commands."""
     sub = argv[1].lower()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .._app import RespApp
+from .._app import RespApp, Subcommand
 from .._client import Client
 from .._glob import compile_glob
 from .._reply import ErrorReply, Frames, Push, Reply
@@ -62,7 +62,17 @@ def publish(client: Client, argv: list[bytes]) -> Reply:
     return client.server.pubsub.publish(argv[1], argv[2])
 
 
-@commands.command("pubsub", arity=-2, flags=["pubsub", "loading", "stale"], group="pubsub")
+PUBSUB_SUBCOMMANDS = (
+    Subcommand("channels", -2, ("pubsub", "loading", "stale")),
+    Subcommand("help", 2, ("loading", "stale")),
+    Subcommand("numpat", 2, ("pubsub", "loading", "stale")),
+    Subcommand("numsub", -2, ("pubsub", "loading", "stale")),
+    Subcommand("shardchannels", -2, ("pubsub", "loading", "stale")),
+    Subcommand("shardnumsub", -2, ("pubsub", "loading", "stale")),
+)
+
+
+@commands.command("pubsub", arity=-2, group="pubsub", subcommands=PUBSUB_SUBCOMMANDS)
 def pubsub(client: Client, argv: list[bytes]) -> Reply:
     """A container for Pub/Sub commands."""
     registry = client.server.pubsub

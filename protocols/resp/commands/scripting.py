@@ -45,7 +45,7 @@ SCRIPT_HELP = [
     "    Prints this help.",
 ]
 
-EVAL_FLAGS = ["noscript", "stale", "skip_monitor"]  # Redis's order (and no_mandatory_keys)
+EVAL_FLAGS = ["noscript", "stale", "skip_monitor", "no_mandatory_keys"]  # Redis's order
 
 
 def script_keys(argv: list[bytes]) -> list[bytes] | None:

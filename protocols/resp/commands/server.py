@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from .._app import RespApp as _RespApp
-from .._app import describe
+from .._app import Subcommand, describe
 from .._args import parse_int
 from .._client import Client
 from .._info import render_info
@@ -23,13 +23,17 @@ def _flush_mode(argv: list[bytes]) -> None:
         raise ErrorReply("ERR syntax error")
 
 
-@commands.command("dbsize", arity=1, flags=["readonly", "fast"], group="server")
+@commands.command(
+    "dbsize", arity=1, flags=["readonly", "fast"], group="server", categories=["keyspace"]
+)
 def dbsize(client: Client, argv: list[bytes]) -> Reply:
     """Return the number of keys in the selected database."""
     return len(client.db)
 
 
-@commands.command("flushdb", arity=-1, flags=["write"], group="server")
+@commands.command(
+    "flushdb", arity=-1, flags=["write"], group="server", categories=["keyspace", "dangerous"]
+)
 def flushdb(client: Client, argv: list[bytes]) -> Reply:
     """Remove all keys from the current database."""
     _flush_mode(argv)
@@ -37,7 +41,9 @@ def flushdb(client: Client, argv: list[bytes]) -> Reply:
     return OK
 
 
-@commands.command("flushall", arity=-1, flags=["write"], group="server")
+@commands.command(
+    "flushall", arity=-1, flags=["write"], group="server", categories=["keyspace", "dangerous"]
+)
 def flushall(client: Client, argv: list[bytes]) -> Reply:
     """Remove all keys from all databases."""
     _flush_mode(argv)
@@ -46,7 +52,13 @@ def flushall(client: Client, argv: list[bytes]) -> Reply:
     return OK
 
 
-@commands.command("swapdb", arity=3, flags=["write", "fast"], group="server")
+@commands.command(
+    "swapdb",
+    arity=3,
+    flags=["write", "fast"],
+    group="server",
+    categories=["keyspace", "dangerous"],
+)
 def swapdb(client: Client, argv: list[bytes]) -> Reply:
     """Swap two Redis databases."""
     count = len(client.server.keyspace.databases)
@@ -67,7 +79,17 @@ def time_(client: Client, argv: list[bytes]) -> Reply:
     return [str(now // 1_000_000).encode(), str(now % 1_000_000).encode()]
 
 
-@commands.command("config", arity=-2, flags=["admin"], group="server")
+ADMIN = ("admin", "noscript", "loading", "stale")
+CONFIG_SUBCOMMANDS = (
+    Subcommand("get", -3, ADMIN),
+    Subcommand("help", 2, ("loading", "stale")),
+    Subcommand("resetstat", 2, ADMIN),
+    Subcommand("rewrite", 2, ADMIN),
+    Subcommand("set", -4, ADMIN),
+)
+
+
+@commands.command("config", arity=-2, group="server", subcommands=CONFIG_SUBCOMMANDS)
 def config(client: Client, argv: list[bytes]) -> Reply:
     """A container for server configuration commands."""
     sub = argv[1].lower()
@@ -85,14 +107,37 @@ def config(client: Client, argv: list[bytes]) -> Reply:
     return server.unknown_subcommand(argv)
 
 
-@commands.command("info", arity=-1, flags=["loading", "stale"], group="server")
+@commands.command(
+    "info", arity=-1, flags=["loading", "stale"], group="server", categories=["dangerous"]
+)
 def info(client: Client, argv: list[bytes]) -> Reply:
     """Get information and statistics about the server."""
     wanted = {arg.lower().decode(errors="replace") for arg in argv[1:]} or {"default"}
     return render_info(client.server, wanted, SERVER_VERSION.decode())
 
 
-@commands.command("command", arity=-1, flags=["loading", "stale"], group="server")
+COMMAND_SUBCOMMANDS = tuple(
+    Subcommand(name, arity, ("loading", "stale"), categories=frozenset({"connection"}))
+    for name, arity in (
+        ("count", 2),
+        ("docs", -2),
+        ("getkeys", -4),
+        ("getkeysandflags", -4),
+        ("help", 2),
+        ("info", -2),
+        ("list", -2),
+    )
+)
+
+
+@commands.command(
+    "command",
+    arity=-1,
+    flags=["loading", "stale"],
+    group="server",
+    categories=["connection"],
+    subcommands=COMMAND_SUBCOMMANDS,
+)
 def command(client: Client, argv: list[bytes]) -> Reply:
     """Get array of Redis command details."""
     table = client.server.app.commands
@@ -121,6 +166,8 @@ def command(client: Client, argv: list[bytes]) -> Reply:
         if keys is None:
             raise ErrorReply("ERR Invalid arguments specified for command")
         if not keys:
+            if "no_mandatory_keys" in spec.flags:
+                return []  # EVAL with no keys: no keys, not an error (as Redis)
             raise ErrorReply("ERR The command has no key arguments")
         return keys
     if sub in (b"count", b"list", b"getkeys"):

@@ -394,3 +394,30 @@ def test_command_getkeys_of_fcall(client: RespClient) -> None:
     assert client.call("command", "getkeys", "fcall", "f", "2", "a", "b", "c") == [b"a", b"b"]
     assert client.call("command", "getkeys", "fcall_ro", "f", "1", "a") == [b"a"]
     assert client.call("command", "getkeys", "eval", "return 1", "1", "k") == [b"k"]
+
+
+def test_info_memory_counts_scripts_functions_and_libraries(r: redis.Redis) -> None:
+    r.function_flush()
+    r.script_flush()
+    r.function_load(
+        "#!lua name=counted\n"
+        "redis.register_function('one', function() return 1 end)\n"
+        "redis.register_function('two', function() return 2 end)"
+    )
+    r.script_load("return 1")
+    memory = r.info("memory")
+    assert memory["number_of_functions"] == 2 and memory["number_of_libraries"] == 1
+    assert memory["number_of_cached_scripts"] == 1
+    assert memory["used_memory_vm_functions"] > 0
+    assert memory["used_memory_vm_total"] == (
+        memory["used_memory_vm_eval"] + memory["used_memory_vm_functions"]
+    )
+
+
+def test_command_getkeys_of_a_call_with_no_keys_is_empty(client: RespClient) -> None:
+    # EVAL and FCALL may name no key (no_mandatory_keys): an empty list, as
+    # Redis answers (redis-py's COMMAND parser would make a dict of it)
+    assert client.call("command", "getkeys", "eval", "return 1", "0") == []
+    assert client.call("command", "getkeys", "fcall", "f", "1", "k") == [b"k"]
+    error = client.call("command", "getkeys", "ping", "x")
+    assert "has no key arguments" in str(error)

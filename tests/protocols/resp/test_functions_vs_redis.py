@@ -559,15 +559,13 @@ PAYLOAD_WRONG = "ERR DUMP payload version or checksum are wrong"
 
 
 def test_command_info_matches_redis(ports: tuple[int, int]) -> None:
-    # name, arity, flags, first/last/step key; netsvc has no no_mandatory_keys
-    # flag (an _app.py FLAGS matter), so Redis's is left out of the comparison
+    # name, arity, flags (no_mandatory_keys included), first/last/step key
     netsvc_port, redis_port = ports
     names = ["fcall", "fcall_ro", "function", "eval", "evalsha", "eval_ro", "evalsha_ro"]
     with RespClient(redis_port) as theirs, RespClient(netsvc_port) as ours:
         want = theirs.call("command", "info", *names)
         have = ours.call("command", "info", *names)
     for redis_entry, netsvc_entry in zip(want, have, strict=True):
-        redis_flags = [flag for flag in redis_entry[2] if flag != b"no_mandatory_keys"]
         assert netsvc_entry[:2] == redis_entry[:2]
-        assert netsvc_entry[2] == redis_flags, redis_entry[0]
+        assert netsvc_entry[2] == redis_entry[2], redis_entry[0]
         assert netsvc_entry[3:6] == redis_entry[3:6]

@@ -3,7 +3,8 @@
 # a client from 127.0.0.2 (not local: Redis counts only 127.0.0.1, ::1 and Unix
 # sockets) gets Redis's DENIED text and a clean close; local clients are
 # served; after CONFIG SET requirepass the outsider is asked to AUTH and then
-# served; with protected mode off everyone is.
+# served; with protected mode off everyone is. Only the default user counts:
+# other ACL users change nothing, a password given it by ACL SETUSER does.
 from __future__ import annotations
 
 import socket
@@ -91,3 +92,27 @@ def test_protected_mode_off_by_option() -> None:
     with ServeProcess(args) as server:
         port = host_port(server.urls[0])[1]
         assert exchange(port, OUTSIDE, ("PING",)) == b"+PONG\r\n<open>"
+
+
+def acl_scenario(port: int) -> list[bytes]:
+    """Protected mode looks at the default user alone: other users change nothing
+    while it has no password; a password set with ACL SETUSER counts as requirepass."""
+    local = redis.Redis(port=port)
+    local.execute_command("ACL", "SETUSER", "alice", "on", ">pw", "+@all", "~*")
+    out = [exchange(port, OUTSIDE, ("PING",))]
+    local.execute_command("ACL", "SETUSER", "default", "resetpass", ">dpw")
+    out.append(exchange(port, OUTSIDE, ("PING",), ("AUTH", "alice", "pw"), ("ACL", "WHOAMI")))
+    local.execute_command("ACL", "SETUSER", "default", "nopass")
+    local.execute_command("ACL", "DELUSER", "alice")
+    out.append(exchange(port, OUTSIDE, ("PING",)))
+    local.close()
+    return out
+
+
+def test_protected_mode_with_acl_users_as_redis(ports: tuple[int, int]) -> None:
+    redis_port, netsvc_port = ports
+    expected = [reply.replace(b"<reset>", b"") for reply in acl_scenario(redis_port)]
+    assert expected[0].startswith(b"-DENIED Redis is running in protected mode")
+    assert expected[1] == (b"-NOAUTH Authentication required.\r\n+OK\r\n$5\r\nalice\r\n<open>")
+    assert expected[2] == expected[0]
+    assert acl_scenario(netsvc_port) == expected
