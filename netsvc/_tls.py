@@ -120,7 +120,8 @@ class PeerCertificate:
 
 
 def _escape_rfc4514(value: str) -> str:
-    escaped = "".join("\\" + ch if ch in ',+"\\<>;=' else ch for ch in value)
+    """RFC 4514 2.4's escapes (as cryptography's writer: "=" is left alone)."""
+    escaped = "".join("\\" + ch if ch in ',+"\\<>;' else ch for ch in value)
     if escaped.startswith(("#", " ")):
         escaped = "\\" + escaped
     if escaped.endswith(" "):

@@ -27,6 +27,7 @@ log = logging.getLogger("netsvc.workers")
 
 RESTART_BACKOFF = 1.0  # seconds to wait before replacing a worker that died young
 MAX_QUICK_DEATHS = 5  # young deaths in a row after which the supervisor gives up
+REAP_INTERVAL = 0.05  # seconds between two looks for workers that exited
 EXIT_INTERRUPTED = 130
 
 
@@ -159,8 +160,20 @@ def run_workers(
             for url in prepared.urls:
                 log.info("listening on %s (%d workers)", url, count, extra={"url": url})
         status = 1 if failed else 0
-        while children:
-            pid, wait_status = os.wait()
+        # Workers that died young are replaced RESTART_BACKOFF later; the wait
+        # for that must not hold up reaping the others, or their age at death
+        # would be taken long after it and a crash loop would go unnoticed.
+        respawns: list[tuple[float, int]] = []  # (when, worker index)
+        while children or (respawns and not stopping):
+            pid, wait_status = os.waitpid(-1, os.WNOHANG) if children else (0, 0)
+            if pid == 0:  # nobody died: start the replacements that are due
+                now = time.monotonic()
+                for when, index in [r for r in respawns if r[0] <= now]:
+                    respawns.remove((when, index))
+                    if not stopping:
+                        spawn(index)
+                time.sleep(REAP_INTERVAL)
+                continue
             index, born = children.pop(pid)
             code = os.waitstatus_to_exitcode(wait_status)
             if stopping:
@@ -169,16 +182,16 @@ def run_workers(
             log.warning(
                 "worker %d (pid %d) exited with status %d; starting a new one", index, pid, code
             )
-            if time.monotonic() - born < RESTART_BACKOFF:
+            now = time.monotonic()
+            if now - born < RESTART_BACKOFF:
                 quick_deaths += 1
                 if quick_deaths > MAX_QUICK_DEATHS:
                     stop_all(f"workers keep dying at once ({quick_deaths} in a row)")
                     status = 1
                     continue
-                time.sleep(RESTART_BACKOFF)
+                respawns.append((now + RESTART_BACKOFF, index))
             else:
                 quick_deaths = 0
-            if not stopping:
                 spawn(index)
         return status
     finally:

@@ -53,6 +53,33 @@ def test_a_worker_that_dies_is_replaced() -> None:
         assert len(pids) == 2 and victim not in pids
 
 
+def children(pid: int) -> set[int]:
+    """The live child processes of `pid` (its workers)."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return {int(child) for child in text.split()}
+
+
+@pytest.mark.server_errors(r"workers keep dying at once \(6 in a row\)")
+def test_workers_that_keep_dying_at_once_make_the_supervisor_give_up() -> None:
+    # killed as soon as they appear (as by an OOM killer): the supervisor waits
+    # RESTART_BACKOFF after each young death and gives up after the sixth. With
+    # two workers it never did: reaping the second waited out the first's
+    # backoff, so its age at death looked old and reset the count (found by
+    # mutation testing: the count's mutants all survived)
+    with ServeProcess(["--protocol", "http", "--port", "0", "--workers", "2"]) as server:
+        supervisor = server.proc.pid
+        killed: set[int] = set()
+        deadline = time.monotonic() + 60
+        while server.proc.poll() is None and time.monotonic() < deadline:
+            for worker in children(supervisor) - killed:
+                os.kill(worker, signal.SIGKILL)
+                killed.add(worker)
+            time.sleep(0.02)
+        assert server.wait(10) == 1
+        assert 6 <= len(killed) <= 7  # each replaced after a pause until the sixth
+        assert "workers keep dying at once (6 in a row)" in server.log
+
+
 def test_workers_on_a_unix_socket(tmp_path: Path) -> None:
     path = tmp_path / "web.sock"
     with ServeProcess(["--protocol", "http", "--unix", str(path), "--workers", "2"]) as server:
