@@ -86,9 +86,10 @@ class PeerCertificate:
 
     @property
     def common_name(self) -> str | None:
-        """The subject's CN (the last one, as Redis's tls-auth-clients-user reads it)."""
+        """The subject's CN; None if it has none, or more than one (which to
+        believe is then a guess, and a login by certificate must not guess)."""
         names = [value for field, value in self.subject if field == "commonName"]
-        return names[-1] if names else None
+        return names[0] if len(names) == 1 else None
 
     @property
     def emails(self) -> list[str]:

@@ -232,10 +232,10 @@ def test_the_context_asks_for_tls_1_2_at_least(pki: Pki) -> None:
     assert pki.config("none").context().minimum_version == ssl.TLSVersion.TLSv1_2
 
 
-def test_the_common_name_is_the_last_one() -> None:
-    # as Redis's tls-auth-clients-user reads it (the most specific RDN)
+def test_two_common_names_make_none() -> None:
+    # which one a login by certificate would believe is a guess: none is
     certificate = PeerCertificate(
         der=b"", subject=(("organizationName", "Example"), ("commonName", "a"), ("commonName", "b"))
     )
-    assert certificate.common_name == "b"
+    assert certificate.common_name is None
     assert certificate.rfc4514_name() == "CN=b,CN=a,O=Example"

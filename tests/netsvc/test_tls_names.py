@@ -80,3 +80,16 @@ def test_attributes_without_a_short_name_keep_openssl_s_names(tmp_path: Path) ->
         certificate(tmp_path, name).rfc4514_name()
         == "CN=alice,givenName=Alice,emailAddress=alice@example.org"
     )
+
+
+def test_a_subject_with_two_common_names_has_none(tmp_path: Path) -> None:
+    # which one a login by certificate should believe would be a guess
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "alice"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "admin"),
+        ]
+    )
+    assert certificate(tmp_path, name).common_name is None
+    one = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alice")])
+    assert certificate(tmp_path, one).common_name == "alice"
