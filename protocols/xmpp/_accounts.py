@@ -10,6 +10,8 @@
 # (`scrypt$N$r$p$<salt>$<hash>`), from which no SCRAM keys can be made: such
 # a user logs in with PLAIN once, and the line is rewritten in the new form.
 # `python -m protocols.xmpp adduser FILE NAME` adds or changes a user.
+# AccountStore is what a session asks of any account store: this file, or
+# the database (_store.Store), which keeps the same credential strings.
 from __future__ import annotations
 
 import base64
@@ -19,10 +21,19 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from typing import Protocol
 
 from ._scram import HASHES, ITERATIONS, ScramCredentials, check_password, derive
 
-__all__ = ["AccountError", "Accounts", "hash_password"]
+__all__ = [
+    "AccountError",
+    "AccountStore",
+    "Accounts",
+    "check_name",
+    "check_stored",
+    "hash_password",
+    "scram_credentials",
+]
 
 log = logging.getLogger("netsvc.xmpp")
 
@@ -45,7 +56,31 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _scram_credentials(stored: str, hash_name: str) -> ScramCredentials | None:
+class AccountStore(Protocol):
+    """What logins are checked against: the account file (Accounts) or the
+    database (Store). `any_password` accepts every login (development)."""
+
+    any_password: bool
+
+    @property
+    def scram_possible(self) -> bool:
+        """Whether SCRAM can be offered (not with any_password: no keys)."""
+        ...
+
+    def check(self, name: str, password: str) -> bool:
+        """A PLAIN login."""
+        ...
+
+    def scram(self, name: str, mechanism: str) -> ScramCredentials | None:
+        """The keys a SCRAM login as `name` is checked against, or None."""
+        ...
+
+    def exists(self, name: str) -> bool:
+        """Whether `name` has an account."""
+        ...
+
+
+def scram_credentials(stored: str, hash_name: str) -> ScramCredentials | None:
     """The keys of one hash in a stored entry; None for a legacy scrypt one."""
     fields = stored.split("$")
     if fields[0] != "scram":
@@ -78,7 +113,18 @@ def _verify_scrypt(password: str, stored: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
-def _check_name(name: str) -> str:
+def check_stored(stored: str, password: str) -> tuple[bool, str | None]:
+    """A PLAIN password against a stored entry: whether it matches, and for
+    a legacy scrypt entry that matches, the SCRAM entry to store instead."""
+    credentials = scram_credentials(stored, "sha256")
+    if credentials is not None:
+        return check_password(password, "sha256", credentials), None
+    if not _verify_scrypt(password, stored):
+        return False, None
+    return True, hash_password(password)
+
+
+def check_name(name: str) -> str:
     name = name.strip().lower()
     if not name or any(ch in "\"&'/:<>@ ,\t\r\n" for ch in name):
         raise AccountError(f"{name!r} is not a usable user name")
@@ -108,11 +154,11 @@ class Accounts:
             parts = line.split(":")
             if len(parts) not in (2, 3):
                 raise AccountError(f"{self.path}:{number}: expected name:hash[:contacts]")
-            name = _check_name(parts[0])
+            name = check_name(parts[0])
             if not parts[1].startswith(("scram$", "scrypt$")):
                 raise AccountError(f"{self.path}:{number}: unknown password scheme")
             try:
-                _scram_credentials(parts[1], "sha256")
+                scram_credentials(parts[1], "sha256")
             except AccountError as exc:
                 raise AccountError(f"{self.path}:{number}: {exc}") from None
             self.passwords[name] = parts[1]
@@ -130,10 +176,10 @@ class Accounts:
         temporary.replace(self.path)
 
     def add(self, name: str, password: str, contacts: list[str] | None = None) -> None:
-        name = _check_name(name)
+        name = check_name(name)
         self.passwords[name] = hash_password(password)
         if contacts is not None:
-            self.contacts[name] = [_check_name(c) for c in contacts]
+            self.contacts[name] = [check_name(c) for c in contacts]
         else:
             self.contacts.setdefault(name, [])
 
@@ -146,12 +192,10 @@ class Accounts:
         stored = self.passwords.get(name)
         if stored is None:
             return False
-        credentials = _scram_credentials(stored, "sha256")
-        if credentials is not None:
-            return check_password(password, "sha256", credentials)
-        if not _verify_scrypt(password, stored):
-            return False
-        self.passwords[name] = hash_password(password)
+        matches, upgraded = check_stored(stored, password)
+        if upgraded is None:
+            return matches
+        self.passwords[name] = upgraded
         if self.path is not None:
             try:
                 self.save()
@@ -165,7 +209,7 @@ class Accounts:
         """The keys a SCRAM login as `name` is checked against; None if there
         is no such user, or only a legacy scrypt hash (until a PLAIN login)."""
         stored = None if self.any_password else self.passwords.get(name.lower())
-        return None if stored is None else _scram_credentials(stored, HASHES[mechanism])
+        return None if stored is None else scram_credentials(stored, HASHES[mechanism])
 
     @property
     def scram_possible(self) -> bool:

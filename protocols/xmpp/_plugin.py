@@ -30,11 +30,16 @@ class XmppProtocol(Protocol[XmppApp, XmppSettings]):
         from ._accounts import AccountError
         from ._service import XmppService
 
-        if settings.users_file is None and not settings.insecure_any_password:
+        if (
+            settings.users_file is None
+            and settings.database is None
+            and not settings.insecure_any_password
+        ):
             raise AppError(
-                "the XMPP plugin needs accounts: give --xmpp-users-file FILE (create it with "
-                "`python -m protocols.xmpp adduser FILE NAME`) or, for development only, "
-                "--xmpp-insecure-any-password true"
+                "the XMPP plugin needs accounts: give --xmpp-database FILE (add users with "
+                "`python -m protocols.xmpp adduser --database FILE NAME`), or an account file "
+                "with --xmpp-users-file FILE (`python -m protocols.xmpp adduser FILE NAME`) or, "
+                "for development only, --xmpp-insecure-any-password true"
             )
         if settings.starttls not in STARTTLS_CHOICES:
             raise AppError(

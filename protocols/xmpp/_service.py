@@ -1,6 +1,10 @@
 # The XMPP service: the sessions of every connected user, routing between
 # them (RFC 6121: messages by bare and full JID, presence to the user's other
-# resources and contacts, unavailable presence when a session ends), and the
+# resources and to the contacts subscribed to it, directed presence,
+# unavailable presence when a session ends), rosters and presence
+# subscriptions (RFC 6121 sections 2-3: the state changes are _roster's,
+# kept in _store), offline messages (XEP-0160: stored when the user has no
+# available resource, delivered at their next initial presence), and the
 # server's own answers (roster, ping, disco, bots and users' IQ handlers).
 from __future__ import annotations
 
@@ -10,28 +14,40 @@ import math
 import secrets
 import time
 from collections.abc import Sequence
-from xml.etree.ElementTree import Element, SubElement
+from xml.etree.ElementTree import Element, ParseError, SubElement, fromstring
 
 import trio
 
 from netsvc import Access, AppError, Connection, ListenAddress, Runtime, Service, listens_locally
 
-from ._accounts import Accounts
+from ._accounts import Accounts, AccountStore
 from ._app import Sender, XmppApp
 from ._jid import JID
+from ._roster import (
+    SUBSCRIPTION_TYPES,
+    Item,
+    RosterError,
+    inbound,
+    item_element,
+    outbound,
+    parse_roster_set,
+)
 from ._session import Session
 from ._settings import XmppSettings
 from ._stanzas import (
     CLIENT_NS,
+    DELAY_NS,
     DISCO_INFO_NS,
     DISCO_ITEMS_NS,
     PING_NS,
     ROSTER_NS,
+    delay,
     iq_result,
     q,
     stanza_error,
 )
-from ._xml import stream_error, stream_header
+from ._store import Store
+from ._xml import serialize, stream_error, stream_header
 
 __all__ = ["XmppService"]
 
@@ -40,6 +56,8 @@ log = logging.getLogger("netsvc.xmpp")
 
 LOGIN_FAILURE_LOG_INTERVAL = 1.0  # seconds between logged failed logins from one address
 MAX_LOGIN_FAILURE_ADDRESSES = 4096  # addresses remembered for that, then forgotten at once
+MAX_RATED_USERS = 4096  # users whose subscription budget is remembered (full ones are forgotten)
+MAX_DIRECTED = 256  # JIDs a session's directed presence is remembered for (to end it)
 
 
 class XmppService(Service):
@@ -49,10 +67,12 @@ class XmppService(Service):
         self.app = app
         self.settings = settings
         self.domain = settings.domain.lower()
-        self.accounts = Accounts(settings.users_file, any_password=settings.insecure_any_password)
+        self.store, self.accounts = _open_storage(settings, self.domain)
         self.scram_secret = secrets.token_bytes(32)  # fake SCRAM salts for unknown users
         self.sessions: dict[str, dict[str, Session]] = {}  # user -> resource -> session
         self._login_failures_logged: dict[str, float] = {}  # address -> when last logged
+        self._subscribe_budget: dict[str, tuple[float, float]] = {}  # user -> (tokens, when)
+        self._full_mailboxes: set[str] = set()  # users whose full offline storage was logged
 
     def check_listen(self, addresses: Sequence[ListenAddress]) -> None:
         settings = self.settings
@@ -69,6 +89,9 @@ class XmppService(Service):
 
     async def start(self, nursery: trio.Nursery) -> None:
         self.nursery = nursery
+
+    async def stop(self) -> None:
+        self.store.close()
 
     def access(self) -> Access:
         if self.settings.insecure_any_password:  # no authentication at all
@@ -130,32 +153,63 @@ class XmppService(Service):
             del resources[jid.resource]
             if not resources:
                 del self.sessions[jid.local]
-        if session.presence is not None:  # a session that ends cannot wait: queued as is
-            gone = Element(q(CLIENT_NS, "presence"), {"type": "unavailable", "from": str(jid)})
-            for other, copy in self._presence_copies(jid, gone):
-                other.send(copy)
+        gone = Element(q(CLIENT_NS, "presence"), {"type": "unavailable", "from": str(jid)})
+        copies = self._presence_copies(jid, gone) if session.presence is not None else []
+        copies += self._directed_copies(session, gone)
+        for other, copy in copies:  # a session that ends cannot wait: queued as is
+            other.send(copy)
 
     def undelivered(self, stanzas: list[Element]) -> None:
         """Messages and IQ requests a client never got (it was dropped with
-        them queued, or left while they waited): each goes back to its sender
-        as an error, service-unavailable as for a user who is not online.
-        Errors, headlines and IQ results are never answered (RFC 6120 8.3.1).
-        What already left for the client's socket counts as delivered."""
+        them queued, or left while they waited). A chat or normal message
+        whose user then has no other available resource is stored offline
+        (in the order given); the others go back to their senders as errors,
+        service-unavailable as for a user who is not online. Errors,
+        headlines and IQ results are never answered (RFC 6120 8.3.1). What
+        already left for the client's socket counts as delivered."""
+        offline: dict[str, list[Element]] = {}
         for stanza in stanzas:
             kind = stanza.tag.rpartition("}")[2]
             if stanza.get("type") in ("error", "headline") or (
                 kind == "iq" and stanza.get("type") not in ("get", "set")
             ):
                 continue  # never answered (headlines: RFC 6121 8.5.2.1.1 drops them)
-            sender = JID.parse_or_none(stanza.get("from", ""))
-            session = self.sessions.get(sender.local, {}).get(sender.resource) if sender else None
-            if session is None:
-                log.info("a %s from %s was not delivered and its sender is gone", kind, sender)
+            user = self._local_user(stanza.get("to", ""))
+            kept = kind == "message" and stanza.get("type") != "groupchat"
+            if kept and user is not None and not self._receivers(user):
+                offline.setdefault(user, []).append(stanza)
                 continue
-            session.send(stanza_error(stanza, "service-unavailable"))
+            self._bounce(stanza)
+        for user, messages in offline.items():
+            for message, text in self._keep_offline(user, messages):
+                self._bounce(message, text)
+
+    def _bounce(self, stanza: Element, text: str | None = None) -> None:
+        """`stanza` back to its sender as service-unavailable, if it is online."""
+        sender = JID.parse_or_none(stanza.get("from", ""))
+        session = self.sessions.get(sender.local, {}).get(sender.resource) if sender else None
+        if session is None:
+            kind = stanza.tag.rpartition("}")[2]
+            log.info("a %s from %s was not delivered and its sender is gone", kind, sender)
+            return
+        session.send(stanza_error(stanza, "service-unavailable", text=text))
 
     def _available(self, user: str) -> list[Session]:
-        return [s for s in self.sessions.get(user, {}).values() if s.presence is not None]
+        return [
+            s
+            for s in self.sessions.get(user, {}).values()
+            if s.presence is not None and not s.closed
+        ]
+
+    def _receivers(self, user: str) -> list[Session]:
+        """Where a message to `user`'s bare JID goes: the available resources
+        with a non-negative priority (RFC 6121 8.5.2.1.1)."""
+        return [s for s in self._available(user) if s.priority >= 0]
+
+    def _local_user(self, text: str) -> str | None:
+        """The user a JID names at this domain, or None."""
+        jid = JID.parse_or_none(text)
+        return jid.local if jid is not None and jid.local and jid.domain == self.domain else None
 
     # -- routing -------------------------------------------------------------
 
@@ -187,62 +241,398 @@ class XmppService(Service):
                 session.send(_bot_reply(reply, message, target, session.jid))
             return
         kind = message.get("type", "normal")
-        resources = self.sessions.get(target.local, {})
-        if target.resource and target.resource in resources:
-            await resources[target.resource].route_in(message, bounce=True)
+        resource = self.sessions.get(target.local, {}).get(target.resource)
+        if target.resource and resource is not None and not resource.closed:
+            await resource.route_in(message, bounce=True)
             return
-        if kind == "groupchat" or (target.resource and kind == "headline"):
+        if kind == "groupchat":
             session.send(stanza_error(message, "service-unavailable"))
             return
+        if kind == "error" or (kind == "headline" and target.resource):
+            return  # an error not to a resource here, a headline to one gone: dropped (Prosody)
         # RFC 6121 8.5.2.1: a bare JID (or an offline full JID, for chat and
         # normal messages) reaches the resources with non-negative priority
-        receivers = [s for s in self._available(target.local) if s.priority >= 0]
-        if not receivers:
-            if kind != "error":
-                session.send(stanza_error(message, "service-unavailable"))
-            return
+        receivers = self._receivers(target.local)
         for receiver in receivers:  # bounced only if nobody else gets it
             await receiver.route_in(message, bounce=len(receivers) == 1)
+        if receivers or kind == "headline":  # 8.5.2.1.1: headlines are not kept
+            return
+        for bounced, text in self._keep_offline(target.local, [message]):
+            session.send(stanza_error(bounced, "service-unavailable", text=text))
+
+    # -- offline messages (XEP-0160) -------------------------------------------
+
+    def _keep_offline(self, user: str, messages: list[Element]) -> list[tuple[Element, str | None]]:
+        """Store `messages` for `user` to get at their next initial presence,
+        each with a <delay/> (XEP-0203) saying when it came; what cannot be
+        kept (no such user, storage off, the mailbox full) is returned with
+        the text of its bounce."""
+        limit = self.settings.offline_limit
+        if limit <= 0 or not self.accounts.exists(user):
+            return [(message, None) for message in messages]
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+        stanzas = [serialize(self._delayed(m, stamp), default_ns="").decode() for m in messages]
+        kept = self.store.store_offline(user, stanzas, now, limit)
+        if kept < len(messages) and user not in self._full_mailboxes:
+            self._full_mailboxes.add(user)  # said once, until they log in
+            log.info("%s's offline storage is full (%d messages): bouncing the rest", user, limit)
+        text = f"{user}@{self.domain} is offline and their mailbox is full ({limit} messages)"
+        return [(message, text) for message in messages[kept:]]
+
+    def _delayed(self, message: Element, stamp: str) -> Element:
+        """A copy of `message` with this server's <delay/> (a message stored
+        again, undelivered from storage, keeps the one it has)."""
+        copy = _copy(message)
+        if not any(
+            child.tag == q(DELAY_NS, "delay") and child.get("from") == self.domain for child in copy
+        ):
+            copy.append(delay(self.domain, stamp))
+        return copy
+
+    async def _deliver_offline(self, session: Session) -> None:
+        """The messages kept for the user, in order, to a resource that just
+        became available; what it never gets is stored again (undelivered)."""
+        assert session.jid is not None
+        self._full_mailboxes.discard(session.jid.local)
+        for text in self.store.take_offline(session.jid.local):
+            try:
+                message = fromstring(text)
+            except ParseError as exc:  # not written by us: the database was edited
+                log.warning("an offline message for %s is not XML (%s): dropped", session.jid, exc)
+                continue
+            await session.route_in(message, bounce=True)
+
+    # -- presence ----------------------------------------------------------------
 
     async def _presence(self, session: Session, presence: Element) -> None:
         assert session.jid is not None
         kind = presence.get("type")
-        if presence.get("to"):  # directed presence and subscriptions: out of scope
+        to = presence.get("to")
+        if to is None:
+            if kind is None or kind == "unavailable":
+                await self._own_presence(session, presence)
+            elif kind != "error":
+                session.send(stanza_error(presence, "bad-request", sender=self.domain))
             return
-        if kind is None:
-            first = session.presence is None
-            session.presence = presence
-            try:
-                session.priority = int(presence.findtext(q(CLIENT_NS, "priority")) or 0)
-            except ValueError:
-                session.priority = 0
-            await self._broadcast_presence(session.jid, presence)
-            if first:  # tell the newcomer who is here
-                for contact in [*self.accounts.roster(session.jid.local), session.jid.local]:
-                    for other in self._available(contact):
-                        if other is not session and other.presence is not None:
-                            copy = _copy(other.presence)
-                            copy.set("to", str(session.jid))
-                            session.send(copy)
-        elif kind == "unavailable":
-            session.presence = None
-            await self._broadcast_presence(session.jid, presence)
+        target = JID.parse_or_none(to)
+        if target is None:
+            session.send(stanza_error(presence, "jid-malformed", sender=self.domain))
+        elif kind in SUBSCRIPTION_TYPES:
+            await self._subscription_out(session, presence, kind, target.bare)
+        elif kind == "probe":
+            await self._probe(session, target)
+        elif kind in (None, "unavailable", "error"):
+            await self._directed(session, target, presence)
+        else:
+            session.send(stanza_error(presence, "bad-request", sender=self.domain))
 
-    async def _broadcast_presence(self, jid: JID, presence: Element) -> None:
-        for other, copy in self._presence_copies(jid, presence):
+    async def _own_presence(self, session: Session, presence: Element) -> None:
+        """Presence for everyone (RFC 6121 4.2-4.5): to the user's other
+        available resources and to the contacts subscribed to it (from or
+        both). The initial one also brings the newcomer the presence of
+        those resources and of the contacts it is subscribed to (to or both:
+        the answers to the probes of 4.3), the subscription requests waiting
+        for an answer, and, with a non-negative priority, the offline
+        messages."""
+        assert session.jid is not None
+        initial = presence.get("type") is None and session.presence is None
+        if presence.get("type") is None:
+            session.presence = presence
+            session.priority = _priority(presence)
+        else:
+            session.presence = None
+        for other, copy in self._presence_copies(session.jid, presence):
             await other.route_in(copy, bounce=False)
+        if presence.get("type") == "unavailable":
+            for other, copy in self._directed_copies(session, presence):
+                await other.route_in(copy, bounce=False)
+            session.directed.clear()
+        if not initial:
+            return
+        user = session.jid.local
+        for contact in [user, *self._contacts(user, ("to", "both"))]:
+            for other in self._available(contact):
+                if other is not session and other.presence is not None:
+                    copy = _copy(other.presence)
+                    copy.set("to", str(session.jid))
+                    session.send(copy)
+        for request in self.store.pending_in(user):  # re-sent until answered, as Prosody
+            session.deliver(request.encode() + b"\n")
+        if session.priority >= 0:
+            await self._deliver_offline(session)
 
     def _presence_copies(self, jid: JID, presence: Element) -> list[tuple[Session, Element]]:
-        """A copy for each of the user's other resources and of the contacts
-        in their roster that are online."""
+        """A copy for each of the user's other available resources and for
+        those of the contacts subscribed to the user's presence."""
         copies = []
-        for user in [jid.local, *self.accounts.roster(jid.local)]:
+        for user in [jid.local, *self._contacts(jid.local, ("from", "both"))]:
             for other in self._available(user):
                 if other.jid != jid:
                     copy = _copy(presence)
                     copy.set("to", str(other.jid))
                     copies.append((other, copy))
         return copies
+
+    def _contacts(self, user: str, subscriptions: tuple[str, ...]) -> list[str]:
+        """The users here (not bots) among `user`'s contacts with one of these
+        subscriptions: ("from", "both") see the user's presence, ("to",
+        "both") are seen by the user."""
+        contacts = []
+        for jid in self.store.contacts(user, subscriptions):
+            local = self._local_user(jid)
+            if local is not None and local not in self.app.bots:
+                contacts.append(local)
+        return contacts
+
+    async def _directed(self, session: Session, target: JID, presence: Element) -> None:
+        """Presence to one JID (RFC 6121 4.6): delivered to it; the server
+        remembers it, unless the target is subscribed anyway, so that it gets
+        unavailable presence when the session ends."""
+        assert session.jid is not None
+        user = self._local_user(str(target))
+        if user is None or user in self.app.bots:
+            return
+        if presence.get("type") != "error" and target.bare != session.jid.bare:
+            item = self.store.item(session.jid.local, str(target.bare))
+            if presence.get("type") == "unavailable":
+                session.directed.discard(str(target))
+            elif (item is None or not item.from_) and len(session.directed) < MAX_DIRECTED:
+                session.directed.add(str(target))
+        for other, copy in self._addressed(target, presence):
+            await other.route_in(copy, bounce=False)
+
+    def _directed_copies(
+        self, session: Session, presence: Element
+    ) -> list[tuple[Session, Element]]:
+        """Copies of `presence` for those the session sent directed presence to."""
+        copies = []
+        for text in sorted(session.directed):
+            target = JID.parse_or_none(text)
+            if target is not None:
+                copies += self._addressed(target, presence)
+        return copies
+
+    def _addressed(self, target: JID, stanza: Element) -> list[tuple[Session, Element]]:
+        """Copies of `stanza` for `target`: its resource, or for a bare JID its
+        available resources."""
+        if target.resource:
+            found = self.sessions.get(target.local, {}).get(target.resource)
+            receivers = [found] if found is not None and not found.closed else []
+        else:
+            receivers = self._available(target.local)
+        copies = []
+        for receiver in receivers:
+            copy = _copy(stanza)
+            copy.set("to", str(receiver.jid))
+            copies.append((receiver, copy))
+        return copies
+
+    async def _probe(self, session: Session, target: JID) -> None:
+        """A client's own probe: the contact's presence if it may see it."""
+        assert session.jid is not None
+        contact = self._local_user(str(target))
+        if contact is None or contact in self.app.bots:
+            return
+        item = self.store.item(contact, str(session.jid.bare))
+        if item is not None and item.from_:
+            for other in self._available(contact):
+                if other.presence is not None:
+                    copy = _copy(other.presence)
+                    copy.set("to", str(session.jid))
+                    session.send(copy)
+
+    async def _presence_of(self, user: str, to: JID, *, unavailable: bool = False) -> None:
+        """The presence of `user`'s available resources (or their unavailable
+        presence) to the available resources of `to`, who just became (or
+        stopped being) subscribed to it."""
+        receivers = self._available(to.local)
+        for mine in self._available(user):
+            if unavailable:
+                presence = Element(q(CLIENT_NS, "presence"), {"type": "unavailable"})
+            else:
+                assert mine.presence is not None
+                presence = _copy(mine.presence)
+            presence.set("from", str(mine.jid))
+            for receiver in receivers:
+                copy = _copy(presence)
+                copy.set("to", str(receiver.jid))
+                await receiver.route_in(copy, bounce=False)
+
+    # -- subscriptions (RFC 6121 section 3) ------------------------------------
+
+    async def _subscription_out(
+        self, session: Session, presence: Element, kind: str, contact: JID
+    ) -> None:
+        """A subscription stanza the user sends: the user's side changes
+        (RFC 6121 A.2), then the contact's receives it (A.3)."""
+        assert session.jid is not None
+        user, me = session.jid.local, session.jid.bare
+        if contact == me:
+            return  # no self contacts (Prosody)
+        if contact.domain != self.domain:  # no server-to-server connections here
+            session.send(stanza_error(presence, "remote-server-not-found", sender=self.domain))
+            return
+        if not contact.local:
+            session.send(stanza_error(presence, "service-unavailable", sender=self.domain))
+            return
+        if kind == "subscribe" and not self._may_subscribe(user):
+            rate = self.settings.subscriptions_per_minute
+            text = f"too many subscription requests: at most {rate} a minute"
+            reply = stanza_error(presence, "policy-violation", text=text, error_type="wait")
+            session.send(reply)
+            return
+        if contact.local in self.app.bots:
+            await self._bot_subscription(session, kind, contact)
+            return
+        item, pending = self.store.relation(user, str(contact))
+        change = outbound(kind, str(contact), item, pending)
+        if (change.item, change.pending_in) != (item, pending):
+            self.store.save(user, str(contact), change.item, change.pending_in)
+        if change.item != item:
+            self._push(user, str(contact), change.item)
+        if not change.passes:
+            return
+        await self._subscription_in(me, contact, kind, presence)
+        if kind == "subscribed":  # 3.1.5: the new subscriber gets the user's presence
+            await self._presence_of(user, contact)
+        elif kind == "unsubscribed" and item is not None and item.from_:  # 3.2.2
+            await self._presence_of(user, contact, unavailable=True)
+
+    async def _subscription_in(
+        self, sender: JID, receiver: JID, kind: str, original: Element | None = None
+    ) -> None:
+        """A subscription stanza from `sender` reaches `receiver`'s account
+        (RFC 6121 A.3): the state changes, the roster is pushed, the stanza
+        is delivered if the table says so (a request is also kept, and
+        re-sent at each login until answered), and a request already
+        approved is answered at once."""
+        user = receiver.local
+        if not self.accounts.exists(user):
+            if kind == "subscribe":  # RFC 6121 3.1.3: no such contact, as a refusal
+                await self._subscription_in(receiver, sender, "unsubscribed")
+            return
+        stanza = Element(
+            q(CLIENT_NS, "presence"), {"type": kind, "from": str(sender), "to": str(receiver)}
+        )
+        if original is not None:  # a <status/> or a nickname (XEP-0172) goes along
+            stanza.extend(_copy(child) for child in original)
+        item, pending = self.store.relation(user, str(sender))
+        change = inbound(kind, str(sender), item, pending)
+        if (change.item, change.pending_in) != (item, pending):
+            request = serialize(stanza).decode()
+            self.store.save(user, str(sender), change.item, change.pending_in, request)
+        if change.item != item:
+            self._push(user, str(sender), change.item)
+        if change.passes:
+            for other in self._available(user):
+                copy = _copy(stanza)
+                await other.route_in(copy, bounce=False)
+        if change.reply == "subscribed":
+            await self._subscription_in(receiver, sender, "subscribed")
+            await self._presence_of(user, sender)
+
+    async def _bot_subscription(self, session: Session, kind: str, bot: JID) -> None:
+        """Bots are everyone's contacts (both): a request is approved at once
+        and answered with the bot's presence; the rest changes nothing."""
+        assert session.jid is not None
+        if kind != "subscribe":
+            return
+        for answer in ({"type": "subscribed"}, {}):
+            attributes = {**answer, "from": str(bot), "to": str(session.jid.bare)}
+            session.send(Element(q(CLIENT_NS, "presence"), attributes))
+
+    def _may_subscribe(self, user: str) -> bool:
+        """A token bucket per user: subscriptions_per_minute requests at once,
+        and as many more each minute."""
+        rate = self.settings.subscriptions_per_minute
+        if rate <= 0:
+            return True
+        now = time.monotonic()
+        tokens, last = self._subscribe_budget.get(user, (float(rate), now))
+        tokens = min(float(rate), tokens + (now - last) * rate / 60)
+        if len(self._subscribe_budget) >= MAX_RATED_USERS:  # forget the refilled ones
+            self._subscribe_budget = {
+                name: (spent, when)
+                for name, (spent, when) in self._subscribe_budget.items()
+                if spent + (now - when) * rate / 60 < rate
+            }
+        allowed = tokens >= 1
+        self._subscribe_budget[user] = (tokens - allowed, now)
+        return allowed
+
+    # -- rosters (RFC 6121 section 2) --------------------------------------------
+
+    def _push(self, user: str, jid: str, item: Item | None) -> None:
+        """A roster push (RFC 6121 2.1.6) to each of the user's resources that
+        asked for the roster."""
+        if item is None:
+            pushed = Element(q(ROSTER_NS, "item"), {"jid": jid, "subscription": "remove"})
+        else:
+            pushed = self._item_element(item)
+        for session in self.sessions.get(user, {}).values():
+            if session.interested and not session.closed:
+                iq = Element(
+                    q(CLIENT_NS, "iq"),
+                    {"type": "set", "id": f"push-{secrets.token_hex(6)}", "to": str(session.jid)},
+                )
+                SubElement(iq, q(ROSTER_NS, "query")).append(_copy(pushed))
+                session.send(iq)
+
+    def _item_element(self, item: Item) -> Element:
+        """A stored item as the client sees it: bots are always `both`."""
+        local = self._local_user(item.jid)
+        bot = local is not None and local in self.app.bots
+        return item_element(item, subscription="both" if bot else None)
+
+    def _roster(self, user: str) -> Element:
+        """The roster (RFC 6121 2.1.3): the stored items, then the bots that
+        are not among them (every bot is everyone's contact)."""
+        query = Element(q(ROSTER_NS, "query"))
+        listed = set()
+        for item in self.store.roster(user):
+            query.append(self._item_element(item))
+            listed.add(item.jid)
+        for bot in self.app.bots:
+            if f"{bot}@{self.domain}" not in listed:
+                query.append(item_element(Item(f"{bot}@{self.domain}", bot, (), "both")))
+        return query
+
+    async def _roster_set(self, session: Session, iq: Element, query: Element) -> None:
+        """Add, change or remove an item (RFC 6121 2.3-2.5); removing one
+        also cancels the subscriptions both ways (2.5.2)."""
+        assert session.jid is not None
+        user, me = session.jid.local, session.jid.bare
+        try:
+            request = parse_roster_set(query, me)
+        except RosterError as exc:
+            session.send(stanza_error(iq, exc.condition, sender=str(me), text=str(exc)))
+            return
+        item, pending = self.store.relation(user, request.jid)
+        if not request.remove:
+            base = item if item is not None else Item(request.jid)
+            changed = dataclasses.replace(base, name=request.name, groups=request.groups)
+            self.store.save(user, request.jid, changed, pending)
+            session.send(iq_result(iq, sender=str(me)))
+            self._push(user, request.jid, changed)
+            return
+        if item is None:
+            session.send(stanza_error(iq, "item-not-found", sender=str(me), error_type="modify"))
+            return
+        self.store.save(user, request.jid, None, False)
+        session.send(iq_result(iq, sender=str(me)))
+        self._push(user, request.jid, None)
+        contact = JID.parse(request.jid)
+        if self._local_user(request.jid) is None or contact.local in self.app.bots:
+            return
+        if item.from_ or pending:
+            await self._subscription_in(me, contact, "unsubscribed")
+            if item.from_:
+                await self._presence_of(user, contact, unavailable=True)
+        if item.to or item.ask:
+            await self._subscription_in(me, contact, "unsubscribe")
+
+    # -- IQs -----------------------------------------------------------------------
 
     async def _iq(self, session: Session, iq: Element) -> None:
         assert session.jid is not None
@@ -264,8 +654,11 @@ class XmppService(Service):
         if handler is not None:
             result = await handler(Sender(session.jid), iq)
             session.send(iq_result(iq, result, sender=sender))
-        elif namespace == ROSTER_NS and kind == "get":
+        elif namespace == ROSTER_NS and payload is not None and kind == "get":
+            session.interested = True  # it gets roster pushes from now on
             session.send(iq_result(iq, self._roster(session.jid.local), sender=sender))
+        elif namespace == ROSTER_NS and payload is not None:
+            await self._roster_set(session, iq, payload)
         elif namespace == PING_NS and kind == "get":
             session.send(iq_result(iq, sender=sender))
         elif namespace == DISCO_INFO_NS and kind == "get":
@@ -275,16 +668,6 @@ class XmppService(Service):
         else:
             session.send(stanza_error(iq, "service-unavailable", sender=sender))
 
-    def _roster(self, user: str) -> Element:
-        query = Element(q(ROSTER_NS, "query"))
-        for contact in self.accounts.roster(user):
-            attrs = {"jid": f"{contact}@{self.domain}", "subscription": "both"}
-            SubElement(query, q(ROSTER_NS, "item"), attrs)
-        for bot in self.app.bots:
-            attrs = {"jid": f"{bot}@{self.domain}", "subscription": "both", "name": bot}
-            SubElement(query, q(ROSTER_NS, "item"), attrs)
-        return query
-
     def _disco_info(self) -> Element:
         query = Element(q(DISCO_INFO_NS, "query"))
         SubElement(
@@ -292,9 +675,65 @@ class XmppService(Service):
             q(DISCO_INFO_NS, "identity"),
             {"category": "server", "type": "im", "name": "netsvc"},
         )
-        for feature in (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, ROSTER_NS, *self.app.iq_handlers):
+        features = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, ROSTER_NS, "msgoffline")
+        for feature in (*features, *self.app.iq_handlers):
             SubElement(query, q(DISCO_INFO_NS, "feature"), {"var": feature})
         return query
+
+
+def _open_storage(settings: XmppSettings, domain: str) -> tuple[Store, AccountStore]:
+    """The store of rosters and offline messages (the database, or memory),
+    and the accounts logins are checked against: the database (into which an
+    account file's new users are imported first), or the account file."""
+    any_password = settings.insecure_any_password
+    file = Accounts(settings.users_file, any_password=any_password) if settings.users_file else None
+    if settings.database is None:
+        log.info(
+            "rosters and offline messages are kept in memory and lost at exit: "
+            "--xmpp-database FILE keeps them"
+        )
+        store = Store(any_password=any_password)
+        if file is None:
+            return store, store
+        for name in file.passwords:  # an account file's contacts: mutual subscriptions
+            store.add_contacts(name, file.roster(name), domain)
+        return store, file
+    store = Store(settings.database, any_password=any_password)
+    if file is not None:
+        report = store.import_accounts(file, domain)
+        if report.users:
+            log.info(
+                "imported %d users (%s) and %d roster items from %s into %s",
+                len(report.users),
+                ", ".join(report.users),
+                report.contacts,
+                settings.users_file,
+                settings.database,
+            )
+        if report.kept:
+            log.info(
+                "%d users of %s are in %s already and were left as they are: %s",
+                len(report.kept),
+                settings.users_file,
+                settings.database,
+                ", ".join(report.kept),
+            )
+    elif not any_password and not store.users():
+        log.warning(
+            "%s has no accounts yet: add some with "
+            "`python -m protocols.xmpp adduser --database %s NAME`",
+            settings.database,
+            settings.database,
+        )
+    return store, store
+
+
+def _priority(presence: Element) -> int:
+    """<priority/> (RFC 6121 4.7.2.3), -128 to 127; 0 if absent or not a number."""
+    try:
+        return max(-128, min(127, int(presence.findtext(q(CLIENT_NS, "priority")) or 0)))
+    except ValueError:
+        return 0
 
 
 def _copy(element: Element) -> Element:

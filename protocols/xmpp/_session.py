@@ -74,6 +74,8 @@ class Session:
         self.jid: JID | None = None  # after binding
         self.presence: Element | None = None  # the last available presence
         self.priority = 0
+        self.interested = False  # asked for the roster: gets roster pushes
+        self.directed: set[str] = set()  # JIDs it sent directed presence to (RFC 6121 4.6)
         self.closed = False
         self.restarted = False  # SASL succeeded: events of the old parser are stale
         # Output waiting for the writer task; both exist only while there is some.

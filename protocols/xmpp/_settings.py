@@ -14,7 +14,25 @@ STARTTLS_CHOICES = ("required", "optional", "off")
 class XmppSettings:
     domain: str = setting("localhost", help="the domain users are at (alice@DOMAIN)")
     users_file: str | None = setting(
-        None, help="account file (python -m protocols.xmpp adduser FILE NAME)"
+        None,
+        help="account file (python -m protocols.xmpp adduser FILE NAME); with --xmpp-database, "
+        "its users not in the database yet are imported at start",
+    )
+    database: str | None = setting(
+        None,
+        help="sqlite file for accounts, rosters and offline messages (created if missing; "
+        "python -m protocols.xmpp adduser --database FILE NAME); without it, rosters and "
+        "offline messages are kept in memory and lost at exit",
+    )
+    offline_limit: int = setting(
+        1000,
+        help="messages kept per user while they are offline (XEP-0160); past it the sender "
+        "gets service-unavailable (0: none kept)",
+    )
+    subscriptions_per_minute: int = setting(
+        30,
+        help="subscription requests a user may send per minute, in bursts of as many; "
+        "past it policy-violation (0: no limit)",
     )
     insecure_any_password: bool = setting(
         False,

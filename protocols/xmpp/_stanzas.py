@@ -1,5 +1,5 @@
 # Building the stanzas and replies the server sends: features, SASL answers,
-# IQ results, stanza errors (RFC 6120 8.3), presence and roster items.
+# IQ results, stanza errors (RFC 6120 8.3, with text), delays (XEP-0203).
 from __future__ import annotations
 
 from xml.etree.ElementTree import Element, SubElement
@@ -7,14 +7,17 @@ from xml.etree.ElementTree import Element, SubElement
 __all__ = [
     "BIND_NS",
     "CLIENT_NS",
+    "DELAY_NS",
     "DISCO_INFO_NS",
     "DISCO_ITEMS_NS",
     "PING_NS",
+    "PRE_APPROVAL_NS",
     "ROSTER_NS",
     "SASL_NS",
     "SESSION_NS",
     "STANZA_ERROR_NS",
     "TLS_NS",
+    "delay",
     "features_after_auth",
     "features_before_auth",
     "iq_result",
@@ -31,7 +34,10 @@ ROSTER_NS = "jabber:iq:roster"
 PING_NS = "urn:xmpp:ping"
 DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
 DISCO_ITEMS_NS = "http://jabber.org/protocol/disco#items"
+DELAY_NS = "urn:xmpp:delay"
+PRE_APPROVAL_NS = "urn:xmpp:features:pre-approval"
 STREAMS_NS = "http://etherx.jabber.org/streams"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 ERROR_TYPES = {
     "service-unavailable": "cancel",
@@ -41,6 +47,9 @@ ERROR_TYPES = {
     "not-allowed": "cancel",
     "internal-server-error": "cancel",
     "jid-malformed": "modify",
+    "not-acceptable": "modify",
+    "policy-violation": "modify",
+    "remote-server-not-found": "cancel",
 }
 
 
@@ -74,6 +83,7 @@ def features_after_auth() -> Element:
     SubElement(features, q(BIND_NS, "bind"))
     session = SubElement(features, q(SESSION_NS, "session"))
     SubElement(session, q(SESSION_NS, "optional"))
+    SubElement(features, q(PRE_APPROVAL_NS, "sub"))  # RFC 6121 3.4
     return features
 
 
@@ -90,8 +100,16 @@ def iq_result(
     return result
 
 
-def stanza_error(stanza: Element, condition: str, *, sender: str | None = None) -> Element:
-    """The error reply to `stanza`: same kind and id, to and from swapped."""
+def stanza_error(
+    stanza: Element,
+    condition: str,
+    *,
+    sender: str | None = None,
+    text: str | None = None,
+    error_type: str | None = None,
+) -> Element:
+    """The error reply to `stanza`: same kind and id, to and from swapped;
+    `text` for people, `error_type` to override the condition's usual type."""
     reply = Element(stanza.tag, {"type": "error"})
     for name in ("id",):
         if stanza.get(name) is not None:
@@ -101,6 +119,14 @@ def stanza_error(stanza: Element, condition: str, *, sender: str | None = None) 
     origin = sender or stanza.get("to")
     if origin:
         reply.set("from", origin)
-    error = SubElement(reply, q(CLIENT_NS, "error"), {"type": ERROR_TYPES.get(condition, "cancel")})
+    kind = error_type or ERROR_TYPES.get(condition, "cancel")
+    error = SubElement(reply, q(CLIENT_NS, "error"), {"type": kind})
     SubElement(error, q(STANZA_ERROR_NS, condition))
+    if text:
+        SubElement(error, q(STANZA_ERROR_NS, "text"), {XML_LANG: "en"}).text = text
     return reply
+
+
+def delay(domain: str, stamp: str) -> Element:
+    """XEP-0203's <delay/>: when `domain` received a stanza it delivers late."""
+    return Element(q(DELAY_NS, "delay"), {"from": domain, "stamp": stamp})

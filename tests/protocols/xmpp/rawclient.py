@@ -1,6 +1,9 @@
 # A raw XMPP client for tests over trio streams: writes bytes as given,
 # reads the server's output one stanza per line, logs in with SASL PLAIN
-# (servers started with insecure_any_password) and binds resource "r".
+# (servers started with insecure_any_password, or the password given) and
+# binds resource "r" (or the one given); `settle()` pings and returns what
+# came before the answer (everything the server had queued for the client
+# by the time it handled the ping).
 from __future__ import annotations
 
 import base64
@@ -39,21 +42,30 @@ class Client:
         rest, self.buffer = self.buffer, b""
         return rest
 
-    async def login(self, user: str) -> None:
+    async def login(self, user: str, resource: str = "r", password: str = "pw") -> None:
         await self.say(HEADER)
         await self.line()
         await self.line()
-        token = base64.b64encode(f"\0{user}\0pw".encode())
+        token = base64.b64encode(f"\0{user}\0{password}".encode())
         await self.say(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>")
         await self.say(token + b"</auth>")
         assert (await self.line()).startswith(b"<success")
         await self.say(HEADER)
         await self.line()
         await self.line()
-        await self.say(b"<iq type='set' id='b'>" + BIND + b"</iq>")
+        bind = BIND.replace(b"<resource>r</resource>", f"<resource>{resource}</resource>".encode())
+        await self.say(b"<iq type='set' id='b'>" + bind + b"</iq>")
         assert b"<jid>" in await self.line()
 
     async def ping(self) -> None:
         await self.say(b"<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
         while b"id='p'" not in await self.line():
             pass
+
+    async def settle(self) -> list[bytes]:
+        """Ping; the lines that came before the answer."""
+        await self.say(b"<iq type='get' id='settle'><ping xmlns='urn:xmpp:ping'/></iq>")
+        lines = []
+        while b"id='settle'" not in (line := await self.line()):
+            lines.append(line)
+        return lines

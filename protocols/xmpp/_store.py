@@ -1,0 +1,333 @@
+# The XMPP service's storage in sqlite3: accounts (the credential strings
+# _accounts writes: SCRAM keys, or a legacy scrypt hash until the user's
+# next PLAIN login), rosters (one row per contact: name, groups, the
+# subscription, a request of the user's pending out, a pre-approval), the
+# subscription requests pending in (the stanza, re-sent at each login until
+# answered) and offline messages (XEP-0160: whole stanzas, in arrival order,
+# capped per user). One file per service (or memory, without one), in WAL
+# mode with synchronous=NORMAL: a commit costs no fsync, and a crash of the
+# machine may lose the last commits but never corrupts the file. A version
+# table and numbered migrations take an older file to this schema.
+#
+# Synchronous and small: each call is a statement or two, or one transaction
+# when several rows change together, so the event loop may call it.
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from ._accounts import AccountError, Accounts, check_name, check_stored, hash_password
+from ._accounts import scram_credentials as parse_credentials
+from ._roster import Item
+from ._scram import HASHES, ScramCredentials
+
+__all__ = ["SCHEMA_VERSION", "ImportReport", "Store"]
+
+log = logging.getLogger("netsvc.xmpp")
+
+# Migration N takes a file from version N-1 to N; a new file runs them all.
+MIGRATIONS: dict[int, str] = {
+    1: """
+        CREATE TABLE accounts (
+            name TEXT PRIMARY KEY,
+            credentials TEXT NOT NULL
+        );
+        CREATE TABLE roster (
+            owner TEXT NOT NULL,
+            contact TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            groups TEXT NOT NULL DEFAULT '[]',
+            subscription TEXT NOT NULL DEFAULT 'none'
+                CHECK (subscription IN ('none', 'to', 'from', 'both')),
+            ask INTEGER NOT NULL DEFAULT 0,
+            approved INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (owner, contact)
+        );
+        CREATE TABLE pending_in (
+            owner TEXT NOT NULL,
+            contact TEXT NOT NULL,
+            stanza TEXT NOT NULL,
+            PRIMARY KEY (owner, contact)
+        );
+        CREATE TABLE offline (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            owner TEXT NOT NULL,
+            stanza TEXT NOT NULL,
+            stored REAL NOT NULL
+        );
+        CREATE INDEX offline_by_owner ON offline (owner, id);
+    """,
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportReport:
+    """What an import from an account file did."""
+
+    users: list[str]  # imported
+    kept: list[str]  # already in the database: left as they were
+    contacts: int  # roster items added
+
+
+class Store:
+    """Accounts, rosters, pending requests and offline messages in one sqlite
+    file (`path`), or in memory (None: lost at exit). `any_password` accepts
+    every login and every name as a user (development only)."""
+
+    def __init__(self, path: str | None = None, *, any_password: bool = False) -> None:
+        self.path = path
+        self.any_password = any_password
+        try:
+            if path is not None and not Path(path).exists():  # it holds credentials: owner only
+                with contextlib.suppress(FileExistsError):
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            self.db = sqlite3.connect(
+                path or ":memory:", isolation_level=None, check_same_thread=False
+            )
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=5000")  # adduser may write at the same time
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise AccountError(f"database {path}: {exc}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    @property
+    def version(self) -> int:
+        exists = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        if not exists:
+            return 0
+        row = self.db.execute("SELECT version FROM schema_version").fetchone()
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        version = self.version
+        if version > SCHEMA_VERSION:
+            raise AccountError(
+                f"database {self.path} has schema version {version}; this netsvc knows "
+                f"versions up to {SCHEMA_VERSION} (a newer netsvc wrote it)"
+            )
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            with self._transaction() as db:
+                if number == 1:
+                    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+                    db.execute("INSERT INTO schema_version VALUES (0)")
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("UPDATE schema_version SET version = ?", (number,))
+            if version and self.path:
+                log.info("database %s migrated to schema version %d", self.path, number)
+
+    # -- accounts (the AccountStore interface) ---------------------------------
+
+    @property
+    def scram_possible(self) -> bool:
+        return not self.any_password
+
+    def _credentials(self, name: str) -> str | None:
+        row = self.db.execute(
+            "SELECT credentials FROM accounts WHERE name = ?", (name.lower(),)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def check(self, name: str, password: str) -> bool:
+        """A PLAIN login, checked against the SCRAM keys (a legacy scrypt
+        entry is checked against its hash, and replaced by SCRAM keys)."""
+        if self.any_password:
+            return bool(name)
+        stored = self._credentials(name)
+        if stored is None:
+            return False
+        matches, upgraded = check_stored(stored, password)
+        if upgraded is not None:
+            self.db.execute(
+                "UPDATE accounts SET credentials = ? WHERE name = ?", (upgraded, name.lower())
+            )
+            log.info("%s's password is now kept as SCRAM keys in %s", name.lower(), self.path)
+        return matches
+
+    def scram(self, name: str, mechanism: str) -> ScramCredentials | None:
+        stored = None if self.any_password else self._credentials(name)
+        return None if stored is None else parse_credentials(stored, HASHES[mechanism])
+
+    def exists(self, name: str) -> bool:
+        return bool(name) if self.any_password else self._credentials(name) is not None
+
+    def users(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT name FROM accounts ORDER BY name")]
+
+    def add_user(self, name: str, password: str) -> str:
+        """Add user `name`, or give them a new password; the name as kept."""
+        name = check_name(name)
+        self.db.execute(
+            "INSERT INTO accounts VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET credentials = excluded.credentials",
+            (name, hash_password(password)),
+        )
+        return name
+
+    def add_contacts(self, name: str, contacts: list[str], domain: str) -> int:
+        """Make each of `contacts` (user names at `domain`) and `name` contacts
+        of each other with a `both` subscription, as an account file's contact
+        list means; the number of roster items that changed."""
+        with self._transaction():
+            return self._add_contacts(name, contacts, domain)
+
+    def _add_contacts(self, name: str, contacts: list[str], domain: str) -> int:
+        changed = 0
+        for contact in contacts:
+            for owner, other in ((name, contact), (contact, name)):
+                jid = f"{other}@{domain}"
+                cursor = self.db.execute(
+                    "INSERT INTO roster (owner, contact, subscription) VALUES (?, ?, 'both') "
+                    "ON CONFLICT (owner, contact) DO UPDATE SET subscription = 'both', ask = 0, "
+                    "approved = 0 WHERE subscription != 'both'",
+                    (owner, jid),
+                )
+                changed += cursor.rowcount
+                self.db.execute(
+                    "DELETE FROM pending_in WHERE owner = ? AND contact = ?", (owner, jid)
+                )
+        return changed
+
+    def import_accounts(self, accounts: Accounts, domain: str) -> ImportReport:
+        """The users of an account file that are not in the database yet, with
+        their contacts (as `both` subscriptions both ways), in one transaction;
+        those already there are left as they are."""
+        imported, kept, contacts = [], [], 0
+        with self._transaction() as db:
+            for name, credentials in sorted(accounts.passwords.items()):
+                if self._credentials(name) is not None:
+                    kept.append(name)
+                    continue
+                db.execute("INSERT INTO accounts VALUES (?, ?)", (name, credentials))
+                imported.append(name)
+                contacts += self._add_contacts(name, accounts.roster(name), domain)
+        return ImportReport(imported, kept, contacts)
+
+    # -- rosters -----------------------------------------------------------------
+
+    def roster(self, owner: str) -> list[Item]:
+        rows = self.db.execute(
+            "SELECT contact, name, groups, subscription, ask, approved FROM roster "
+            "WHERE owner = ? ORDER BY contact",
+            (owner,),
+        )
+        return [_item(row) for row in rows]
+
+    def contacts(self, owner: str, subscriptions: tuple[str, ...]) -> list[str]:
+        """The JIDs in `owner`'s roster whose subscription is one of these."""
+        marks = ", ".join("?" * len(subscriptions))
+        rows = self.db.execute(
+            f"SELECT contact FROM roster WHERE owner = ? AND subscription IN ({marks})",
+            (owner, *subscriptions),
+        )
+        return [row[0] for row in rows]
+
+    def item(self, owner: str, contact: str) -> Item | None:
+        row = self.db.execute(
+            "SELECT contact, name, groups, subscription, ask, approved FROM roster "
+            "WHERE owner = ? AND contact = ?",
+            (owner, contact),
+        ).fetchone()
+        return None if row is None else _item(row)
+
+    def relation(self, owner: str, contact: str) -> tuple[Item | None, bool]:
+        """`contact`'s item in `owner`'s roster, and whether a request of
+        theirs is pending in."""
+        pending = self.db.execute(
+            "SELECT 1 FROM pending_in WHERE owner = ? AND contact = ?", (owner, contact)
+        ).fetchone()
+        return self.item(owner, contact), pending is not None
+
+    def save(
+        self, owner: str, contact: str, item: Item | None, pending_in: bool, request: str = ""
+    ) -> None:
+        """Set `owner`'s state with `contact`: the roster item (None removes
+        it) and the request pending in (`request`, the stanza to re-send, when
+        it is new; one already pending is kept)."""
+        with self._transaction() as db:
+            if item is None:
+                db.execute("DELETE FROM roster WHERE owner = ? AND contact = ?", (owner, contact))
+            else:
+                db.execute(
+                    "INSERT OR REPLACE INTO roster VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        owner,
+                        contact,
+                        item.name,
+                        json.dumps(list(item.groups)),
+                        item.subscription,
+                        int(item.ask),
+                        int(item.approved),
+                    ),
+                )
+            if pending_in:
+                db.execute(
+                    "INSERT OR IGNORE INTO pending_in VALUES (?, ?, ?)", (owner, contact, request)
+                )
+            else:
+                db.execute(
+                    "DELETE FROM pending_in WHERE owner = ? AND contact = ?", (owner, contact)
+                )
+
+    def pending_in(self, owner: str) -> list[str]:
+        """The subscription requests waiting for `owner`'s answer (stanzas)."""
+        rows = self.db.execute(
+            "SELECT stanza FROM pending_in WHERE owner = ? ORDER BY rowid", (owner,)
+        )
+        return [row[0] for row in rows]
+
+    # -- offline messages ----------------------------------------------------------
+
+    def offline_count(self, owner: str) -> int:
+        row = self.db.execute("SELECT COUNT(*) FROM offline WHERE owner = ?", (owner,)).fetchone()
+        return int(row[0])
+
+    def store_offline(self, owner: str, stanzas: list[str], stamp: float, limit: int) -> int:
+        """Keep `stanzas` for `owner` while they hold fewer than `limit`; how
+        many were kept (the first ones)."""
+        with self._transaction() as db:
+            room = max(0, limit - self.offline_count(owner))
+            kept = stanzas[:room]
+            db.executemany(
+                "INSERT INTO offline (owner, stanza, stored) VALUES (?, ?, ?)",
+                [(owner, stanza, stamp) for stanza in kept],
+            )
+        return len(kept)
+
+    def take_offline(self, owner: str) -> list[str]:
+        """`owner`'s offline messages in the order they came, removed."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT stanza FROM offline WHERE owner = ? ORDER BY id", (owner,)
+            ).fetchall()
+            db.execute("DELETE FROM offline WHERE owner = ?", (owner,))
+        return [row[0] for row in rows]
+
+
+def _item(row: tuple[str, str, str, str, int, int]) -> Item:
+    contact, name, groups, subscription, ask, approved = row
+    return Item(contact, name, tuple(json.loads(groups)), subscription, bool(ask), bool(approved))

@@ -1,0 +1,242 @@
+# Offline messages (XEP-0160), from outside with raw clients: a chat or
+# normal message to a user with no available resource (bare JID, or a full
+# JID that is gone) waits for the user's next initial presence with a
+# non-negative priority and arrives then, in order, with XEP-0203's <delay/>;
+# headlines, groupchat and errors are not kept; past the per-user cap the
+# sender gets service-unavailable saying the mailbox is full; a server
+# restart loses nothing (a subprocess with its database in tmp_path); and
+# what a dropped receiver did not get is stored, not bounced, while IQs
+# still go back.
+from __future__ import annotations
+
+import calendar
+import contextlib
+import logging
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from netsvc import ConnectionLimits
+from netsvc.testing import RunningServer, serve
+from protocols.xmpp._service import XmppService
+from protocols.xmpp._session import OUTGOING_STANZAS
+from tests.protocols.xmpp.rawclient import Client
+from tests.serveprocess import ServeProcess, host_port
+
+SETTINGS = {"insecure_any_password": True, "max_bytes_per_second": 0}
+DELAY = "{urn:xmpp:delay}delay"
+STANZAS = "{urn:ietf:params:xml:ns:xmpp-stanzas}"
+
+
+@contextlib.asynccontextmanager
+async def serve_xmpp(send_timeout: float = 10, **settings: object) -> AsyncIterator[RunningServer]:
+    limits = ConnectionLimits(send_timeout=send_timeout)
+    async with serve("xmpp", settings={**SETTINGS, **settings}, limits=limits) as running:
+        yield running
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[RunningServer]:
+    async with serve_xmpp() as running:
+        yield running
+
+
+async def client(running: RunningServer, user: str, resource: str = "r") -> Client:
+    new = Client(await running.connect())
+    await new.login(user, resource)
+    return new
+
+
+def message(to: str, id: int | str, kind: str | None = "chat", body: str = "") -> bytes:
+    type_ = f" type='{kind}'" if kind else ""
+    text = body or f"message {id}"
+    return f"<message to='{to}' id='{id}'{type_}><body>{text}</body></message>".encode()
+
+
+def parsed(lines: list[bytes]) -> list[ET.Element]:
+    return [ET.fromstring(line) for line in lines]
+
+
+async def arrive(
+    running: RunningServer, user: str, presence: bytes = b"<presence/>"
+) -> list[ET.Element]:
+    """Log `user` in, send `presence`; the messages that brings."""
+    new = await client(running, user, "later")
+    await new.say(presence)
+    return [m for m in parsed(await new.settle()) if m.tag == "message"]
+
+
+async def test_a_message_to_an_offline_user_waits_for_their_next_login(
+    running: RunningServer,
+) -> None:
+    bob = await client(running, "bob")
+    sent_at = time.time()
+    await bob.say(message("alice@localhost", 1))
+    await bob.say(message("alice@localhost", 2, kind="normal"))
+    await bob.say(message("alice@localhost", 3, kind=None))  # normal too
+    assert await bob.settle() == []  # kept: no error
+    got = await arrive(running, "alice")
+    assert [(m.get("id"), m.get("from"), m.findtext("body")) for m in got] == [
+        ("1", "bob@localhost/r", "message 1"),
+        ("2", "bob@localhost/r", "message 2"),
+        ("3", "bob@localhost/r", "message 3"),
+    ]
+    for stored in got:
+        (delay,) = stored.iter(DELAY)
+        assert delay.get("from") == "localhost"
+        stamp = calendar.timegm(time.strptime(delay.get("stamp", ""), "%Y-%m-%dT%H:%M:%SZ"))
+        assert sent_at - 2 <= stamp <= time.time() + 1
+    assert await arrive(running, "alice") == []  # delivered once
+
+
+async def test_a_negative_priority_does_not_take_them(running: RunningServer) -> None:
+    bob = await client(running, "bob")
+    await bob.say(message("alice@localhost", 1))
+    assert await bob.settle() == []
+    # RFC 6121 8.5.2.1.1 and XEP-0160: a resource with a negative priority
+    # neither gets them at its initial presence nor takes new ones
+    assert await arrive(running, "alice", b"<presence><priority>-1</priority></presence>") == []
+    await bob.say(message("alice@localhost", 2))
+    assert await bob.settle() == []
+    got = await arrive(running, "alice", b"<presence><priority>0</priority></presence>")
+    assert [m.get("id") for m in got] == ["1", "2"]
+
+
+async def test_a_full_jid_that_is_gone_is_kept_for_the_user(running: RunningServer) -> None:
+    bob = await client(running, "bob")
+    await bob.say(message("alice@localhost/phone", 1))
+    assert await bob.settle() == []
+    got = await arrive(running, "alice")
+    assert [(m.get("id"), m.get("to")) for m in got] == [("1", "alice@localhost/phone")]
+
+
+async def test_headlines_groupchat_and_errors_are_not_kept(running: RunningServer) -> None:
+    bob = await client(running, "bob")
+    await bob.say(message("alice@localhost", "h", kind="headline"))  # dropped (8.5.2.1.1)
+    await bob.say(message("alice@localhost/gone", "hf", kind="headline"))
+    await bob.say(message("alice@localhost", "e", kind="error"))
+    await bob.say(message("alice@localhost", "g", kind="groupchat"))
+    errors = parsed(await bob.settle())
+    assert [(e.get("id"), e.get("type")) for e in errors] == [("g", "error")]
+    assert errors[0].find(f"error/{STANZAS}service-unavailable") is not None
+    assert await arrive(running, "alice") == []
+
+
+async def test_past_the_cap_the_sender_is_told_the_mailbox_is_full() -> None:
+    async with serve_xmpp(offline_limit=3) as running:
+        bob = await client(running, "bob")
+        for i in range(5):
+            await bob.say(message("alice@localhost", i))
+        errors = parsed(await bob.settle())
+        assert [(e.get("id"), e.get("type"), e.get("to")) for e in errors] == [
+            ("3", "error", "bob@localhost/r"),
+            ("4", "error", "bob@localhost/r"),
+        ]
+        for error in errors:
+            detail = error.find("error")
+            assert detail is not None and detail.get("type") == "cancel"
+            assert detail.find(f"{STANZAS}service-unavailable") is not None
+            text = detail.findtext(f"{STANZAS}text") or ""
+            assert "alice@localhost" in text and "mailbox is full (3 messages)" in text
+        assert [m.get("id") for m in await arrive(running, "alice")] == ["0", "1", "2"]
+        await bob.say(message("alice@localhost", 5))  # room again
+        assert await bob.settle() == []
+
+
+async def test_a_restart_loses_no_offline_message(tmp_path: Path) -> None:
+    args = ["--protocol", "xmpp", "--port", "0", "--xmpp-insecure-any-password", "true"]
+    args += ["--xmpp-database", str(tmp_path / "xmpp.db")]
+
+    async def connect(server: ServeProcess, user: str) -> Client:
+        new = Client(await trio.open_tcp_stream(*host_port(server.urls[0])))
+        await new.login(user)
+        return new
+
+    with ServeProcess(args) as server:
+        bob = await connect(server, "bob")
+        async with bob.stream:
+            await bob.say(message("alice@localhost", 1, body="before the restart"))
+            assert await bob.settle() == []
+    with ServeProcess(args) as server:
+        alice = await connect(server, "alice")
+        async with alice.stream:
+            await alice.say(b"<presence/>")
+            (got,) = parsed(await alice.settle())
+    assert (got.get("from"), got.findtext("body")) == ("bob@localhost/r", "before the restart")
+    assert got.find(DELAY) is not None
+
+
+# -- a receiver dropped with messages queued ------------------------------------------
+
+COMPLETE_MESSAGE = re.compile(rb"<message [^>]*\bid='(\d+)'[^>]*>.*?</message>")
+IQ = re.compile(rb"<iq [^>]*\bid='(\d+)'[^>]*>")
+
+
+def ids(data: bytes, pattern: re.Pattern[bytes] = COMPLETE_MESSAGE) -> list[int]:
+    """The ids of the whole stanzas in `data` that are not errors, in order."""
+    return [int(m.group(1)) for m in pattern.finditer(data) if b"type='error'" not in m.group(0)]
+
+
+def bounced(data: bytes) -> list[int]:
+    return [
+        int(m.group(1))
+        for m in re.finditer(rb"<(?:message|iq) [^>]*type='error'[^>]*id='(\d+)'", data)
+    ]
+
+
+async def test_a_dropped_receivers_messages_wait_for_its_next_login(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "netsvc")
+    count = 2 * OUTGOING_STANZAS
+    every = 50  # every 50th stanza is an IQ: those still go back
+    requests = set(range(every - 1, count, every))
+    async with serve_xmpp(send_timeout=0.5, offline_limit=10 * count) as running:
+        service = running.server._services["xmpp"]  # type: ignore[index]
+        assert isinstance(service, XmppService)
+        alice = await client(running, "alice")  # available, never reads
+        await alice.say(b"<presence/>")
+        bob = await client(running, "bob")
+        bob_got = b""
+
+        async def read_bob() -> None:  # all along: bob reads what comes back
+            nonlocal bob_got
+            while data := await bob.stream.receive_some():
+                bob_got += data
+
+        ping = "<iq type='get' id='{}' to='alice@localhost/r'><ping xmlns='urn:xmpp:ping'/></iq>"
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_bob)
+            with trio.fail_after(60):
+                for i in range(count):
+                    if i in requests:
+                        await bob.say(ping.format(i).encode())
+                    else:
+                        await bob.say(message("alice@localhost/r", i, body="x" * 4000))
+                while "alice" in service.sessions:  # dropped at the send timeout
+                    await trio.sleep(0.01)
+                await bob.say(b"<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+                while b"id='p'" not in bob_got:  # answered after all that came before
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+        with trio.fail_after(10):
+            alice_got = await alice.until_eof()
+        assert "a send did not finish within 0.5s" in caplog.text
+        later = await client(running, "alice", "later")
+        await later.say(b"<presence/>")
+        messages = sorted(set(range(count)) - requests)
+        delivered, stored = ids(alice_got), []
+        with trio.fail_after(30):
+            while len(delivered) + len(stored) < len(messages):
+                stored += ids(await later.line())
+    assert delivered + stored == messages  # in order, none lost, none twice
+    assert len(stored) >= OUTGOING_STANZAS
+    assert [i for i in bounced(bob_got) if i not in requests] == []  # no message came back
+    got, back = set(ids(alice_got, IQ)), set(bounced(bob_got))
+    assert got | back == requests and not got & back  # IQs: got, or back as errors
+    assert back
