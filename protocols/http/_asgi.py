@@ -1,21 +1,24 @@
 # Serving an ASGI 3 application: the http scope (request body in, response
-# out through the h11 driver), the websocket scope (ASGI messages onto the
-# WebSocket of _websocket.py, the websocket.http.response extension included)
-# and the lifespan scope (startup before the listeners accept, shutdown after
-# the last connection), as the ASGI spec says.
+# out through the h11 driver, http.disconnect once the response is complete
+# or the client has left), the websocket scope (ASGI messages onto the
+# WebSocket of _websocket.py, the websocket.http.response extension
+# included) and the lifespan scope (startup before the listeners accept,
+# shutdown after the last connection), as the ASGI spec says; root_path, and
+# client, scheme and server as a trusted proxy reports them.
 from __future__ import annotations
 
 import inspect
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import h11
 import trio
 
-from netsvc import AppError, Connection, ConnectionLost, SendTimeout, SocketAddress
+from netsvc import AppError, Connection, ConnectionLost, SendTimeout
 
-from ._messages import Request
+from ._messages import Request, host_port
 from ._websocket import WebSocket, WebSocketDisconnect
 
 if TYPE_CHECKING:
@@ -30,6 +33,13 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
+# The http scope: spec 2.3's http.disconnect (receive() returns it once the
+# response is complete or the client has closed the connection, which is
+# watched for while the app runs), and 2.4's OSError from send() once the
+# client has gone. It says 2.3, as uvicorn does: told 2.4, Starlette's
+# StreamingResponse stops listening for http.disconnect and counts on send()
+# failing, so a Server-Sent-Events generator waiting for its next event
+# would outlive its client until that event comes.
 ASGI = {"version": "3.0", "spec_version": "2.3"}
 # The websocket scope implements the HTTP & WebSocket spec up to 2.5: accept
 # headers (2.1), close reasons (2.3), send() after the close raises an OSError
@@ -136,53 +146,54 @@ class AsgiApp:
 
     async def __call__(self, connection: HttpConnection, request: Request) -> None:
         conn = connection.conn
+        path, raw_path = _paths(request)
         scope: Scope = {
             "type": "http",
             "asgi": ASGI,
             "http_version": request.http_version,
             "method": request.method,
             "scheme": request.scheme,
-            "path": request.path,
-            "raw_path": request.raw_path,
+            "path": path,
+            "raw_path": raw_path,
             "query_string": request.query_string,
-            "root_path": "",
+            "root_path": request.root_path,
             "headers": request.headers.raw,
-            "client": _host_port(conn.peer),
-            "server": _host_port(conn.local),
+            "client": host_port(request.peer),
+            "server": request.server,
             "state": dict(self.state),
         }
         if conn.tls:
             scope["extensions"] = {"tls": _tls_extension(conn)}
-        body = request.stream()
-        finished = trio.Event()
         head = request.method == "HEAD"
-        disconnected = False
         body_error: Exception | None = None  # why the request body stopped, if it did
 
         async def receive() -> Message:
-            nonlocal disconnected, body_error
-            if connection.body_left and not disconnected:
+            nonlocal body_error
+            if connection.serving is not request:  # a task the app left behind
+                return {"type": "http.disconnect"}
+            if body_error is None and connection.body_left:
                 try:
-                    chunk = await body.__anext__()
-                except StopAsyncIteration:
-                    chunk = b""
-                    if connection.body_left:  # the body reader failed earlier: no more body
-                        disconnected = True
-                        return {"type": "http.disconnect"}
+                    chunk = await connection.read_body()
                 except h11.RemoteProtocolError as exc:  # malformed, or the client left mid-body
-                    disconnected, body_error = True, exc
+                    body_error = exc
                     return {"type": "http.disconnect"}
                 except Exception as exc:  # too large, too slow: the app hears it once
-                    disconnected, body_error = True, exc
+                    body_error = exc
                     raise
-                return {"type": "http.request", "body": chunk, "more_body": connection.body_left}
-            if not finished.is_set():
-                await finished.wait()  # the response is done: nothing more will come
-            else:
-                await trio.lowlevel.checkpoint()
+                more = connection.body_left
+                return {"type": "http.request", "body": chunk or b"", "more_body": more}
+            if body_error is None:  # the whole body has been received
+                # until the response is complete or the client leaves; at once
+                # (no checkpoint) if one is so: Starlette's is_disconnected()
+                # asks with a cancelled receive()
+                await connection.wait_disconnect()
             return {"type": "http.disconnect"}
 
         async def send(message: Message) -> None:
+            if connection.serving is not request:  # must not touch the next request
+                raise RuntimeError(f"{message.get('type')!r} sent after the app returned")
+            if connection.client_gone:
+                raise ClientDisconnected("the client closed the connection")
             kind = message["type"]
             try:
                 if kind == "http.response.start":
@@ -192,21 +203,23 @@ class AsgiApp:
                     more = bool(message.get("more_body", False))
                     chunk = bytes(message.get("body", b""))
                     await connection.send_body(chunk, more=more, head=head)
-                    if not more:
-                        finished.set()
             except (ConnectionLost, SendTimeout) as exc:
                 raise ClientDisconnected(str(exc)) from exc  # ASGI 2.4: an OSError
 
         try:
             await self.app(scope, receive, send)
-        except ClientDisconnected as exc:
-            cause = exc.__cause__
-            raise cause if isinstance(cause, (ConnectionLost, SendTimeout)) else exc from None
-        finally:
-            finished.set()
+        except Exception as exc:
+            if body_error is not None:  # the app failed on a bad body, as ASGI allows:
+                raise body_error from None  # answered as the native path does (400, 408, 413)
+            lost = _lost_client(exc)
+            if lost is None:
+                raise
+            raise lost from None  # the client left: the connection ends quietly
         if not connection.response_started:
-            if body_error is not None:  # the app gave up on a bad body, as ASGI allows:
-                raise body_error  # answered as the native path does (400, 408, 413)
+            if body_error is not None:  # the app gave up on a bad body
+                raise body_error
+            if connection.client_gone:
+                return  # and nobody to answer
             raise RuntimeError("the ASGI app returned without sending a response")
 
     # -- websocket -----------------------------------------------------------
@@ -216,6 +229,7 @@ class AsgiApp:
         answers websocket.connect with websocket.accept, websocket.close (403)
         or a websocket.http.response; returning without one is a 403."""
         request = websocket.request
+        path, raw_path = _paths(request)
         extensions: dict[str, Any] = {"websocket.http.response": {}}
         if conn.tls:
             extensions["tls"] = _tls_extension(conn)
@@ -223,14 +237,14 @@ class AsgiApp:
             "type": "websocket",
             "asgi": WEBSOCKET_ASGI,
             "http_version": request.http_version,
-            "scheme": "wss" if conn.tls else "ws",
-            "path": request.path,
-            "raw_path": request.raw_path,
+            "scheme": "wss" if request.scheme == "https" else "ws",
+            "path": path,
+            "raw_path": raw_path,
             "query_string": request.query_string,
-            "root_path": "",
+            "root_path": request.root_path,
             "headers": request.headers.raw,
-            "client": _host_port(conn.peer),
-            "server": _host_port(conn.local),
+            "client": host_port(request.peer),
+            "server": request.server,
             "subprotocols": websocket.subprotocols,
             "state": dict(self.state),
             "extensions": extensions,
@@ -307,6 +321,36 @@ def _tls_extension(conn: Connection) -> dict[str, Any]:
     }
 
 
-def _host_port(address: SocketAddress) -> tuple[str, int] | None:
-    """An ASGI scope's `client` or `server`: None for a Unix socket."""
-    return (address.host, address.port) if address.transport == "tcp" else None
+def _paths(request: Request) -> tuple[str, bytes]:
+    """The scope's `path` and `raw_path`: with a root_path, they start with
+    it (as ASGI says: the app takes it off), whether the request's path had
+    it (a proxy that passes the prefix on) or not (one that strips it,
+    where uvicorn's --root-path is used)."""
+    root = request.root_path
+    if not root:
+        return request.path, request.raw_path
+    received = urllib.parse.unquote(request.raw_path.decode("latin-1"))
+    if received == root or received.startswith(root + "/"):
+        return received, request.raw_path
+    return root + received, urllib.parse.quote(root).encode("ascii") + request.raw_path
+
+
+def _lost_client(exc: BaseException) -> BaseException | None:
+    """If an app's exception comes from a send() the client's leaving made
+    fail (a ClientDisconnected, maybe wrapped by the framework, or in an
+    exception group of such), what the driver is to see: the send's own
+    error, or ConnectionLost."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 10:
+        if isinstance(current, ClientDisconnected):
+            cause = current.__cause__
+            if isinstance(cause, (ConnectionLost, SendTimeout)):
+                return cause
+            return ConnectionLost(str(current))
+        if isinstance(current, BaseExceptionGroup):
+            lost = [_lost_client(inner) for inner in current.exceptions]
+            return lost[0] if all(lost) else None
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None

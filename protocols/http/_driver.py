@@ -2,7 +2,10 @@
 # in from Connection.receive(), bytes out through Connection.send(). It owns
 # keep-alive and pipelining (one request at a time, in order), streamed
 # bodies both ways, Expect: 100-continue, HEAD, the error responses a
-# hardened server gives (400, 408, 413, 431, 500), the access log, and the
+# hardened server gives (400, 408, 413, 431, 500), the checks where h11 is
+# lax (_strict.py: Host, target, a chunked body's framing, read ahead of the
+# app), the proxy headers of a trusted peer (_forwarded.py), watching for the
+# client's close while a request is served, the access log, and the
 # hand-over of an upgrade request to a WebSocket (_websocket.py).
 from __future__ import annotations
 
@@ -14,10 +17,13 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from typing import TYPE_CHECKING
 
 import h11
+import trio
 
-from netsvc import Connection, ConnectionLost, ReceiveTimeout, SendTimeout
+from netsvc import Connection, ConnectionLost, ReceiveTimeout, SendTimeout, SocketAddress
 
-from ._messages import Headers, Request, Response
+from ._forwarded import read_forwarded
+from ._messages import Headers, Request, Response, host_port
+from ._strict import ChunkedBody, FramingError, check_head, transfer_coding_status
 from ._websocket import BadHandshake, WebSocket, open_websocket, wants_websocket
 
 if TYPE_CHECKING:
@@ -28,6 +34,17 @@ __all__ = ["BodyTooLarge", "HttpConnection"]
 access_log = logging.getLogger("netsvc.http.access")
 
 DRAIN_LIMIT = 64 * 1024  # unread request body we read and drop to keep the connection
+# A chunked body is read this far ahead of the app (or to its first chunk's
+# end, if that comes first) and its framing checked, so that a body
+# malformed from the start never reaches the app.
+READ_AHEAD_LIMIT = 64 * 1024
+# While a request is served, what the client sends next (a pipelined request)
+# is read into h11's buffer up to this much; then the watch for its close
+# stops (a client that is sending is not leaving), as uvicorn pauses reading.
+PIPELINE_LIMIT = 64 * 1024
+# How long the first request.is_disconnected() waits for the watch's first
+# look at the connection (what a client that has left sent is there at once).
+FIRST_LOOK = 0.01
 
 
 _REASONS = {status.value: status.phrase.encode() for status in http.HTTPStatus}
@@ -71,6 +88,18 @@ class BodyTooLarge(Exception):
 Dispatch = Callable[["HttpConnection", Request], Awaitable[None]]
 
 
+class _Watch:
+    """A task reading the connection while a request is served, to see the
+    client's close (see HttpConnection.watch)."""
+
+    __slots__ = ("done", "looked", "scope")
+
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+        self.looked = trio.Event()  # its first read returned
+        self.done = trio.Event()
+
+
 class HttpConnection:
     def __init__(self, service: HttpService, conn: Connection) -> None:
         self.service = service
@@ -78,21 +107,57 @@ class HttpConnection:
         settings = service.settings
         self.max_body = settings.max_body_size
         self.max_header_size = settings.max_header_size
+        self.root_path = settings.root_path
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=settings.max_header_size)
         self.scheme = "https" if conn.tls else "http"
+        self.server: tuple[str, int | None] | None = host_port(conn.local)
+        # the peer may speak for the client (X-Forwarded-For...): decided once
+        self.proxy_trusted = settings.proxy_headers and service.runtime.trusted_proxies.trusts(
+            conn.peer
+        )
+        # -- the request being served
         self.body_left = False  # the current request's EndOfMessage is still to be read
         self.response_started = False
+        self.response_complete = False  # its EndOfMessage has been sent
+        self.client_gone = False  # the client closed the connection while it was served
         self.sent_bytes = 0
         self.status = 0
         self._pending = b""  # a response head waiting to go out with the first body bytes
+        self._received = 0  # body bytes read
+        self._held: list[bytes] = []  # body chunks read ahead of the app
+        self._chunked: ChunkedBody | None = None  # the check of a chunked body's framing
+        self._framing_error: h11.RemoteProtocolError | None = None
+        self._head_reads: list[bytes] = []  # the reads of the head being parsed
+        self._watch: _Watch | None = None
+        self._over: trio.Event | None = None  # set when the response is complete or the client gone
+        self._stream_scope: trio.CancelScope | None = None  # a native streamed body's
+        self._has_body = False
+        self.serving: Request | None = None  # the request the app has now; None between them
 
     async def next_event(self) -> object:
         h = self.h11
+        if self._framing_error is not None:
+            raise self._framing_error
         while True:
             event = h.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            h.receive_data(await self.conn.receive())
+            data = await self.conn.receive()
+            if not data:
+                self.client_gone = True
+            chunked = self._chunked
+            if chunked is not None and not chunked.done:
+                self._check_framing(chunked, data)  # before h11 sees a byte of it
+            elif not self.body_left:  # a request head's
+                self._head_reads.append(data)  # kept for transfer_coding_status
+            h.receive_data(data)
+
+    def _check_framing(self, chunked: ChunkedBody, data: bytes) -> None:
+        try:
+            chunked.feed(data)
+        except FramingError as exc:  # answered as h11's own errors: 400 and close
+            self._framing_error = h11.RemoteProtocolError(str(exc), 400)
+            raise self._framing_error from None
 
     async def run(self) -> None:
         h = self.h11
@@ -100,7 +165,10 @@ class HttpConnection:
             try:
                 event = await self.next_event()
             except h11.RemoteProtocolError as exc:
-                await self.send_error(exc.error_status_hint, str(exc))
+                status = exc.error_status_hint
+                if status == 501:  # h11 refuses every Transfer-Encoding but chunked with 501
+                    status = transfer_coding_status(b"".join(self._head_reads)) or status
+                await self.send_error(status, str(exc))
                 return
             except ReceiveTimeout as exc:
                 if exc.phase == "request":  # a slow request head: say so; idle: just close
@@ -108,19 +176,24 @@ class HttpConnection:
                 return
             if type(event) is not h11.Request:
                 return  # ConnectionClosed (the client left, or shutdown between requests)
+            self._head_reads.clear()
             if not await self.handle(event):
                 return
             if h.our_state is h11.MUST_CLOSE or h.their_state is not h11.DONE:
                 return
             h.start_next_cycle()
+            self.response_started = False  # a bad next head is answered (send_error)
 
     async def handle(self, event: h11.Request) -> bool:
         """Serve one request; False when the connection must close after it."""
         started = time.perf_counter() if self.service.settings.access_log else 0.0
         conn = self.conn
-        self.response_started, self.sent_bytes, self.status = False, 0, 0
+        self.response_started = self.response_complete = self.client_gone = False
+        self.sent_bytes = self.status = self._received = 0
+        self._over = None
+        self._held.clear()
         headers = list(event.headers)  # h11's Headers is a Sequence: iterate it once
-        size, length, upgrade = _scan_head(event.target, headers)
+        size, length, has_length, upgrade, host, forwarded = _scan_head(event.target, headers)
         if size > self.max_header_size:  # h11 only limits a head that arrives in pieces
             conn.parsed(1, partial=False)  # a request, though refused
             await self.send_error(
@@ -132,22 +205,24 @@ class HttpConnection:
             conn.parsed(1, partial=False)
             await self.send_error(501, "CONNECT (a tunnel) is not supported by this server")
             return False
+        problem = check_head(
+            event.method,
+            event.target,
+            event.http_version,
+            host,
+            chunked=length is None,
+            has_length=has_length,
+        )
+        if problem is not None:
+            conn.parsed(1, partial=False)
+            await self.send_error(400, problem)
+            return False
         if length is not None and length > self.max_body:
             conn.parsed(1, partial=False)
             await self.send_error(413, f"the body is larger than {self.max_body} bytes")
             return False
-        has_body = length is None or length > 0
-        request = Request(
-            method=_ascii(event.method),
-            target=event.target,
-            http_version=_ascii(event.http_version),
-            headers=Headers(headers),
-            peer=conn.peer,
-            scheme=self.scheme,
-            body_chunks=self.body_chunks,
-            state=self.service.state,
-            peer_certificate=conn.peer_certificate,
-        )
+        has_body = self._has_body = length is None or length > 0
+        request = self.make_request(event, headers, forwarded)
         if upgrade and wants_websocket(event.http_version, headers):
             websocket_handler = self.service.websocket_handler(conn, request)
             if websocket_handler is not None:  # else plain HTTP: the app decides
@@ -155,7 +230,11 @@ class HttpConnection:
                 return False
         if has_body:
             conn.body_follows()
+            if length is None and not await self.check_chunked_body():
+                conn.parsed(1, partial=False)
+                return False
         keep = True
+        self.serving = request
         try:
             await self.service.dispatch(self, request)
         except BodyTooLarge:
@@ -172,11 +251,15 @@ class HttpConnection:
             conn.log.exception("handler for %s %s failed", request.method, request.path)
             await self.send_error(500, "internal server error")
             keep = False
+        finally:
+            self.serving = None  # what the app does with the request from now on is moot
+            if self._watch is not None or self._over is not None:
+                await self.stop_watching()
         state = self.h11.our_state
         if keep and state is not h11.DONE:
             # MUST_CLOSE: the response is complete, on a connection that ends
             # with it (HTTP/1.0, Connection: close, shutdown)
-            if state is not h11.MUST_CLOSE:
+            if state is not h11.MUST_CLOSE and not self.client_gone:
                 conn.log.error(
                     "handler for %s %s left its response unfinished", request.method, request.path
                 )
@@ -186,15 +269,52 @@ class HttpConnection:
                 self.body_left = False  # no body: h11 has the end already, no read needed
             else:
                 keep = await self.drain_body()
-        conn.parsed(1, partial=bool(self.h11.trailing_data[0]))
+        self._chunked = None
+        trailing = self.h11.trailing_data[0]  # the next request's first bytes, if pipelined
+        if trailing:
+            self._head_reads.append(trailing)
+        conn.parsed(1, partial=bool(trailing))
         self.log_access(request, self.status, started)
         return keep
+
+    def make_request(
+        self, event: h11.Request, headers: list[tuple[bytes, bytes]], forwarded_headers: bool
+    ) -> Request:
+        """The Request handlers see, with what a trusted proxy says of the
+        client if the request has proxy headers (`forwarded_headers`)."""
+        peer, scheme, host, server = self.conn.peer, self.scheme, None, self.server
+        if forwarded_headers and self.proxy_trusted:
+            forwarded = read_forwarded(headers, self._trusted)
+            if forwarded is not None:
+                if forwarded.client is not None:
+                    peer = SocketAddress("tcp", host=forwarded.client[0], port=forwarded.client[1])
+                scheme = forwarded.scheme or scheme
+                if forwarded.host is not None:
+                    host, server = forwarded.host, _server_of(forwarded.host, scheme)
+        return Request(
+            method=_ascii(event.method),
+            target=event.target,
+            http_version=_ascii(event.http_version),
+            headers=Headers(headers),
+            peer=peer,
+            scheme=scheme,
+            body_chunks=self.body_chunks,
+            state=self.service.state,
+            peer_certificate=self.conn.peer_certificate,
+            root_path=self.root_path,
+            host=host,
+            server=server,
+            disconnected=self.is_disconnected,
+        )
+
+    def _trusted(self, ip: str) -> bool:
+        return self.service.runtime.trusted_proxies.trusts(SocketAddress("tcp", host=ip))
 
     def log_access(self, request: Request, status: int, started: float) -> None:
         if self.service.settings.access_log:
             access_log.info(
                 '%s "%s %s HTTP/%s" %d %d %.1fms',
-                self.conn.peer,
+                request.peer,
                 request.method,
                 request.target.decode("latin-1"),
                 request.http_version,
@@ -243,27 +363,65 @@ class HttpConnection:
 
     # -- request body --------------------------------------------------------
 
-    async def body_chunks(self) -> AsyncIterator[bytes]:
-        """The request body as it arrives; bounded by max_body_size."""
-        h = self.h11
+    async def check_chunked_body(self) -> bool:
+        """Before the app sees a chunked body: check the framing of what has
+        arrived with the head, and read on to the first chunk's end (or
+        READ_AHEAD_LIMIT bytes) unless the client waits for a 100 Continue.
+        A body malformed from the start is answered here (400; 413, 408)
+        and never reaches the app. False if it was refused."""
+        chunked = self._chunked = ChunkedBody(self.max_header_size)
+        try:
+            self._check_framing(chunked, self.h11.trailing_data[0])
+            if self.h11.they_are_waiting_for_100_continue:
+                return True
+            while not (chunked.chunks or chunked.done) and self._received < READ_AHEAD_LIMIT:
+                chunk = await self._next_chunk()
+                if chunk is None:
+                    break
+                self._held.append(chunk)
+        except BodyTooLarge:
+            await self.send_error(413, f"the body is larger than {self.max_body} bytes")
+            return False
+        except h11.RemoteProtocolError as exc:
+            await self.send_error(exc.error_status_hint, str(exc))
+            return False
+        except ReceiveTimeout:
+            await self.send_error(408, "the request body did not arrive in time")
+            return False
+        return True
+
+    async def _next_chunk(self) -> bytes | None:
+        """The body's next bytes from h11; None at its end."""
+        event = await self.next_event()
+        if type(event) is not h11.Data:  # EndOfMessage
+            self.body_left = False
+            if self._stream_scope is not None:
+                self.watch()  # a streamed response is being sent: watch it now
+            return None
+        self._received += len(event.data)
+        if self._received > self.max_body:
+            raise BodyTooLarge()
+        return bytes(event.data)
+
+    async def read_body(self) -> bytes | None:
+        """The request body's next chunk as it arrives, bounded by
+        max_body_size; None at its end."""
         if not self.body_left:
-            return
+            return None
         if self._pending:  # a response head is waiting: the client may wait for it first
             pending, self._pending = self._pending, b""
             await self.conn.send(pending)
-        elif h.they_are_waiting_for_100_continue:
+        elif self.h11.they_are_waiting_for_100_continue:
+            h = self.h11
             await self.conn.send(h.send(h11.InformationalResponse(status_code=100, headers=[])))
-        received = 0
-        while True:
-            event = await self.next_event()
-            if type(event) is h11.Data:
-                received += len(event.data)
-                if received > self.max_body:
-                    raise BodyTooLarge()
-                yield bytes(event.data)
-            else:  # EndOfMessage
-                self.body_left = False
-                return
+        if self._held:
+            return self._held.pop(0)
+        return await self._next_chunk()
+
+    async def body_chunks(self) -> AsyncIterator[bytes]:
+        """The request body as it arrives; bounded by max_body_size."""
+        while (chunk := await self.read_body()) is not None:
+            yield chunk
 
     async def drain_body(self) -> bool:
         """Read and drop a body the handler left unread, if it is small."""
@@ -276,6 +434,96 @@ class HttpConnection:
         except (BodyTooLarge, ReceiveTimeout, h11.RemoteProtocolError):
             return False
         return True
+
+    # -- the client's close, while a request is served -------------------------
+
+    def watch(self) -> bool:
+        """Watch the connection for the client's close until the request has
+        been served: a task reads it, putting what a client sends next (a
+        pipelined request) into h11's buffer for later, up to
+        PIPELINE_LIMIT. Its end (or a reset) marks the client gone, ends the
+        waits of wait_disconnect() and cancels a native streamed body.
+        False if it cannot be watched: the request's body is not read yet
+        (its bytes are the app's to read)."""
+        if self._watch is not None or self.client_gone:
+            return True
+        if (
+            self.body_left
+            and not self._has_body
+            and type(self.h11.next_event()) is h11.EndOfMessage
+        ):
+            self.body_left = False  # no body: h11 has its end already
+        nursery = self.service.nursery
+        if self.body_left or nursery is None:
+            return False
+        # each read now waits for progress at most request_timeout (and is
+        # read again), and shutdown does not cut it short: the request is in flight
+        self.conn.body_follows()
+        self._watch = watch = _Watch()
+        nursery.start_soon(self._watch_for_close, watch)
+        return True
+
+    async def _watch_for_close(self, watch: _Watch) -> None:
+        read = 0
+        try:
+            with watch.scope:
+                while read < PIPELINE_LIMIT:
+                    try:
+                        data = await self.conn.receive(PIPELINE_LIMIT - read)
+                    except ReceiveTimeout:
+                        watch.looked.set()
+                        continue
+                    watch.looked.set()
+                    if not data:
+                        self._client_left()
+                        return
+                    read += len(data)
+                    self.h11.receive_data(data)  # the next request's: for the next cycle
+        except Exception:  # a bug: logged, and the server's nursery must not end with it
+            self.conn.log.exception("watching the connection for the client's close failed")
+        finally:
+            watch.done.set()
+
+    def _client_left(self) -> None:
+        self.client_gone = True
+        self.h11.receive_data(b"")  # pipelined requests before the end are still answered
+        if self._over is not None:
+            self._over.set()
+        if self._stream_scope is not None:
+            self._stream_scope.cancel()
+
+    async def stop_watching(self) -> None:
+        """End the watch (before the next read of the connection) and the waits on it."""
+        if self._over is not None:
+            self._over.set()
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.scope.cancel()
+            with trio.CancelScope(shield=True):
+                await watch.done.wait()
+
+    async def is_disconnected(self, request: Request) -> bool:
+        """request.is_disconnected(): starts the watch, and gives its first
+        look at the connection a moment (FIRST_LOOK). True once the request
+        has been served."""
+        if request is not self.serving:
+            return True
+        if not self.client_gone and self._watch is None and self.watch():
+            watch = self._watch
+            if watch is not None:
+                with trio.move_on_after(FIRST_LOOK):
+                    await watch.looked.wait()
+        return self.client_gone
+
+    async def wait_disconnect(self) -> None:
+        """Wait until the response is complete or the client has left: what
+        the ASGI http.disconnect message says (the body must have been read)."""
+        if self.response_complete or self.client_gone:
+            return
+        if self._over is None:
+            self._over = trio.Event()
+        self.watch()
+        await self._over.wait()
 
     # -- response ------------------------------------------------------------
 
@@ -301,12 +549,30 @@ class HttpConnection:
         await self.start_response(response.status, headers)
         if not head:
             if isinstance(body, AsyncIterable):
-                async for chunk in body:
-                    await self.send_body(chunk, more=True, head=head)
+                await self.stream(body)
             else:
                 for chunk in _sync_chunks(body):
                     await self.send_body(chunk, more=True, head=head)
         await self.send_body(b"", more=False, head=head)
+
+    async def stream(self, body: AsyncIterable[bytes]) -> None:
+        """Send a body as it is produced, watching for the client's close:
+        when it comes, the body's iteration is cancelled, and an async
+        generator closed at once (its `finally` runs)."""
+        iterator = aiter(body)
+        scope = self._stream_scope = trio.CancelScope()
+        try:
+            with scope:
+                self.watch()  # if the request body is still to be read, once it is
+                async for chunk in iterator:
+                    await self.send_body(chunk, more=True, head=False)
+        finally:
+            self._stream_scope = None
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if scope.cancelled_caught:
+            raise ConnectionLost("the client closed the connection")
 
     async def start_response(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         headers.append((b"date", _date_header()))  # no Server header: nothing to tell a scanner
@@ -330,6 +596,10 @@ class HttpConnection:
             data += h.send(h11.EndOfMessage())
         if data:
             await self.conn.send(data)
+        if not more:
+            self.response_complete = True
+            if self._over is not None:
+                self._over.set()
 
     async def send_error(
         self, status: int, message: str, headers: Iterable[tuple[bytes, bytes]] = ()
@@ -371,23 +641,48 @@ def _ascii(token: bytes) -> str:
     return text
 
 
-def _scan_head(target: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[int, int | None, bool]:
-    """The request head's size as the 431 limit counts it, the declared body
-    length (None for a chunked body; h11 has validated both headers), and
-    whether the head has an Upgrade header (a WebSocket handshake, maybe),
-    in one pass over the headers."""
+_FORWARDED = frozenset(
+    {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded"}
+)
+
+
+def _scan_head(
+    target: bytes, headers: list[tuple[bytes, bytes]]
+) -> tuple[int, int | None, bool, bool, bytes | None, bool]:
+    """What the driver needs of a request head, in one pass over it (h11 has
+    validated its Content-Length and Transfer-Encoding headers): its size as
+    the 431 limit counts it, the declared body length (None for a chunked
+    body), whether it has a Content-Length header, an Upgrade header (a
+    WebSocket handshake, maybe), its Host header's value (h11 allows one at
+    most), and whether it has proxy headers (X-Forwarded-*, Forwarded)."""
     size = len(target)
     length: int | None = 0
-    chunked = upgrade = False
+    chunked = has_length = upgrade = forwarded = False
+    host = None
     for name, value in headers:
         size += len(name) + len(value) + 4
         if name == b"content-length":
-            length = int(value)
+            length, has_length = int(value), True
         elif name == b"transfer-encoding":
             chunked = True
+        elif name == b"host":
+            host = value
         elif name == b"upgrade":
             upgrade = True
-    return size, None if chunked else length, upgrade
+        elif name in _FORWARDED:
+            forwarded = True
+    return size, None if chunked else length, has_length, upgrade, host, forwarded
+
+
+def _server_of(host: str, scheme: str) -> tuple[str, int | None]:
+    """A Host value (`example.com:8080`, `[::1]`) as (host, port), the
+    scheme's default port when it has none."""
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        port = rest[1:]
+    else:
+        name, _, port = host.partition(":")
+    return name, int(port) if port else (443 if scheme == "https" else 80)
 
 
 def _sync_chunks(body: Iterable[bytes] | bytes | str) -> Iterable[bytes]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from netsvc import PeerCertificate, SocketAddress
 
-__all__ = ["Headers", "Request", "Response", "to_response"]
+__all__ = ["Headers", "Request", "Response", "host_port", "to_response"]
 
 Body = bytes | str | Iterable[bytes] | AsyncIterable[bytes]
 
@@ -44,7 +44,11 @@ class Headers:
 
 class Request:
     """One HTTP request. Read the body once: `await request.body()`,
-    `await request.json()`, or `async for chunk in request.stream()`."""
+    `await request.json()`, or `async for chunk in request.stream()`.
+
+    Behind a trusted proxy (--http-proxy-headers), `peer`, `scheme` and
+    `host` are the client's as the proxy reports them. With --http-root-path,
+    `path` is the path below `root_path` (the prefix taken off if present)."""
 
     def __init__(
         self,
@@ -58,18 +62,43 @@ class Request:
         body_chunks: Callable[[], AsyncIterator[bytes]],
         state: dict[str, Any],
         peer_certificate: PeerCertificate | None = None,
+        root_path: str = "",
+        host: str | None = None,
+        server: tuple[str, int | None] | None = None,
+        disconnected: Callable[[Request], Awaitable[bool]] | None = None,
     ) -> None:
         self.method = method
         self.target = target
         """The request target as received: path and query, percent-encoded."""
-        raw_path, _, query = target.partition(b"?")
+        authority = None
+        if not target.startswith(b"/") and target != b"*":  # absolute-form: http://host/path
+            authority, target_path = _split_absolute(target)
+        else:
+            target_path = target
+        raw_path, _, query = target_path.partition(b"?")
         self.raw_path = raw_path
-        self.path = urllib.parse.unquote(raw_path.decode("latin-1"))
+        """The path as received, percent-encoded (root_path not taken off)."""
+        path = urllib.parse.unquote(raw_path.decode("latin-1"))
+        if root_path and path.startswith(root_path):
+            rest = path[len(root_path) :]
+            if not rest or rest.startswith("/"):  # "/api" is under "/api", "/apix" is not
+                path = rest or "/"
+        self.path = path
+        """The decoded path the routes see: below root_path."""
+        self.root_path = root_path
+        """The prefix the app is served under (--http-root-path), "" if none."""
         self.query_string = query
         self.http_version = http_version
         self.headers = headers
         self.peer = peer
+        """The client's address (behind a trusted proxy: the one it reports)."""
         self.scheme = scheme
+        """"http" or "https", as the client used it (behind a trusted proxy: as it reports)."""
+        self.server = server
+        """(host, port) of the server as the client reached it: the listener's
+        address, or the host a trusted proxy reports; None on a Unix socket."""
+        self._host = host if host is not None or authority is None else authority
+        self._disconnected = disconnected
         self.peer_certificate = peer_certificate
         """The client's verified TLS certificate (--client-certs), or None."""
         self.path_params: dict[str, str] = {}
@@ -77,6 +106,25 @@ class Request:
         """The server's shared state (`runtime`, and whatever the app puts there)."""
         self._body_chunks = body_chunks
         self._body: bytes | None = None
+
+    @property
+    def host(self) -> str:
+        """The host the client asked for, as in a Host header (`example.com`,
+        `example.com:8080`): the one a trusted proxy reports, else the one
+        of an absolute-form target (`GET http://example.com/ HTTP/1.1`), else
+        the request's Host header; "" if it has none."""
+        if self._host is None:
+            self._host = self.headers.get("host") or ""
+        return self._host
+
+    async def is_disconnected(self) -> bool:
+        """True once the client has closed the connection. Known once the
+        request's body has been read: from the first call on, the
+        connection is watched (and all along while a streamed response is
+        sent, whose body is cancelled when the client leaves)."""
+        if self._disconnected is None:
+            return False
+        return await self._disconnected(self)
 
     @property
     def query(self) -> dict[str, list[str]]:
@@ -131,6 +179,20 @@ class Response:
     @classmethod
     def text(cls, text: str, *, status: int = 200) -> Response:
         return cls(text, status=status)
+
+
+def host_port(address: SocketAddress) -> tuple[str, int] | None:
+    """An address as ASGI's `client` and `server` give it: None for a Unix socket."""
+    return (address.host, address.port) if address.transport == "tcp" else None
+
+
+def _split_absolute(target: bytes) -> tuple[str, bytes]:
+    """An absolute-form target's authority and its path and query (RFC 9112
+    3.2.2: the server uses these, not the Host header)."""
+    rest = target.partition(b"://")[2]
+    cut = min((i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0), default=len(rest))
+    path = rest[cut:]
+    return rest[:cut].decode("latin-1"), path if path.startswith(b"/") else b"/" + path
 
 
 def to_response(result: Any) -> Response:

@@ -1,7 +1,9 @@
 # The HTTP service: what all connections of one process share (the app,
-# settings, state for handlers) and dispatch of a request to a native route
-# or to an ASGI application, and of a WebSocket upgrade to a native
-# WebSocket route or to the ASGI application's websocket scope.
+# settings, state for handlers, the nursery where connections are watched for
+# a client's close) and dispatch of a request to a native route (or the
+# server-wide OPTIONS *) or to an ASGI application, and of a WebSocket
+# upgrade to a native WebSocket route or to the ASGI application's websocket
+# scope.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -36,7 +38,10 @@ class HttpService(Service):
         self.native = app if isinstance(app, HttpApp) else None
         self.asgi = app if isinstance(app, AsgiApp) else None
         self.settings = settings
+        self.runtime = runtime
         self.state: dict[str, object] = {"runtime": runtime}
+        self.nursery: trio.Nursery | None = None
+        """Where the tasks that watch connections for a client's close run."""
 
     def access(self) -> Access:
         return Access(by_app=True)  # HTTP: the app decides who gets what
@@ -45,6 +50,7 @@ class HttpService(Service):
         return REFUSAL
 
     async def start(self, nursery: trio.Nursery) -> None:
+        self.nursery = nursery
         if self.asgi is not None:
             await self.asgi.startup(nursery)
 
@@ -76,6 +82,11 @@ class HttpService(Service):
         if app is None:
             assert self.asgi is not None
             await self.asgi(connection, request)
+            return
+        if request.target == b"*":  # OPTIONS * (RFC 9110 9.3.7): what the server allows
+            allowed = frozenset(method for route in app.routes for method in route.methods)
+            allow = ", ".join(sorted(allowed | ({"HEAD"} if "GET" in allowed else set())))
+            await connection.respond(Response(status=204, headers={"allow": allow}), head=False)
             return
         route, params, allowed = app.find(request.method, request.path)
         if route is None:

@@ -32,6 +32,17 @@ class HttpSettings:
     ws_per_message_deflate: bool = setting(
         True, help="compress WebSocket messages (permessage-deflate) when the client offers it"
     )
+    proxy_headers: bool = setting(
+        True,
+        help="take the client's address, the scheme and the host from X-Forwarded-For, "
+        "X-Forwarded-Proto and X-Forwarded-Host (or Forwarded) when the peer is in "
+        "--forwarded-allow-ips (default 127.0.0.1,::1)",
+    )
+    root_path: str = setting(
+        "",
+        help="the path prefix the app is served under behind a proxy (/api): the ASGI "
+        "root_path; taken off native routes' paths",
+    )
 
     def __post_init__(self) -> None:
         for name in ("ws_ping_interval", "ws_ping_timeout"):
@@ -40,6 +51,11 @@ class HttpSettings:
                 raise SettingError(
                     f"{option}: expected 0 (off) or more seconds, got {getattr(self, name)}"
                 )
+        if self.root_path and not self.root_path.startswith("/"):
+            raise SettingError(
+                f"--http-root-path: expected a path starting with /, got {self.root_path!r}"
+            )
+        object.__setattr__(self, "root_path", self.root_path.rstrip("/"))  # "/api/" is "/api"
         if self.ws_max_message_size < 1:
             size = self.ws_max_message_size
             raise SettingError(f"--http-ws-max-message-size: expected at least 1 byte, got {size}")

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import trio
 from starlette.applications import Starlette
@@ -13,7 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, StreamingRespon
 from starlette.routing import Route
 
 from netsvc import Runtime
-from protocols.http import HttpApp, Request, Response
+from protocols.http import HttpApp, Request, Response, WebSocket
 
 native = HttpApp()
 
@@ -187,8 +189,6 @@ async def badheader(request: Request) -> Response:
 
 async def tls_scope(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
     """An ASGI app that answers with its scope's TLS extension, as JSON."""
-    import json
-
     if scope["type"] != "http":
         return
     body = json.dumps(scope.get("extensions", {}).get("tls")).encode()
@@ -200,3 +200,55 @@ async def tls_scope(scope: dict, receive: object, send: object) -> None:  # type
 async def whoami(request: Request) -> dict[str, str | None]:
     certificate = request.peer_certificate
     return {"common_name": certificate.common_name if certificate else None}
+
+
+# -- what a request looks like to the app: the proxy headers and root_path tests ---------------
+
+reporting_native = HttpApp()
+
+
+@reporting_native.route("/{rest:path}", methods=["GET", "POST"])
+@reporting_native.route("/", methods=["GET", "POST"])
+async def report_request(request: Request) -> dict[str, object]:
+    """The request as the handler sees it, as JSON."""
+    peer = request.peer
+    return {
+        "peer": [peer.host, peer.port] if peer.transport == "tcp" else peer.path,
+        "scheme": request.scheme,
+        "host": request.host,
+        "server": list(request.server) if request.server else None,
+        "root_path": request.root_path,
+        "path": request.path,
+        "raw_path": request.raw_path.decode("latin-1"),
+    }
+
+
+@reporting_native.websocket("/{rest:path}")
+async def report_websocket(ws: WebSocket) -> None:
+    await ws.accept()
+    await ws.send(json.dumps(await report_request(ws.request)))
+    await ws.close()
+
+
+async def reporting_asgi(scope: dict, receive: Any, send: Any) -> None:  # type: ignore[type-arg]
+    """An ASGI app that answers with its scope (http: as JSON; websocket: in a
+    message), but the state and the extensions."""
+    if scope["type"] not in ("http", "websocket"):
+        return
+    shown = {
+        key: [list(pair) for pair in value] if key == "headers" else value
+        for key, value in scope.items()
+        if key not in ("state", "extensions", "asgi")
+    }
+    shown["raw_path"] = scope["raw_path"].decode("latin-1")
+    shown["query_string"] = scope["query_string"].decode("latin-1")
+    shown["headers"] = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]]
+    body = json.dumps(shown)
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": body})
+        await send({"type": "websocket.close"})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body.encode()})

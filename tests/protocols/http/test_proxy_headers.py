@@ -1,0 +1,304 @@
+# Behind a proxy: X-Forwarded-For/-Proto/-Host and RFC 7239 Forwarded, from a
+# peer in --forwarded-allow-ips (the core's list: default 127.0.0.1 and ::1,
+# Unix sockets always), give the app the client's address, scheme and host:
+# the ASGI scope's client, scheme and server (WebSocket scopes too, as
+# ws/wss) and the native Request's peer, scheme, host and server. From any
+# other peer, or with --http-proxy-headers false, they are left alone;
+# malformed ones are ignored, never an error. Real clients: httpx, the
+# websockets package, and `netsvc serve` as a user starts it.
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from netsvc import ListenAddress, TrustedProxies
+from netsvc.testing import RunningServer, serve
+from tests.protocols.http.apps import reporting_asgi, reporting_native
+from tests.protocols.http.test_websocket import client, in_thread, ws_url
+from tests.serveprocess import ServeProcess
+
+
+async def scope_for(running: RunningServer, headers: list[tuple[str, str]]) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=running.url) as http:
+        response = await http.get("/seen", headers=headers)
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+async def test_the_client_scheme_and_host_a_trusted_proxy_reports(netsvc_server: Any) -> None:
+    headers = [
+        ("X-Forwarded-For", "203.0.113.7"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "shop.example"),
+    ]
+    asgi = await scope_for(await netsvc_server("http", app=reporting_asgi), headers)
+    assert asgi["client"] == ["203.0.113.7", 0]
+    assert asgi["scheme"] == "https"
+    assert asgi["server"] == ["shop.example", 443]
+    assert ["host", asgi["server"][0]] not in asgi["headers"]  # headers are left as they came
+    assert ["x-forwarded-for", "203.0.113.7"] in asgi["headers"]
+    native = await scope_for(await netsvc_server("http", app=reporting_native), headers)
+    assert native["peer"] == ["203.0.113.7", 0]
+    assert native["scheme"] == "https"
+    assert native["host"] == "shop.example"
+    assert native["server"] == ["shop.example", 443]
+
+
+async def test_without_proxy_headers_the_connection_speaks_for_itself(
+    netsvc_server: Any,
+) -> None:
+    running = await netsvc_server("http", app=reporting_native)
+    seen = await scope_for(running, [])
+    assert seen["peer"][0] == "127.0.0.1" and seen["scheme"] == "http"
+    assert seen["host"] == f"127.0.0.1:{running.port}"
+    assert seen["server"] == ["127.0.0.1", running.port]
+
+
+# (headers, client, scheme, server): None where the connection's own value stays
+WALKS: list[tuple[str, list[tuple[str, str]], Any, str | None, Any]] = [
+    ("one-hop", [("X-Forwarded-For", "198.51.100.1")], ["198.51.100.1", 0], None, None),
+    (
+        "right-most-untrusted",  # what the client wrote itself (left) is not believed
+        [("X-Forwarded-For", "192.0.2.66, 198.51.100.1")],
+        ["198.51.100.1", 0],
+        None,
+        None,
+    ),
+    (
+        "past-trusted-proxies",
+        [("X-Forwarded-For", "198.51.100.1, 127.0.0.1, ::1")],
+        ["198.51.100.1", 0],
+        None,
+        None,
+    ),
+    ("all-trusted", [("X-Forwarded-For", "127.0.0.1, ::1")], ["127.0.0.1", 0], None, None),
+    (
+        "two-header-lines",
+        [("X-Forwarded-For", "192.0.2.66"), ("X-Forwarded-For", "198.51.100.1")],
+        ["198.51.100.1", 0],
+        None,
+        None,
+    ),
+    ("ipv4-port", [("X-Forwarded-For", "198.51.100.1:4711")], ["198.51.100.1", 4711], None, None),
+    ("ipv6", [("X-Forwarded-For", "2001:db8::1")], ["2001:db8::1", 0], None, None),
+    (
+        "ipv6-port",
+        [("X-Forwarded-For", "[2001:DB8::1]:4711")],
+        ["2001:db8::1", 4711],
+        None,
+        None,
+    ),
+    ("garbage", [("X-Forwarded-For", "198.51.100.1, not-an-address")], None, None, None),
+    ("unknown", [("X-Forwarded-For", "unknown")], None, None, None),
+    ("empty", [("X-Forwarded-For", "")], None, None, None),
+    ("port-too-big", [("X-Forwarded-For", "198.51.100.1:70000")], None, None, None),
+    ("proto-wss-on-http", [("X-Forwarded-Proto", "wss")], None, "https", None),
+    ("proto-upper-case", [("X-Forwarded-Proto", "HTTPS")], None, "https", None),
+    ("proto-unknown", [("X-Forwarded-Proto", "ftp")], None, None, None),
+    (
+        "proto-list-by-hops",  # each proxy appended one: the client's hop's is taken
+        [("X-Forwarded-For", "198.51.100.1, 127.0.0.1"), ("X-Forwarded-Proto", "https, http")],
+        ["198.51.100.1", 0],
+        "https",
+        None,
+    ),
+    (
+        "proto-list-one-hop",
+        [("X-Forwarded-For", "198.51.100.1"), ("X-Forwarded-Proto", "https, http")],
+        ["198.51.100.1", 0],
+        "http",
+        None,
+    ),
+    ("host-port", [("X-Forwarded-Host", "shop.example:8443")], None, None, ["shop.example", 8443]),
+    ("host-ipv6", [("X-Forwarded-Host", "[2001:db8::5]")], None, None, ["2001:db8::5", 80]),
+    ("host-userinfo", [("X-Forwarded-Host", "a@shop.example")], None, None, None),
+    ("host-space", [("X-Forwarded-Host", "shop example")], None, None, None),
+    (
+        "forwarded",
+        [("Forwarded", "for=192.0.2.60;proto=https;host=shop.example;by=203.0.113.43")],
+        ["192.0.2.60", 0],
+        "https",
+        ["shop.example", 443],
+    ),
+    (
+        "forwarded-quoted-ipv6-port",
+        [("Forwarded", 'for="[2001:db8:cafe::17]:4711"')],
+        ["2001:db8:cafe::17", 4711],
+        None,
+        None,
+    ),
+    (
+        "forwarded-case-and-spaces",
+        [("Forwarded", 'For="192.0.2.60:80" ; Proto=HTTPS')],
+        ["192.0.2.60", 80],
+        "https",
+        None,
+    ),
+    ("forwarded-obfuscated", [("Forwarded", "for=_hidden;proto=https")], None, "https", None),
+    ("forwarded-unknown", [("Forwarded", "for=unknown")], None, None, None),
+    (
+        "forwarded-walk",
+        [("Forwarded", "for=192.0.2.66, for=192.0.2.43;proto=https, for=127.0.0.1")],
+        ["192.0.2.43", 0],
+        "https",
+        None,
+    ),
+    (
+        "forwarded-two-lines",
+        [("Forwarded", "for=192.0.2.66"), ("Forwarded", "for=192.0.2.43")],
+        ["192.0.2.43", 0],
+        None,
+        None,
+    ),
+    ("forwarded-unquoted-ipv6", [("Forwarded", "for=[2001:db8::1]")], None, None, None),
+    ("forwarded-bare-ipv6", [("Forwarded", 'for="2001:db8::1"')], None, None, None),
+    ("forwarded-no-value", [("Forwarded", "for=192.0.2.60;proto")], None, None, None),
+    ("forwarded-twice-in-one", [("Forwarded", "for=192.0.2.60;for=192.0.2.61")], None, None, None),
+    ("forwarded-open-quote", [("Forwarded", 'for="192.0.2.60')], None, None, None),
+    (
+        "forwarded-bad-host",
+        [("Forwarded", 'for=192.0.2.60;host="a/b"')],
+        ["192.0.2.60", 0],
+        None,
+        None,
+    ),
+    (
+        "x-forwarded-wins",  # a proxy that sends X-Forwarded-* passes a client's Forwarded on
+        [("X-Forwarded-For", "198.51.100.1"), ("Forwarded", "for=192.0.2.60;proto=https")],
+        ["198.51.100.1", 0],
+        None,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("headers", "client", "scheme", "server"), [w[1:] for w in WALKS], ids=[w[0] for w in WALKS]
+)
+async def test_what_the_headers_say(
+    netsvc_server: Any, headers: list[tuple[str, str]], client: Any, scheme: Any, server: Any
+) -> None:
+    running = await netsvc_server("http", app=reporting_asgi)
+    seen = await scope_for(running, headers)
+    assert seen["client"] == (client or ["127.0.0.1", seen["client"][1]])
+    assert seen["scheme"] == (scheme or "http")
+    assert seen["server"] == (server or ["127.0.0.1", running.port])
+
+
+async def test_the_walk_stops_at_the_first_address_not_trusted() -> None:
+    trusted = TrustedProxies.parse("127.0.0.1,203.0.113.0/24")
+    async with serve("http", app=reporting_asgi, trusted_proxies=trusted) as running:
+        seen = await scope_for(
+            running, [("X-Forwarded-For", "192.0.2.66, 198.51.100.1, 203.0.113.9, 203.0.113.7")]
+        )
+    assert seen["client"] == ["198.51.100.1", 0]
+
+
+async def test_an_untrusted_peer_is_not_believed() -> None:
+    headers = [
+        ("X-Forwarded-For", "203.0.113.7"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "shop.example"),
+    ]
+    trusted = TrustedProxies.parse("10.0.0.0/8")
+    async with serve("http", app=reporting_asgi, trusted_proxies=trusted) as running:
+        seen = await scope_for(running, headers)
+    assert seen["client"][0] == "127.0.0.1" and seen["scheme"] == "http"
+    assert seen["server"] == ["127.0.0.1", running.port]
+    assert ["x-forwarded-for", "203.0.113.7"] in seen["headers"]  # the app may read them
+    async with serve("http", app=reporting_asgi, settings={"proxy_headers": False}) as running:
+        seen = await scope_for(running, headers)  # trusted, but turned off
+    assert seen["client"][0] == "127.0.0.1" and seen["scheme"] == "http"
+
+
+async def test_a_unix_socket_peer_is_trusted(tmp_path: Path) -> None:
+    path = str(tmp_path / "web.sock")
+    trusted = TrustedProxies.parse("10.0.0.0/8")  # only Unix sockets, then
+    address = ListenAddress("unix", path=path)
+    async with serve("http", app=reporting_native, address=address, trusted_proxies=trusted):
+        transport = httpx.AsyncHTTPTransport(uds=path)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            seen = (await http.get("/", headers={"X-Forwarded-For": "203.0.113.7"})).json()
+            plain = (await http.get("/")).json()
+    assert seen["peer"] == ["203.0.113.7", 0]
+    assert plain["peer"] == "" and plain["server"] is None  # a Unix socket's own
+
+
+async def test_websocket_scopes_get_ws_or_wss(netsvc_server: Any) -> None:
+    running = await netsvc_server("http", app=reporting_asgi)
+    headers = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    with await in_thread(client, ws_url(running, "/ws"), additional_headers=headers) as ws:
+        seen = json.loads(await in_thread(ws.recv, timeout=10))
+    assert seen["type"] == "websocket"
+    assert (seen["scheme"], seen["client"]) == ("wss", ["203.0.113.7", 0])
+    native = await netsvc_server("http", app=reporting_native)
+    with await in_thread(client, ws_url(native, "/ws"), additional_headers=headers) as ws:
+        seen = json.loads(await in_thread(ws.recv, timeout=10))
+    assert (seen["scheme"], seen["peer"]) == ("https", ["203.0.113.7", 0])
+
+
+async def test_the_access_log_names_the_client(
+    netsvc_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="netsvc.http.access")
+    running = await netsvc_server("http", app=reporting_native)
+    await scope_for(running, [("X-Forwarded-For", "203.0.113.7")])
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "netsvc.http.access"]
+    assert line.startswith('203.0.113.7:0 "GET /seen HTTP/1.1" 200 ')
+
+
+async def test_behind_the_proxy_protocol_the_headers_are_the_clients() -> None:
+    # the PROXY header names the real client (not a trusted proxy): an
+    # X-Forwarded-For it sent is its own word, and ignored
+    address = ListenAddress("tcp", host="127.0.0.1", port=0, proxy=True)
+    async with serve("http", app=reporting_native, address=address) as running:
+        stream = await running.connect()
+        await stream.send_all(
+            b"PROXY TCP4 198.51.100.9 127.0.0.1 40000 8080\r\n"
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.1\r\nConnection: close\r\n\r\n"
+        )
+        reply = b""
+        with trio.fail_after(10):
+            while chunk := await stream.receive_some():
+                reply += chunk
+    assert json.loads(reply.split(b"\r\n\r\n", 1)[1])["peer"] == ["198.51.100.9", 40000]
+
+
+def test_from_the_command_line() -> None:
+    args = [
+        "--protocol",
+        "http",
+        "--port",
+        "0",
+        "--app",
+        "tests.protocols.http.apps:reporting_asgi",
+    ]
+    headers = {"X-Forwarded-For": "203.0.113.7"}
+    with ServeProcess(args) as default:  # on, trusting 127.0.0.1
+        assert httpx.get(default.urls[0], headers=headers).json()["client"][0] == "203.0.113.7"
+    with ServeProcess([*args, "--forwarded-allow-ips", "10.0.0.0/8"]) as elsewhere:
+        assert httpx.get(elsewhere.urls[0], headers=headers).json()["client"][0] == "127.0.0.1"
+    with ServeProcess([*args, "--http-proxy-headers", "false"]) as off:
+        assert httpx.get(off.urls[0], headers=headers).json()["client"][0] == "127.0.0.1"
+
+
+async def test_an_absolute_form_target_names_the_host(netsvc_server: Any) -> None:
+    # RFC 9112 3.2.2: the target's authority, not the Host header
+    running = await netsvc_server("http", app=reporting_native)
+    stream = await running.connect()
+    await stream.send_all(
+        b"GET http://shop.example:8080/items?x=1 HTTP/1.1\r\n"
+        b"Host: other\r\nConnection: close\r\n\r\n"
+    )
+    reply = b""
+    with trio.fail_after(10):
+        while chunk := await stream.receive_some():
+            reply += chunk
+    seen = json.loads(reply.split(b"\r\n\r\n", 1)[1])
+    assert (seen["host"], seen["path"]) == ("shop.example:8080", "/items")
