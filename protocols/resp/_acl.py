@@ -13,7 +13,15 @@ import hmac
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 
-from ._app import CATEGORIES, KEY_READ, KEY_WRITE, CommandSpec, KeyFlags, Subcommand
+from ._app import (
+    CATEGORIES,
+    KEY_READ,
+    KEY_WRITE,
+    CommandSpec,
+    KeyFlags,
+    Subcommand,
+    key_permissions,
+)
 from ._glob import compile_glob
 
 __all__ = [
@@ -555,8 +563,8 @@ def resolve(spec: CommandSpec, argv: list[bytes]) -> Subcommand | None:
 def call_keys(
     spec: CommandSpec, sub: Subcommand | None, argv: list[bytes]
 ) -> tuple[list[bytes], tuple[int, ...]]:
-    """The keys of a call and what it does with them (KEY_READ, KEY_WRITE):
-    one entry per key, the last repeating for the rest."""
+    """The keys of a call and what it does with them (Redis's key-spec
+    flags, KEY_ACCESS...): one entry per key, the last repeating for the rest."""
     given: KeyFlags | None
     if sub is not None and sub.keys[0] > 0:
         keys, given = sub.keys_of(argv), sub.key_flags
@@ -583,7 +591,8 @@ def check(user: User, spec: CommandSpec, argv: list[bytes]) -> Denial | None:
             denial = Denial(DENIED_COMMAND, name)
         if denial is None and not selector.allkeys:
             if keys is None:
-                keys = call_keys(spec, sub, argv)
+                found, flags = call_keys(spec, sub, argv)
+                keys = found, tuple(key_permissions(each) for each in flags)
             index = selector.key_denied(*keys)
             if index is not None:
                 denial = Denial(DENIED_KEY, keys[0][index], index)

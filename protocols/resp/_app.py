@@ -3,8 +3,8 @@
 # unknown commands and wrong argument counts. Each command also carries what
 # ACL rules need: its ACL categories (derived from its flags and group, as
 # Redis derives them, plus explicit ones), its subcommands (CONFIG GET) and
-# whether its keys are read or written. COMMAND and COMMAND DOCS are answered
-# from this table.
+# what it does with its keys (Redis's key-spec flags). COMMAND, COMMAND DOCS
+# and COMMAND GETKEYSANDFLAGS are answered from this table.
 from __future__ import annotations
 
 import dataclasses
@@ -20,7 +20,16 @@ if TYPE_CHECKING:
 __all__ = [
     "CATEGORIES",
     "FLAGS",
+    "KEY_ACCESS",
+    "KEY_DELETE",
+    "KEY_INSERT",
+    "KEY_OW",
     "KEY_READ",
+    "KEY_RM",
+    "KEY_RO",
+    "KEY_RW",
+    "KEY_UPDATE",
+    "KEY_VARIABLE_FLAGS",
     "KEY_WRITE",
     "CommandSpec",
     "Handler",
@@ -29,6 +38,7 @@ __all__ = [
     "OrderedSet",
     "RespApp",
     "Subcommand",
+    "key_flag_names",
     "keys_counted",
     "unknown_command",
     "wrong_arity",
@@ -85,14 +95,51 @@ GROUP_CATEGORIES = {
     "scripting": "scripting",
 }
 
-# What a command does with a key, for ACL's %R~ and %W~ patterns (Redis's key
-# specs: ACCESS reads the value; INSERT, UPDATE, DELETE write). KeyFlags: one
-# entry per key, the last repeating for the rest (ZUNIONSTORE: (KEY_WRITE,
-# KEY_READ) writes its destination and reads its sources), or a function of
-# the arguments (SET reads its key only with GET).
-KEY_READ = 1
-KEY_WRITE = 2
+# What a command does with a key: Redis's key-spec flags, as COMMAND
+# GETKEYSANDFLAGS shows them. What it does: ACCESS reads the value, UPDATE,
+# INSERT and DELETE write it (ACL's %R~ patterns allow the first, %W~ the
+# others); its intent: RO, RW, OW (overwrites), RM (removes). KeyFlags: one
+# entry per key, the last repeating for the rest (ZUNIONSTORE: (KEY_OW |
+# KEY_UPDATE, KEY_RO | KEY_ACCESS) writes its destination and reads its
+# sources), or a function of the arguments (SET reads its key only with GET).
+# KEY_READ and KEY_WRITE are ACCESS and UPDATE; a command that gives no
+# intent is RW if it writes, else RO.
+KEY_ACCESS = 1
+KEY_UPDATE = 2
+KEY_INSERT = 4
+KEY_DELETE = 8
+KEY_RO = 16
+KEY_RW = 32
+KEY_OW = 64
+KEY_RM = 128
+KEY_NOT_KEY = 256
+KEY_INCOMPLETE = 512
+KEY_VARIABLE_FLAGS = 1024
+KEY_READ = KEY_ACCESS
+KEY_WRITE = KEY_UPDATE
+KEY_WRITES = KEY_UPDATE | KEY_INSERT | KEY_DELETE
 KeyFlags: TypeAlias = tuple[int, ...] | Callable[[list[bytes]], tuple[int, ...]]
+
+# in Redis's order (addReplyFlagsForKeyArgs)
+KEY_FLAG_NAMES = (
+    (KEY_RO, "RO"), (KEY_RW, "RW"), (KEY_OW, "OW"), (KEY_RM, "RM"),
+    (KEY_ACCESS, "access"), (KEY_UPDATE, "update"), (KEY_INSERT, "insert"),
+    (KEY_DELETE, "delete"), (KEY_NOT_KEY, "not_key"), (KEY_INCOMPLETE, "incomplete"),
+    (KEY_VARIABLE_FLAGS, "variable_flags"),
+)  # fmt: skip
+
+
+def key_flag_names(flags: int) -> list[str]:
+    """A key's flags as COMMAND GETKEYSANDFLAGS names them."""
+    if not flags & (KEY_RO | KEY_RW | KEY_OW | KEY_RM):
+        flags |= KEY_RW if flags & KEY_WRITES else KEY_RO
+    return [name for bit, name in KEY_FLAG_NAMES if flags & bit]
+
+
+def key_permissions(flags: int) -> int:
+    """What ACL key patterns must allow for a key with these flags:
+    KEY_READ (~ or %R~) to access it, KEY_WRITE (~ or %W~) to change it."""
+    return (KEY_READ if flags & KEY_ACCESS else 0) | (KEY_WRITE if flags & KEY_WRITES else 0)
 
 
 def implied_categories(flags: Iterable[str], group: str | None = None) -> set[str]:
@@ -121,8 +168,8 @@ def _default_key_flags(flags: frozenset[str]) -> tuple[int, ...]:
     both reads and writes them (what Redis assumes of a command without key
     specifications)."""
     if "readonly" in flags and "write" not in flags:
-        return (KEY_READ,)
-    return (KEY_READ | KEY_WRITE,)
+        return (KEY_RO | KEY_ACCESS,)
+    return (KEY_RW | KEY_ACCESS | KEY_UPDATE,)
 
 
 def _check_categories(name: str, categories: Iterable[str]) -> frozenset[str]:
@@ -335,9 +382,11 @@ class RespApp:
         else slow, blocking), in its `group`'s ("string": @string; COMMAND
         DOCS shows the group, "generic" when none is given) and in
         `categories`. `subcommands` describe a container's (CONFIG GET) for
-        rules such as `+config|get`; `key_flags` say whether it reads or
-        writes its keys (KEY_READ, KEY_WRITE) for %R~ and %W~ patterns: by
-        default a read-only command reads them and any other does both.
+        rules such as `+config|get`; `key_flags` say what it does with its
+        keys, with Redis's key-spec flags (KEY_RO | KEY_ACCESS, KEY_OW |
+        KEY_UPDATE...; KEY_READ and KEY_WRITE are ACCESS and UPDATE), for
+        COMMAND GETKEYSANDFLAGS and ACL's %R~ and %W~ patterns: by default a
+        read-only command reads them and any other reads and updates them.
 
         Replacing an existing command (a built-in, say) needs `replace=True`,
         so it never happens by accident."""

@@ -1,11 +1,12 @@
-# Blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, BZPOPMAX, BZMPOP): clients
-# waiting on keys of one type, served in the order they started waiting, as
-# Redis does. A change to a key someone
+# Blocking commands (BLPOP, BRPOP, BLMOVE, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP,
+# XREAD, WAIT): clients waiting on keys of one type, served in the order they
+# started waiting, as Redis does. A change to a key someone
 # waits on marks it ready (Database.touch); after the command (or the whole
 # EXEC) that changed it, serve_ready() hands elements to the waiters, each
 # through the pop its command asked for. While blocked, a client's connection
 # is still read (the driver's Link.wait_blocked), so a client that hangs up
 # stops waiting instead of swallowing an element meant for someone else.
+# CLIENT UNBLOCK ends a wait early, as a timeout or with Redis's UNBLOCKED error.
 from __future__ import annotations
 
 import collections
@@ -22,7 +23,9 @@ from ._reply import NULL_ARRAY, ErrorReply, Reply
 if TYPE_CHECKING:
     from ._client import Client
 
-__all__ = ["Blocking", "Waiter"]
+__all__ = ["UNBLOCKED", "Blocking", "Take", "Waiter"]
+
+UNBLOCKED = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
 
 # Takes what the waiter wants from its database; None when nothing is there yet.
 Take = Callable[[Database], Reply | None]
@@ -44,6 +47,7 @@ class Blocking:
     def __init__(self, keyspace: Keyspace) -> None:
         self.keyspace = keyspace
         self.queues: dict[tuple[int, bytes], collections.deque[Waiter]] = {}
+        self.waiting: dict[Client, Waiter] = {}  # for CLIENT UNBLOCK
         self.clients = 0
 
     def serve_ready(self) -> None:
@@ -79,12 +83,15 @@ class Blocking:
     ) -> Reply:
         """Block until `take` succeeds for this client or `seconds` pass
         (None: forever); the null reply on timeout. `take` is tried when one
-        of `keys` holds a value of type `kind` and has changed."""
+        of `keys` holds a value of type `kind` and has changed (no keys: only
+        the timeout or CLIENT UNBLOCK ends the wait, as for WAIT)."""
         waiter = Waiter(client, client.db, list(dict.fromkeys(keys)), take, kind)
         for key in waiter.keys:
             self.queues.setdefault((waiter.db.index, key), collections.deque()).append(waiter)
             waiter.db.blocked[key] = waiter.db.blocked.get(key, 0) + 1
         self.clients += 1
+        self.waiting[client] = waiter
+        client.starts_waiting()
         try:
             with trio.move_on_after(math.inf if seconds is None else seconds):
                 if client.link is not None:
@@ -93,8 +100,22 @@ class Blocking:
                     await waiter.event.wait()
         finally:
             self.clients -= 1
+            client.blocked = False
+            self.waiting.pop(client, None)
             self._remove(waiter)
         return waiter.result if waiter.served else NULL_ARRAY
+
+    def unblock(self, client: Client, *, error: bool) -> bool:
+        """CLIENT UNBLOCK: end `client`'s wait now, as its timeout would, or
+        with the UNBLOCKED error; False if it is not waiting here."""
+        waiter = self.waiting.pop(client, None)
+        if waiter is None:
+            return False
+        if error:
+            waiter.result, waiter.served = ErrorReply(UNBLOCKED), True
+        self._remove(waiter)
+        waiter.event.set()
+        return True
 
     def _remove(self, waiter: Waiter) -> None:
         db = waiter.db

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import trio
@@ -83,6 +84,12 @@ class Client:
         self.multi: list[tuple[CommandSpec, list[bytes]]] | None = None
         self.multi_failed = False  # a command was refused while queueing: EXEC aborts
         self.in_exec = False  # blocking commands must not wait while EXEC runs them
+        self.blocked = False  # waiting in a blocking command, or held by CLIENT PAUSE
+        # called once when the command that runs starts to wait (CLIENT PAUSE's
+        # line hands the turn on then)
+        self.when_blocked: Callable[[], None] | None = None
+        self.no_evict = False  # CLIENT NO-EVICT (netsvc evicts no client: shown, kept)
+        self.no_touch = False  # CLIENT NO-TOUCH: its commands leave access times alone
         self.watching: dict[tuple[int, bytes], int] = {}  # (db, key) -> version when watched
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
@@ -100,6 +107,14 @@ class Client:
         self.user = acl.default
         self.authenticated = not acl.auth_required
         self.restricted = not self.user.unrestricted
+
+    def starts_waiting(self) -> None:
+        """The command that runs starts to wait (a blocking command blocks,
+        or CLIENT PAUSE holds it): call `when_blocked`, once."""
+        self.blocked = True
+        hook, self.when_blocked = self.when_blocked, None
+        if hook is not None:
+            hook()
 
     def silenced(self) -> bool:
         """After a command: True if its reply is not sent (CLIENT REPLY OFF,
@@ -147,7 +162,17 @@ class Client:
 
     def describe(self) -> str:
         now = time.monotonic()
-        flags = "x" if self.multi is not None else ("P" if self.subscribed else "N")
+        flags = "".join(
+            letter
+            for letter, on in (
+                ("P", self.subscribed),
+                ("x", self.multi is not None),
+                ("b", self.blocked),
+                ("e", self.no_evict),
+                ("T", self.no_touch),
+            )
+            if on
+        )
         fields = {
             "id": self.id,
             "addr": self.link.peer if self.link else "",
@@ -156,7 +181,7 @@ class Client:
             "name": self.name.decode(errors="replace"),
             "age": int(now - self.created),
             "idle": int(now - self.last_interaction),
-            "flags": flags,
+            "flags": flags or "N",
             "db": self.db.index,
             "sub": len(self.channels),
             "psub": len(self.patterns),

@@ -30,6 +30,35 @@ def _yes_no(value: bytes) -> bytes:
     return value.lower()
 
 
+# maxmemory-policy's values, in the order Redis's error lists them. netsvc
+# evicts nothing; the policy decides what OBJECT reports (LFU: FREQ, else
+# IDLETIME) and whether values share integers (OBJECT REFCOUNT).
+MAXMEMORY_POLICIES = (
+    b"volatile-lru", b"volatile-lfu", b"volatile-random", b"volatile-ttl",
+    b"allkeys-lru", b"allkeys-lfu", b"allkeys-random", b"noeviction",
+)  # fmt: skip
+
+
+def _policy(value: bytes) -> bytes:
+    if value.lower() not in MAXMEMORY_POLICIES:
+        raise ValueError(
+            "argument(s) must be one of the following: "
+            + ", ".join(policy.decode() for policy in MAXMEMORY_POLICIES)
+        )
+    return value.lower()
+
+
+def _int_at_least_0(value: bytes) -> bytes:
+    """A C int config (lfu-log-factor): 0 to INT_MAX."""
+    try:
+        number = parse_int(value)
+    except ErrorReply:
+        raise ValueError("argument couldn't be parsed into an integer") from None
+    if not 0 <= number <= 2**31 - 1:
+        raise ValueError("argument must be between 0 and 2147483647 inclusive")
+    return str(number).encode()
+
+
 def _non_negative(value: bytes) -> bytes:
     try:
         number = parse_int(value)
@@ -71,7 +100,9 @@ class Config:
                 b"timeout": Parameter(b"0", check=_non_negative),
                 b"maxclients": Parameter(b"10000", settable=False),
                 b"maxmemory": Parameter(b"0", check=_non_negative),
-                b"maxmemory-policy": Parameter(b"noeviction", settable=False),
+                b"maxmemory-policy": Parameter(b"noeviction", check=_policy),
+                b"lfu-log-factor": Parameter(b"10", check=_int_at_least_0),
+                b"lfu-decay-time": Parameter(b"1", check=_int_at_least_0),
                 # persistence does not exist here; redis-benchmark asks about it
                 b"save": Parameter(b"", check=lambda v: v if not v.strip() else _no_save(v)),
                 b"appendonly": Parameter(b"no", check=lambda v: _refuse_yes(_yes_no(v))),

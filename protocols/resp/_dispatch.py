@@ -1,9 +1,10 @@
 # Running a command, as Redis's processCommand() and call() do: the checks
 # (unknown command, arity, AUTH, the user's ACL permissions, a subscribed
-# RESP2 client), MULTI queueing, running the handler (its errors counted, its
-# crashes logged and answered), then serving the clients blocked on keys it
-# changed. The one way anything runs a command: a connection (the driver),
-# EXEC and scripts alike.
+# RESP2 client), holding it while CLIENT PAUSE is in force, MULTI queueing,
+# running the handler (its errors counted, its crashes logged and answered;
+# a CLIENT NO-TOUCH client's leaving access times alone), then serving the
+# clients blocked on keys it changed. The one way anything runs a command: a
+# connection (the driver), EXEC and scripts alike.
 from __future__ import annotations
 
 import logging
@@ -14,6 +15,7 @@ from netsvc import ConnectionLost, ReceiveTimeout, SendTimeout
 from ._acl import check
 from ._app import CommandSpec, RespApp, unknown_command, wrong_arity
 from ._client import Client
+from ._pause import ALL
 from ._reply import QUEUED, ErrorReply, Reply
 
 if TYPE_CHECKING:
@@ -74,12 +76,17 @@ def dispatch(client: Client, argv: list[bytes]) -> Reply | Call:
                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
             )
         )
+    if server.pause.active and held_by_pause(client, spec, argv):
+        return PAUSED  # call() waits in the pause's line, then dispatches it again
     if client.multi is not None and name not in MULTI_IMMEDIATE:
         client.multi.append((spec, argv))
         return QUEUED
     if spec.is_async:
         return Call(spec)
-    reply = _run(client, spec, argv)
+    if client.no_touch:
+        reply = _run_untouching(client, spec, argv)
+    else:
+        reply = _run_handler(client, spec, argv)
     if server.keyspace.ready:
         server.blocking.serve_ready()
     return reply
@@ -94,6 +101,8 @@ async def call(client: Client, spec: CommandSpec, argv: list[bytes]) -> Reply:
         if type(reply) is Call:
             reply = await call(client, reply.spec, argv)
         return reply
+    if spec is _PAUSED_SPEC:
+        return await _after_pause(client, argv)
     reply = await execute(client, spec, argv)
     server = client.server
     if server.keyspace.ready:
@@ -129,6 +138,14 @@ async def execute(client: Client, spec: CommandSpec, argv: list[bytes]) -> Reply
 
 
 def _run(client: Client, spec: CommandSpec, argv: list[bytes]) -> Reply:
+    """Run a synchronous command whose checks have passed (dispatch() makes
+    the same no_touch test inline)."""
+    if client.no_touch:
+        return _run_untouching(client, spec, argv)
+    return _run_handler(client, spec, argv)
+
+
+def _run_handler(client: Client, spec: CommandSpec, argv: list[bytes]) -> Reply:
     client.last_command = argv[0]
     client.server.count_call(spec.name)
     try:
@@ -140,6 +157,20 @@ def _run(client: Client, spec: CommandSpec, argv: list[bytes]) -> Reply:
     if type(reply) is ErrorReply:
         return client.server.count_error(reply)
     return reply
+
+
+def _run_untouching(
+    client: Client, spec: CommandSpec, argv: list[bytes], *, by: Client | None = None
+) -> Reply:
+    """Run a command of a CLIENT NO-TOUCH client (or of a script `by` one):
+    the keys it reads keep their access times (OBJECT IDLETIME, FREQ),
+    except with TOUCH, as in Redis 7.2."""
+    keyspace = client.server.keyspace
+    keyspace.set_touching(spec.name_bytes == b"touch" and by is None)
+    try:
+        return _run_handler(client, spec, argv)
+    finally:
+        keyspace.set_touching(True)
 
 
 def _crashed(client: Client, spec: CommandSpec) -> ErrorReply:
@@ -181,14 +212,88 @@ def _refuse_in_multi(client: Client, error: ErrorReply) -> ErrorReply:
     return client.server.count_error(error)
 
 
+# -- CLIENT PAUSE ---------------------------------------------------------------
+# While a pause is in force, dispatch() answers the commands it holds with
+# PAUSED: call() waits in the pause's line (_pause.py) for the pause's end
+# and its turn, then dispatches the command again, then gives the turn on.
+
+# Commands that are no writes but that Redis flags may_replicate: CLIENT PAUSE
+# WRITE holds them too (EVAL, EVALSHA and FCALL: see held_by_pause).
+MAY_REPLICATE = frozenset({b"publish", b"spublish", b"pfcount"})
+SCRIPT_CALLS = frozenset({b"eval", b"evalsha", b"fcall"})
+
+
+def held_by_pause(client: Client, spec: CommandSpec, argv: list[bytes]) -> bool:
+    """Whether the pause in force (if any) holds this command: with ALL
+    every command, with WRITE those that may write or propagate (Redis's
+    is_may_replicate_command): write commands, queued in MULTI too, PUBLISH,
+    EXEC of a transaction that holds one, and scripts and functions unless
+    they declare no-writes. The caller of CLIENT PAUSE is held too. Once
+    the pause is over, any command joins the line until it is worked off."""
+    pause = client.server.pause
+    mode = pause.paused()
+    if mode is None:
+        return pause.waits_for_line(client)
+    return mode == ALL or _may_write(client, spec, argv)
+
+
+def _may_write(client: Client, spec: CommandSpec, argv: list[bytes]) -> bool:
+    name = spec.name_bytes
+    if name == b"exec":
+        queued = client.multi or []
+        return any(_may_write(client, each, args) for each, args in queued)
+    if name in SCRIPT_CALLS:
+        return not client.server.scripting.declares_no_writes(name, argv)
+    sub = spec.subcommands.get(argv[1].lower()) if spec.subcommands and len(argv) > 1 else None
+    if sub is not None:  # XGROUP CREATE, FUNCTION LOAD: the subcommand's flags
+        return "write" in sub.flags
+    return "write" in spec.flags or name in MAY_REPLICATE
+
+
+async def _after_pause(client: Client, argv: list[bytes]) -> Reply:
+    """Wait in the pause's line, then run the command (None if the client
+    left meanwhile: nothing is sent). The next one in line runs once this
+    one has run, or has started to block (BLPOP, WAIT, held again)."""
+    pause = client.server.pause
+    spec = client.server.app.lookup(argv[0])
+    assert spec is not None, "dispatch() found it"
+    if not await pause.hold(client, lambda: held_by_pause(client, spec, argv)):
+        client.close_after_reply = client.killed = True  # it never runs: nothing is sent
+        return None
+    handed_on = False
+
+    def hand_on() -> None:
+        nonlocal handed_on
+        if not handed_on:
+            handed_on = True
+            pause.release_next()
+
+    client.when_blocked = hand_on
+    try:
+        reply = dispatch(client, argv)  # held again if a new pause began meanwhile
+        if type(reply) is Call:
+            reply = await call(client, reply.spec, argv)
+    finally:
+        client.when_blocked = None
+        hand_on()
+    return reply
+
+
+async def _never_called(client: Client, argv: list[bytes]) -> Reply:
+    raise AssertionError("PAUSED and HOLD are handled by call()")
+
+
+_PAUSED_SPEC = CommandSpec(
+    name="(held by CLIENT PAUSE)", handler=_never_called, arity=-1, flags=frozenset({"blocking"}),
+    is_async=True,
+)  # fmt: skip
+PAUSED = Call(_PAUSED_SPEC)  # "blocking": the driver sends the replies before it first
+
+
 # -- scripts (SCRIPTING) -----------------------------------------------------
 # While a script runs, dispatch() answers every other client's command with
 # HOLD: call() awaits the script's end, or busy-reply-threshold, then
 # dispatches it again (past the threshold: BUSY unless allow_busy).
-
-
-async def _never_called(client: Client, argv: list[bytes]) -> Reply:
-    raise AssertionError("HOLD is handled by call()")
 
 
 _HOLD_SPEC = CommandSpec(
@@ -252,7 +357,9 @@ def script_call(client: Client, argv: list[bytes], run: ScriptRunLike) -> Reply:
             return ErrorReply("ERR Write commands are not allowed from read-only scripts.")
         run.wrote = True
     if not spec.is_async:
-        return _run(client, spec, argv)
+        if caller.no_touch:
+            return _run_untouching(client, spec, argv, by=caller)
+        return _run_handler(client, spec, argv)
     coroutine = execute(client, spec, argv)
     try:
         coroutine.send(None)

@@ -67,7 +67,7 @@ def _clients(server: RedisServer, version: str) -> dict[str, Any]:
     return {
         "connected_clients": len(server.clients),
         "maxclients": server.config.parameters[b"maxclients"].value.decode(),
-        "blocked_clients": server.blocking.clients,
+        "blocked_clients": server.blocking.clients + len(server.pause.held),
         "pubsub_clients": sum(1 for c in server.clients.values() if c.subscribed),
     }
 
@@ -81,8 +81,8 @@ def _memory(server: RedisServer, version: str) -> dict[str, Any]:
         "used_memory_rss": rss,
         "used_memory_lua": scripting["used_memory_vm_eval"],
         **scripting,
-        "maxmemory": 0,
-        "maxmemory_policy": "noeviction",
+        "maxmemory": int(server.config.parameters[b"maxmemory"].value),
+        "maxmemory_policy": server.config.parameters[b"maxmemory-policy"].value.decode(),
     }
 
 

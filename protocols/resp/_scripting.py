@@ -1238,6 +1238,21 @@ class Scripting:
             self.server.acl_check_cmd,
         )
 
+    def declares_no_writes(self, command: bytes, argv: list[bytes]) -> bool:
+        """Whether this EVAL, EVALSHA or FCALL runs a script or function that
+        declares no-writes (CLIENT PAUSE WRITE lets it run). One without a
+        shebang, or unknown, may write (Redis's evalGetCommandFlags)."""
+        flags: frozenset[bytes] | tuple[bytes, ...] | None = None
+        if command == b"eval":
+            parsed = parse_shebang(argv[1])
+            flags = None if isinstance(parsed, ErrorReply) else parsed
+        elif command == b"evalsha":
+            flags = self.flags.get(argv[1].decode("latin-1").lower())
+        else:
+            function = self.functions.function(argv[1])
+            flags = None if function is None else function.flags
+        return flags is not None and b"no-writes" in flags
+
     # -- the cache --------------------------------------------------------
 
     def load(self, body: bytes) -> tuple[str, Any]:

@@ -1,6 +1,7 @@
 # The state one RESP server shares between all its clients, as Redis keeps it
 # in `struct redisServer`: the command table, the keyspace, the clients,
-# pub/sub, blocking waits, config, ACL users, stats and SCAN snapshots. Plain
+# pub/sub, blocking waits, CLIENT PAUSE, config, ACL users, stats and SCAN
+# snapshots. Plain
 # state and the operations on it, no I/O: the connection driver (_driver.py)
 # owns the connections, and commands reach this through `client.server`.
 from __future__ import annotations
@@ -21,7 +22,8 @@ from ._blocking import Blocking
 from ._client import REPLIES_ON, Client
 from ._config import Config
 from ._glob import compile_glob
-from ._keyspace import Keyspace
+from ._keyspace import Keyspace, LfuSettings
+from ._pause import Pause
 from ._pubsub import PubSub
 from ._reply import ErrorReply, Status
 from ._scripting import Scripting
@@ -47,6 +49,7 @@ class RedisServer:
         self.clients: dict[int, Client] = {}
         self.pubsub = PubSub()
         self.blocking = Blocking(self.keyspace)
+        self.pause = Pause()  # CLIENT PAUSE (_pause.py)
         self.started = time.monotonic()
         self.run_id = secrets.token_hex(20)
         self.port = 0  # the first listener's, for INFO
@@ -67,6 +70,10 @@ class RedisServer:
         requirepass.on_set = self._requirepass_set
         self._requirepass_set(requirepass.value)
         self.config.parameters[b"acllog-max-len"].on_set = self._acllog_max_len_set
+        # OBJECT IDLETIME and FREQ: accesses are LRU times, or LFU counters
+        self.lfu = LfuSettings()
+        for name in (b"maxmemory-policy", b"lfu-log-factor", b"lfu-decay-time"):
+            self.config.parameters[name].on_set = self._eviction_set
         self.scripting = Scripting(self)  # EVAL's scripts, the one running (_scripting.py)
         self.reset_reply = Status("RESET")
         self._client_ids = itertools.count(1)
@@ -85,6 +92,14 @@ class RedisServer:
 
     def _acllog_max_len_set(self, value: bytes) -> None:
         self.acl.log_max_len = int(value)
+
+    def _eviction_set(self, value: bytes) -> None:
+        """CONFIG SET maxmemory-policy, lfu-log-factor or lfu-decay-time."""
+        parameters = self.config.parameters
+        self.lfu.log_factor = int(parameters[b"lfu-log-factor"].value)
+        self.lfu.decay_time = int(parameters[b"lfu-decay-time"].value)
+        lfu = parameters[b"maxmemory-policy"].value.endswith(b"-lfu")
+        self.keyspace.use_lfu(self.lfu if lfu else None)
 
     @property
     def protected_mode(self) -> bool:
@@ -124,6 +139,7 @@ class RedisServer:
         client.protocol = 2
         client.name = b""
         client.replies = REPLIES_ON
+        client.no_evict = client.no_touch = False
         client.login_as_default()
 
     # -- commands' helpers ---------------------------------------------------
@@ -280,9 +296,13 @@ class RedisServer:
         return ErrorReply(f"ERR unknown subcommand '{sub}'. Try {argv[0].decode().upper()} HELP.")
 
     def sweep_expired(self) -> int:
-        """One round of active expiry (Redis's hz): how many keys it removed."""
+        """One round of active expiry (Redis's hz): how many keys it removed.
+        It also advances the LRU clock that key accesses record."""
+        self.keyspace.tick()
         if self.scripting.running is not None:
             return 0  # a script sees the keyspace as it was: nothing expires under it
+        if self.pause.paused() is not None:
+            return 0  # as in Redis, keys do not expire while clients are paused
         removed = self.keyspace.sweep()
         self.stats["expired_keys"] += removed
         return removed

@@ -1,15 +1,28 @@
 # netsvc's built-in Redis commands, one module per group; BUILTINS is every
 # command of every group, which RespApp() starts with. Here too: what ACL rules
 # need to know of the built-ins that their registrations do not say (Redis 7's
-# command table as redis-server 7.0 describes it): which keys each reads or
-# writes, the subcommands of OBJECT, XINFO, XGROUP, SCRIPT and FUNCTION, and
-# the extra categories of KEYS.
+# command table as redis-server 7.0 describes it): what each does with its
+# keys (Redis's key-spec flags: COMMAND GETKEYSANDFLAGS, ACL's %R~ and %W~),
+# the subcommands of OBJECT, XINFO, XGROUP, SCRIPT and FUNCTION, and the
+# extra categories of KEYS.
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-from .._app import KEY_READ, KEY_WRITE, CommandSpec, KeyFlags, Subcommand
+from .._app import (
+    KEY_ACCESS,
+    KEY_DELETE,
+    KEY_INSERT,
+    KEY_OW,
+    KEY_RM,
+    KEY_RO,
+    KEY_RW,
+    KEY_UPDATE,
+    CommandSpec,
+    KeyFlags,
+    Subcommand,
+)
 from . import (
     acl,
     connection,
@@ -44,45 +57,84 @@ GROUPS = (
     scripting,
 )
 
-R, W, RW, NONE = KEY_READ, KEY_WRITE, KEY_READ | KEY_WRITE, 0
+RO, RW, OW, RM = KEY_RO, KEY_RW, KEY_OW, KEY_RM
+ACCESS, UPDATE, INSERT, DELETE = KEY_ACCESS, KEY_UPDATE, KEY_INSERT, KEY_DELETE
 
 
 def _set_key_flags(argv: list[bytes]) -> tuple[int, ...]:
     """SET reads its key only to answer GET (Redis's setGetKeys)."""
-    return (RW,) if any(arg.lower() == b"get" for arg in argv[3:]) else (W,)
+    if any(arg.lower() == b"get" for arg in argv[3:]):
+        return (RW | ACCESS | UPDATE,)
+    return (OW | UPDATE,)
 
 
-# What each built-in does with its keys, where it is not what its flags say
-# (read-only: reads; else reads and writes): from Redis's key specifications,
-# ACCESS reads, INSERT/UPDATE/DELETE write, and neither (EXISTS, TYPE, the
-# lengths) needs only that a pattern matches. One entry per key, the last
-# repeating: ZUNIONSTORE writes its destination and reads its sources.
+# What each built-in does with its keys, as Redis 7's key specifications say
+# (redis-server 7.0's COMMAND INFO): ACCESS reads, INSERT/UPDATE/DELETE write,
+# and neither (EXISTS, TYPE, the lengths) needs only that an ACL key pattern
+# matches. One entry per key, the last repeating: ZUNIONSTORE writes its
+# destination and reads its sources.
 KEY_FLAGS: dict[str, KeyFlags] = {
     "set": _set_key_flags,
-    "setnx": (W,), "setex": (W,), "psetex": (W,), "mset": (W,), "msetnx": (W,),
-    "append": (W,), "setrange": (W,), "strlen": (NONE,),
-    "del": (W,), "unlink": (W,), "exists": (NONE,), "touch": (NONE,), "type": (NONE,),
-    "rename": (RW, W), "renamenx": (RW, W), "copy": (R, W),
-    "expire": (W,), "pexpire": (W,), "expireat": (W,), "pexpireat": (W,), "persist": (W,),
-    "lpush": (W,), "rpush": (W,), "lpushx": (W,), "rpushx": (W,), "llen": (NONE,),
-    "lset": (W,), "lrem": (W,), "ltrim": (W,), "linsert": (W,),
-    "lmove": (RW, W), "rpoplpush": (RW, W), "blmove": (RW, W), "brpoplpush": (RW, W),
-    "hset": (W,), "hmset": (W,), "hsetnx": (W,), "hdel": (W,),
-    "hexists": (NONE,), "hlen": (NONE,), "hstrlen": (NONE,),
-    "sadd": (W,), "srem": (W,), "sismember": (NONE,), "scard": (NONE,),
-    "sinterstore": (W, R), "sunionstore": (W, R), "sdiffstore": (W, R), "smove": (RW, W),
-    "zadd": (W,), "zrem": (W,), "zcard": (NONE,), "zrangestore": (W, R),
-    "zremrangebyrank": (W,), "zremrangebyscore": (W,), "zremrangebylex": (W,),
-    "zunionstore": (W, R), "zinterstore": (W, R), "zdiffstore": (W, R),
-    "xadd": (W,), "xtrim": (W,), "xlen": (NONE,), "xdel": (W,), "xsetid": (W,),
-    "xreadgroup": (R,), "xack": (W,), "xclaim": (W,), "xautoclaim": (W,),
-    "watch": (NONE,),
+    "append": (RW | INSERT,), "blmove": (RW | ACCESS | DELETE, RW | INSERT),
+    "blmpop": (RW | ACCESS | DELETE,), "blpop": (RW | ACCESS | DELETE,),
+    "brpop": (RW | ACCESS | DELETE,), "brpoplpush": (RW | ACCESS | DELETE, RW | INSERT),
+    "bzmpop": (RW | ACCESS | DELETE,), "bzpopmax": (RW | ACCESS | DELETE,),
+    "bzpopmin": (RW | ACCESS | DELETE,), "copy": (RO | ACCESS, OW | UPDATE),
+    "decr": (RW | ACCESS | UPDATE,), "decrby": (RW | ACCESS | UPDATE,), "del": (RM | DELETE,),
+    "eval": (RW | ACCESS | UPDATE,), "eval_ro": (RO | ACCESS,),
+    "evalsha": (RW | ACCESS | UPDATE,), "evalsha_ro": (RO | ACCESS,), "exists": (RO,),
+    "expire": (RW | UPDATE,), "expireat": (RW | UPDATE,), "expiretime": (RO | ACCESS,),
+    "fcall": (RW | ACCESS | UPDATE,), "fcall_ro": (RO | ACCESS,), "get": (RO | ACCESS,),
+    "getdel": (RW | ACCESS | DELETE,), "getex": (RW | ACCESS | UPDATE,),
+    "getrange": (RO | ACCESS,), "getset": (RW | ACCESS | UPDATE,), "hdel": (RW | DELETE,),
+    "hexists": (RO,), "hget": (RO | ACCESS,), "hgetall": (RO | ACCESS,),
+    "hincrby": (RW | ACCESS | UPDATE,), "hincrbyfloat": (RW | ACCESS | UPDATE,),
+    "hkeys": (RO | ACCESS,), "hlen": (RO,), "hmget": (RO | ACCESS,), "hmset": (RW | UPDATE,),
+    "hscan": (RO | ACCESS,), "hset": (RW | UPDATE,), "hsetnx": (RW | INSERT,), "hstrlen": (RO,),
+    "hvals": (RO | ACCESS,), "incr": (RW | ACCESS | UPDATE,), "incrby": (RW | ACCESS | UPDATE,),
+    "incrbyfloat": (RW | ACCESS | UPDATE,), "lindex": (RO | ACCESS,), "linsert": (RW | INSERT,),
+    "llen": (RO,), "lmove": (RW | ACCESS | DELETE, RW | INSERT), "lmpop": (RW | ACCESS | DELETE,),
+    "lpop": (RW | ACCESS | DELETE,), "lpos": (RO | ACCESS,), "lpush": (RW | INSERT,),
+    "lpushx": (RW | INSERT,), "lrange": (RO | ACCESS,), "lrem": (RW | DELETE,),
+    "lset": (RW | UPDATE,), "ltrim": (RW | DELETE,), "mget": (RO | ACCESS,),
+    "move": (RW | ACCESS | UPDATE,), "mset": (OW | UPDATE,), "msetnx": (OW | INSERT,),
+    "persist": (RW | UPDATE,), "pexpire": (RW | UPDATE,), "pexpireat": (RW | UPDATE,),
+    "pexpiretime": (RO | ACCESS,), "psetex": (OW | UPDATE,), "pttl": (RO | ACCESS,),
+    "rename": (RW | ACCESS | DELETE, OW | UPDATE),
+    "renamenx": (RW | ACCESS | DELETE, OW | INSERT), "rpop": (RW | ACCESS | DELETE,),
+    "rpoplpush": (RW | ACCESS | DELETE, RW | INSERT), "rpush": (RW | INSERT,),
+    "rpushx": (RW | INSERT,), "sadd": (RW | INSERT,), "scard": (RO,), "sdiff": (RO | ACCESS,),
+    "sdiffstore": (OW | UPDATE, RO | ACCESS), "setex": (OW | UPDATE,), "setnx": (OW | INSERT,),
+    "setrange": (RW | UPDATE,), "sinter": (RO | ACCESS,),
+    "sinterstore": (RW | UPDATE, RO | ACCESS), "sismember": (RO,), "smembers": (RO | ACCESS,),
+    "smismember": (RO | ACCESS,), "smove": (RW | ACCESS | DELETE, RW | INSERT),
+    "spop": (RW | ACCESS | DELETE,), "srandmember": (RO | ACCESS,), "srem": (RW | DELETE,),
+    "sscan": (RO | ACCESS,), "strlen": (RO,), "sunion": (RO | ACCESS,),
+    "sunionstore": (OW | UPDATE, RO | ACCESS), "touch": (RO,), "ttl": (RO | ACCESS,),
+    "type": (RO,), "unlink": (RM | DELETE,), "watch": (RO,), "xack": (RW | UPDATE,),
+    "xadd": (RW | UPDATE,), "xautoclaim": (RW | DELETE,), "xclaim": (RW | UPDATE,),
+    "xdel": (RW | DELETE,), "xlen": (RO,), "xpending": (RO | ACCESS,), "xrange": (RO | ACCESS,),
+    "xread": (RO | ACCESS,), "xreadgroup": (RO | ACCESS,), "xrevrange": (RO | ACCESS,),
+    "xsetid": (RW | UPDATE,), "xtrim": (RW | DELETE,), "zadd": (RW | UPDATE,), "zcard": (RO,),
+    "zcount": (RO | ACCESS,), "zdiff": (RO | ACCESS,), "zdiffstore": (OW | UPDATE, RO | ACCESS),
+    "zincrby": (RW | ACCESS | UPDATE,), "zinter": (RO | ACCESS,), "zintercard": (RO | ACCESS,),
+    "zinterstore": (OW | UPDATE, RO | ACCESS), "zlexcount": (RO | ACCESS,),
+    "zmpop": (RW | ACCESS | DELETE,), "zmscore": (RO | ACCESS,),
+    "zpopmax": (RW | ACCESS | DELETE,), "zpopmin": (RW | ACCESS | DELETE,),
+    "zrandmember": (RO | ACCESS,), "zrange": (RO | ACCESS,), "zrangebylex": (RO | ACCESS,),
+    "zrangebyscore": (RO | ACCESS,), "zrangestore": (OW | UPDATE, RO | ACCESS),
+    "zrank": (RO | ACCESS,), "zrem": (RW | DELETE,), "zremrangebylex": (RW | DELETE,),
+    "zremrangebyrank": (RW | DELETE,), "zremrangebyscore": (RW | DELETE,),
+    "zrevrange": (RO | ACCESS,), "zrevrangebylex": (RO | ACCESS,),
+    "zrevrangebyscore": (RO | ACCESS,), "zrevrank": (RO | ACCESS,), "zscan": (RO | ACCESS,),
+    "zscore": (RO | ACCESS,), "zunion": (RO | ACCESS,), "zunionstore": (OW | UPDATE, RO | ACCESS),
 }  # fmt: skip
 
 # Categories Redis gives a built-in beyond those of its flags and group
 EXTRA_CATEGORIES = {"keys": {"dangerous"}}
 
 _HELP = Subcommand("help", 2, ("loading", "stale"))
+R, W = RO | ACCESS, RW | UPDATE
 _ON_KEY = (2, 2, 1)
 
 # The subcommands of containers registered elsewhere (unless they declare
@@ -91,7 +143,7 @@ SUBCOMMANDS: dict[str, tuple[Subcommand, ...]] = {
     "object": (
         _HELP,
         *(
-            Subcommand(name, 3, ("readonly",), keys=_ON_KEY, key_flags=(NONE,))
+            Subcommand(name, 3, ("readonly",), keys=_ON_KEY, key_flags=(RO,))
             for name in ("encoding", "freq", "idletime", "refcount")
         ),
     ),
@@ -103,10 +155,12 @@ SUBCOMMANDS: dict[str, tuple[Subcommand, ...]] = {
     ),
     "xgroup": (
         _HELP,
-        Subcommand("create", -5, ("write", "denyoom"), keys=_ON_KEY, key_flags=(W,)),
-        Subcommand("createconsumer", 5, ("write", "denyoom"), keys=_ON_KEY, key_flags=(W,)),
-        Subcommand("delconsumer", 5, ("write",), keys=_ON_KEY, key_flags=(W,)),
-        Subcommand("destroy", 4, ("write",), keys=_ON_KEY, key_flags=(W,)),
+        Subcommand("create", -5, ("write", "denyoom"), keys=_ON_KEY, key_flags=(RW | INSERT,)),
+        Subcommand(
+            "createconsumer", 5, ("write", "denyoom"), keys=_ON_KEY, key_flags=(RW | INSERT,)
+        ),
+        Subcommand("delconsumer", 5, ("write",), keys=_ON_KEY, key_flags=(RW | DELETE,)),
+        Subcommand("destroy", 4, ("write",), keys=_ON_KEY, key_flags=(RW | DELETE,)),
         Subcommand("setid", -5, ("write",), keys=_ON_KEY, key_flags=(W,)),
     ),
     "function": (

@@ -1,9 +1,12 @@
-# Connection commands: PING, ECHO, QUIT, RESET, HELLO, AUTH, SELECT, CLIENT.
+# Connection commands: PING, ECHO, QUIT, RESET, HELLO, AUTH, SELECT, CLIENT
+# (PAUSE and UNPAUSE hold other commands through _pause.py; UNBLOCK ends a
+# blocking command's wait through _blocking.py).
 from __future__ import annotations
 
 from .._app import RespApp, Subcommand
-from .._args import parse_int
+from .._args import parse_int, parse_milliseconds
 from .._client import REPLIES_OFF, REPLIES_ON, REPLIES_SKIP_NEXT, Client
+from .._pause import ALL, WRITE
 from .._reply import OK, PONG, ErrorReply, Reply
 
 commands = RespApp(builtins=False)
@@ -161,12 +164,22 @@ CLIENT_HELP = [
     b"    Kill connections.",
     b"LIST [TYPE normal|pubsub] [ID id ...]",
     b"    Return information about client connections.",
+    b"UNPAUSE",
+    b"    Stop the current client pause, resuming traffic.",
+    b"PAUSE <timeout> [WRITE|ALL]",
+    b"    Suspend all, or just write, clients for <timeout> milliseconds.",
     b"REPLY (ON|OFF|SKIP)",
     b"    Control the replies sent to the current connection.",
     b"SETINFO <LIB-NAME|LIB-VER> <value>",
     b"    Set client library name or version.",
     b"SETNAME <name>",
     b"    Assign the name <name> to the current connection.",
+    b"UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    b"    Unblock the specified blocked client.",
+    b"NO-EVICT (ON|OFF)",
+    b"    Protect current client connection from eviction.",
+    b"NO-TOUCH (ON|OFF)",
+    b"    Will not touch LRU/LFU stats when this mode is on.",
     b"HELP",
     b"    Print this help.",
 ]
@@ -232,9 +245,70 @@ def client_(client: Client, argv: list[bytes]) -> Reply:
         return _client_reply(client, argv[2].lower())
     if sub == b"help" and len(argv) == 2:
         return CLIENT_HELP
-    if sub in (b"id", b"getname", b"setname", b"setinfo", b"info", b"help", b"kill", b"reply"):
+    if sub in (b"no-evict", b"no-touch") and len(argv) == 3:
+        setattr(client, "no_evict" if sub == b"no-evict" else "no_touch", _on_off(argv[2]))
+        return OK
+    if sub == b"pause" and len(argv) in (3, 4):
+        return _client_pause(client, argv)
+    if sub == b"unpause" and len(argv) == 2:
+        server.pause.unpause()
+        return OK
+    if sub == b"unblock" and len(argv) in (3, 4):
+        return _client_unblock(client, argv)
+    if sub in (b"pause", b"unblock") and len(argv) > 4:  # Redis's words when its own checks fail
+        sub_as_sent = argv[1].decode(errors="replace")
+        raise ErrorReply(
+            f"ERR unknown subcommand or wrong number of arguments for '{sub_as_sent}'. "
+            "Try CLIENT HELP."
+        )
+    if sub in FIXED_ARITY:
         raise ErrorReply(f"ERR wrong number of arguments for 'client|{sub.decode()}' command")
     return server.unknown_subcommand(argv)
+
+
+# subcommands whose argument count the command table fixes (or bounds below)
+FIXED_ARITY = frozenset(
+    {
+        b"id", b"getname", b"setname", b"setinfo", b"info", b"help", b"kill", b"reply",
+        b"no-evict", b"no-touch", b"pause", b"unpause", b"unblock",
+    }
+)  # fmt: skip
+
+
+def _on_off(arg: bytes) -> bool:
+    mode = arg.lower()
+    if mode not in (b"on", b"off"):
+        raise ErrorReply("ERR syntax error")
+    return mode == b"on"
+
+
+def _client_pause(client: Client, argv: list[bytes]) -> Reply:
+    """CLIENT PAUSE milliseconds [WRITE|ALL]: hold everyone's commands (the
+    caller's too), or those that may write, for that long (_pause.py)."""
+    mode = ALL
+    if len(argv) == 4:
+        mode = {b"write": WRITE, b"all": ALL}.get(argv[3].lower(), "")
+        if not mode:
+            raise ErrorReply("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    milliseconds = parse_milliseconds(argv[2])
+    client.server.pause.pause(milliseconds / 1000, mode)
+    return OK
+
+
+def _client_unblock(client: Client, argv: list[bytes]) -> Reply:
+    """CLIENT UNBLOCK id [TIMEOUT|ERROR]: end the wait of a client blocked in
+    BLPOP, XREAD, WAIT... (1), as its timeout would or with the UNBLOCKED
+    error; 0 if that client is not blocked so (one held by CLIENT PAUSE is not)."""
+    error = False
+    if len(argv) == 4:
+        reason = argv[3].lower()
+        if reason not in (b"timeout", b"error"):
+            raise ErrorReply("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        error = reason == b"error"
+    target = client.server.clients.get(parse_int(argv[2]))
+    if target is None:
+        return 0
+    return int(client.server.blocking.unblock(target, error=error))
 
 
 def _client_reply(client: Client, mode: bytes) -> Reply:

@@ -1,7 +1,9 @@
 # Generic key commands: DEL, UNLINK, EXISTS, TYPE, KEYS, SCAN, RENAME(NX),
-# RANDOMKEY, COPY, TOUCH, OBJECT ENCODING, and the expiry family (EXPIRE,
-# PEXPIRE, EXPIREAT, PEXPIREAT with NX/XX/GT/LT, TTL, PTTL, EXPIRETIME,
-# PEXPIRETIME, PERSIST).
+# RANDOMKEY, COPY, MOVE, TOUCH, OBJECT (ENCODING, REFCOUNT, IDLETIME, FREQ),
+# and the expiry family (EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT with
+# NX/XX/GT/LT, TTL, PTTL, EXPIRETIME, PEXPIRETIME, PERSIST). As in Redis,
+# EXISTS, TYPE, the TTLs, OBJECT, KEYS and SCAN look at keys without
+# counting as an access (OBJECT IDLETIME and FREQ); TOUCH counts as one.
 from __future__ import annotations
 
 import copy as copy_module
@@ -21,11 +23,8 @@ from .._zset import ZSet
 commands = RespApp(builtins=False)
 
 SCAN_DEFAULT_COUNT = 10
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 _INT_STRING = re.compile(rb"0|-?[1-9][0-9]{0,18}")
-
-
-def _count_existing(client: Client, keys: list[bytes]) -> int:
-    return sum(1 for key in keys if client.db.exists(key))
 
 
 @commands.command("del", arity=-2, flags=["write"], keys=(1, -1, 1), group="generic")
@@ -43,19 +42,20 @@ def unlink(client: Client, argv: list[bytes]) -> Reply:
 @commands.command("exists", arity=-2, flags=["readonly", "fast"], keys=(1, -1, 1), group="generic")
 def exists(client: Client, argv: list[bytes]) -> Reply:
     """Determine if a key exists."""
-    return _count_existing(client, argv[1:])
+    return sum(1 for key in argv[1:] if client.db.exists(key))
 
 
 @commands.command("touch", arity=-2, flags=["readonly", "fast"], keys=(1, -1, 1), group="generic")
 def touch(client: Client, argv: list[bytes]) -> Reply:
     """Alters the last access time of a key(s). Returns the number of existing keys specified."""
-    return _count_existing(client, argv[1:])
+    db = client.db
+    return sum(1 for key in argv[1:] if db.get(key) is not None)
 
 
 @commands.command("type", arity=2, flags=["readonly", "fast"], keys=(1, 1, 1), group="generic")
 def type_(client: Client, argv: list[bytes]) -> Reply:
     """Determine the type stored at key."""
-    value = client.db.get(argv[1])
+    value = client.db.peek(argv[1])
     return Status("none" if value is None else type_name(value))
 
 
@@ -64,7 +64,7 @@ def keys(client: Client, argv: list[bytes]) -> Reply:
     """Find all keys matching the given pattern."""
     db = client.db
     matches = compile_glob(argv[1])
-    return [key for key in list(db.data) if matches(key) and db.get(key) is not None]
+    return [key for key in list(db.data) if matches(key) and db.peek(key) is not None]
 
 
 @commands.command("scan", arity=-2, flags=["readonly"], group="generic")
@@ -77,7 +77,7 @@ def scan(client: Client, argv: list[bytes]) -> Reply:
     matches = compile_glob(pattern) if pattern is not None else None
     found = []
     for key in page:
-        value = db.get(key)
+        value = db.peek(key)
         if value is None or (matches is not None and not matches(key)):
             continue
         if kind is not None and type_name(value) != kind:
@@ -205,23 +205,98 @@ def copy(client: Client, argv: list[bytes]) -> Reply:
     return 1
 
 
-@commands.command("object", arity=-2, flags=["readonly"], keys=(2, 2, 1), group="generic")
+@commands.command("move", arity=3, flags=["write", "fast"], keys=(1, 1, 1), group="generic")
+def move(client: Client, argv: list[bytes]) -> Reply:
+    """Move a key to another database."""
+    index = parse_int(argv[2])
+    if not INT32_MIN <= index <= INT32_MAX:  # Redis reads an int
+        raise ErrorReply(
+            f"ERR value is out of range, value must between {INT32_MIN} and {INT32_MAX}"
+        )
+    databases = client.server.keyspace.databases
+    if not 0 <= index < len(databases):
+        raise ErrorReply("ERR DB index is out of range")
+    source, target, key = client.db, databases[index], argv[1]
+    if target is source:
+        raise ErrorReply("ERR source and destination objects are the same")
+    if source.get(key) is None or target.get(key) is not None:
+        return 0
+    source.move(key, target)
+    return 1
+
+
+OBJECT_HELP = [
+    Status(line)
+    for line in (
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last access to the key.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>.",
+        "HELP",
+        "    Prints this help.",
+    )
+]
+SHARED_REFCOUNT = 2**31 - 1  # what Redis reports for its shared objects (OBJ_SHARED_REFCOUNT)
+SHARED_INTEGERS = 10000  # Redis shares the integers 0..9999 between keys (OBJ_SHARED_INTEGERS)
+LFU_NOT_SELECTED = (
+    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
+    "that when switching between policies at runtime LRU and LFU data will take some time to "
+    "adjust."
+)
+LFU_SELECTED = (
+    "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
+    "switching between policies at runtime LRU and LFU data will take some time to adjust."
+)
+
+
+@commands.command("object", arity=-2, group="generic")
 def object_(client: Client, argv: list[bytes]) -> Reply:
     """A container for object introspection commands."""
     sub = argv[1].lower()
-    if sub == b"encoding" and len(argv) == 3:
-        value = client.db.get(argv[2])
-        return None if value is None else encoding(value)
-    if sub == b"help" and len(argv) == 2:
-        return [
-            b"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            b"ENCODING <key>",
-            b"    Return the kind of internal representation used in order to store the value",
-            b"    associated with a <key>.",
-        ]
-    if sub in (b"encoding", b"help"):
+    if sub not in (b"help", b"encoding", b"refcount", b"idletime", b"freq"):
+        return client.server.unknown_subcommand(argv)
+    if len(argv) != (2 if sub == b"help" else 3):
         raise ErrorReply(f"ERR wrong number of arguments for 'object|{sub.decode()}' command")
-    return client.server.unknown_subcommand(argv)
+    if sub == b"help":
+        return OBJECT_HELP
+    db, key = client.db, argv[2]
+    value = db.peek(key)  # looking is no access
+    if value is None:
+        return None
+    if sub == b"encoding":
+        return encoding(value)
+    if sub == b"refcount":
+        return SHARED_REFCOUNT if _shared_integer(client, value) else 1
+    lfu = db.lfu
+    if sub == b"idletime":
+        if lfu is not None:
+            raise ErrorReply(LFU_SELECTED)
+        return db.idle_seconds(key)
+    if lfu is None:
+        raise ErrorReply(LFU_NOT_SELECTED)
+    return db.frequency(key, lfu)
+
+
+def _shared_integer(client: Client, value: Value) -> bool:
+    """Whether Redis would hold this value as one of its shared integers: a
+    string that is an integer in 0..9999, unless maxmemory is set with an
+    LRU or LFU policy (which needs each key's own access time)."""
+    if not isinstance(value, bytes) or encoding(value) != b"int":
+        return False
+    if not 0 <= int(value) < SHARED_INTEGERS:
+        return False
+    config = client.server.config.parameters
+    policy = config[b"maxmemory-policy"].value
+    return config[b"maxmemory"].value == b"0" or not policy.endswith((b"-lru", b"-lfu"))
 
 
 def encoding(value: Value) -> bytes:
@@ -266,7 +341,7 @@ def _expire(client: Client, argv: list[bytes], *, unit_ms: int, absolute: bool) 
     if when >= 2**63:
         raise ErrorReply(f"ERR invalid expire time in '{command}' command")
     db, key = client.db, argv[1]
-    if not db.exists(key):
+    if db.get(key) is None:
         return 0
     current = db.expires.get(key)
     if (b"nx" in flags and current is not None) or (b"xx" in flags and current is None):
@@ -347,6 +422,6 @@ def pexpiretime(client: Client, argv: list[bytes]) -> Reply:
 @commands.command("persist", arity=2, flags=["write", "fast"], keys=(1, 1, 1), group="generic")
 def persist(client: Client, argv: list[bytes]) -> Reply:
     """Remove the expiration from a key."""
-    if not client.db.exists(argv[1]):
+    if client.db.get(argv[1]) is None:
         return 0
     return int(client.db.persist(argv[1]))

@@ -1,13 +1,14 @@
 # List commands, lists being deques: pushes and pops at both ends, ranges,
-# LINDEX/LSET/LREM/LTRIM/LINSERT/LPOS, LMOVE, and the blocking BLPOP, BRPOP
-# and BLMOVE (see _blocking.py).
+# LINDEX/LSET/LREM/LTRIM/LINSERT/LPOS, LMOVE, LMPOP, and the blocking BLPOP,
+# BRPOP, BLMOVE and BLMPOP (see _blocking.py).
 from __future__ import annotations
 
 from collections import deque
 from typing import Any
 
-from .._app import RespApp
-from .._args import SYNTAX, parse_int, parse_timeout
+from .._app import RespApp, keys_counted
+from .._args import SYNTAX, parse_int, parse_mpop, parse_timeout
+from .._blocking import Take
 from .._client import Client
 from .._keyspace import Database
 from .._reply import NULL_ARRAY, OK, ErrorReply, Reply
@@ -337,13 +338,20 @@ def _popper(keys: list[bytes], *, left: bool) -> Any:
 async def _blocking_pop(client: Client, argv: list[bytes], *, left: bool) -> Reply:
     keys = argv[1:-1]
     timeout = parse_timeout(argv[-1])
-    take = _popper(keys, left=left)
+    return await _take_or_wait(client, keys, _popper(keys, left=left), timeout)
+
+
+async def _take_or_wait(
+    client: Client, keys: list[bytes], take: Take, seconds: float | None
+) -> Reply:
+    """take's reply now, or once one of `keys` holds a list (the null array
+    after `seconds`, or at once inside MULTI, where nothing blocks)."""
     result = take(client.db)
     if result is not None:
         return result
     if client.in_exec:
         return NULL_ARRAY  # inside MULTI a blocking command does not block
-    return await client.server.blocking.wait(client, keys, take, timeout)
+    return await client.server.blocking.wait(client, keys, take, seconds)
 
 
 @commands.command(
@@ -400,6 +408,49 @@ async def _blocking_move(
     if result is not None:
         return result
     if client.in_exec:
-        return None
-    reply = await client.server.blocking.wait(client, [source], take, timeout)
-    return None if reply is NULL_ARRAY else reply
+        return None  # inside MULTI: the null bulk string at once
+    # a timeout (or CLIENT UNBLOCK) answers the null array, as Redis answers
+    # any blocked list command (replyToBlockedClientTimedOut)
+    return await client.server.blocking.wait(client, [source], take, timeout)
+
+
+def _mpop(db: Database, keys: list[bytes], *, left: bool, count: int) -> Reply | None:
+    """LMPOP's work: up to `count` elements from the first of `keys` that
+    holds a list, with its name; None if none does. WRONGTYPE if a key
+    before it holds something else."""
+    for key in keys:
+        items = _get_list(db, key)
+        if items is None:
+            continue
+        pop = items.popleft if left else items.pop
+        popped = [pop() for _ in range(min(count, len(items)))]
+        db.touch(key)
+        db.drop_if_empty(key)
+        return [key, popped]
+    return None
+
+
+@commands.command("lmpop", arity=-4, flags=["write"], find_keys=keys_counted(1), group="list")
+def lmpop(client: Client, argv: list[bytes]) -> Reply:
+    """Pop elements from a list."""
+    keys, right, count = parse_mpop(argv, 1, (b"left", b"right"))
+    popped = _mpop(client.db, keys, left=not right, count=count)
+    return NULL_ARRAY if popped is None else popped
+
+
+@commands.command(
+    "blmpop",
+    arity=-5,
+    flags=["write", "blocking"],
+    find_keys=keys_counted(2),
+    group="list",
+)
+async def blmpop(client: Client, argv: list[bytes]) -> Reply:
+    """Pop elements from a list, or block until one is available."""
+    keys, right, count = parse_mpop(argv, 2, (b"left", b"right"))
+    timeout = parse_timeout(argv[1])  # after the other arguments, as Redis reads them
+
+    def take(db: Database) -> Reply | None:
+        return _mpop(db, keys, left=not right, count=count)
+
+    return await _take_or_wait(client, keys, take, timeout)

@@ -1,16 +1,18 @@
-# Server commands: INFO, CONFIG, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TIME and
+# Server commands: INFO, CONFIG, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TIME,
+# WAIT and WAITAOF (a master without replicas or append-only file), and
 # COMMAND (answered from the application's command table).
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from .._app import OrderedSet, Subcommand, describe, key_flag_names
 from .._app import RespApp as _RespApp
-from .._app import Subcommand, describe
-from .._args import parse_int
+from .._args import parse_int, parse_milliseconds
 from .._client import Client
 from .._info import render_info
-from .._reply import OK, ErrorReply, Reply
+from .._keyspace import Database
+from .._reply import NULL_ARRAY, OK, ErrorReply, Reply, Status
 from .connection import SERVER_VERSION
 
 commands = _RespApp(builtins=False)
@@ -77,6 +79,53 @@ def time_(client: Client, argv: list[bytes]) -> Reply:
     """Return the current server time."""
     now = time.time_ns() // 1000
     return [str(now // 1_000_000).encode(), str(now % 1_000_000).encode()]
+
+
+def _no_acknowledgement(db: Database) -> None:
+    return None  # no replica or append-only file ever acknowledges a write here
+
+
+async def _wait_for_nothing(client: Client, milliseconds: int) -> Reply:
+    """Block as WAIT does when it wants more than it has: until the timeout
+    (0: forever), CLIENT UNBLOCK or the client's end. None at the timeout,
+    else the UNBLOCKED error."""
+    seconds = milliseconds / 1000 if milliseconds else None
+    reply = await client.server.blocking.wait(client, [], _no_acknowledgement, seconds)
+    return None if reply is NULL_ARRAY else reply
+
+
+@commands.command("wait", arity=3, flags=["noscript"], categories=["slow", "connection"])
+async def wait(client: Client, argv: list[bytes]) -> Reply:
+    """Wait for the synchronous replication of all the write commands sent in the context
+    of the current connection."""
+    wanted = parse_int(argv[1])
+    milliseconds = parse_milliseconds(argv[2])
+    if wanted <= 0 or client.in_exec:  # no replicas: 0 is all there is; MULTI: no waiting
+        return 0
+    reply = await _wait_for_nothing(client, milliseconds)
+    return 0 if reply is None else reply
+
+
+@commands.command("waitaof", arity=4, flags=["noscript"], categories=["slow", "connection"])
+async def waitaof(client: Client, argv: list[bytes]) -> Reply:
+    """Blocks until all of the preceding write commands sent by the connection are written to
+    the append-only file of the master and/or replicas."""
+    local = parse_int(argv[1])
+    if not 0 <= local <= 1:
+        raise ErrorReply("ERR value is out of range, value must between 0 and 1")
+    replicas = parse_int(argv[2], "ERR value is out of range, must be positive")
+    if replicas < 0:
+        raise ErrorReply("ERR value is out of range, must be positive")
+    milliseconds = parse_milliseconds(argv[3])
+    if local:
+        raise ErrorReply(
+            "ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled."
+        )
+    if replicas and not client.in_exec:
+        reply = await _wait_for_nothing(client, milliseconds)
+        if reply is not None:
+            return reply
+    return [0, 0]  # no local fsync (no append-only file), no replica
 
 
 ADMIN = ("admin", "noscript", "loading", "stale")
@@ -156,23 +205,50 @@ def command(client: Client, argv: list[bytes]) -> Reply:
         return {
             name: _docs(table[name].group, table[name].summary) for name in names if name in table
         }
-    if sub == b"getkeys" and len(argv) >= 4:
-        spec = client.server.app.lookup(argv[2])
-        if spec is None:
-            raise ErrorReply("ERR Invalid command specified")
-        if not spec.arity_ok(len(argv) - 2):
-            raise ErrorReply("ERR Invalid number of arguments specified for command")
-        keys = spec.keys(argv[2:])
-        if keys is None:
-            raise ErrorReply("ERR Invalid arguments specified for command")
-        if not keys:
-            if "no_mandatory_keys" in spec.flags:
-                return []  # EVAL with no keys: no keys, not an error (as Redis)
-            raise ErrorReply("ERR The command has no key arguments")
-        return keys
-    if sub in (b"count", b"list", b"getkeys"):
+    if sub in (b"getkeys", b"getkeysandflags") and len(argv) >= 4:
+        found = _call_keys(client, argv[2:])
+        if sub == b"getkeys":
+            return [key for key, _ in found]
+        return [
+            [key, OrderedSet(Status(name) for name in key_flag_names(flags))]
+            for key, flags in found
+        ]
+    if sub in (b"count", b"list", b"getkeys", b"getkeysandflags"):
         raise ErrorReply(f"ERR wrong number of arguments for 'command|{sub.decode()}' command")
     return client.server.unknown_subcommand(argv)
+
+
+def _call_keys(client: Client, call: list[bytes]) -> list[tuple[bytes, int]]:
+    """COMMAND GETKEYS and GETKEYSANDFLAGS: the keys of a call and what it
+    does with each (Redis's key-spec flags), with Redis's errors in its
+    order. A container's subcommand (OBJECT FREQ) has its own keys."""
+    spec = client.server.app.lookup(call[0])
+    sub = None
+    if spec is not None and spec.subcommands and len(call) > 1:
+        sub = spec.subcommands.get(call[1].lower())
+        if sub is None:
+            spec = None
+    if spec is None:
+        raise ErrorReply("ERR Invalid command specified")
+    if sub is not None:
+        arity, has_keys = sub.arity, sub.keys[0] > 0
+    else:
+        arity = spec.arity
+        has_keys = not spec.subcommands and (spec.first_key > 0 or spec.key_finder is not None)
+    if not has_keys:
+        raise ErrorReply("ERR The command has no key arguments")
+    if len(call) != arity if arity > 0 else len(call) < -arity:
+        raise ErrorReply("ERR Invalid number of arguments specified for command")
+    keys = sub.keys_of(call) if sub is not None else spec.keys(call)
+    if not keys:
+        if "no_mandatory_keys" in spec.flags:
+            return []  # EVAL with no keys: no keys, not an error (as Redis)
+        raise ErrorReply("ERR Invalid arguments specified for command")
+    given = sub.key_flags if sub is not None else spec.key_flags
+    assert given is not None, "a command's key flags are set when it is registered"
+    flags = given(call) if callable(given) else given
+    last = len(flags) - 1
+    return [(key, flags[min(index, last)]) for index, key in enumerate(keys)]
 
 
 def _docs(group: str, summary: str) -> dict[bytes, Any]:

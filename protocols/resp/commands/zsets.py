@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
 from .._app import RespApp, keys_counted, wrong_arity
-from .._args import SYNTAX, parse_int, parse_timeout
+from .._args import SYNTAX, parse_int, parse_mpop, parse_timeout
 from .._blocking import Take
 from .._client import Client
 from .._keyspace import WRONGTYPE, Database
@@ -32,7 +32,7 @@ from .keys import _cursor, scan_items
 if TYPE_CHECKING:
     pass
 
-__all__ = ["commands", "pairs_reply", "parse_mpop", "pop_first", "pop_reply"]
+__all__ = ["commands", "pairs_reply", "pop_first", "pop_reply"]
 
 commands = RespApp(builtins=False)
 
@@ -506,35 +506,10 @@ def zpopmax(client: Client, argv: list[bytes]) -> Reply:
     return _zpop(client, argv, highest=True)
 
 
-def parse_mpop(argv: list[bytes], numkeys_index: int) -> tuple[list[bytes], bool, int]:
-    """ZMPOP's and BZMPOP's arguments from numkeys on: the keys, whether MAX,
-    and the count (1 without COUNT)."""
-    numkeys = parse_int(argv[numkeys_index], "ERR numkeys should be greater than 0")
-    if numkeys < 1:
-        raise ErrorReply("ERR numkeys should be greater than 0")
-    where = numkeys_index + numkeys + 1
-    if where >= len(argv):
-        raise ErrorReply(SYNTAX)
-    direction = argv[where].lower()
-    if direction not in (b"min", b"max"):
-        raise ErrorReply(SYNTAX)
-    count = None
-    index = where + 1
-    while index < len(argv):
-        if count is None and argv[index].lower() == b"count" and index + 1 < len(argv):
-            count = parse_int(argv[index + 1], "ERR count should be greater than 0")
-            if count < 1:
-                raise ErrorReply("ERR count should be greater than 0")
-            index += 2
-        else:
-            raise ErrorReply(SYNTAX)
-    return argv[numkeys_index + 1 : where], direction == b"max", 1 if count is None else count
-
-
 @commands.command("zmpop", arity=-4, flags=["write"], find_keys=keys_counted(1), group="sortedset")
 def zmpop(client: Client, argv: list[bytes]) -> Reply:
     """Remove and return members with scores in a sorted set."""
-    keys, highest, count = parse_mpop(argv, 1)
+    keys, highest, count = parse_mpop(argv, 1, (b"min", b"max"))
     found = pop_first(client.db, keys, highest=highest, count=count)
     if found is None:
         return NULL_ARRAY
@@ -847,8 +822,8 @@ async def bzpopmax(client: Client, argv: list[bytes]) -> Reply:
 async def bzmpop(client: Client, argv: list[bytes]) -> Reply:
     """Remove and return members with scores in a sorted set, or block until
     one is available."""
-    seconds = parse_timeout(argv[1])
-    keys, highest, count = parse_mpop(argv, 2)
+    keys, highest, count = parse_mpop(argv, 2, (b"min", b"max"))
+    seconds = parse_timeout(argv[1])  # after the other arguments, as Redis reads them
 
     def take(db: Database) -> Reply | None:
         found = pop_first(db, keys, highest=highest, count=count)

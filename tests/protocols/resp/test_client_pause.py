@@ -1,0 +1,200 @@
+# CLIENT PAUSE and CLIENT UNPAUSE against a real redis-server: the same
+# scenario on both servers, replies compared byte for byte in RESP2 and
+# RESP3. WRITE holds write commands (queued in MULTI too), PUBLISH, EXEC of a
+# transaction that writes and scripts that may write, everyone's and the
+# caller's own; reads, read-only scripts and WAIT run at once; held commands
+# run in the order they arrived once the pause ends (UNPAUSE or its time),
+# replies already due are sent before; a held client that leaves never runs
+# its command; ALL holds every command. CLIENT UNBLOCK does not release a
+# held client (Redis 7.2; 7.0 crashes), and keys do not expire meanwhile.
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.protocols.resp.respclient import RespClient, encode_command
+from tests.protocols.resp.test_zset_blocking import Raw, Scenario, Transcript, both
+from tests.protocols.resp.waiting import blocked_clients, until_blocked
+
+HELD: list[tuple[str, ...]] = [
+    ("RPUSH", "l", "0"),
+    ("PUBLISH", "channel", "message"),
+    ("EVAL", "return redis.call('RPUSH', 'l', '2')", "0"),  # no shebang: it may write
+    ("EVAL", "#!lua\nreturn redis.call('RPUSH', 'l', '3')", "0"),
+    ("MULTI",),  # not held; the SET queued after it is
+    ("SET", "k", "held in MULTI"),
+    ("RPUSH", "l", "6"),
+    ("XGROUP", "CREATE", "stream", "group", "$", "MKSTREAM"),  # a subcommand that writes
+    ("FUNCTION", "DELETE", "no such library"),
+    ("BLPOP", "l2", "0"),  # held, then blocks once it runs
+]
+
+
+def held_in_order(port: int, protocol: int) -> Transcript:
+    admin, reader = Raw(port, protocol), Raw(port, protocol)
+    writers = [Raw(port, protocol) for _ in HELD]
+    out = [admin.call("DEL", "l", "l2", "k", "stream")]
+    out.append(admin.call("CLIENT", "PAUSE", "100000", "WRITE"))
+    # what cannot write runs at once
+    out.append(reader.call("LRANGE", "l", "0", "-1"))
+    out.append(reader.call("EVAL_RO", "return 1", "0"))
+    out.append(reader.call("EVAL", "#!lua flags=no-writes\nreturn 2", "0"))
+    out.append(reader.call("WAIT", "0", "0"))
+    out.append(reader.call("PING"))
+    out.append(reader.call("XINFO", "STREAM", "nothing"))
+    blocked = 0
+    for writer, command in zip(writers, HELD, strict=True):
+        if command == ("SET", "k", "held in MULTI"):
+            writer = writers[HELD.index(("MULTI",))]  # the MULTI's client sends it
+        writer.send(*command)
+        if command == ("MULTI",):
+            out.append(writer.reply())
+            continue
+        blocked += 1
+        until_blocked(port, blocked)
+    # a pipeline: the GET's reply is sent while the SET behind it is held
+    reader.sock.sendall(encode_command("GET", "k") + encode_command("SET", "k", "late"))
+    out.append(reader.reply())
+    until_blocked(port, blocked + 1)
+    out.append(admin.call("CLIENT", "UNPAUSE"))
+    for writer, command in zip(writers, HELD, strict=True):
+        if command not in (("MULTI",), ("SET", "k", "held in MULTI"), ("BLPOP", "l2", "0")):
+            out.append(writer.reply())
+    multi = writers[HELD.index(("MULTI",))]
+    out.append(multi.reply())  # QUEUED, once the pause ended
+    out.append(multi.call("EXEC"))
+    out.append(reader.reply())
+    out.append(admin.call("LRANGE", "l", "0", "-1"))  # in the order they arrived
+    out.append(admin.call("GET", "k"))
+    out.append(admin.call("XINFO", "GROUPS", "stream"))
+    out.append(admin.call("DEL", "stream"))
+    out.append(admin.call("RPUSH", "l2", "x"))
+    out.append(writers[-1].reply())  # the BLPOP ran, blocked, and is served
+    for client in (admin, reader, *writers):
+        client.close()
+    return out
+
+
+def held_client_leaves(port: int, protocol: int) -> Transcript:
+    admin, leaving, killed, staying = (Raw(port, protocol) for _ in range(4))
+    out = [admin.call("DEL", "gone", "killed", "stays")]
+    killed_id = killed.call("CLIENT", "ID")[1:-2].decode()
+    out.append(admin.call("CLIENT", "PAUSE", "100000", "WRITE"))
+    out.append(admin.call("CLIENT", "PAUSE", "1", "WRITE"))  # a shorter pause does not shorten it
+    time.sleep(0.1)
+    leaving.send("SET", "gone", "1")
+    until_blocked(port, 1)
+    killed.send("SET", "killed", "1")
+    until_blocked(port, 2)
+    staying.send("SET", "stays", "1")
+    until_blocked(port, 3)
+    leaving.close()
+    until_blocked(port, 2)
+    out.append(admin.call("CLIENT", "KILL", "ID", killed_id))
+    until_blocked(port, 1)
+    out.append(admin.call("CLIENT", "UNPAUSE"))
+    out.append(staying.reply())
+    out.append(admin.call("EXISTS", "gone", "killed", "stays"))
+    for client in (admin, killed, staying):
+        client.close()
+    return out
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+@pytest.mark.parametrize("scenario", [held_in_order, held_client_leaves])
+def test_client_pause_matches_redis(
+    redis_port: int, netsvc_port: int, scenario: Scenario, protocol: int
+) -> None:
+    both(redis_port, netsvc_port, scenario, protocol)
+
+
+ERRORS: list[tuple[str, ...]] = [
+    ("CLIENT", "PAUSE"),
+    ("CLIENT", "PAUSE", "x"),
+    ("CLIENT", "PAUSE", "-1"),
+    ("CLIENT", "PAUSE", "1.5"),
+    ("CLIENT", "PAUSE", "x", "NEITHER"),  # the mode is read first
+    ("CLIENT", "PAUSE", "10", "WRITE", "x"),
+    ("CLIENT", "UNPAUSE", "x"),
+    ("CLIENT", "PAUSE", "0"),  # no pause at all
+    ("SET", "k", "not held"),
+    ("CLIENT", "PAUSE", "0", "write"),
+    ("CLIENT", "UNPAUSE"),
+    ("CLIENT", "UNPAUSE"),
+]
+
+
+def errors(port: int, protocol: int) -> Transcript:
+    client = Raw(port, protocol)
+    out = [client.call(*call) for call in ERRORS]
+    client.close()
+    return out
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_client_pause_errors_match_redis(redis_port: int, netsvc_port: int, protocol: int) -> None:
+    both(redis_port, netsvc_port, errors, protocol)
+
+
+@pytest.mark.parametrize("server", ["redis", "netsvc"])
+def test_pause_ends_by_itself_and_holds_its_caller(
+    request: pytest.FixtureRequest, server: str
+) -> None:
+    port = request.getfixturevalue(f"{server}_port")
+    with RespClient(port, timeout=20) as client, RespClient(port, timeout=20) as other:
+        client.call("DEL", "k")
+        assert client.call("CLIENT", "PAUSE", "400", "WRITE") == b"OK"
+        started = time.monotonic()
+        assert client.call("SET", "k", "v") == b"OK"  # the caller waits too
+        assert time.monotonic() - started >= 0.3
+        client.call("MULTI")
+        client.call("SET", "k", "queued")
+        assert other.call("CLIENT", "PAUSE", "400", "WRITE") == b"OK"
+        started = time.monotonic()
+        assert client.call("EXEC") == [b"OK"]  # a transaction that writes waits
+        assert time.monotonic() - started >= 0.3
+        assert other.call("CLIENT", "PAUSE", "400", "ALL") == b"OK"
+        started = time.monotonic()
+        assert client.call("PING") == b"PONG"  # ALL: every command waits
+        assert time.monotonic() - started >= 0.3
+
+
+@pytest.mark.parametrize("server", ["redis", "netsvc"])
+def test_keys_do_not_expire_while_paused(request: pytest.FixtureRequest, server: str) -> None:
+    port = request.getfixturevalue(f"{server}_port")
+    with RespClient(port, timeout=20) as client:
+        client.call("SELECT", "9")
+        client.call("FLUSHDB")
+        client.call("SET", "short", "lived", "PX", "50")
+        assert client.call("CLIENT", "PAUSE", "100000", "WRITE") == b"OK"
+        time.sleep(0.6)  # Redis's active expiry (10 times a second) would have run
+        assert client.call("DBSIZE") == 1
+        assert client.call("CLIENT", "UNPAUSE") == b"OK"
+        deadline = time.monotonic() + 10
+        while client.call("DBSIZE") != 0:  # expires once the pause is over
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert blocked_clients(port) == 0
+
+
+def test_client_unblock_leaves_a_held_client_held(netsvc_port: int) -> None:
+    # Redis 7.2 answers 0 (blockedClientMayTimeout: not for a pause); 7.0.15
+    # crashes on this, so netsvc alone
+    with RespClient(netsvc_port) as admin, RespClient(netsvc_port, timeout=20) as held:
+        held_id = held.call("CLIENT", "ID")
+        held.call("DEL", "unblock:k")
+        assert admin.call("CLIENT", "PAUSE", "100000", "WRITE") == b"OK"
+        held.send_raw(encode_command("SET", "unblock:k", "v"))
+        until_blocked(netsvc_port, 1)
+        flags = {
+            line.split()[0]: line.split(" flags=")[1].split()[0]
+            for line in admin.call("CLIENT", "LIST").decode().splitlines()
+        }
+        assert flags[f"id={held_id}"] == "b"
+        assert admin.call("CLIENT", "UNBLOCK", held_id) == 0
+        assert admin.call("CLIENT", "UNBLOCK", held_id, "ERROR") == 0
+        assert admin.call("EXISTS", "unblock:k") == 0
+        assert admin.call("CLIENT", "UNPAUSE") == b"OK"
+        assert held.reply() == b"OK"
+        assert admin.call("EXISTS", "unblock:k") == 1

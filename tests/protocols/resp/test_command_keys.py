@@ -1,0 +1,140 @@
+# COMMAND GETKEYS and COMMAND GETKEYSANDFLAGS against a real redis-server,
+# replies compared byte for byte in RESP2 and RESP3: for a call of each
+# family (fixed keys, movable keys, subcommands, SET with and without GET)
+# the keys and Redis's key-spec flags (RO/RW/OW/RM, access, update, insert,
+# delete), and Redis's errors in Redis's order.
+from __future__ import annotations
+
+import pytest
+
+from protocols.resp import KEY_INSERT, KEY_OW, KEY_READ, KEY_WRITE
+from protocols.resp._app import key_flag_names
+from tests.protocols.resp.respclient import RespClient
+from tests.protocols.resp.test_zset_blocking import Raw, Transcript, both
+
+# What each call is, as GETKEYS sees it (its arguments need not be valid otherwise)
+CALLS: list[tuple[str, ...]] = [
+    ("GET", "k"),
+    ("SET", "k", "v"),
+    ("SET", "k", "v", "EX", "10", "GET"),
+    ("set", "k", "v", "get"),
+    ("SETNX", "k", "v"),
+    ("MSET", "a", "1", "b", "2"),
+    ("MSETNX", "a", "1", "b", "2"),
+    ("GETDEL", "k"),
+    ("GETEX", "k", "PERSIST"),
+    ("APPEND", "k", "v"),
+    ("INCR", "k"),
+    ("STRLEN", "k"),
+    ("DEL", "a", "b", "c"),
+    ("UNLINK", "a"),
+    ("EXISTS", "a", "b"),
+    ("TYPE", "a"),
+    ("TOUCH", "a", "b"),
+    ("RENAME", "a", "b"),
+    ("RENAMENX", "a", "b"),
+    ("COPY", "a", "b"),
+    ("MOVE", "a", "1"),
+    ("EXPIRE", "a", "10"),
+    ("TTL", "a"),
+    ("PERSIST", "a"),
+    ("OBJECT", "ENCODING", "a"),
+    ("OBJECT", "IDLETIME", "a"),
+    ("LPUSH", "l", "x"),
+    ("LPOP", "l"),
+    ("LRANGE", "l", "0", "-1"),
+    ("LSET", "l", "0", "x"),
+    ("LREM", "l", "0", "x"),
+    ("LINSERT", "l", "BEFORE", "a", "b"),
+    ("LMOVE", "a", "b", "LEFT", "RIGHT"),
+    ("BLMOVE", "a", "b", "LEFT", "RIGHT", "0"),
+    ("RPOPLPUSH", "a", "b"),
+    ("BLPOP", "a", "b", "0"),
+    ("LMPOP", "2", "a", "b", "LEFT"),
+    ("BLMPOP", "0", "1", "a", "RIGHT"),
+    ("HSET", "h", "f", "v"),
+    ("HSETNX", "h", "f", "v"),
+    ("HDEL", "h", "f"),
+    ("HGETALL", "h"),
+    ("HINCRBY", "h", "f", "1"),
+    ("SADD", "s", "m"),
+    ("SREM", "s", "m"),
+    ("SMOVE", "a", "b", "m"),
+    ("SINTERSTORE", "d", "a", "b"),
+    ("SUNIONSTORE", "d", "a", "b"),
+    ("SPOP", "s"),
+    ("ZADD", "z", "1", "m"),
+    ("ZINCRBY", "z", "1", "m"),
+    ("ZRANGE", "z", "0", "-1"),
+    ("ZRANGESTORE", "d", "z", "0", "-1"),
+    ("ZUNIONSTORE", "d", "2", "a", "b"),
+    ("ZINTER", "2", "a", "b"),
+    ("ZDIFFSTORE", "d", "1", "a"),
+    ("ZMPOP", "2", "a", "b", "MIN"),
+    ("BZMPOP", "0", "1", "a", "MAX"),
+    ("BZPOPMIN", "a", "b", "0"),
+    ("ZREMRANGEBYRANK", "z", "0", "1"),
+    ("XADD", "s", "*", "f", "v"),
+    ("XRANGE", "s", "-", "+"),
+    ("XDEL", "s", "1-1"),
+    ("XTRIM", "s", "MAXLEN", "1"),
+    ("XACK", "s", "g", "1-1"),
+    ("XCLAIM", "s", "g", "c", "0", "1-1"),
+    ("XAUTOCLAIM", "s", "g", "c", "0", "0"),
+    ("XGROUP", "CREATE", "s", "g", "$"),
+    ("XGROUP", "DESTROY", "s", "g"),
+    ("XGROUP", "DELCONSUMER", "s", "g", "c"),
+    ("XINFO", "STREAM", "s"),
+    ("XREAD", "STREAMS", "a", "b", "0", "0"),
+    ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "a", ">"),
+    ("EVAL", "return 1", "2", "a", "b", "x"),
+    ("EVAL_RO", "return 1", "1", "a"),
+    ("EVAL", "return 1", "0"),  # no keys, and that is fine
+    ("FCALL", "f", "1", "a"),
+    ("WATCH", "a", "b"),
+    # errors
+    ("NOSUCHCOMMAND", "a"),
+    ("PING",),
+    ("ECHO", "a", "b"),  # "no key arguments" comes before the argument count
+    ("GET", "a", "b"),
+    ("LMPOP", "0", "a", "LEFT"),
+    ("ZUNIONSTORE", "d", "5", "a"),
+    ("OBJECT",),
+    ("OBJECT", "NOPE", "a"),
+    ("OBJECT", "HELP"),
+    ("XGROUP", "CREATE", "s"),
+    ("WAIT", "0", "0"),
+]
+
+
+def keys_and_flags(port: int, protocol: int) -> Transcript:
+    client = Raw(port, protocol)
+    out = []
+    for call in CALLS:
+        out.append(client.call("COMMAND", "GETKEYSANDFLAGS", *call))
+        out.append(client.call("COMMAND", "GETKEYS", *call))
+    out.append(client.call("COMMAND", "GETKEYSANDFLAGS", "GET"))
+    client.close()
+    return out
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_getkeys_and_flags_match_redis(redis_port: int, netsvc_port: int, protocol: int) -> None:
+    both(redis_port, netsvc_port, keys_and_flags, protocol)
+
+
+@pytest.mark.parametrize("name", ["move", "wait", "swapdb", "object"])
+def test_command_info_matches_redis(redis_port: int, netsvc_port: int, name: str) -> None:
+    # name, arity, flags, first key, last key, step, ACL categories
+    with RespClient(redis_port) as redis, RespClient(netsvc_port) as netsvc:
+        expected = redis.call("COMMAND", "INFO", name)[0][:7]
+        assert netsvc.call("COMMAND", "INFO", name)[0][:7] == expected
+
+
+def test_a_users_key_flags_without_an_intent_get_one() -> None:
+    # an app's command that says only what it does (KEY_READ, KEY_WRITE) is
+    # shown RO if it only reads, else RW, as Redis's own commands always are
+    assert key_flag_names(KEY_READ) == ["RO", "access"]
+    assert key_flag_names(KEY_WRITE) == ["RW", "update"]
+    assert key_flag_names(KEY_READ | KEY_WRITE) == ["RW", "access", "update"]
+    assert key_flag_names(KEY_OW | KEY_INSERT) == ["OW", "insert"]
