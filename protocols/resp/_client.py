@@ -108,6 +108,14 @@ class Client:
         self.authenticated = not acl.auth_required
         self.restricted = not self.user.unrestricted
 
+    def log_out(self) -> None:
+        """A client being disconnected because its user went away (ACL
+        DELUSER, LOAD): a user with no permission at all until it is gone,
+        never the default user, or a script it runs would go on as default."""
+        self.user = User(self.user.name)
+        self.authenticated = False
+        self.restricted = True
+
     def starts_waiting(self) -> None:
         """The command that runs starts to wait (a blocking command blocks,
         or CLIENT PAUSE holds it): call `when_blocked`, once."""

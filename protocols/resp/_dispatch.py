@@ -325,6 +325,10 @@ NOSCRIPT_COMMANDS[b"config"] = frozenset({b"get", b"resetstat", b"rewrite", b"se
 def _noscript(spec: CommandSpec, argv: list[bytes]) -> bool:
     if "noscript" in spec.flags:
         return True
+    if spec.subcommands and len(argv) > 1:  # ACL SETUSER, CLIENT SETINFO...: their own flags
+        sub = spec.subcommands.get(argv[1].lower())
+        if sub is not None and "noscript" in sub.flags:
+            return True
     if spec.name_bytes not in NOSCRIPT_COMMANDS:
         return False
     subs = NOSCRIPT_COMMANDS[spec.name_bytes]

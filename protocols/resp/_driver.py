@@ -76,9 +76,18 @@ class RespService(Service):
         if isinstance(users, str):
             raise AppError(f"cannot start: the ACL file (--resp-aclfile) has errors: {users}")
         if server.requirepass is not None:
-            log.warning(
-                "--resp-requirepass is ignored: the ACL file %s defines the default user", path
-            )
+            if b"default" in users:
+                log.warning(
+                    "--resp-requirepass is ignored: the ACL file %s defines the default user",
+                    path,
+                )
+            else:
+                log.warning(
+                    "--resp-requirepass is ignored: with an ACL file (%s) the default user is "
+                    "the file's, and it has none: default is on nopass ~* &* +@all; give it a "
+                    "line in the file (user default on >PASSWORD ...)",
+                    path,
+                )
         server.replace_users(users)
         log.info("ACL users loaded from %s: %d", path, len(users))
 
@@ -112,10 +121,10 @@ class RespService(Service):
             notes.append(f"ACL users besides default: {others}")
         if self.certificate_login:
             notes.append("a client certificate's CN logs in as the ACL user it names")
-        if acl.auth_required:
+        if acl.auth_required and not (self.server.protected_mode and acl.default.nopass):
             how = "ACL users (AUTH user password)" if others else "password (AUTH)"
             return Access(how, note="; ".join(notes))
-        if self.server.protected_mode:
+        if self.server.protected_mode:  # the default user has no password (on or off)
             protected = "protected mode: only 127.0.0.1, ::1 and Unix socket clients are served"
             return Access(
                 note="; ".join([protected, *notes]),

@@ -228,17 +228,19 @@ class PayloadError(Exception):
     """A payload FUNCTION RESTORE cannot read: Redis's text, without its ERR."""
 
 
-def read_payload(payload: bytes) -> Iterator[bytes]:
+def read_payload(payload: bytes, max_code: int | None = None) -> Iterator[bytes]:
     """The library codes of a FUNCTION DUMP payload, one at a time, as
     FUNCTION RESTORE reads them (verifyDumpPayload first, then each record
     before the next: a bad record is found after the libraries before it are
-    loaded); PayloadError where it cannot be read."""
+    loaded); PayloadError where it cannot be read. A compressed code that
+    says it is longer than `max_code` is not expanded (a decompression bomb:
+    such a library could not load within lua-memory-limit anyway)."""
     if len(payload) < 10:
         raise PayloadError(PAYLOAD_WRONG)
     version = int.from_bytes(payload[-10:-8], "little")
     if version > RDB_VERSION_READ or crc64(payload[:-8]) != int.from_bytes(payload[-8:], "little"):
         raise PayloadError(PAYLOAD_WRONG)
-    reader = _Reader(payload)
+    reader = _Reader(payload, max_code)
     while len(payload) - reader.pos > 10:  # records until the version and checksum
         kind = reader.byte()
         if kind == OPCODE_FUNCTION_PRE_GA:
@@ -249,6 +251,18 @@ def read_payload(payload: bytes) -> Iterator[bytes]:
         if code is None:
             raise PayloadError("Failed loading library payload")
         yield code
+
+
+def read_all(payload: bytes, max_code: int) -> tuple[list[bytes], PayloadError | None]:
+    """read_payload in one go (for a worker thread: the checksum and LZF are
+    pure Python, seconds for a large payload): the codes read, and the error
+    that stopped it, which FUNCTION RESTORE reports after loading them."""
+    codes: list[bytes] = []
+    try:
+        codes.extend(read_payload(payload, max_code))
+    except PayloadError as exc:
+        return codes, exc
+    return codes, None
 
 
 def _rdb_length(length: int) -> bytes:
@@ -293,9 +307,10 @@ def _int_encoding(data: bytes) -> bytes | None:
 class _Reader:
     """rio over a payload: None wherever Redis's loading fails."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, max_expanded: int | None = None) -> None:
         self.data = data
         self.pos = 0
+        self.max_expanded = max_expanded
 
     def take(self, size: int) -> bytes | None:
         if self.pos + size > len(self.data):
@@ -340,6 +355,8 @@ class _Reader:
             return None
         sizes = self.length(), self.length()
         if sizes[0] is None or sizes[1] is None or sizes[0][1] or sizes[1][1]:
+            return None
+        if self.max_expanded is not None and sizes[1][0] > self.max_expanded:
             return None
         compressed = self.take(sizes[0][0])
         if compressed is None:

@@ -480,6 +480,13 @@ local function load_library(chunk, limit)
   return ok, err
 end
 
+-- after a load that Lua itself could not finish (no memory for pcall): the
+-- interpreter must not stay in load mode, where functions see only the load API
+local function end_loading()
+  sethook()
+  loading = false
+end
+
 local function call_function(f, keys, args, limit)
   memory_limit = limit
   setfenv(0, G)
@@ -540,7 +547,8 @@ end
 for _, f in next, redis do if type(f) == 'function' then setfenv(f, P) end end
 setfenv(math.random, P)
 setfenv(math.randomseed, P)
-return compile, run, classify, error_info, where, compile_library, load_library, call_function
+return compile, run, classify, error_info, where, compile_library, load_library, call_function,
+  end_loading
 """
 
 
@@ -670,7 +678,8 @@ class LuaEngine:
             "function(src, py) return assert(loadstring(src, '=netsvc'))(py) end"
         )(_PRELUDE.encode(), table(callbacks))
         self._compile, self._run, self._classify, self._error_info = prelude[:4]
-        self._compile_library, self._load_library, self._call_function = prelude[5:]
+        self._compile_library, self._load_library, self._call_function = prelude[5:8]
+        self._end_loading = prelude[8]
         self.table_from = table
         self._thread = threading.Thread(target=self._main, name="resp-lua", daemon=True)
         self._thread.start()
@@ -775,6 +784,7 @@ class LuaEngine:
             ok, error = self._load_library(run.function, limit // 1024)
         except lupa.LuaError as exc:  # not enough memory for pcall itself
             self.lua.gccollect()
+            self._end_loading()
             ok, error = False, str(exc).encode()
         finally:
             self.loading = None

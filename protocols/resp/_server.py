@@ -213,8 +213,7 @@ class RedisServer:
         deleted = [user for name in names if (user := self.acl.users.pop(name, None)) is not None]
         for client in list(self.clients.values()):
             if any(client.user is user for user in deleted):
-                client.login_as_default()
-                client.authenticated = False
+                client.log_out()
                 client.kill(by=by)
         return len(deleted)
 
@@ -226,8 +225,7 @@ class RedisServer:
         for client in list(self.clients.values()):
             new = users.get(client.user.name)
             if new is None or self._denied_subscriptions(client, new):
-                client.login_as_default()
-                client.authenticated = False
+                client.log_out()
                 if by is not None:
                     client.kill(by=by)
                 continue

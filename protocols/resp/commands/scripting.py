@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import trio
+
 from .._app import RespApp
 from .._args import parse_int
 from .._client import Client
@@ -16,9 +18,8 @@ from .._functions import (
     FUNCTION_FLAGS,
     Libraries,
     Library,
-    PayloadError,
     dump_payload,
-    read_payload,
+    read_all,
 )
 from .._reply import OK, ErrorReply, Reply, Status
 from .._scripting import NOSCRIPT, parse_shebang
@@ -291,8 +292,9 @@ async def function_command(client: Client, argv: list[bytes]) -> Reply:
             raise ErrorReply("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
         scripting.flush_functions()
         return OK
-    if sub == b"dump":
-        return dump_payload(library.code for library in scripting.functions.libraries.values())
+    if sub == b"dump":  # LZF is pure Python: compressed in a worker thread
+        codes = [library.code for library in scripting.functions.libraries.values()]
+        return await trio.to_thread.run_sync(dump_payload, codes)
     if sub == b"restore":
         return await _function_restore(client, argv)
     name = argv[0].decode(errors="replace").upper()
@@ -323,13 +325,14 @@ async def _function_restore(client: Client, argv: list[bytes]) -> Reply:
         )
     scripting = client.server.scripting
     restored = Libraries()
-    try:
-        for code in read_payload(argv[2]):
-            loaded = await scripting.create_library(client, code, restored, replace=False)
-            if isinstance(loaded, ErrorReply):
-                return loaded
-    except PayloadError as exc:
-        raise ErrorReply(f"ERR {exc}") from None
+    # checked and expanded in a worker thread: the event loop goes on meanwhile
+    codes, unreadable = await trio.to_thread.run_sync(read_all, argv[2], scripting.memory_limit())
+    for code in codes:
+        loaded = await scripting.create_library(client, code, restored, replace=False)
+        if isinstance(loaded, ErrorReply):
+            return loaded
+    if unreadable is not None:
+        raise ErrorReply(f"ERR {unreadable}")
     if policy == b"flush":
         scripting.functions = restored
         return OK

@@ -270,6 +270,35 @@ def test_a_user_deleting_itself_gets_the_reply_then_the_end(port: int) -> None:
         assert gina.closed()
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        "redis.call('acl', 'setuser', 'x', 'on', '+@all')",
+        "redis.call('acl', 'deluser', 'v')",
+        "redis.call('acl', 'whoami')",
+        "redis.call('client', 'setinfo', 'lib-name', 'x')",
+    ],
+)
+def test_acl_and_noscript_subcommands_are_refused_from_scripts(port: int, call: str) -> None:
+    # a subcommand's own noscript flag counts (Redis: "not allowed from script")
+    with RespClient(port) as client:
+        reply = client.call("EVAL", f"return {call}", "0")
+        assert "This Redis command is not allowed from script" in str(reply), reply
+
+
+def test_a_script_cannot_escape_its_user_by_deleting_it(port: int) -> None:
+    # a user allowed to delete itself, and nothing else but GET: once deleted,
+    # its client is on its way out with no permissions, never the default user's
+    add_user(port, "v", "+eval", "+acl|deluser", "+get", "~*")
+    script = "redis.pcall('acl', 'deluser', 'v'); return redis.pcall('set', 'pwned', 'after')"
+    with RespClient(port) as v, RespClient(port) as admin:
+        v.call("AUTH", "v", PASSWORD)
+        reply = v.call("EVAL", script, "0")
+        assert "no permissions to run the 'set' command" in str(reply), reply
+        assert admin.call("GET", "pwned") is None
+        assert b"v" in admin.call("ACL", "USERS")  # ACL DELUSER is not for scripts
+
+
 def test_subscribers_losing_their_channels_are_disconnected(port: int) -> None:
     add_user(port, "hal", "+@all", "resetchannels", "&news.*", "&sport")
     with RespClient(port) as hal, RespClient(port) as admin, RespClient(port) as other:

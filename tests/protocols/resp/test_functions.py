@@ -421,3 +421,48 @@ def test_command_getkeys_of_a_call_with_no_keys_is_empty(client: RespClient) -> 
     assert client.call("command", "getkeys", "fcall", "f", "1", "k") == [b"k"]
     error = client.call("command", "getkeys", "ping", "x")
     assert "has no key arguments" in str(error)
+
+
+def test_a_restore_bomb_is_refused_without_expanding_it(client: RespClient) -> None:
+    # a record that expands to more than any library can be (lua-memory-limit,
+    # here 1 MiB) is refused before it is expanded: LZF turns a few KB into
+    # many MB, and the expansion is pure Python
+    from protocols.resp._functions import (
+        OPCODE_FUNCTION,
+        RDB_VERSION_WRITTEN,
+        _rdb_length,
+        crc64,
+        lzf_compress,
+    )
+
+    plain = b"-" * (2 * 1024 * 1024)
+    packed = lzf_compress(plain, len(plain) - 1)
+    assert packed is not None and len(packed) < 100_000
+    record = bytes([OPCODE_FUNCTION, 0xC3]) + _rdb_length(len(packed)) + _rdb_length(len(plain))
+    body = record + packed + RDB_VERSION_WRITTEN.to_bytes(2, "little")
+    payload = body + crc64(body).to_bytes(8, "little")
+    client.call("config", "set", "lua-memory-limit", str(1024 * 1024))
+    try:
+        reply = client.call("function", "restore", payload)
+    finally:
+        client.call("config", "set", "lua-memory-limit", str(64 * 1024 * 1024))
+    assert "Failed loading library payload" in str(reply), reply
+    assert client.call("function", "list") == []
+
+
+def test_a_large_restore_leaves_other_clients_served(client: RespClient, netsvc_port: int) -> None:
+    # a valid 4 MB payload: its checksum alone is about 0.2 s of pure Python,
+    # in a worker thread, while another client's PING is answered
+    body = "-- " + "x" * (4 * 1024 * 1024) + "\n"
+    code = "#!lua name=big\n" + body + "redis.register_function('f', function() return 1 end)"
+    assert client.call("function", "load", code) == b"big"
+    payload = client.call("function", "dump")
+    client.call("function", "flush")
+    thread, result = _in_thread(lambda: client.call("function", "restore", payload))
+    with RespClient(netsvc_port, timeout=20) as other:
+        started = time.monotonic()
+        assert other.call("ping") == b"PONG"
+        pinged = time.monotonic() - started
+    thread.join(30)
+    assert result == [b"OK"]
+    assert pinged < 1.0
