@@ -41,6 +41,9 @@ class Runtime:
     def __init__(self) -> None:
         self.counters = Counters()
         self.listeners: list[ListenerInfo] = []
+        self.certificate = False
+        """Whether the server has a certificate (--certfile): TLS listeners use
+        it, and plain ones can switch to TLS (Connection.start_tls)."""
         self.trusted_proxies = TrustedProxies.parse(DEFAULT_TRUSTED_PROXIES)
         """Peers whose word about the real client is taken (--forwarded-allow-ips):
         PROXY protocol headers, and a plugin's forwarding headers (X-Forwarded-For)."""

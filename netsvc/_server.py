@@ -163,6 +163,7 @@ class Server:
         if any(listen.tls for listen in listens) and ssl_context is None:
             raise ValueError("a TLS listener needs a certificate: give --certfile and --keyfile")
         self.runtime = Runtime()
+        self.runtime.certificate = ssl_context is not None
         if trusted_proxies is not None:
             self.runtime.trusted_proxies = trusted_proxies
         self._listens = listens

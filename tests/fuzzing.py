@@ -8,16 +8,20 @@
 # the server's log, deduplicated.
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import dataclasses
 import os
 import random
 import re
+import shutil
 import socket
 import struct
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -55,33 +59,66 @@ __all__ = [
     "serve_args",
     "suspects",
     "throw",
+    "xmpp_accounts",
     "xmpp_phases",
 ]
 
 PROTOCOLS = ("resp", "http", "xmpp")
 MAX_INPUT = 256 * 1024  # mutations never grow an input past this
 # `netsvc serve` arguments for a fuzzed server: a short grace period, so that a
-# client left blocked (BLPOP 0) cannot hold the shutdown for long; XMPP logs in
-# any user (so stanzas after SASL are reached), has the echo bot, reads at full speed.
+# client left blocked (BLPOP 0) cannot hold the shutdown for long. XMPP has the
+# echo bot, reads at full speed, lets clients register accounts (no limit per
+# address) and subscribe without limit; serve_args() adds a fresh database
+# whose accounts are the fuzzed users' (so stanzas after SASL are reached).
 _COMMON_ARGS = ["--port", "0", "--graceful-timeout", "2", "--max-connections", "2000"]
 SERVE_ARGS: dict[str, list[str]] = {
     "resp": ["--protocol", "resp", *_COMMON_ARGS],
     "http": ["--protocol", "http", *_COMMON_ARGS],
     "xmpp": [
         *("--protocol", "xmpp", *_COMMON_ARGS, "--app", "examples.echobot:app"),
-        *("--xmpp-insecure-any-password", "true", "--xmpp-max-bytes-per-second", "0"),
+        *("--xmpp-max-bytes-per-second", "0", "--xmpp-allow-registration", "true"),
+        *("--xmpp-registrations-per-hour", "0", "--xmpp-subscriptions-per-minute", "0"),
     ],
 }
+XMPP_PASSWORD = "secret"  # every fuzzed user's, and the health check's
 
 
 def serve_args(protocol: str, app: str | None = None) -> list[str]:
-    """SERVE_ARGS[protocol], with `app` (MODULE:ATTRIBUTE) as the --app if given."""
+    """SERVE_ARGS[protocol], with `app` (MODULE:ATTRIBUTE) as the --app if
+    given; for XMPP, with accounts (xmpp_accounts())."""
     args = list(SERVE_ARGS[protocol])
     if app is not None:
         if "--app" in args:
             del args[args.index("--app") : args.index("--app") + 2]
         args += ["--app", app]
+    if protocol == "xmpp":
+        args += xmpp_accounts()
     return args
+
+
+def xmpp_accounts() -> list[str]:
+    """`--xmpp-database` and `--xmpp-users-file` options: a new database (its
+    folder removed at exit) into which the server imports an account for
+    each usable name the XMPP inputs log in as, and for the health check, all
+    with XMPP_PASSWORD; hashed with few SCRAM iterations, so that thousands
+    of logins do not keep the server busy hashing."""
+    from protocols.xmpp import Accounts
+    from protocols.xmpp._accounts import AccountError, check_name, hash_password
+
+    folder = tempfile.mkdtemp(prefix="netsvc-fuzz-xmpp-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    accounts = Accounts()
+    for name in sorted({*_X_USERS, "healthcheck"}):
+        with contextlib.suppress(AccountError):
+            accounts.passwords[check_name(name)] = hash_password(XMPP_PASSWORD, iterations=16)
+    accounts.path = Path(folder, "users")
+    accounts.save()
+    return [
+        "--xmpp-database",
+        str(Path(folder, "xmpp.db")),
+        "--xmpp-users-file",
+        str(accounts.path),
+    ]
 
 
 # -- mutations ------------------------------------------------------------------------------
@@ -646,10 +683,12 @@ def xmpp_header(rng: random.Random) -> bytes:
     return text.encode() + rng.choice((b"", b"\n", b" "))
 
 
-def xmpp_auth(rng: random.Random) -> tuple[bytes, str]:
-    """SASL PLAIN <auth/> (mostly well-formed) and the user it logs in."""
-    user = rng.choice(_X_USERS[:3]) if rng.random() < 0.7 else rng.choice(_X_USERS)
-    raw = f"\0{user}\0secret".encode()
+def xmpp_auth(rng: random.Random, user: str | None = None) -> tuple[bytes, str]:
+    """SASL PLAIN <auth/> (mostly well-formed) and the user it logs in: `user`,
+    or one of the fuzzed users."""
+    if user is None:
+        user = rng.choice(_X_USERS[:3]) if rng.random() < 0.7 else rng.choice(_X_USERS)
+    raw = f"\0{user}\0{XMPP_PASSWORD}".encode()
     roll = rng.random()
     if roll < 0.05:
         raw = f"{user}\0secret".encode()  # one NUL
@@ -683,9 +722,72 @@ def _element(rng: random.Random, depth: int = 0) -> str:
     return f"<{name}{attrs}/>" if not inner else f"<{name}{attrs}>{inner}</{name}>"
 
 
+_X_NAMES = ["Bob", "", "a &amp; b", "é", "x" * 300, "&lt;b&gt;", " ", "&#10;"]
+_X_GROUPS = ["friends", "", "Friends", "x" * 300, "é", "a &amp; b", "  ", "&#x1F600;"]
+_X_SUBSCRIPTIONS = ["remove", "remove", "both", "none", "to", "from", "x", ""]
+_X_PRESENCE_TYPES = ["", "", "", "unavailable", "subscribe", "subscribed", "unsubscribe"]
+_X_PRESENCE_TYPES += ["unsubscribed", "probe", "error", "x"]
+
+
+def xmpp_roster_set(rng: random.Random) -> str:
+    """A roster set's payload (RFC 6121 2.3-2.5): items to add, rename, group
+    or remove, mostly one, with JIDs good and bad, names and groups."""
+    items = []
+    for _ in range(rng.choice((1, 1, 1, 1, 1, 2, 0))):
+        attrs = _attr("jid", rng.choice(_X_JIDS), rng) if rng.random() < 0.95 else ""
+        if rng.random() < 0.4:
+            attrs += _attr("name", rng.choice(_X_NAMES), rng)
+        if rng.random() < 0.5:
+            attrs += _attr("subscription", rng.choice(_X_SUBSCRIPTIONS), rng)
+        if rng.random() < 0.05:
+            attrs += _attr("ask", rng.choice(("subscribe", "x")), rng)
+        count = rng.choice((0, 0, 1, 1, 2, 3, 40 if rng.random() < 0.02 else 1))
+        groups = "".join(f"<group>{rng.choice(_X_GROUPS)}</group>" for _ in range(count))
+        if rng.random() < 0.05:
+            groups += "<group>friends</group><group>friends</group>"  # the same group twice
+        items.append(f"<item{attrs}>{groups}</item>" if groups else f"<item{attrs}/>")
+    return f"<query xmlns='jabber:iq:roster'>{''.join(items)}</query>"
+
+
+def xmpp_register(rng: random.Random, user: str | None) -> bytes:
+    """An in-band registration IQ (XEP-0077): before login (`user` None) the
+    form, a new account (a name good, taken or bad) or a removal; after it,
+    the form, a password change or the account's removal. Only a user whose
+    account a fuzzed session registered itself (fz...) changes its password
+    for real or removes it, so that the shared users keep theirs."""
+    kind = rng.choice(("set", "set", "set", "get", "result", "error", ""))
+    attrs = _attr("type", kind, rng) if kind else ""
+    attrs += _attr("id", "reg", rng)
+    if rng.random() < 0.2:
+        attrs += _attr("to", rng.choice(("localhost", "alice@localhost", "other")), rng)
+    mine = user is not None and user.startswith("fz")
+    roll = rng.random()
+    if roll < 0.15 or kind == "get":
+        fields = ""
+    elif roll < 0.25 and (user is None or mine):
+        fields = "<remove/>"
+    else:
+        if user is None:  # a new account: fresh, taken or unusable
+            name = f"fz{rng.randrange(10**9)}" if rng.random() < 0.5 else rng.choice(_X_USERS)
+            password = XMPP_PASSWORD
+        elif mine:
+            name, password = user, rng.choice((XMPP_PASSWORD, "another", ""))
+        else:  # someone else's name, or no new password: refused
+            name, password = rng.choice(((rng.choice(_X_USERS), XMPP_PASSWORD), (user, "")))
+        fields = ""
+        if rng.random() < 0.95:
+            fields += f"<username>{name}</username>"
+        if rng.random() < 0.95:
+            fields += f"<password>{password}</password>"
+        if rng.random() < 0.1:  # a data form beside the fields: ignored
+            fields += "<x xmlns='jabber:x:data' type='submit'><field var='username'/></x>"
+    return f"<iq{attrs}><query xmlns='jabber:iq:register'>{fields}</query></iq>".encode()
+
+
 def xmpp_stanza(rng: random.Random, user: str) -> bytes:
-    """One stanza after login: messages, presence, IQs (roster, ping, disco,
-    binding again, to other users), odd top-level elements, keepalives."""
+    """One stanza after login: messages, presence (subscriptions and probes
+    too), IQs (roster get and set, ping, disco, in-band registration, binding
+    again, to other users), odd top-level elements, keepalives."""
     roll = rng.random()
     sid = _attr("id", rng.choice(("1", "", "x" * 200, "a'b")), rng) if rng.random() < 0.8 else ""
     sender = _attr("from", rng.choice((f"{user}@localhost", *_X_JIDS)), rng)
@@ -704,9 +806,9 @@ def xmpp_stanza(rng: random.Random, user: str) -> bytes:
             parts.append("<body>second</body><body xml:lang='fr'>b</body>")
         text = f"<message{to}{kind}{sid}{sender}>{''.join(parts)}</message>"
     elif roll < 0.55:
-        kind = rng.choice(("", "", "", "unavailable", "subscribe", "probe", "error", "x"))
+        kind = rng.choice(_X_PRESENCE_TYPES)
         attrs = _attr("type", kind, rng) if kind else ""
-        if rng.random() < 0.15:
+        if rng.random() < (0.85 if kind in _X_PRESENCE_TYPES[4:9] else 0.15):
             attrs += _attr("to", rng.choice(_X_JIDS), rng)
         parts = []
         if rng.random() < 0.4:
@@ -718,16 +820,23 @@ def xmpp_stanza(rng: random.Random, user: str) -> bytes:
         if rng.random() < 0.3:
             parts.append(f"<status>{rng.choice(_X_TEXT)}</status>")
         inner = "".join(parts)
-        text = f"<presence{attrs}{sid}{sender}>{inner}</presence>" if inner else "<presence/>"
+        opening = f"<presence{attrs}{sid}{sender}"
+        text = f"{opening}>{inner}</presence>" if inner else f"{opening}/>"
     elif roll < 0.85:
+        payload = rng.random()
+        if payload < 0.1:
+            return xmpp_register(rng, user)
         kind = rng.choice(("get", "get", "set", "result", "error", "", "x"))
+        if 0.15 <= payload < 0.3 and rng.random() < 0.9:
+            kind = "set"  # a roster change
         attrs = _attr("type", kind, rng) if kind else ""
         if rng.random() < 0.25:
             attrs += _attr("to", rng.choice(_X_JIDS), rng)
-        payload = rng.random()
         if payload < 0.15:
             inner = "<query xmlns='jabber:iq:roster'/>"
         elif payload < 0.3:
+            inner = xmpp_roster_set(rng)
+        elif payload < 0.36:
             inner = "<ping xmlns='urn:xmpp:ping'/>"
         elif payload < 0.4:
             inner = f"<query xmlns='{rng.choice(_X_NS[2:4])}'/>"
@@ -774,8 +883,17 @@ def xmpp_phases(rng: random.Random) -> list[bytes]:
     if rng.random() < 0.05:  # no login: stanzas straight away
         body = b"".join(xmpp_stanza(rng, "x") for _ in range(rng.choice((1, 2, 3))))
         return [mutate(rng, header + body, XMPP_TOKENS, XMPP_NUMBERS, keep=0.3)]
-    auth, user = xmpp_auth(rng)
-    first = [header, auth]
+    registering = b""
+    fresh = None
+    if rng.random() < 0.25:  # in-band registration first (XEP-0077)
+        registering = b"".join(xmpp_register(rng, None) for _ in range(rng.choice((1, 1, 2))))
+        if rng.random() < 0.6:  # an account of its own, to log in as
+            fresh = f"fz{rng.randrange(10**9)}"
+            fields = f"<username>{fresh}</username><password>{XMPP_PASSWORD}</password>"
+            query = f"<query xmlns='jabber:iq:register'>{fields}</query>"
+            registering += f"<iq type='set' id='new'>{query}</iq>".encode()
+    auth, user = xmpp_auth(rng, fresh)
+    first = [header + registering, auth]
     second = [xmpp_header(rng) if rng.random() < 0.98 else b""]
     if rng.random() < 0.95:
         resource = rng.choice(("fuzz", "", "r", "fuzz", "x" * 500, "a/b", "é", " "))
@@ -784,9 +902,17 @@ def xmpp_phases(rng: random.Random) -> list[bytes]:
     if rng.random() < 0.3:
         session = "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>"
         second.append(f"<iq type='set' id='s'>{session}</iq>".encode())
+    if rng.random() < 0.5:  # as clients do: the roster (then roster pushes come), presence
+        second.append(b"<iq type='get' id='roster'><query xmlns='jabber:iq:roster'/></iq>")
     if rng.random() < 0.7:
         second.append(b"<presence/>")
     second += [xmpp_stanza(rng, user) for _ in range(rng.choice((1, 2, 3, 5)))]
+    if fresh is not None and rng.random() < 0.6:  # its own account: a new password, removal
+        change = rng.choice(("<remove/>", f"<username>{fresh}</username><password>new</password>"))
+        query = f"<query xmlns='jabber:iq:register'>{change}</query>"
+        second.insert(
+            rng.randrange(2, len(second) + 1), f"<iq type='set' id='a'>{query}</iq>".encode()
+        )
     if rng.random() < 0.2:
         second.append(b"</stream:stream>")
     target = rng.random()
@@ -1102,7 +1228,7 @@ async def _xmpp_check(stream: trio.SocketStream) -> str | None:
     got = await _converse(stream, header, b"</stream:features>")
     if b"<mechanism>PLAIN</mechanism>" not in got:
         return f"the stream header got {got[:300]!r}"
-    token = base64.b64encode(b"\0healthcheck\0pw")
+    token = base64.b64encode(f"\0healthcheck\0{XMPP_PASSWORD}".encode())
     auth = b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%b</auth>" % token
     got = await _converse(stream, auth, b"\n")
     if not got.startswith(b"<success"):
@@ -1225,7 +1351,7 @@ async def fuzz_server(
     from tests.serveprocess import ServeProcess, host_port  # imports pytest: only here
 
     print(f"fuzz seed {seed}: {count} mutated {protocol} inputs (tools.fuzz replays any of them)")
-    with ServeProcess(SERVE_ARGS[protocol]) as server:
+    with ServeProcess(serve_args(protocol)) as server:
         host, port = host_port(server.urls[0])
         outcomes = await run_inputs(host, port, inputs(protocol, seed, count), concurrency=32)
         sick = await healthy(protocol, host, port)

@@ -125,9 +125,17 @@ def check_stored(stored: str, password: str) -> tuple[bool, str | None]:
 
 
 def check_name(name: str) -> str:
+    """A user name as accounts keep it (stripped, lowercased): the local part
+    of a JID (at most 1023 bytes, RFC 7622) without the characters XMPP
+    forbids there or that would mislead (spaces, commas, controls)."""
     name = name.strip().lower()
-    if not name or any(ch in "\"&'/:<>@ ,\t\r\n" for ch in name):
-        raise AccountError(f"{name!r} is not a usable user name")
+    if (
+        not name
+        or len(name.encode()) > 1023
+        or not name.isprintable()
+        or any(ch in "\"&'/:<>@ ," for ch in name)
+    ):
+        raise AccountError(f"{name[:100]!r} is not a usable user name")
     return name
 
 

@@ -41,6 +41,18 @@ class XmppProtocol(Protocol[XmppApp, XmppSettings]):
                 "with --xmpp-users-file FILE (`python -m protocols.xmpp adduser FILE NAME`) or, "
                 "for development only, --xmpp-insecure-any-password true"
             )
+        if settings.allow_registration and settings.database is None:
+            raise AppError(
+                "--xmpp-allow-registration needs --xmpp-database FILE: the accounts clients "
+                "register are kept there (an account file is written by adduser alone)"
+            )
+        if settings.allow_registration and settings.insecure_any_password:
+            raise AppError(
+                "--xmpp-allow-registration with --xmpp-insecure-any-password: every name "
+                "logs in already, so no account can be registered; drop one of them"
+            )
+        if settings.registrations_per_hour < 0:
+            raise AppError("--xmpp-registrations-per-hour must be 0 (no limit) or more")
         if settings.starttls not in STARTTLS_CHOICES:
             raise AppError(
                 f"--xmpp-starttls {settings.starttls!r}: "

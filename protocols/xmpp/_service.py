@@ -5,7 +5,9 @@
 # subscriptions (RFC 6121 sections 2-3: the state changes are _roster's,
 # kept in _store), offline messages (XEP-0160: stored when the user has no
 # available resource, delivered at their next initial presence), and the
-# server's own answers (roster, ping, disco, bots and users' IQ handlers).
+# server's own answers (roster, ping, disco, bots and users' IQ handlers),
+# and accounts clients manage themselves (XEP-0077: registration before
+# login when allowed; a new password, or the account's removal, after).
 from __future__ import annotations
 
 import dataclasses
@@ -23,6 +25,14 @@ from netsvc import Access, AppError, Connection, ListenAddress, Runtime, Service
 from ._accounts import Accounts, AccountStore
 from ._app import Sender, XmppApp
 from ._jid import JID
+from ._register import (
+    Budget,
+    RegistrationError,
+    address_key,
+    parse_request,
+    registered_form,
+    registration_form,
+)
 from ._roster import (
     SUBSCRIPTION_TYPES,
     Item,
@@ -40,6 +50,7 @@ from ._stanzas import (
     DISCO_INFO_NS,
     DISCO_ITEMS_NS,
     PING_NS,
+    REGISTER_NS,
     ROSTER_NS,
     delay,
     iq_result,
@@ -64,6 +75,7 @@ class XmppService(Service):
     nursery: trio.Nursery  # from start(): the sessions' writer tasks run in it
 
     def __init__(self, app: XmppApp, settings: XmppSettings, runtime: Runtime) -> None:
+        self.runtime = runtime
         self.app = app
         self.settings = settings
         self.domain = settings.domain.lower()
@@ -73,6 +85,7 @@ class XmppService(Service):
         self._login_failures_logged: dict[str, float] = {}  # address -> when last logged
         self._subscribe_budget: dict[str, tuple[float, float]] = {}  # user -> (tokens, when)
         self._full_mailboxes: set[str] = set()  # users whose full offline storage was logged
+        self._registrations = Budget(settings.registrations_per_hour)  # per client address
 
     def check_listen(self, addresses: Sequence[ListenAddress]) -> None:
         settings = self.settings
@@ -94,14 +107,18 @@ class XmppService(Service):
         self.store.close()
 
     def access(self) -> Access:
+        starttls = self.settings.starttls if self.runtime.certificate else "off"
+        tls_note = f"STARTTLS {starttls} on plain listeners" if starttls != "off" else ""
         if self.settings.insecure_any_password:  # no authentication at all
+            notes = ["--xmpp-insecure-any-password: any login works, for development"]
             return Access(
-                note="--xmpp-insecure-any-password: any login works, for development",
+                note="; ".join(filter(None, [*notes, tls_note])),
                 advice="drop --xmpp-insecure-any-password-off-loopback and listen on 127.0.0.1",
             )
         return Access(
             "accounts (SASL SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN; "
-            "EXTERNAL with a client certificate)"
+            "EXTERNAL with a client certificate)",
+            note=tls_note,
         )
 
     def login_failed(self, conn: Connection, user: str) -> None:
@@ -622,15 +639,134 @@ class XmppService(Service):
         self.store.save(user, request.jid, None, False)
         session.send(iq_result(iq, sender=str(me)))
         self._push(user, request.jid, None)
-        contact = JID.parse(request.jid)
-        if self._local_user(request.jid) is None or contact.local in self.app.bots:
+        await self._cancel_subscriptions(me, JID.parse(request.jid), item, pending)
+
+    async def _cancel_subscriptions(
+        self, me: JID, contact: JID, item: Item | None, pending: bool
+    ) -> None:
+        """The contact's side of a removed roster item (RFC 6121 2.5.2): the
+        subscription from the user, or a request pending in, is refused
+        (unsubscribed, and unavailable presence); the one to them, or a request
+        pending out, is cancelled (unsubscribe)."""
+        if self._local_user(str(contact)) is None or contact.local in self.app.bots:
             return
-        if item.from_ or pending:
+        if (item is not None and item.from_) or pending:
             await self._subscription_in(me, contact, "unsubscribed")
-            if item.from_:
-                await self._presence_of(user, contact, unavailable=True)
-        if item.to or item.ask:
+            if item is not None and item.from_:
+                await self._presence_of(me.local, contact, unavailable=True)
+        if item is not None and (item.to or item.ask):
             await self._subscription_in(me, contact, "unsubscribe")
+
+    # -- accounts clients manage (XEP-0077) ---------------------------------------
+
+    @property
+    def _accounts_changeable(self) -> bool:
+        """Whether users may change their password and remove their account
+        from a client, as Prosody lets them: with the accounts in the
+        database (an account file is adduser's alone)."""
+        return self.settings.database is not None and not self.settings.insecure_any_password
+
+    def register(self, session: Session, iq: Element) -> None:
+        """A jabber:iq:register IQ before login (XEP-0077 3.1): the form, or a
+        new account. Refused when registration is off (service-unavailable),
+        over a connection a password may not cross (policy-violation, as
+        Prosody), past the address's budget (policy-violation, wait), and
+        for a name taken by a user or a bot (conflict)."""
+        kind = iq.get("type")
+        if kind not in ("get", "set"):
+            return  # results and errors are never answered
+        if not self.settings.allow_registration:
+            text = "in-band registration is off here"
+            session.send(stanza_error(iq, "service-unavailable", text=text))
+            return
+        if not session.may_send_secrets:
+            session.send(stanza_error(iq, "policy-violation", text="encryption is required"))
+            return
+        query = iq.find(q(REGISTER_NS, "query"))
+        assert query is not None
+        if kind == "get":
+            session.send(iq_result(iq, registration_form()))
+            return
+        request = parse_request(query)
+        try:
+            if request.remove:  # Prosody: there is no account to remove before login
+                raise RegistrationError("registration-required", "log in to remove an account")
+            name, password = request.new_account()
+        except RegistrationError as exc:
+            reply = stanza_error(iq, exc.condition, text=str(exc), error_type=exc.error_type)
+            session.send(reply)
+            return
+        address = address_key(session.conn.peer.ip)
+        if not self._registrations.take(address, time.monotonic()):
+            wait = self._registrations.wait(address, time.monotonic())
+            rate = self.settings.registrations_per_hour
+            text = f"at most {rate} new accounts an hour from your address: try in {wait:g} s"
+            session.send(stanza_error(iq, "policy-violation", text=text, error_type="wait"))
+            return
+        if name in self.app.bots or not self.store.create_user(name, password):
+            text = f"{name}@{self.domain} is taken"
+            session.send(stanza_error(iq, "conflict", text=text))
+            return
+        session.conn.log.info("registered %s@%s", name, self.domain)
+        session.send(iq_result(iq))
+
+    async def _account(self, session: Session, iq: Element, query: Element, sender: str) -> None:
+        """A jabber:iq:register IQ from a logged-in user: the form says they
+        are registered (XEP-0077 3.2.1); a set with their user name and a new
+        password changes it (3.3), and their other sessions end with the
+        stream error `reset`, as Prosody ends them; <remove/> removes the
+        account (3.2)."""
+        assert session.jid is not None
+        user = session.jid.local
+        if iq.get("type") == "get":
+            session.send(iq_result(iq, registered_form(user), sender=sender))
+            return
+        if not self._accounts_changeable:
+            text = "accounts are changed by the administrator here"
+            session.send(stanza_error(iq, "not-allowed", sender=sender, text=text))
+            return
+        request = parse_request(query)
+        if request.remove:
+            await self._remove_account(session, iq, sender)
+            return
+        name = (request.username or "").strip().lower()
+        if name != user or request.password is None:  # Prosody: bad-request
+            text = f"give your user name ({user}) and the new password"
+            session.send(stanza_error(iq, "bad-request", sender=sender, text=text))
+            return
+        if not request.password:
+            text = "the password is empty"
+            session.send(stanza_error(iq, "not-acceptable", sender=sender, text=text))
+            return
+        if not session.may_send_secrets:  # XEP-0077 3.3: not over this connection
+            text = "a password may not cross an unencrypted connection"
+            session.send(stanza_error(iq, "not-authorized", sender=sender, text=text))
+            return
+        self.store.set_password(user, request.password)
+        session.conn.log.info("%s changed their password", user)
+        session.send(iq_result(iq, sender=sender))
+        for other in list(self.sessions.get(user, {}).values()):
+            if other is not session:
+                other.end("reset", "the password was changed")
+
+    async def _remove_account(self, session: Session, iq: Element, sender: str) -> None:
+        """XEP-0077 3.2: the answer first, then the contacts' subscriptions
+        are cancelled as for removed roster items (RFC 6121 2.5.2), all that
+        is the user's is deleted, and each of their sessions ends with the
+        stream error `not-authorized`."""
+        assert session.jid is not None
+        user, me = session.jid.local, session.jid.bare
+        session.send(iq_result(iq, sender=sender))
+        requesters = set(self.store.requesters(user))
+        for item in self.store.roster(user):
+            await self._cancel_subscriptions(me, JID.parse(item.jid), item, item.jid in requesters)
+            requesters.discard(item.jid)
+        for jid in sorted(requesters):  # requests from those not in the roster: refused
+            await self._cancel_subscriptions(me, JID.parse(jid), None, True)
+        self.store.remove_user(user, str(me))
+        session.conn.log.info("%s removed their account", user)
+        for other in list(self.sessions.get(user, {}).values()):
+            other.end("not-authorized", "the account was removed")
 
     # -- IQs -----------------------------------------------------------------------
 
@@ -659,6 +795,8 @@ class XmppService(Service):
             session.send(iq_result(iq, self._roster(session.jid.local), sender=sender))
         elif namespace == ROSTER_NS and payload is not None:
             await self._roster_set(session, iq, payload)
+        elif namespace == REGISTER_NS and payload is not None:
+            await self._account(session, iq, payload, sender)
         elif namespace == PING_NS and kind == "get":
             session.send(iq_result(iq, sender=sender))
         elif namespace == DISCO_INFO_NS and kind == "get":
@@ -675,7 +813,10 @@ class XmppService(Service):
             q(DISCO_INFO_NS, "identity"),
             {"category": "server", "type": "im", "name": "netsvc"},
         )
-        features = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, ROSTER_NS, "msgoffline")
+        features: tuple[str, ...] = (DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, ROSTER_NS)
+        features += ("msgoffline",)
+        if self._accounts_changeable:  # a new password, the account removed (XEP-0077)
+            features += (REGISTER_NS,)
         for feature in (*features, *self.app.iq_handlers):
             SubElement(query, q(DISCO_INFO_NS, "feature"), {"var": feature})
         return query

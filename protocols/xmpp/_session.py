@@ -1,14 +1,14 @@
-# One client's XMPP session: stream negotiation (header, SASL PLAIN, restart,
-# resource binding, the legacy session), then stanzas in and out. Input is
-# framed by the sans-IO StreamParser, whatever the line breaks; output is one
-# stanza per line, queued and written by a task of its own. Flow control:
-# a sender whose stanza finds the receiver's queue full waits (its own
-# connection is not read meanwhile, so TCP pushes back on a flooding client);
-# a receiver is dropped only when its socket stops draining (the send
-# timeout), and the messages and IQs it did not get go back to their senders
-# as errors. An idle session keeps little: the writer task and its queue
-# exist only while there is output, and the parser's expat instance only
-# while a stanza is half-read.
+# One client's XMPP session: stream negotiation (header, STARTTLS, SASL,
+# in-band registration's IQs, restart, resource binding, the legacy session),
+# then stanzas in and out. Input is framed by the sans-IO StreamParser,
+# whatever the line breaks; output is one stanza per line, queued and
+# written by a task of its own. Flow control: a sender whose stanza finds the
+# receiver's queue full waits (its own connection is not read meanwhile, so
+# TCP pushes back on a flooding client); a receiver is dropped only when its
+# socket stops draining (the send timeout), and the messages and IQs it did
+# not get go back to their senders as errors (or offline storage). An idle
+# session keeps little: the writer task and its queue exist only while there
+# is output, and the parser's expat instance only while a stanza is half-read.
 from __future__ import annotations
 
 import base64
@@ -29,6 +29,7 @@ from ._scram import ScramError, ScramServer
 from ._stanzas import (
     BIND_NS,
     CLIENT_NS,
+    REGISTER_NS,
     SASL_NS,
     SESSION_NS,
     TLS_NS,
@@ -192,6 +193,14 @@ class Session:
         if self._write_error is not None:
             raise self._write_error
 
+    def end(self, condition: str, text: str) -> None:
+        """End this session from elsewhere with a stream error (its account was
+        removed, its password changed); what is queued before goes first."""
+        if self.closed:
+            return
+        self._end_with_error(condition, text)
+        self.conn.disconnect()
+
     def _end_with_error(self, condition: str, text: str | None = None) -> None:
         if not self.header_sent:
             self._send_header(None)
@@ -264,6 +273,7 @@ class Session:
                 external=self.conn.peer_certificate is not None,
                 starttls=self._starttls_offer(),
                 scram=SCRAM_MECHANISMS if self.service.accounts.scram_possible else (),
+                register=self.service.settings.allow_registration and self.may_send_secrets,
             )
         else:
             features = features_after_auth()
@@ -288,6 +298,9 @@ class Session:
                 self._scram = None
                 self._sasl_failure("aborted")
                 return
+            if tag == q(CLIENT_NS, "iq") and stanza.find(q(REGISTER_NS, "query")) is not None:
+                self.service.register(self, stanza)  # XEP-0077: before login
+                return
             raise StreamError("not-authorized", "authenticate first")
         if tag.startswith(f"{{{CLIENT_NS}}}") or tag.startswith("{jabber:server}"):
             sender = stanza.get("from")
@@ -307,6 +320,13 @@ class Session:
             self.send(iq_result(stanza))
             return
         await self.service.route(self, kind, stanza)
+
+    @property
+    def may_send_secrets(self) -> bool:
+        """Whether a password may come over this connection (PLAIN, in-band
+        registration, a password change): TLS, or loopback (or the setting
+        that allows it anywhere), and STARTTLS is not required first."""
+        return self._starttls_offer() != "required" and self.service.plain_allowed(self.conn)
 
     def _starttls_offer(self) -> str:
         """What the features say of STARTTLS: "required", "optional" or "off"

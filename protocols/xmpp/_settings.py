@@ -34,6 +34,16 @@ class XmppSettings:
         help="subscription requests a user may send per minute, in bursts of as many; "
         "past it policy-violation (0: no limit)",
     )
+    allow_registration: bool = setting(
+        False,
+        help="in-band registration (XEP-0077): clients create their own accounts in "
+        "--xmpp-database, over TLS or loopback only",
+    )
+    registrations_per_hour: int = setting(
+        5,
+        help="new accounts per client address (IPv4, or IPv6 /64) an hour, in bursts of "
+        "as many; past it policy-violation (0: no limit)",
+    )
     insecure_any_password: bool = setting(
         False,
         help="DEVELOPMENT ONLY: accept any user name and password (loopback and Unix "

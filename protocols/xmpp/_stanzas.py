@@ -12,6 +12,8 @@ __all__ = [
     "DISCO_ITEMS_NS",
     "PING_NS",
     "PRE_APPROVAL_NS",
+    "REGISTER_FEATURE_NS",
+    "REGISTER_NS",
     "ROSTER_NS",
     "SASL_NS",
     "SESSION_NS",
@@ -36,12 +38,17 @@ DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
 DISCO_ITEMS_NS = "http://jabber.org/protocol/disco#items"
 DELAY_NS = "urn:xmpp:delay"
 PRE_APPROVAL_NS = "urn:xmpp:features:pre-approval"
+REGISTER_NS = "jabber:iq:register"  # XEP-0077
+REGISTER_FEATURE_NS = "http://jabber.org/features/iq-register"
 STREAMS_NS = "http://etherx.jabber.org/streams"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 ERROR_TYPES = {
     "service-unavailable": "cancel",
     "bad-request": "modify",
+    "conflict": "cancel",
+    "not-authorized": "auth",
+    "registration-required": "auth",
     "feature-not-implemented": "cancel",
     "item-not-found": "cancel",
     "not-allowed": "cancel",
@@ -58,12 +65,16 @@ def q(namespace: str, tag: str) -> str:
 
 
 def features_before_auth(
-    *, external: bool = False, starttls: str = "off", scram: tuple[str, ...] = ()
+    *,
+    external: bool = False,
+    starttls: str = "off",
+    scram: tuple[str, ...] = (),
+    register: bool = False,
 ) -> Element:
     """STARTTLS ("optional", or "required": then nothing else, RFC 6120
-    5.3.1), and the SASL mechanisms: EXTERNAL first when the client has shown
-    a verified certificate (XEP-0178), then `scram` (strongest first), then
-    PLAIN."""
+    5.3.1), the SASL mechanisms: EXTERNAL first when the client has shown a
+    verified certificate (XEP-0178), then `scram` (strongest first), then
+    PLAIN; and with `register`, in-band registration (XEP-0077 4)."""
     features = Element(q(STREAMS_NS, "features"))
     if starttls != "off":
         offer = SubElement(features, q(TLS_NS, "starttls"))
@@ -75,6 +86,8 @@ def features_before_auth(
         SubElement(mechanisms, q(SASL_NS, "mechanism")).text = "EXTERNAL"
     for mechanism in (*scram, "PLAIN"):
         SubElement(mechanisms, q(SASL_NS, "mechanism")).text = mechanism
+    if register:
+        SubElement(features, q(REGISTER_FEATURE_NS, "register"))
     return features
 
 

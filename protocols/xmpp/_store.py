@@ -188,6 +188,33 @@ class Store:
         )
         return name
 
+    def create_user(self, name: str, password: str) -> bool:
+        """Add user `name` (as check_name() gives it) if there is none of that
+        name: False if there is (in-band registration never replaces one)."""
+        cursor = self.db.execute(
+            "INSERT INTO accounts VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            (name, hash_password(password)),
+        )
+        return cursor.rowcount == 1
+
+    def set_password(self, name: str, password: str) -> bool:
+        """Give existing user `name` a new password; False if there is no such user."""
+        cursor = self.db.execute(
+            "UPDATE accounts SET credentials = ? WHERE name = ?",
+            (hash_password(password), name.lower()),
+        )
+        return cursor.rowcount == 1
+
+    def remove_user(self, name: str, jid: str) -> None:
+        """Remove user `name` (bare JID `jid`) and all that is theirs: the
+        account, the roster, the requests waiting for their answer, their
+        offline messages, and their own requests waiting at others."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM accounts WHERE name = ?", (name,))
+            db.execute("DELETE FROM roster WHERE owner = ?", (name,))
+            db.execute("DELETE FROM pending_in WHERE owner = ? OR contact = ?", (name, jid))
+            db.execute("DELETE FROM offline WHERE owner = ?", (name,))
+
     def add_contacts(self, name: str, contacts: list[str], domain: str) -> int:
         """Make each of `contacts` (user names at `domain`) and `name` contacts
         of each other with a `both` subscription, as an account file's contact
@@ -292,6 +319,13 @@ class Store:
                 db.execute(
                     "DELETE FROM pending_in WHERE owner = ? AND contact = ?", (owner, contact)
                 )
+
+    def requesters(self, owner: str) -> list[str]:
+        """The JIDs whose subscription requests wait for `owner`'s answer."""
+        rows = self.db.execute(
+            "SELECT contact FROM pending_in WHERE owner = ? ORDER BY rowid", (owner,)
+        )
+        return [row[0] for row in rows]
 
     def pending_in(self, owner: str) -> list[str]:
         """The subscription requests waiting for `owner`'s answer (stanzas)."""

@@ -4,6 +4,7 @@
 # then mutated sessions over real connections to `netsvc serve --protocol xmpp`.
 from __future__ import annotations
 
+import base64
 import random
 import re
 import socket
@@ -25,7 +26,7 @@ from protocols.xmpp._xml import (
     StreamParser,
     serialize,
 )
-from tests.fuzzing import SERVE_ARGS, fuzz_server, fuzz_settings, xmpp_phases
+from tests.fuzzing import XMPP_PASSWORD, fuzz_server, fuzz_settings, serve_args, xmpp_phases
 from tests.serveprocess import ServeProcess, host_port
 
 FUZZ = fuzz_settings()
@@ -192,7 +193,9 @@ def test_the_first_error_in_a_read_is_reported() -> None:
 
 LOGIN = [
     HEADER,
-    b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAHB3</auth>",
+    b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+    + base64.b64encode(f"\0alice\0{XMPP_PASSWORD}".encode())
+    + b"</auth>",
     HEADER,
     b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
 ]
@@ -200,7 +203,7 @@ LOGIN = [
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, int]]:
-    with ServeProcess(SERVE_ARGS["xmpp"]) as process:
+    with ServeProcess(serve_args("xmpp")) as process:
         yield host_port(process.urls[0])
 
 

@@ -85,6 +85,7 @@ def serve(certificates: Certificates, *extra: str) -> ServeProcess:
 
 def test_required_by_default_offers_only_starttls(certificates: Certificates) -> None:
     with serve(certificates) as server:
+        server.wait_for_log(r"\(STARTTLS required on plain listeners\)|STARTTLS required")
         client = RawClient(server.urls[0])
         features = client.open_stream()
         assert features == (
