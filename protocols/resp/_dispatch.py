@@ -272,6 +272,10 @@ async def _after_pause(client: Client, argv: list[bytes]) -> Reply:
     try:
         reply = dispatch(client, argv)  # held again if a new pause began meanwhile
         if type(reply) is Call:
+            if spec.name_bytes in SCRIPT_CALLS:
+                # a script holds the server itself (others wait or get BUSY),
+                # and may run until SCRIPT KILL: the line must not wait on it
+                hand_on()
             reply = await call(client, reply.spec, argv)
     finally:
         client.when_blocked = None

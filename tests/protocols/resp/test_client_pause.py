@@ -198,3 +198,24 @@ def test_client_unblock_leaves_a_held_client_held(netsvc_port: int) -> None:
         assert admin.call("CLIENT", "UNPAUSE") == b"OK"
         assert held.reply() == b"OK"
         assert admin.call("EXISTS", "unblock:k") == 1
+
+
+def test_a_busy_script_after_a_pause_can_still_be_killed(netsvc_port: int) -> None:
+    # held by the pause, the script runs when it ends, and loops: the clients
+    # after it in line must not wait on it, or SCRIPT KILL never runs
+    looper = Raw(netsvc_port, 2)
+    with RespClient(netsvc_port) as admin:
+        admin.call("CONFIG", "SET", "busy-reply-threshold", "100")
+        try:
+            assert admin.call("CLIENT", "PAUSE", "300", "WRITE") == b"OK"
+            looper.send("EVAL", "while true do end", "0")  # declares no no-writes: held
+            time.sleep(0.6)  # the pause is over; the script loops
+            started = time.monotonic()
+            with RespClient(netsvc_port, timeout=10) as killer:
+                assert killer.call("SCRIPT", "KILL") == b"OK"
+            assert time.monotonic() - started < 5
+            looper.sock.settimeout(10)
+            assert b"Script killed by user" in looper.reply()
+        finally:
+            admin.call("CONFIG", "SET", "busy-reply-threshold", "5000")
+            looper.sock.close()
