@@ -117,23 +117,13 @@ def running(name: str) -> Iterator[tuple[int, int]]:
         proc.wait(10)
 
 
-def benchmark(port: int, pid: int, test: str, pipeline: int, requests: int) -> tuple[float, float]:
+def redis_benchmark(pid: int, args: list[str], requests: int) -> tuple[float, float]:
+    """Run redis-benchmark with `args` (-p, -n and the test are the caller's,
+    -c 50 -q added): requests/s, and the server's (`pid`) CPU microseconds per
+    request."""
     before = cpu_seconds(pid)
     result = subprocess.run(
-        [
-            "redis-benchmark",
-            "-p",
-            str(port),
-            "-c",
-            "50",
-            "-t",
-            test,
-            "-P",
-            str(pipeline),
-            "-n",
-            str(requests),
-            "-q",
-        ],
+        ["redis-benchmark", "-c", "50", "-q", *args],
         capture_output=True,
         text=True,
         timeout=600,
@@ -144,6 +134,11 @@ def benchmark(port: int, pid: int, test: str, pipeline: int, requests: int) -> t
     if match is None:
         raise RuntimeError(f"unexpected redis-benchmark output: {result.stdout!r}")
     return float(match.group(1)), used / requests * 1e6
+
+
+def benchmark(port: int, pid: int, test: str, pipeline: int, requests: int) -> tuple[float, float]:
+    args = ["-p", str(port), "-t", test, "-P", str(pipeline), "-n", str(requests)]
+    return redis_benchmark(pid, args, requests)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import subprocess
 from collections.abc import Sequence
 from typing import Any
 
 import redis
 
-from bench._common import add_round_options, chosen_servers, cpu_seconds, median
-from bench.resp import running
+from bench._common import add_round_options, chosen_servers, median
+from bench.resp import redis_benchmark, running
 
 BODY = "return 1"
 LIBRARY = f"#!lua name=bench\nredis.register_function('trivial', function(keys, args) {BODY} end)"
@@ -57,22 +55,8 @@ def prepare(port: int) -> str:
 
 
 def benchmark(port: int, pid: int, command: list[str], requests: int) -> tuple[float, float]:
-    before = cpu_seconds(pid)
-    result = subprocess.run(
-        [
-            *("redis-benchmark", "-p", str(port), "-c", "50", "-n", str(requests)),
-            *("-r", "100000", "-q", *command),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    used = cpu_seconds(pid) - before
-    match = re.search(r"([\d.]+) requests per second", result.stdout)
-    if match is None:
-        raise RuntimeError(f"unexpected redis-benchmark output: {result.stdout!r}")
-    return float(match.group(1)), used / requests * 1e6
+    args = ["-p", str(port), "-n", str(requests), "-r", "100000", *command]
+    return redis_benchmark(pid, args, requests)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
