@@ -173,7 +173,7 @@ class AsgiApp:
                 return {"type": "http.disconnect"}
             if body_error is None and connection.body_left:
                 try:
-                    chunk = await connection.read_body()
+                    chunk = await connection.read_body(request)
                 except h11.RemoteProtocolError as exc:  # malformed, or the client left mid-body
                     body_error = exc
                     return {"type": "http.disconnect"}

@@ -22,7 +22,7 @@ import trio
 from netsvc import Connection, ConnectionLost, ReceiveTimeout, SendTimeout, SocketAddress
 
 from ._forwarded import read_forwarded
-from ._messages import Headers, Request, Response, host_port
+from ._messages import Headers, Request, Response, host_port, split_absolute
 from ._strict import ChunkedBody, FramingError, check_head, transfer_coding_status
 from ._websocket import BadHandshake, WebSocket, open_websocket, wants_websocket
 
@@ -112,8 +112,8 @@ class HttpConnection:
         self.scheme = "https" if conn.tls else "http"
         self.server: tuple[str, int | None] | None = host_port(conn.local)
         # the peer may speak for the client (X-Forwarded-For...): decided once
-        self.proxy_trusted = settings.proxy_headers and service.runtime.trusted_proxies.trusts(
-            conn.peer
+        self.proxy_trusted = settings.proxy_headers != "off" and (
+            service.runtime.trusted_proxies.trusts(conn.peer)
         )
         # -- the request being served
         self.body_left = False  # the current request's EndOfMessage is still to be read
@@ -133,6 +133,9 @@ class HttpConnection:
         self._stream_scope: trio.CancelScope | None = None  # a native streamed body's
         self._has_body = False
         self.serving: Request | None = None  # the request the app has now; None between them
+        # the app's read of the body in progress: its cancel scope, and an
+        # event set when it has ended
+        self._app_read: tuple[trio.CancelScope, trio.Event] | None = None
 
     async def next_event(self) -> object:
         h = self.h11
@@ -253,6 +256,7 @@ class HttpConnection:
             keep = False
         finally:
             self.serving = None  # what the app does with the request from now on is moot
+            await self._end_app_read()
             if self._watch is not None or self._over is not None:
                 await self.stop_watching()
         state = self.h11.our_state
@@ -283,8 +287,22 @@ class HttpConnection:
         """The Request handlers see, with what a trusted proxy says of the
         client if the request has proxy headers (`forwarded_headers`)."""
         peer, scheme, host, server = self.conn.peer, self.scheme, None, self.server
+        target = event.target
+        if target[:1] != b"/" and target != b"*":
+            # absolute-form: RFC 9112 3.2.2 has the server use its authority
+            # and ignore the Host header, so the app sees it as the Host
+            authority = split_absolute(target)[0].encode("latin-1")
+            headers = [(name, authority if name == b"host" else value) for name, value in headers]
+            if (b"host", authority) not in headers:  # HTTP/1.0 need not send one
+                headers.append((b"host", authority))
         if forwarded_headers and self.proxy_trusted:
-            forwarded = read_forwarded(headers, self._trusted)
+            settings = self.service.settings
+            forwarded = read_forwarded(
+                headers,
+                self._trusted,
+                kind=settings.proxy_headers,
+                host=settings.forwarded_host,
+            )
             if forwarded is not None:
                 if forwarded.client is not None:
                     peer = SocketAddress("tcp", host=forwarded.client[0], port=forwarded.client[1])
@@ -403,9 +421,32 @@ class HttpConnection:
             raise BodyTooLarge()
         return bytes(event.data)
 
-    async def read_body(self) -> bytes | None:
-        """The request body's next chunk as it arrives, bounded by
-        max_body_size; None at its end."""
+    async def read_body(self, request: Request) -> bytes | None:
+        """For the app: `request`'s body's next chunk as it arrives, bounded
+        by max_body_size; None at its end. Once the request has been served,
+        a read (in a task the app left behind) raises h11.RemoteProtocolError,
+        as if the client had left, and one still waiting then is cancelled so:
+        the driver reads on (the rest of the body, the next request) itself."""
+        if request is not self.serving:
+            raise h11.RemoteProtocolError("the request was served before its body was read")
+        with trio.CancelScope() as scope:
+            self._app_read = reading = (scope, trio.Event())
+            try:
+                return await self._read_body()
+            finally:
+                self._app_read = None
+                reading[1].set()
+        raise h11.RemoteProtocolError("the request was served before its body was read")
+
+    async def _end_app_read(self) -> None:
+        """Cancel the app's body read still in progress, and wait until it
+        has ended, so that it and the driver never read at once."""
+        if self._app_read is not None:
+            scope, ended = self._app_read
+            scope.cancel()
+            await ended.wait()
+
+    async def _read_body(self) -> bytes | None:
         if not self.body_left:
             return None
         if self._pending:  # a response head is waiting: the client may wait for it first
@@ -418,16 +459,16 @@ class HttpConnection:
             return self._held.pop(0)
         return await self._next_chunk()
 
-    async def body_chunks(self) -> AsyncIterator[bytes]:
-        """The request body as it arrives; bounded by max_body_size."""
-        while (chunk := await self.read_body()) is not None:
+    async def body_chunks(self, request: Request) -> AsyncIterator[bytes]:
+        """For the app: `request`'s body as it arrives; bounded by max_body_size."""
+        while (chunk := await self.read_body(request)) is not None:
             yield chunk
 
     async def drain_body(self) -> bool:
         """Read and drop a body the handler left unread, if it is small."""
         drained = 0
         try:
-            async for chunk in self.body_chunks():
+            while (chunk := await self._read_body()) is not None:
                 drained += len(chunk)
                 if drained > DRAIN_LIMIT:
                     return False

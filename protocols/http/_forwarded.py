@@ -1,12 +1,16 @@
 # Behind a proxy, sans-IO: the client's address, the scheme and the host a
-# trusted proxy says the client used, read from X-Forwarded-For,
-# X-Forwarded-Proto and X-Forwarded-Host, or from RFC 7239's Forwarded. Each
-# proxy appends the address it got the request from, so the list is walked
-# from the right past the proxies trusted (--forwarded-allow-ips): the first
-# address that is not one is the client (uvicorn >= 0.30 does the same),
-# and everything to its left, which that client may have written itself, is
-# ignored. Whether the connection's own peer may send these headers at all
-# is the caller's to check. A malformed value is ignored, never an error.
+# trusted proxy says the client used, read from one kind of header, the one
+# the proxies in front are configured to write: X-Forwarded-For,
+# X-Forwarded-Proto and X-Forwarded-Host, or RFC 7239's Forwarded. The other
+# kind is never read: a proxy passes on what it does not write itself, so
+# there it is the client's own word. Each proxy appends the address it got
+# the request from, so the list is walked from the right past the proxies
+# trusted (--forwarded-allow-ips): the first address that is not one is the
+# client (uvicorn >= 0.30 does the same), and everything to its left, which
+# that client may have written itself, is ignored. The host is read only
+# when asked for: a proxy that does not set it passes the client's on.
+# Whether the connection's own peer may send these headers at all is the
+# caller's to check. A malformed value is ignored, never an error.
 from __future__ import annotations
 
 import dataclasses
@@ -16,7 +20,13 @@ from collections.abc import Callable, Iterable
 
 from ._strict import valid_host
 
-__all__ = ["Forwarded", "read_forwarded"]
+__all__ = ["KINDS", "Forwarded", "read_forwarded"]
+
+# the kinds of proxy header (--http-proxy-headers), and the header names of each
+KINDS = {
+    "x-forwarded": (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"),
+    "forwarded": (b"forwarded",),
+}
 
 # X-Forwarded-Proto and Forwarded's proto= values, as the http scope's scheme
 SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
@@ -43,31 +53,34 @@ class Forwarded:
 
 
 def read_forwarded(
-    headers: Iterable[tuple[bytes, bytes]], trusted: Callable[[str], bool]
+    headers: Iterable[tuple[bytes, bytes]],
+    trusted: Callable[[str], bool],
+    *,
+    kind: str = "x-forwarded",
+    host: bool = False,
 ) -> Forwarded | None:
-    """The proxy headers of a request from a trusted peer, or None if it has
-    none. `trusted(ip)` says whether an address is a trusted proxy. When a
-    request has both kinds, the X-Forwarded-* headers are read and Forwarded
-    ignored: most proxies send the former, and pass a client's Forwarded
-    header on untouched."""
-    xff: list[str] = []
-    xfp: list[str] = []
-    xfh: list[str] = []
-    forwarded: list[str] = []
+    """What the proxy headers of `kind` ("x-forwarded" or "forwarded") in a
+    request from a trusted peer say, or None if it has none. `trusted(ip)`
+    says whether an address is a trusted proxy; `host` whether the host
+    the client asked for is read too."""
+    values: dict[bytes, list[str]] = {name: [] for name in KINDS[kind]}
     for name, value in headers:
-        if name == b"x-forwarded-for":
-            xff.append(value.decode("latin-1"))
-        elif name == b"x-forwarded-proto":
-            xfp.append(value.decode("latin-1"))
-        elif name == b"x-forwarded-host":
-            xfh.append(value.decode("latin-1"))
-        elif name == b"forwarded":
-            forwarded.append(value.decode("latin-1"))
-    if xff or xfp or xfh:
-        return _x_forwarded(xff, xfp, xfh, trusted)
-    if forwarded:
-        return _forwarded(",".join(forwarded), trusted)
-    return None
+        if name in values:
+            values[name].append(value.decode("latin-1"))
+    if not any(values.values()):
+        return None
+    if kind == "forwarded":
+        forwarded = _forwarded(",".join(values[b"forwarded"]), trusted)
+    else:
+        forwarded = _x_forwarded(
+            values[b"x-forwarded-for"],
+            values[b"x-forwarded-proto"],
+            values[b"x-forwarded-host"],
+            trusted,
+        )
+    if forwarded is not None and not host and forwarded.host is not None:
+        forwarded = dataclasses.replace(forwarded, host=None)
+    return forwarded
 
 
 def _x_forwarded(

@@ -10,7 +10,7 @@ from typing import Any
 
 from netsvc import PeerCertificate, SocketAddress
 
-__all__ = ["Headers", "Request", "Response", "host_port", "to_response"]
+__all__ = ["Headers", "Request", "Response", "host_port", "split_absolute", "to_response"]
 
 Body = bytes | str | Iterable[bytes] | AsyncIterable[bytes]
 
@@ -59,7 +59,7 @@ class Request:
         headers: Headers,
         peer: SocketAddress,
         scheme: str,
-        body_chunks: Callable[[], AsyncIterator[bytes]],
+        body_chunks: Callable[[Request], AsyncIterator[bytes]],
         state: dict[str, Any],
         peer_certificate: PeerCertificate | None = None,
         root_path: str = "",
@@ -72,7 +72,7 @@ class Request:
         """The request target as received: path and query, percent-encoded."""
         authority = None
         if not target.startswith(b"/") and target != b"*":  # absolute-form: http://host/path
-            authority, target_path = _split_absolute(target)
+            authority, target_path = split_absolute(target)
         else:
             target_path = target
         raw_path, _, query = target_path.partition(b"?")
@@ -132,12 +132,12 @@ class Request:
 
     async def stream(self) -> AsyncIterator[bytes]:
         """The body as it arrives, chunk by chunk (once)."""
-        async for chunk in self._body_chunks():
+        async for chunk in self._body_chunks(self):
             yield chunk
 
     async def body(self) -> bytes:
         if self._body is None:
-            self._body = b"".join([chunk async for chunk in self._body_chunks()])
+            self._body = b"".join([chunk async for chunk in self._body_chunks(self)])
         return self._body
 
     async def json(self) -> Any:
@@ -186,7 +186,7 @@ def host_port(address: SocketAddress) -> tuple[str, int] | None:
     return (address.host, address.port) if address.transport == "tcp" else None
 
 
-def _split_absolute(target: bytes) -> tuple[str, bytes]:
+def split_absolute(target: bytes) -> tuple[str, bytes]:
     """An absolute-form target's authority and its path and query (RFC 9112
     3.2.2: the server uses these, not the Host header)."""
     rest = target.partition(b"://")[2]

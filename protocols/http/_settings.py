@@ -9,6 +9,7 @@ from netsvc import SettingError, setting
 __all__ = ["HttpSettings"]
 
 KiB, MiB = 1024, 1024 * 1024
+PROXY_HEADERS = ("x-forwarded", "forwarded", "off")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,11 +33,18 @@ class HttpSettings:
     ws_per_message_deflate: bool = setting(
         True, help="compress WebSocket messages (permessage-deflate) when the client offers it"
     )
-    proxy_headers: bool = setting(
-        True,
-        help="take the client's address, the scheme and the host from X-Forwarded-For, "
-        "X-Forwarded-Proto and X-Forwarded-Host (or Forwarded) when the peer is in "
-        "--forwarded-allow-ips (default 127.0.0.1,::1)",
+    proxy_headers: str = setting(
+        "x-forwarded",
+        help="which proxy headers name the client when the peer is in --forwarded-allow-ips "
+        "(default 127.0.0.1,::1): x-forwarded (X-Forwarded-For and -Proto, as nginx, HAProxy "
+        "and cloud load balancers write them), forwarded (RFC 7239 Forwarded), or off; the "
+        "other kind is the client's own word and never read",
+    )
+    forwarded_host: bool = setting(
+        False,
+        help="also take the host the client asked for from X-Forwarded-Host (or Forwarded's "
+        "host=): turn on only if every trusted proxy sets it, since one that does not passes "
+        "a client's own on",
     )
     root_path: str = setting(
         "",
@@ -51,6 +59,11 @@ class HttpSettings:
                 raise SettingError(
                     f"{option}: expected 0 (off) or more seconds, got {getattr(self, name)}"
                 )
+        if self.proxy_headers not in PROXY_HEADERS:
+            raise SettingError(
+                f"--http-proxy-headers: expected one of {', '.join(PROXY_HEADERS)}, "
+                f"got {self.proxy_headers!r}"
+            )
         if self.root_path and not self.root_path.startswith("/"):
             raise SettingError(
                 f"--http-root-path: expected a path starting with /, got {self.root_path!r}"

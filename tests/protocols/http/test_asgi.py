@@ -2,8 +2,12 @@
 # the HTTP plugin: routes, request bodies, a streaming response, lifespan.
 from __future__ import annotations
 
+from typing import Any
+
+import h11
 import httpx
 import pytest
+import trio
 
 from netsvc import AppError
 from netsvc.testing import serve
@@ -118,3 +122,63 @@ def test_a_failing_lifespan_startup_is_one_clear_error_line() -> None:
     assert result.returncode == 1
     assert "ERROR netsvc: the ASGI app's startup failed:" in result.stderr
     assert "ExceptionGroup" not in result.stderr  # one error, not trio's nested groups
+
+
+async def test_a_body_read_the_app_left_behind_ends_when_its_request_does() -> None:
+    # The app hands receive() to a task of its own (in its lifespan's
+    # nursery) and answers before the body has all arrived. That task's read
+    # is still waiting when the request is over and the driver reads the rest
+    # of the body and the next request: the task hears http.disconnect, and
+    # the two never read the connection at once (trio's BusyResourceError).
+    nurseries: list[trio.Nursery] = []
+    heard: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            async with trio.open_nursery() as nursery:
+                nurseries.append(nursery)
+                assert (await receive())["type"] == "lifespan.startup"
+                await send({"type": "lifespan.startup.complete"})
+                assert (await receive())["type"] == "lifespan.shutdown"
+                nursery.cancel_scope.cancel()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+        async def reader(task_status: trio.TaskStatus[dict[str, Any]]) -> None:
+            task_status.started(await receive())
+            heard.append(await receive())  # waits for the body's rest
+            heard.append(await receive())  # and after the request: at once
+
+        if scope["path"] == "/leave":
+            first = await nurseries[0].start(reader)
+            assert first == {"type": "http.request", "body": b"hello", "more_body": True}
+            await trio.sleep(0.05)  # the reader is waiting on the connection now
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    async with serve("http", app=app) as running:
+        stream = await running.connect()
+        client = h11.Connection(h11.CLIENT)
+        with trio.fail_after(10):
+            await stream.send_all(
+                b"POST /leave HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello"
+            )
+            assert await response_body(stream, client) == b"/leave"
+            await stream.send_all(b"world" + b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert await response_body(stream, client) == b"/next"
+    assert heard == [{"type": "http.disconnect"}] * 2
+
+
+async def response_body(stream: trio.abc.Stream, client: h11.Connection) -> bytes:
+    """The body of the next response on `stream`, read with h11."""
+    if client.our_state is h11.DONE:
+        client.start_next_cycle()
+    client.send(h11.Request(method="GET", target="/", headers=[("Host", "x")]))
+    client.send(h11.EndOfMessage())
+    body = b""
+    while type(event := client.next_event()) is not h11.EndOfMessage:
+        if event is h11.NEED_DATA:
+            client.receive_data(await stream.receive_some())
+        elif type(event) is h11.Data:
+            body += event.data
+    return body

@@ -265,6 +265,24 @@ async def test_a_raw_socket_that_closes_stops_the_generator_too(
     assert await wait_closed(name) - left < LEAVE_WITHIN
 
 
+@pytest.mark.parametrize(("app", "name"), [(native, "native"), (starlette_app, "starlette")])
+async def test_a_half_close_counts_as_leaving(netsvc_server: Any, app: object, name: str) -> None:
+    # as in uvicorn: a client that shuts down its sending side while a
+    # response streams is taken to have left (HTTP/1.1 clients do not
+    # half-close and then read on), documented in the README
+    running = await netsvc_server("http", app=app)
+    stream = await running.connect()
+    await stream.send_all(b"GET /sse HTTP/1.1\r\nHost: x\r\n\r\n")
+    received = b""
+    with trio.fail_after(5):
+        while b"data: 0" not in received:
+            received += await stream.receive_some()
+    left = time.monotonic()
+    await stream.send_eof()
+    assert await wait_closed(name) - left < LEAVE_WITHIN
+    await stream.aclose()
+
+
 async def test_a_stream_that_reads_the_body_is_watched_once_it_has(netsvc_server: Any) -> None:
     running = await netsvc_server("http", app=native)
     request = b"POST /upload-then-wait HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"

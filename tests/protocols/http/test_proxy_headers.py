@@ -1,10 +1,11 @@
-# Behind a proxy: X-Forwarded-For/-Proto/-Host and RFC 7239 Forwarded, from a
-# peer in --forwarded-allow-ips (the core's list: default 127.0.0.1 and ::1,
-# Unix sockets always), give the app the client's address, scheme and host:
-# the ASGI scope's client, scheme and server (WebSocket scopes too, as
-# ws/wss) and the native Request's peer, scheme, host and server. From any
-# other peer, or with --http-proxy-headers false, they are left alone;
-# malformed ones are ignored, never an error. Real clients: httpx, the
+# Behind a proxy: X-Forwarded-For/-Proto (or, with --http-proxy-headers
+# forwarded, RFC 7239 Forwarded; never both kinds), from a peer in
+# --forwarded-allow-ips (the core's list: default 127.0.0.1 and ::1, Unix
+# sockets always), give the app the client's address and scheme: the ASGI
+# scope's client and scheme (WebSocket scopes too, as ws/wss) and the native
+# Request's peer and scheme; with --http-forwarded-host, the host and server
+# too. From any other peer, or with --http-proxy-headers off, they are left
+# alone; malformed ones are ignored, never an error. Real clients: httpx, the
 # websockets package, and `netsvc serve` as a user starts it.
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import h11
 import httpx
 import pytest
 import trio
@@ -21,7 +23,7 @@ from netsvc import ListenAddress, TrustedProxies
 from netsvc.testing import RunningServer, serve
 from tests.protocols.http.apps import reporting_asgi, reporting_native
 from tests.protocols.http.test_websocket import client, in_thread, ws_url
-from tests.serveprocess import ServeProcess
+from tests.serveprocess import ServeProcess, run_netsvc
 
 
 async def scope_for(running: RunningServer, headers: list[tuple[str, str]]) -> dict[str, Any]:
@@ -31,19 +33,26 @@ async def scope_for(running: RunningServer, headers: list[tuple[str, str]]) -> d
     return dict(response.json())
 
 
+WITH_HOST = {"forwarded_host": True}
+
+
 async def test_the_client_scheme_and_host_a_trusted_proxy_reports(netsvc_server: Any) -> None:
     headers = [
         ("X-Forwarded-For", "203.0.113.7"),
         ("X-Forwarded-Proto", "https"),
         ("X-Forwarded-Host", "shop.example"),
     ]
-    asgi = await scope_for(await netsvc_server("http", app=reporting_asgi), headers)
+    asgi = await scope_for(
+        await netsvc_server("http", app=reporting_asgi, settings=WITH_HOST), headers
+    )
     assert asgi["client"] == ["203.0.113.7", 0]
     assert asgi["scheme"] == "https"
     assert asgi["server"] == ["shop.example", 443]
     assert ["host", asgi["server"][0]] not in asgi["headers"]  # headers are left as they came
     assert ["x-forwarded-for", "203.0.113.7"] in asgi["headers"]
-    native = await scope_for(await netsvc_server("http", app=reporting_native), headers)
+    native = await scope_for(
+        await netsvc_server("http", app=reporting_native, settings=WITH_HOST), headers
+    )
     assert native["peer"] == ["203.0.113.7", 0]
     assert native["scheme"] == "https"
     assert native["host"] == "shop.example"
@@ -60,7 +69,52 @@ async def test_without_proxy_headers_the_connection_speaks_for_itself(
     assert seen["server"] == ["127.0.0.1", running.port]
 
 
-# (headers, client, scheme, server): None where the connection's own value stays
+async def test_the_host_is_not_believed_unless_asked_for(netsvc_server: Any) -> None:
+    # a proxy that does not set X-Forwarded-Host passes the client's on: by
+    # default it is not read, so a client cannot poison the app's host
+    headers = [("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-Host", "evil.example")]
+    running = await netsvc_server("http", app=reporting_asgi)
+    asgi = await scope_for(running, headers)
+    assert asgi["client"] == ["203.0.113.7", 0]
+    assert asgi["server"] == ["127.0.0.1", running.port]
+    native_running = await netsvc_server("http", app=reporting_native)
+    native = await scope_for(native_running, headers)
+    assert native["host"] == f"127.0.0.1:{native_running.port}"
+    assert native["server"] == ["127.0.0.1", native_running.port]
+    forwarded = await netsvc_server(
+        "http", app=reporting_asgi, settings={"proxy_headers": "forwarded"}
+    )
+    seen = await scope_for(forwarded, [("Forwarded", "for=192.0.2.60;host=evil.example")])
+    assert seen["client"] == ["192.0.2.60", 0]
+    assert seen["server"] == ["127.0.0.1", forwarded.port]
+
+
+async def test_only_the_kind_of_header_configured_is_read(netsvc_server: Any) -> None:
+    # a proxy passes on the kind it does not write itself: that one is the
+    # client's own word, whichever kind it is
+    both = [
+        ("Forwarded", "for=192.0.2.60;proto=https"),
+        ("X-Forwarded-For", "198.51.100.1"),
+    ]
+    legacy = await scope_for(await netsvc_server("http", app=reporting_asgi), both)
+    assert (legacy["client"], legacy["scheme"]) == (["198.51.100.1", 0], "http")
+    forged = [("X-Forwarded-For", "198.51.100.66"), ("X-Forwarded-Proto", "https")]
+    modern = await netsvc_server(
+        "http", app=reporting_asgi, settings={"proxy_headers": "forwarded"}
+    )
+    seen = await scope_for(modern, [("Forwarded", "for=192.0.2.60"), *forged])
+    assert (seen["client"], seen["scheme"]) == (["192.0.2.60", 0], "http")
+    alone = await scope_for(modern, forged)  # a client's own, with no Forwarded at all
+    assert alone["client"][0] == "127.0.0.1" and alone["scheme"] == "http"
+    only_forwarded = await scope_for(
+        await netsvc_server("http", app=reporting_asgi), [("Forwarded", "for=192.0.2.60")]
+    )
+    assert only_forwarded["client"][0] == "127.0.0.1"
+
+
+# (headers, client, scheme, server): None where the connection's own value
+# stays. Run with --http-forwarded-host on, and the kind of header its name
+# says (forwarded-*: Forwarded; the rest: X-Forwarded-*).
 WALKS: list[tuple[str, list[tuple[str, str]], Any, str | None, Any]] = [
     ("one-hop", [("X-Forwarded-For", "198.51.100.1")], ["198.51.100.1", 0], None, None),
     (
@@ -168,13 +222,6 @@ WALKS: list[tuple[str, list[tuple[str, str]], Any, str | None, Any]] = [
         None,
         None,
     ),
-    (
-        "x-forwarded-wins",  # a proxy that sends X-Forwarded-* passes a client's Forwarded on
-        [("X-Forwarded-For", "198.51.100.1"), ("Forwarded", "for=192.0.2.60;proto=https")],
-        ["198.51.100.1", 0],
-        None,
-        None,
-    ),
 ]
 
 
@@ -182,9 +229,16 @@ WALKS: list[tuple[str, list[tuple[str, str]], Any, str | None, Any]] = [
     ("headers", "client", "scheme", "server"), [w[1:] for w in WALKS], ids=[w[0] for w in WALKS]
 )
 async def test_what_the_headers_say(
-    netsvc_server: Any, headers: list[tuple[str, str]], client: Any, scheme: Any, server: Any
+    request: pytest.FixtureRequest,
+    netsvc_server: Any,
+    headers: list[tuple[str, str]],
+    client: Any,
+    scheme: Any,
+    server: Any,
 ) -> None:
-    running = await netsvc_server("http", app=reporting_asgi)
+    kind = "forwarded" if request.node.callspec.id.startswith("forwarded") else "x-forwarded"
+    settings = {"proxy_headers": kind, "forwarded_host": True}
+    running = await netsvc_server("http", app=reporting_asgi, settings=settings)
     seen = await scope_for(running, headers)
     assert seen["client"] == (client or ["127.0.0.1", seen["client"][1]])
     assert seen["scheme"] == (scheme or "http")
@@ -212,7 +266,7 @@ async def test_an_untrusted_peer_is_not_believed() -> None:
     assert seen["client"][0] == "127.0.0.1" and seen["scheme"] == "http"
     assert seen["server"] == ["127.0.0.1", running.port]
     assert ["x-forwarded-for", "203.0.113.7"] in seen["headers"]  # the app may read them
-    async with serve("http", app=reporting_asgi, settings={"proxy_headers": False}) as running:
+    async with serve("http", app=reporting_asgi, settings={"proxy_headers": "off"}) as running:
         seen = await scope_for(running, headers)  # trusted, but turned off
     assert seen["client"][0] == "127.0.0.1" and seen["scheme"] == "http"
 
@@ -284,8 +338,18 @@ def test_from_the_command_line() -> None:
         assert httpx.get(default.urls[0], headers=headers).json()["client"][0] == "203.0.113.7"
     with ServeProcess([*args, "--forwarded-allow-ips", "10.0.0.0/8"]) as elsewhere:
         assert httpx.get(elsewhere.urls[0], headers=headers).json()["client"][0] == "127.0.0.1"
-    with ServeProcess([*args, "--http-proxy-headers", "false"]) as off:
+    with ServeProcess([*args, "--http-proxy-headers", "off"]) as off:
         assert httpx.get(off.urls[0], headers=headers).json()["client"][0] == "127.0.0.1"
+    modern = {"Forwarded": "for=192.0.2.60;host=shop.example", **headers}
+    env = {"NETSVC_HTTP_FORWARDED_HOST": "true"}
+    with ServeProcess([*args, "--http-proxy-headers", "forwarded"], env=env) as forwarded:
+        seen = httpx.get(forwarded.urls[0], headers=modern).json()
+        assert seen["client"][0] == "192.0.2.60" and seen["server"] == ["shop.example", 80]
+    wrong = run_netsvc("serve", *args, "--http-proxy-headers", "yes")
+    assert wrong.returncode == 2
+    assert "--http-proxy-headers: expected one of x-forwarded, forwarded, off, got 'yes'" in (
+        wrong.stderr
+    )
 
 
 async def test_an_absolute_form_target_names_the_host(netsvc_server: Any) -> None:
@@ -302,3 +366,30 @@ async def test_an_absolute_form_target_names_the_host(netsvc_server: Any) -> Non
             reply += chunk
     seen = json.loads(reply.split(b"\r\n\r\n", 1)[1])
     assert (seen["host"], seen["path"]) == ("shop.example:8080", "/items")
+
+
+async def test_an_absolute_form_target_is_the_asgi_apps_host_header(netsvc_server: Any) -> None:
+    # RFC 9112 3.2.2: the received Host is ignored, so an ASGI app (which
+    # builds its URLs from the host header) sees the target's authority
+    running = await netsvc_server("http", app=reporting_asgi)
+    for request, host in [
+        (b"GET http://shop.example:8080/items HTTP/1.1\r\nHost: other\r\n", "shop.example:8080"),
+        (b"GET http://shop.example/items HTTP/1.0\r\n", "shop.example"),  # no Host at all
+    ]:
+        stream = await running.connect()
+        await stream.send_all(request + b"Connection: close\r\n\r\n")
+        reply = b""
+        with trio.fail_after(10):
+            while chunk := await stream.receive_some():
+                reply += chunk
+        client = h11.Connection(h11.CLIENT)
+        client.send(h11.Request(method="GET", target="/", headers=[("Host", "x")]))
+        client.receive_data(reply)
+        client.receive_data(b"")
+        body = b""
+        while type(event := client.next_event()) is not h11.EndOfMessage:
+            body += event.data if type(event) is h11.Data else b""
+        seen = json.loads(body)
+        assert [name for name, _ in seen["headers"]].count("host") == 1
+        assert ["host", host] in seen["headers"], seen["headers"]
+        assert seen["path"] == "/items"
