@@ -2,12 +2,16 @@
 # by wsproto, the sans-IO WebSocket core of the h11 family. This module owns
 # the handshake's check and answer (101, or a refusal in HTTP), frames in from
 # Connection.receive() and out through Connection.send(), messages reassembled
-# and bounded in size, ping/pong keepalive, the closing handshake, a 1001
-# close at shutdown, and the WebSocket object a handler drives (the ASGI
-# adaptor in _asgi.py drives the same object).
+# and bounded in size, the inbox of messages the handler has not read yet
+# (bounded in count and bytes, with the client's end still watched for while
+# it is full), ping/pong keepalive, the closing handshake, a 1001 close at
+# shutdown, and the WebSocket object a handler drives (the ASGI adaptor in
+# _asgi.py drives the same object).
 from __future__ import annotations
 
+import math
 import os
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Protocol, cast
 
@@ -50,10 +54,23 @@ INTERNAL_ERROR = 1011
 # the codes RFC 6455 defines for an endpoint to send; 3000-4999 are the applications'
 SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 
-MAX_QUEUE = 16  # messages received but not yet read by the handler; then reading waits
+MAX_QUEUE = 16  # messages received but not yet read by the handler (see _Inbox)
 # bytes handed to wsproto at a time: with permessage-deflate, what one feed can
 # inflate to before the size limit is checked again is bounded by about 1000x this
 FEED_SIZE = 16 * 1024
+# While the handler lags (its inbox has no room), the reader still reads up
+# to this much more from the socket, kept as it came (neither parsed nor
+# inflated), to see the client's end (EOF, reset) as the HTTP driver's watch
+# does (its PIPELINE_LIMIT): a client that leaves with no more than this
+# unread is seen leaving at once. But a client's end that comes after more
+# (one that sent until TCP pushed back, then closed) cannot be read without
+# reading all that, so
+READ_AHEAD = 64 * 1024
+# ...while it lags, an unsolicited pong (RFC 6455 5.5.3: a heartbeat that
+# needs no answer) goes to the client at most this often, seconds: the kernel
+# of a client that has closed its socket answers it with a reset, and the
+# next one fails, which ends the WebSocket (1006) within about twice this.
+PROBE_INTERVAL = 1.0
 
 
 class WebSocketDisconnect(Exception):
@@ -65,6 +82,68 @@ class WebSocketDisconnect(Exception):
         super().__init__(f"WebSocket closed with code {code}" + (f": {reason}" if reason else ""))
         self.code = code
         self.reason = reason
+
+
+class _Inbox:
+    """The messages received and not yet read by the handler, bounded twice:
+    MAX_QUEUE messages, and `max_bytes` bytes in all (ws-max-message-size:
+    one message of the largest size), each message counted by its decoded
+    size (text by its UTF-8 bytes). What the byte bound buys: a handler that
+    reads slowly, or never, holds one max-size message's worth per
+    connection, not MAX_QUEUE of them (with permessage-deflate, 16 x 16 MiB
+    from a few hundred KB on the wire). The reader asks fits() before it
+    puts a message, or reads on with part of one, and waits for room
+    otherwise, so that TCP pushes back on the client; an empty inbox always
+    has room. Like a trio memory channel, except for the byte bound: once
+    closed, get() returns what is left, then raises EndOfChannel."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0  # the decoded bytes of the messages held
+        self.closed = False
+        self._messages: deque[tuple[str | bytes, int]] = deque()
+        self._handler = trio.lowlevel.ParkingLot()  # receive() waiting for a message
+        self._reader = trio.lowlevel.ParkingLot()  # the reader waiting for room
+
+    def fits(self, size: int) -> bool:
+        """There is room for a message of `size` bytes."""
+        messages = self._messages
+        return not messages or (len(messages) < MAX_QUEUE and self.size + size <= self.max_bytes)
+
+    async def wait_for_room(self, size: int) -> None:
+        """Wait until fits(size), or the inbox is closed."""
+        while not (self.closed or self.fits(size)):
+            await self._reader.park()
+
+    def put(self, message: str | bytes, size: int) -> None:
+        self._messages.append((message, size))
+        self.size += size
+        if self._handler:
+            self._handler.unpark()
+
+    def get_nowait(self) -> str | bytes:
+        """The oldest message; trio.WouldBlock if there is none, and
+        trio.EndOfChannel if there is none and never will be."""
+        if not self._messages:
+            raise trio.EndOfChannel if self.closed else trio.WouldBlock
+        message, size = self._messages.popleft()
+        self.size -= size
+        if self._reader:
+            self._reader.unpark()  # it checks fits() again
+        return message
+
+    async def get(self) -> str | bytes:
+        while True:
+            try:
+                return self.get_nowait()
+            except trio.WouldBlock:
+                await self._handler.park()
+
+    def close(self) -> None:
+        """No more messages: get() raises EndOfChannel once the inbox is empty."""
+        self.closed = True
+        self._handler.unpark_all()
+        self._reader.unpark_all()
 
 
 class BadHandshake(Exception):
@@ -153,6 +232,11 @@ class WebSocket:
     closes it with 1000; one that raises closes it with 1011 (500 before
     accepting). The server answers pings, sends its own (ws-ping-interval),
     and closes with 1001 at shutdown.
+
+    Messages wait for the handler up to 16 of them, and up to
+    ws-max-message-size bytes in all; past that the server reads no more,
+    and TCP slows the client down. A client that leaves meanwhile is still
+    noticed (1006, after the messages already waiting).
     """
 
     def __init__(
@@ -186,9 +270,11 @@ class WebSocket:
         self._accepted = False
         self._denial_status: int | None = None  # while a refusal's body is being sent
         self._closed = trio.Event()  # closed, either way: no more messages either way
-        self._to_handler, self._inbox = trio.open_memory_channel[str | bytes](MAX_QUEUE)
+        self._inbox = _Inbox(settings.ws_max_message_size)
         self._parts: list[str | bytes] = []  # the message being reassembled
-        self._size = 0
+        self._size = 0  # its decoded size so far
+        self._read_ahead = bytearray()  # read while the inbox had no room, not yet parsed
+        self._probe_at = -math.inf  # when the next pong goes out while the handler lags
         self._ping_payload = b""
         self._pong = trio.Event()  # the keepalive's wait: a matching pong, or the end
         self._nursery: trio.Nursery | None = None
@@ -314,7 +400,7 @@ class WebSocket:
 
     def _refused(self, status: int) -> None:
         self._closed.set()
-        self._to_handler.close()
+        self._inbox.close()
         self.close_code = ABNORMAL_CLOSURE  # as uvicorn says it to an ASGI app
         self._finish_handshake(status)
 
@@ -337,13 +423,13 @@ class WebSocket:
             # a message already here is taken without a trip through trio's
             # scheduler: the inbox holds at most MAX_QUEUE, so the handler
             # yields (in its own sends, or when the inbox is empty) soon enough
-            return self._inbox.receive_nowait()
+            return self._inbox.get_nowait()
         except trio.WouldBlock:
             pass
         except trio.EndOfChannel:
             raise self._disconnect() from None
         try:
-            return await self._inbox.receive()
+            return await self._inbox.get()
         except trio.EndOfChannel:
             raise self._disconnect() from None
 
@@ -426,7 +512,9 @@ class WebSocket:
         inbox, pings answered, pongs noted, until the WebSocket closes. Each
         read goes into a connection that stays idle as the core sees it
         (its messages counted as requests), so no request deadline cuts a
-        message that takes long to arrive."""
+        message that takes long to arrive. While the handler's inbox has no
+        room, this waits (_wait_for_room), and what was read meanwhile is
+        parsed next."""
         conn = self._conn
         data = self._trailing
         while True:
@@ -439,6 +527,9 @@ class WebSocket:
             conn.parsed(messages, partial=False)
             if self._closed.is_set():
                 return
+            if self._read_ahead:
+                data, self._read_ahead = bytes(self._read_ahead), bytearray()
+                continue
             data = await conn.receive()
             if not data:
                 if not conn.closing:  # at shutdown _close_at_shutdown says goodbye
@@ -471,6 +562,10 @@ class WebSocket:
             self._parts = []
             await self._send_close(MESSAGE_TOO_BIG, f"the message is larger than {limit} bytes")
             return 0
+        if not self._inbox.fits(self._size):  # a message being assembled counts too
+            await self._wait_for_room(self._size)
+            if self._closed.is_set():
+                return 0
         if not event.message_finished:
             self._parts.append(data if isinstance(data, str) else bytes(data))
             return 0
@@ -481,15 +576,51 @@ class WebSocket:
             message = "".join([*cast(list[str], self._parts), data])
         else:
             message = b"".join([*cast(list[bytes], self._parts), data])
+        self._inbox.put(message, self._size)  # it fits: checked above
         self._parts, self._size = [], 0
-        try:
-            try:
-                self._to_handler.send_nowait(message)  # no trip through the scheduler...
-            except trio.WouldBlock:
-                await self._to_handler.send(message)  # ...unless MAX_QUEUE are unread
-        except trio.ClosedResourceError:
-            return 0  # closed meanwhile
         return 1
+
+    async def _wait_for_room(self, size: int) -> None:
+        """Wait until the handler has taken enough of its inbox for a
+        message of `size` bytes, or the WebSocket closes, parsing nothing
+        more meanwhile: TCP pushes back on the client. The client's end is
+        still watched for, so that the handler hears of it (1006) after the
+        messages in its inbox, not after what the client sent before it
+        left; those messages not yet parsed are dropped."""
+        now = trio.current_time()
+        if self._probe_at < now - PROBE_INTERVAL:  # not lagging a moment ago: lagging anew
+            self._probe_at = now + PROBE_INTERVAL
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._read_ahead_for_end)
+            nursery.start_soon(self._probe_for_end)
+            await self._inbox.wait_for_room(size)
+            nursery.cancel_scope.cancel()
+
+    async def _read_ahead_for_end(self) -> None:
+        """Read on, up to READ_AHEAD bytes kept for _read_frames, to see
+        the client's EOF or reset (a cancelled receive() loses nothing, as
+        the HTTP driver's watch relies on too)."""
+        conn = self._conn
+        while len(self._read_ahead) < READ_AHEAD:
+            data = await conn.receive(READ_AHEAD - len(self._read_ahead))
+            conn.parsed(0, partial=False)  # idle as the core sees it, as in _read_frames
+            if not data:
+                if not conn.closing:  # at shutdown _close_at_shutdown says goodbye
+                    self._end(ABNORMAL_CLOSURE, "")
+                return
+            self._read_ahead += data
+
+    async def _probe_for_end(self) -> None:
+        """A pong every PROBE_INTERVAL while the handler lags (see there):
+        a send that fails ends the WebSocket with 1006."""
+        while True:
+            await trio.sleep_until(self._probe_at)
+            if self._closed.is_set():  # closing: the room wait ends, and this with it
+                return
+            self._probe_at = trio.current_time() + PROBE_INTERVAL
+            with trio.CancelScope(shield=True):  # a send cut short would break the connection
+                if not await self._transmit(self._ws.send(Pong())):
+                    return
 
     async def _close_received(self, event: CloseConnection) -> None:
         state = self._ws.state
@@ -552,7 +683,7 @@ class WebSocket:
             return
         self.close_code, self.close_reason = code, reason
         self._closed.set()
-        self._to_handler.close()
+        self._inbox.close()
         self._pong.set()  # wakes the keepalive
         self._conn.disconnect()  # no more reading: the reader's receive() returns b""
 

@@ -2,56 +2,74 @@
 # real `websockets` client (its sync client, in a thread) and raw sockets for
 # what a polite client never does: frames sent with the handshake, a
 # handshake one byte at a time, invalid UTF-8, pings never answered, a
-# client that never reads. Also the core's deadlines and limits on a
-# WebSocket, and the 1001 close at SIGTERM of a `netsvc serve` subprocess.
+# client that never reads, a flood of compressed messages to a handler that
+# does not read (bounded memory; the client's end still seen). Also the
+# core's deadlines and limits on a WebSocket, and the 1001 close at SIGTERM
+# of a `netsvc serve` subprocess. Client helpers: wsclient.py.
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
 import logging
-import os
 import signal
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import trio
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from netsvc import ConnectionLimits
-from netsvc.testing import RunningServer, serve
+from netsvc.testing import serve
 from protocols.http import HttpApp, Request, Response, WebSocket, WebSocketDisconnect
+from tests.protocols.http.wsclient import (
+    ACCEPT,
+    BINARY,
+    CLOSE,
+    DEFLATE,
+    KEY,
+    PING,
+    PONG,
+    TEXT,
+    Recorder,
+    Tally,
+    client,
+    close_payload,
+    closed_by_server,
+    deflated,
+    flood_and_tally,
+    flood_messages,
+    frame,
+    handshake,
+    in_thread,
+    open_raw_websocket,
+    open_websocket,
+    read_response_head,
+    read_to_end,
+    refusal,
+    reset,
+    send_until_blocked,
+    send_until_blocked_sync,
+    server_frames,
+    ws_url,
+)
 from tests.serveprocess import ServeProcess, run_netsvc
 
+# (test_proxy_headers.py imports client, in_thread and ws_url from here)
+
 log = logging.getLogger("tests.websocket")
-T = TypeVar("T")
+MiB = 1024 * 1024
 
 # -- the app (served in process, and by `netsvc serve --app` below) -----------------
 
 
-class Seen:
+class Seen(Recorder):
     """What the handlers saw, for the test to check: the close each saw."""
-
-    def __init__(self) -> None:
-        self.closes: list[tuple[int, str]] = []
-        self._changed = trio.Event()
 
     def close(self, code: int, reason: str) -> None:
         log.info("the handler saw close %d %r", code, reason)
-        self.closes.append((code, reason))
-        self._changed.set()
-        self._changed = trio.Event()
-
-    async def wait_for(self, count: int) -> list[tuple[int, str]]:
-        """The closes seen, once there are `count` of them."""
-        with trio.fail_after(10):
-            while len(self.closes) < count:
-                await self._changed.wait()
-        return self.closes
+        self.add((code, reason))
 
 
 seen = Seen()
@@ -141,6 +159,33 @@ async def goodbye(ws: WebSocket) -> None:
     await ws.accept()
 
 
+@app.websocket("/sink")
+async def sink(ws: WebSocket) -> None:
+    """Reads nothing while the WebSocket is open (close_code says when it
+    has closed), then what its inbox still holds; says how many there were."""
+    await ws.accept()
+    while ws.close_code is None:
+        await trio.sleep(0.02)
+    left = [len(message) async for message in ws]
+    log.info("the sink saw close %d with %d messages unread", ws.close_code, len(left))
+    seen.add(("sink", ws.close_code, left))
+
+
+@app.websocket("/tally")
+async def tally(ws: WebSocket) -> None:
+    """Reads every message, lagging behind the client; answers "end" with
+    its tally of them (see wsclient.flood_and_tally)."""
+    await ws.accept()
+    seen_so_far = Tally()
+    async for message in ws:
+        if message == "end":
+            await ws.send(seen_so_far.reply())
+            continue
+        seen_so_far.add(message)
+        if seen_so_far.count % 4 == 0:
+            await trio.sleep(0.01)
+
+
 # -- helpers ---------------------------------------------------------------------
 
 
@@ -149,127 +194,6 @@ def _fresh_record() -> Iterator[None]:
     global seen
     seen = Seen()
     yield
-
-
-def ws_url(running: RunningServer | str, path: str) -> str:
-    url = running if isinstance(running, str) else running.url
-    return url.replace("http", "ws", 1) + path  # http://... is ws://..., https://... wss://...
-
-
-async def in_thread(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """A blocking client call, run in a thread so the server (in this trio loop) runs."""
-    return await trio.to_thread.run_sync(functools.partial(call, *args, **kwargs))
-
-
-def client(url: str, **kwargs: Any) -> ClientConnection:
-    """The websockets client, without its own keepalive unless asked."""
-    kwargs.setdefault("ping_interval", None)
-    return connect(url, open_timeout=10, close_timeout=10, **kwargs)
-
-
-def closed_by_server(ws: ClientConnection) -> tuple[int, str]:
-    """Wait for the server to close; the code and reason it sent."""
-    with pytest.raises(ConnectionClosed) as closed:
-        ws.recv(timeout=10)
-    assert closed.value.rcvd is not None, "no close frame from the server"
-    return closed.value.rcvd.code, closed.value.rcvd.reason
-
-
-def refusal(url: str) -> tuple[int, dict[str, str], bytes]:
-    """The HTTP response a refused handshake gets."""
-    with pytest.raises(InvalidStatus) as refused:
-        client(url)
-    response = refused.value.response
-    return response.status_code, dict(response.headers.raw_items()), response.body or b""
-
-
-KEY = b"dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's example
-ACCEPT = base64.b64encode(hashlib.sha1(KEY + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-
-
-def handshake(path: str = "/echo", *extra: bytes) -> bytes:
-    return b"\r\n".join(
-        [
-            b"GET %b HTTP/1.1" % path.encode(),
-            b"Host: 127.0.0.1",
-            b"Upgrade: websocket",
-            b"Connection: Upgrade",
-            b"Sec-WebSocket-Key: " + KEY,
-            b"Sec-WebSocket-Version: 13",
-            *extra,
-            b"",
-            b"",
-        ]
-    )
-
-
-def frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
-    """A client frame (masked, as RFC 6455 requires of clients)."""
-    mask = os.urandom(4)
-    length = len(payload)
-    if length < 126:
-        size = bytes([0x80 | length])
-    elif length < 65536:
-        size = bytes([0x80 | 126]) + length.to_bytes(2, "big")
-    else:
-        size = bytes([0x80 | 127]) + length.to_bytes(8, "big")
-    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
-    return bytes([(0x80 if fin else 0) | opcode]) + size + mask + masked
-
-
-TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
-
-
-def server_frames(data: bytes) -> list[tuple[int, bytes]]:
-    """The (opcode, payload) of each whole frame the server sent (unmasked)."""
-    frames = []
-    i = 0
-    while i + 2 <= len(data):
-        opcode, length = data[i] & 0x0F, data[i + 1] & 0x7F
-        i += 2
-        if length in (126, 127):
-            width = 2 if length == 126 else 8
-            length = int.from_bytes(data[i : i + width], "big")
-            i += width
-        if i + length > len(data):
-            break
-        frames.append((opcode, data[i : i + length]))
-        i += length
-    return frames
-
-
-def close_payload(payload: bytes) -> tuple[int, str]:
-    return int.from_bytes(payload[:2], "big"), payload[2:].decode()
-
-
-async def read_response_head(stream: trio.abc.Stream) -> tuple[bytes, bytes]:
-    """The HTTP response head the server sent, and the bytes after it."""
-    data = b""
-    with trio.fail_after(10):
-        while b"\r\n\r\n" not in data:
-            chunk = await stream.receive_some()
-            assert chunk, f"the server closed after {data!r}"
-            data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return head, rest
-
-
-async def read_to_end(stream: trio.abc.Stream, data: bytes = b"") -> bytes:
-    with trio.fail_after(10):
-        while chunk := await stream.receive_some():
-            data += chunk
-    return data
-
-
-async def open_websocket(
-    running: RunningServer, path: str = "/echo"
-) -> tuple[trio.abc.Stream, bytes]:
-    """A raw client past the handshake: its stream, and bytes after the 101."""
-    stream = await running.connect()
-    await stream.send_all(handshake(path))
-    head, rest = await read_response_head(stream)
-    assert head.startswith(b"HTTP/1.1 101 "), head
-    return stream, rest
 
 
 # -- messages --------------------------------------------------------------------
@@ -626,6 +550,99 @@ async def test_messages_count_as_requests(netsvc_server: Any) -> None:
     await in_thread(three, ws_url(running, "/echo"))
     await seen.wait_for(1)
     assert running.server.runtime.counters.requests == 1 + 3  # the upgrade, the messages
+
+
+# -- a handler that lags: its inbox ------------------------------------------------
+
+# ~8 KiB on the wire, 8 MiB once inflated: the review's memory attack
+ZEROS = frame(BINARY, deflated(bytes(8 * MiB)), rsv1=True)
+
+
+def memory_kib(pid: int, field: str) -> int:
+    """VmRSS (now) or VmHWM (the peak so far) of a process, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for pid {pid}")
+
+
+def test_compressed_messages_to_a_handler_that_does_not_read_take_bounded_memory() -> None:
+    # The handler's inbox holds one max-size message's worth (16 MiB here):
+    # then the server stops reading, TCP pushes back and the client's sends
+    # block. The server's peak memory grows by that, and by the message that
+    # did not fit, inflated (wsproto copies it twice as it does): about 40
+    # MiB, however many the client sends; with 16 messages unread, as a
+    # count alone allowed, it grew by 170 MiB.
+    args = ["--protocol", "http", "--port", "0", "--app", "tests.protocols.http.test_websocket:app"]
+    with ServeProcess(args) as server:
+        with client(
+            ws_url(server.urls[0], "/echo"), max_size=None
+        ) as warm_up:  # deflate's buffers, once
+            warm_up.send(bytes(8 * MiB))
+            assert warm_up.recv(timeout=10) == bytes(8 * MiB)
+        before = memory_kib(server.proc.pid, "VmRSS")
+        sock = open_raw_websocket(server.urls[0], "/sink", DEFLATE)
+        sent = send_until_blocked_sync(sock, ZEROS)
+        grown = (memory_kib(server.proc.pid, "VmHWM") - before) // 1024
+        sock.close()
+        server.wait_for_log("the sink saw close 1006 with 2 messages unread")
+    log.info(
+        "%d messages of 8 MiB sent before the client blocked; the server grew %d MiB", sent, grown
+    )
+    assert sent > 10  # many more than the inbox took: the server stopped reading
+    assert grown < 48, f"the server's memory grew by {grown} MiB"
+
+
+@pytest.mark.parametrize("leave", ["close", "reset", "close-early"])
+async def test_a_client_that_leaves_while_the_handler_does_not_read_is_heard_of(
+    netsvc_server: Any, leave: str
+) -> None:
+    # The handler reads nothing while the client sends until TCP pushes back
+    # and leaves without a close frame: its FIN waits behind what it could
+    # not send (close), or it resets the connection (reset). Yet the
+    # WebSocket closes with 1006 within seconds (close_code, and the
+    # handler's receive() after the messages its inbox held), not never: the
+    # server's probes meet the client's reset. A client that leaves after a
+    # few messages (close-early) is seen leaving at once, by reading on.
+    running = await netsvc_server("http", app=app)
+    stream, _ = await open_websocket(running, "/sink", DEFLATE)
+    if leave == "close-early":
+        await stream.send_all(ZEROS * 5)
+    else:
+        assert await send_until_blocked(stream, ZEROS) > 10
+    if leave == "reset":
+        reset(stream)
+    else:  # what the server sent is read, or closing would reset the connection
+        with trio.move_on_after(0.05):
+            while await stream.receive_some():
+                pass
+    await stream.aclose()
+    left = trio.current_time()
+    assert await seen.wait_for(1) == [("sink", 1006, [8 * MiB, 8 * MiB])]
+    log.info("heard of after %.3fs", trio.current_time() - left)
+    assert trio.current_time() - left < (0.5 if leave == "close-early" else 5)
+
+
+async def test_shutdown_while_the_handler_does_not_read_closes_with_1001() -> None:
+    async with serve("http", app=app) as running:
+        stream, rest = await open_websocket(running, "/sink", DEFLATE)
+        assert await send_until_blocked(stream, ZEROS) > 10
+        running.server.shutdown()
+        assert await seen.wait_for(1) == [("sink", 1001, [8 * MiB, 8 * MiB])]
+        frames = server_frames(await read_to_end(stream, rest))
+    assert {opcode for opcode, _ in frames[:-1]} <= {PONG}  # the probes, if any
+    assert frames[-1][0] == CLOSE
+    assert close_payload(frames[-1][1]) == (1001, "server shutting down")
+
+
+async def test_a_flood_the_handler_reads_arrives_whole_and_in_order() -> None:
+    # The handler lags: its inbox fills (by count and by bytes), the reader
+    # waits for room, reads ahead, and takes up again: nothing is lost.
+    settings = {"ws_max_message_size": 256 * 1024}
+    messages = flood_messages(256 * 1024)
+    async with serve("http", app=app, settings=settings) as running:
+        told, expected = await in_thread(flood_and_tally, ws_url(running, "/tally"), messages)
+    assert told == expected and told.startswith(f"{len(messages)} ")
 
 
 # -- shutdown ----------------------------------------------------------------------

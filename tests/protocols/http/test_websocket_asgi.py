@@ -3,7 +3,8 @@
 # reasons both ways, send() after the close, 403 refusals, the
 # websocket.http.response denial extension), 1001 at shutdown, and Starlette
 # (WebSocketEndpoint, denial responses) in process and through `--app`, with
-# the real `websockets` client.
+# the real `websockets` client; an app that lags behind its client hears of
+# the client's leaving, and one that reads a flood gets all of it, in order.
 from __future__ import annotations
 
 import ssl
@@ -18,28 +19,35 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket as StarletteWebSocket
 
 from netsvc.testing import serve
-from tests.protocols.http.test_websocket import client, closed_by_server, in_thread, refusal, ws_url
+from tests.protocols.http.wsclient import (
+    BINARY,
+    DEFLATE,
+    Recorder,
+    Tally,
+    client,
+    closed_by_server,
+    deflated,
+    flood_and_tally,
+    flood_messages,
+    frame,
+    in_thread,
+    open_websocket,
+    refusal,
+    send_until_blocked,
+    ws_url,
+)
 from tests.serveprocess import Certificates, ServeProcess
 
+MiB = 1024 * 1024
 
-class Record:
+
+class Record(Recorder):
     """What the ASGI app saw: scopes, disconnects, errors from send()."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.scopes: list[dict[str, Any]] = []
-        self.events: list[Any] = []
-        self._changed = trio.Event()
-
-    def add(self, event: Any) -> None:
-        self.events.append(event)
-        self._changed.set()
-        self._changed = trio.Event()
-
-    async def wait_for(self, count: int) -> list[Any]:
-        with trio.fail_after(10):
-            while len(self.events) < count:
-                await self._changed.wait()
-        return self.events
+        self.go = trio.Event()  # the lagging app starts reading
 
 
 record = Record()
@@ -108,6 +116,25 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "websocket.accept"})
         await receive()
         raise ValueError("asgi boom after accept")
+    elif path == "/lagging":
+        await send({"type": "websocket.accept"})
+        await record.go.wait()  # then reads a message every half second, far behind
+        read = 0
+        while (message := await receive())["type"] == "websocket.receive":
+            read += 1
+            await trio.sleep(0.5)
+        record.add((message, read))
+    elif path == "/tally":  # see wsclient.flood_and_tally
+        await send({"type": "websocket.accept"})
+        tally = Tally()
+        while (message := await receive())["type"] == "websocket.receive":
+            data = message["text"] if message.get("text") is not None else message["bytes"]
+            if data == "end":
+                await send({"type": "websocket.send", "text": tally.reply()})
+                continue
+            tally.add(data)
+            if tally.count % 4 == 0:
+                await trio.sleep(0.01)  # lags behind the client
 
 
 async def test_the_websocket_scope_and_echo() -> None:
@@ -243,6 +270,34 @@ async def test_an_upgrade_request_always_reaches_the_asgi_app() -> None:
     # WebSocket one, and an unknown one is refused by returning (403)
     async with serve("http", app=app) as running:
         assert (await in_thread(refusal, ws_url(running, "/unknown")))[0] == 403
+
+
+async def test_an_app_that_lags_hears_of_the_client_leaving(netsvc_server: Any) -> None:
+    # The client sends until TCP pushes back, and leaves without a close
+    # frame (its FIN behind what it could not send); then the app reads, a
+    # message every half second: websocket.disconnect (1006) comes after a
+    # few, not after all the client had sent (a minute's worth).
+    running = await netsvc_server("http", app=app)
+    stream, _ = await open_websocket(running, "/lagging", DEFLATE)
+    sent = await send_until_blocked(stream, frame(BINARY, deflated(bytes(8 * MiB)), rsv1=True))
+    with trio.move_on_after(0.05):  # what the server sent is read: closing does not reset
+        while await stream.receive_some():
+            pass
+    await stream.aclose()
+    left = trio.current_time()
+    record.go.set()
+    ((disconnect, read),) = await record.wait_for(1)
+    assert disconnect == {"type": "websocket.disconnect", "code": 1006, "reason": ""}
+    assert trio.current_time() - left < 8
+    assert read < sent / 2
+
+
+async def test_a_flood_the_app_reads_arrives_whole_and_in_order() -> None:
+    settings = {"ws_max_message_size": 256 * 1024}
+    messages = flood_messages(256 * 1024)
+    async with serve("http", app=app, settings=settings) as running:
+        told, expected = await in_thread(flood_and_tally, ws_url(running, "/tally"), messages)
+    assert told == expected and told.startswith(f"{len(messages)} ")
 
 
 # -- Starlette -------------------------------------------------------------------
