@@ -53,8 +53,8 @@ trio.run(functools.partial(trio.serve_tcp, handle, int(sys.argv[1]), host="127.0
 """
 
 
-def wait_for(port: int) -> None:
-    deadline = time.monotonic() + 20
+def wait_for(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
