@@ -179,8 +179,11 @@ class Accounts:
             for name, stored in sorted(self.passwords.items())
         ]
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text("\n".join(lines) + "\n")
-        os.chmod(temporary, 0o600)
+        temporary.unlink(missing_ok=True)
+        # created readable by the owner alone: never a moment with wider rights
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write("\n".join(lines) + "\n")
         temporary.replace(self.path)
 
     def add(self, name: str, password: str, contacts: list[str] | None = None) -> None:
@@ -206,12 +209,21 @@ class Accounts:
         self.passwords[name] = upgraded
         if self.path is not None:
             try:
-                self.save()
-            except OSError as exc:
+                self._upgrade_in_file(name, upgraded)
+            except (OSError, AccountError) as exc:
                 log.warning("cannot save %s's SCRAM keys in %s: %s", name, self.path, exc)
             else:
                 log.info("%s's password is now kept as SCRAM keys in %s", name, self.path)
         return True
+
+    def _upgrade_in_file(self, name: str, stored: str) -> None:
+        """Give `name` its new entry in the file as it is now (adduser may have
+        changed it since it was read): the other lines stay as they are."""
+        assert self.path is not None
+        current = Accounts(str(self.path))
+        if current.passwords.get(name, "").startswith("scrypt$"):  # still the old entry
+            current.passwords[name] = stored
+            current.save()
 
     def scram(self, name: str, mechanism: str) -> ScramCredentials | None:
         """The keys a SCRAM login as `name` is checked against; None if there

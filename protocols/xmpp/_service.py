@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import math
 import secrets
+import sqlite3
 import time
 from collections.abc import Sequence
 from xml.etree.ElementTree import Element, ParseError, SubElement, fromstring
@@ -42,7 +43,7 @@ from ._roster import (
     outbound,
     parse_roster_set,
 )
-from ._session import Session
+from ._session import Copies, Session
 from ._settings import XmppSettings
 from ._stanzas import (
     CLIENT_NS,
@@ -69,6 +70,13 @@ LOGIN_FAILURE_LOG_INTERVAL = 1.0  # seconds between logged failed logins from on
 MAX_LOGIN_FAILURE_ADDRESSES = 4096  # addresses remembered for that, then forgotten at once
 MAX_RATED_USERS = 4096  # users whose subscription budget is remembered (full ones are forgotten)
 MAX_DIRECTED = 256  # JIDs a session's directed presence is remembered for (to end it)
+MAX_PENDING_REQUESTS = 1000  # subscription requests waiting for one user's answer
+STOP_WRITERS_TIMEOUT = 5.0  # seconds stop() lets writer tasks finish before cancelling them
+DATABASE_ERROR_LOG_INTERVAL = 1.0  # seconds between logged database errors
+# How long a database call waits for a lock another program (adduser) holds:
+# the event loop, and every connection, waits with it.
+BUSY_TIMEOUT = 0.2
+DATABASE_ERROR_TEXT = "the server could not use its database: try again later"
 
 
 class XmppService(Service):
@@ -86,6 +94,10 @@ class XmppService(Service):
         self._subscribe_budget: dict[str, tuple[float, float]] = {}  # user -> (tokens, when)
         self._full_mailboxes: set[str] = set()  # users whose full offline storage was logged
         self._registrations = Budget(settings.registrations_per_hour)  # per client address
+        self.writers: set[trio.CancelScope] = set()  # the sessions' writer tasks running
+        self._writers_gone: trio.Event | None = None  # set when the last one ends, if awaited
+        self.unrouted: list[Element] = []  # messages read, not routed: a shutdown cancelled them
+        self._database_errors_logged = (-math.inf, 0)  # when last logged, how many since
 
     def check_listen(self, addresses: Sequence[ListenAddress]) -> None:
         settings = self.settings
@@ -104,7 +116,41 @@ class XmppService(Service):
         self.nursery = nursery
 
     async def stop(self) -> None:
+        """Every connection has ended; writer tasks may still hold stanzas (a
+        client that stopped reading, cut by the shutdown): they are given
+        STOP_WRITERS_TIMEOUT to finish, then cancelled, and what they did not
+        send goes to offline storage before the database closes, and so do
+        the messages read but not routed when the grace period ended."""
+        with trio.move_on_after(STOP_WRITERS_TIMEOUT):
+            await self._no_writers()
+        for scope in list(self.writers):
+            scope.cancel()
+        await self._no_writers()  # a cancelled writer's bookkeeping does not wait
+        self.undelivered(self.unrouted)  # after what the writers held: they came later
         self.store.close()
+
+    async def _no_writers(self) -> None:
+        while self.writers:
+            self._writers_gone = trio.Event()
+            await self._writers_gone.wait()
+
+    def writer_ended(self, scope: trio.CancelScope) -> None:
+        self.writers.discard(scope)
+        if not self.writers and self._writers_gone is not None:
+            self._writers_gone.set()
+            self._writers_gone = None
+
+    def database_failed(self, exc: sqlite3.Error) -> None:
+        """A database error (disk full, the file locked by another program,
+        or gone): logged, at most once a second with how many came since."""
+        now = time.monotonic()
+        last, since = self._database_errors_logged
+        if now - last < DATABASE_ERROR_LOG_INTERVAL:
+            self._database_errors_logged = (last, since + 1)
+            return
+        self._database_errors_logged = (now, 0)
+        more = f" ({since} more since the last report)" if since else ""
+        log.error("database %s: %s%s", self.settings.database or "in memory", exc, more)
 
     def access(self) -> Access:
         starttls = self.settings.starttls if self.runtime.certificate else "off"
@@ -171,19 +217,25 @@ class XmppService(Service):
             if not resources:
                 del self.sessions[jid.local]
         gone = Element(q(CLIENT_NS, "presence"), {"type": "unavailable", "from": str(jid)})
-        copies = self._presence_copies(jid, gone) if session.presence is not None else []
-        copies += self._directed_copies(session, gone)
+        copies = self._directed_copies(session, gone)
+        try:
+            copies += self._presence_copies(jid, gone) if session.presence is not None else []
+        except sqlite3.Error as exc:  # the contacts are unknown: the user's own resources
+            self.database_failed(exc)
+            copies += [(s, _addressed_copy(gone, s)) for s in self._available(jid.local)]
         for other, copy in copies:  # a session that ends cannot wait: queued as is
             other.send(copy)
 
     def undelivered(self, stanzas: list[Element]) -> None:
         """Messages and IQ requests a client never got (it was dropped with
-        them queued, or left while they waited). A chat or normal message
-        whose user then has no other available resource is stored offline
-        (in the order given); the others go back to their senders as errors,
-        service-unavailable as for a user who is not online. Errors,
-        headlines and IQ results are never answered (RFC 6120 8.3.1). What
-        already left for the client's socket counts as delivered."""
+        them queued, or left while they waited, or the server is shutting
+        down). A chat or normal message whose user then has no other
+        available resource is stored offline (in the order given); the
+        others go back to their senders as errors, service-unavailable as
+        for a user who is not online (internal-server-error if the database
+        failed). Errors, headlines and IQ results are never answered (RFC
+        6120 8.3.1). What already left for the client's socket counts as
+        delivered. Never raises: writer tasks call it as they fail."""
         offline: dict[str, list[Element]] = {}
         for stanza in stanzas:
             kind = stanza.tag.rpartition("}")[2]
@@ -193,23 +245,26 @@ class XmppService(Service):
                 continue  # never answered (headlines: RFC 6121 8.5.2.1.1 drops them)
             user = self._local_user(stanza.get("to", ""))
             kept = kind == "message" and stanza.get("type") != "groupchat"
-            if kept and user is not None and not self._receivers(user):
+            if kept and user is not None and not self._receivers(user, staying=True):
                 offline.setdefault(user, []).append(stanza)
                 continue
             self._bounce(stanza)
         for user, messages in offline.items():
-            for message, text in self._keep_offline(user, messages):
-                self._bounce(message, text)
+            for message, condition, text in self._keep_offline(user, messages):
+                self._bounce(message, condition, text)
 
-    def _bounce(self, stanza: Element, text: str | None = None) -> None:
-        """`stanza` back to its sender as service-unavailable, if it is online."""
+    def _bounce(
+        self, stanza: Element, condition: str = "service-unavailable", text: str | None = None
+    ) -> None:
+        """`stanza` back to its sender as an error, if it is online."""
         sender = JID.parse_or_none(stanza.get("from", ""))
         session = self.sessions.get(sender.local, {}).get(sender.resource) if sender else None
         if session is None:
             kind = stanza.tag.rpartition("}")[2]
             log.info("a %s from %s was not delivered and its sender is gone", kind, sender)
             return
-        session.send(stanza_error(stanza, "service-unavailable", text=text))
+        wait = "wait" if condition == "internal-server-error" else None
+        session.send(stanza_error(stanza, condition, text=text, error_type=wait))
 
     def _available(self, user: str) -> list[Session]:
         return [
@@ -218,10 +273,13 @@ class XmppService(Service):
             if s.presence is not None and not s.closed
         ]
 
-    def _receivers(self, user: str) -> list[Session]:
+    def _receivers(self, user: str, *, staying: bool = False) -> list[Session]:
         """Where a message to `user`'s bare JID goes: the available resources
-        with a non-negative priority (RFC 6121 8.5.2.1.1)."""
-        return [s for s in self._available(user) if s.priority >= 0]
+        with a non-negative priority (RFC 6121 8.5.2.1.1); `staying`: not
+        those whose connection is ending (the server is shutting down)."""
+        return [
+            s for s in self._available(user) if s.priority >= 0 and not (staying and s.conn.closing)
+        ]
 
     def _local_user(self, text: str) -> str | None:
         """The user a JID names at this domain, or None."""
@@ -231,16 +289,34 @@ class XmppService(Service):
     # -- routing -------------------------------------------------------------
 
     async def route(self, session: Session, kind: str, stanza: Element) -> None:
+        """A stanza from a client. If the database fails (disk full, locked by
+        another program), the client gets internal-server-error, type wait
+        (RFC 6120 8.3.3.5) for it, and the connection goes on."""
         assert session.jid is not None
         stanza.set("from", str(session.jid))  # always stamped by the server
-        if kind == "message":
-            await self._message(session, stanza)
-        elif kind == "presence":
-            await self._presence(session, stanza)
-        elif kind == "iq":
-            await self._iq(session, stanza)
-        else:
-            session.send(stanza_error(stanza, "service-unavailable", sender=self.domain))
+        for child in list(stanza):  # only the server says when it stored a message
+            if child.tag == q(DELAY_NS, "delay") and _same_domain(child.get("from"), self.domain):
+                stanza.remove(child)
+        try:
+            if kind == "message":
+                await self._message(session, stanza)
+            elif kind == "presence":
+                await self._presence(session, stanza)
+            elif kind == "iq":
+                await self._iq(session, stanza)
+            else:
+                session.send(stanza_error(stanza, "service-unavailable", sender=self.domain))
+        except sqlite3.Error as exc:
+            self.database_failed(exc)
+            if stanza.get("type") not in ("error", "result"):
+                reply = stanza_error(
+                    stanza,
+                    "internal-server-error",
+                    sender=self.domain,
+                    text=DATABASE_ERROR_TEXT,
+                    error_type="wait",
+                )
+                session.send(reply)
 
     async def _message(self, session: Session, message: Element) -> None:
         target = JID.parse_or_none(message.get("to", ""))
@@ -270,32 +346,49 @@ class XmppService(Service):
         # RFC 6121 8.5.2.1: a bare JID (or an offline full JID, for chat and
         # normal messages) reaches the resources with non-negative priority
         receivers = self._receivers(target.local)
-        for receiver in receivers:  # bounced only if nobody else gets it
-            await receiver.route_in(message, bounce=len(receivers) == 1)
+        copies = Copies(message, len(receivers))  # kept or bounced once, if none gets it
+        queued = 0
+        try:
+            for receiver in receivers:
+                queued += 1  # route_in counts its copy lost if it is cancelled
+                await receiver.route_in(message, copies=copies)
+        finally:
+            if queued < len(receivers) and (lost := copies.lost(len(receivers) - queued)):
+                self.undelivered([lost])  # the sender was cancelled before queuing them all
         if receivers or kind == "headline":  # 8.5.2.1.1: headlines are not kept
             return
-        for bounced, text in self._keep_offline(target.local, [message]):
-            session.send(stanza_error(bounced, "service-unavailable", text=text))
+        for bounced, condition, text in self._keep_offline(target.local, [message]):
+            wait = "wait" if condition == "internal-server-error" else None
+            session.send(stanza_error(bounced, condition, text=text, error_type=wait))
 
     # -- offline messages (XEP-0160) -------------------------------------------
 
-    def _keep_offline(self, user: str, messages: list[Element]) -> list[tuple[Element, str | None]]:
+    def _keep_offline(
+        self, user: str, messages: list[Element]
+    ) -> list[tuple[Element, str, str | None]]:
         """Store `messages` for `user` to get at their next initial presence,
         each with a <delay/> (XEP-0203) saying when it came; what cannot be
-        kept (no such user, storage off, the mailbox full) is returned with
-        the text of its bounce."""
+        kept (no such user, storage off, the mailbox full, the database
+        failed) is returned with the condition and text of its bounce."""
         limit = self.settings.offline_limit
-        if limit <= 0 or not self.accounts.exists(user):
-            return [(message, None) for message in messages]
-        now = time.time()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-        stanzas = [serialize(self._delayed(m, stamp), default_ns="").decode() for m in messages]
-        kept = self.store.store_offline(user, stanzas, now, limit)
+        try:
+            if limit <= 0 or not self.accounts.exists(user):
+                return [(message, "service-unavailable", None) for message in messages]
+            now = time.time()
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+            stanzas = [serialize(self._delayed(m, stamp), default_ns="").decode() for m in messages]
+            max_bytes = self.settings.offline_max_bytes
+            kept = self.store.store_offline(user, stanzas, now, limit, max_bytes)
+        except sqlite3.Error as exc:
+            self.database_failed(exc)
+            return [(message, "internal-server-error", DATABASE_ERROR_TEXT) for message in messages]
+        max_bytes = self.settings.offline_max_bytes
+        full = f"{limit} messages" + (f" or {max_bytes:,} bytes" if max_bytes > 0 else "")
         if kept < len(messages) and user not in self._full_mailboxes:
             self._full_mailboxes.add(user)  # said once, until they log in
-            log.info("%s's offline storage is full (%d messages): bouncing the rest", user, limit)
-        text = f"{user}@{self.domain} is offline and their mailbox is full ({limit} messages)"
-        return [(message, text) for message in messages[kept:]]
+            log.info("%s's offline storage is full (%s): bouncing the rest", user, full)
+        text = f"{user}@{self.domain} is offline and their mailbox is full ({full})"
+        return [(message, "service-unavailable", text) for message in messages[kept:]]
 
     def _delayed(self, message: Element, stamp: str) -> Element:
         """A copy of `message` with this server's <delay/> (a message stored
@@ -312,7 +405,12 @@ class XmppService(Service):
         became available; what it never gets is stored again (undelivered)."""
         assert session.jid is not None
         self._full_mailboxes.discard(session.jid.local)
-        for text in self.store.take_offline(session.jid.local):
+        try:
+            texts = self.store.take_offline(session.jid.local)
+        except sqlite3.Error as exc:  # they stay stored for the next login
+            self.database_failed(exc)
+            return
+        for text in texts:
             try:
                 message = fromstring(text)
             except ParseError as exc:  # not written by us: the database was edited
@@ -373,9 +471,9 @@ class XmppService(Service):
                 if other is not session and other.presence is not None:
                     copy = _copy(other.presence)
                     copy.set("to", str(session.jid))
-                    session.send(copy)
+                    await session.route_in(copy)
         for request in self.store.pending_in(user):  # re-sent until answered, as Prosody
-            session.deliver(request.encode() + b"\n")
+            await session.queue(request.encode() + b"\n")
         if session.priority >= 0:
             await self._deliver_offline(session)
 
@@ -502,6 +600,11 @@ class XmppService(Service):
         if contact.local in self.app.bots:
             await self._bot_subscription(session, kind, contact)
             return
+        if kind == "subscribe" and self._too_many_requests(contact.local, me):
+            text = f"{contact} has too many subscription requests waiting for an answer"
+            reply = stanza_error(presence, "resource-constraint", text=text, error_type="wait")
+            session.send(reply)
+            return
         item, pending = self.store.relation(user, str(contact))
         change = outbound(kind, str(contact), item, pending)
         if (change.item, change.pending_in) != (item, pending):
@@ -558,6 +661,14 @@ class XmppService(Service):
         for answer in ({"type": "subscribed"}, {}):
             attributes = {**answer, "from": str(bot), "to": str(session.jid.bare)}
             session.send(Element(q(CLIENT_NS, "presence"), attributes))
+
+    def _too_many_requests(self, contact: str, me: JID) -> bool:
+        """Whether `contact` has MAX_PENDING_REQUESTS requests waiting for an
+        answer already, not counting one of `me`'s (a request re-sent)."""
+        requests = self.store.pending_count(contact)
+        if requests < MAX_PENDING_REQUESTS:
+            return False
+        return not self.store.relation(contact, str(me))[1]
 
     def _may_subscribe(self, user: str) -> bool:
         """A token bucket per user: subscriptions_per_minute requests at once,
@@ -839,7 +950,7 @@ def _open_storage(settings: XmppSettings, domain: str) -> tuple[Store, AccountSt
         for name in file.passwords:  # an account file's contacts: mutual subscriptions
             store.add_contacts(name, file.roster(name), domain)
         return store, file
-    store = Store(settings.database, any_password=any_password)
+    store = Store(settings.database, any_password=any_password, busy_timeout=BUSY_TIMEOUT)
     if file is not None:
         report = store.import_accounts(file, domain)
         if report.users:
@@ -850,6 +961,15 @@ def _open_storage(settings: XmppSettings, domain: str) -> tuple[Store, AccountSt
                 report.contacts,
                 settings.users_file,
                 settings.database,
+            )
+        if report.removed:
+            log.info(
+                "%d users of %s were removed from %s since they were imported, and stay "
+                "removed (adduser gives one a new account): %s",
+                len(report.removed),
+                settings.users_file,
+                settings.database,
+                ", ".join(report.removed),
             )
         if report.kept:
             log.info(
@@ -875,6 +995,16 @@ def _priority(presence: Element) -> int:
         return max(-128, min(127, int(presence.findtext(q(CLIENT_NS, "priority")) or 0)))
     except ValueError:
         return 0
+
+
+def _same_domain(text: str | None, domain: str) -> bool:
+    return text is not None and text.strip().lower().rstrip(".") == domain
+
+
+def _addressed_copy(stanza: Element, receiver: Session) -> Element:
+    copy = _copy(stanza)
+    copy.set("to", str(receiver.jid))
+    return copy
 
 
 def _copy(element: Element) -> Element:

@@ -6,7 +6,10 @@
 # receiver's queue full waits (its own connection is not read meanwhile, so
 # TCP pushes back on a flooding client); a receiver is dropped only when its
 # socket stops draining (the send timeout), and the messages and IQs it did
-# not get go back to their senders as errors (or offline storage). An idle
+# not get go back to their senders as errors (or offline storage): the copies
+# of a message to a bare JID count together, so it is kept or bounced once,
+# when the last copy is lost. At shutdown, or when the writer is cancelled,
+# the same bookkeeping runs before the task ends. An idle
 # session keeps little: the writer task and its queue exist only while there
 # is output, and the parser's expat instance only while a stanza is half-read.
 from __future__ import annotations
@@ -15,6 +18,7 @@ import base64
 import binascii
 import collections
 import secrets
+import sqlite3
 import time
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element, SubElement
@@ -40,6 +44,7 @@ from ._stanzas import (
     stanza_error,
 )
 from ._xml import (
+    Event,
     StanzaReceived,
     StreamClosed,
     StreamError,
@@ -53,7 +58,7 @@ from ._xml import (
 if TYPE_CHECKING:
     from ._service import XmppService
 
-__all__ = ["Session"]
+__all__ = ["Copies", "Session"]
 
 OUTGOING_STANZAS = 1024  # queued for one client: senders wait while it has this many
 RESUME_AT = OUTGOING_STANZAS // 2  # waiting senders go on once the queue is down to this
@@ -61,6 +66,27 @@ RESUME_AT = OUTGOING_STANZAS // 2  # waiting senders go on once the queue is dow
 # may go past OUTGOING_STANZAS; at this many the client counts as not reading.
 HARD_LIMIT = 8 * OUTGOING_STANZAS
 STREAM_NS = "http://etherx.jabber.org/streams"
+
+
+class Copies:
+    """A stanza queued for one client or more (the copies of a message to a
+    bare JID, one per resource): it is undelivered once every copy is."""
+
+    __slots__ = ("left", "stanza")
+
+    def __init__(self, stanza: Element, count: int = 1) -> None:
+        self.stanza = stanza
+        self.left = count
+
+    def lost(self, count: int = 1) -> Element | None:
+        """Copies that did not reach their clients: the stanza if they were the last."""
+        self.left -= count
+        return self.stanza if self.left == 0 else None
+
+
+def _lost(copies: list[Copies | None]) -> list[Element]:
+    """The stanzas whose last copy these were."""
+    return [stanza for c in copies if c is not None and (stanza := c.lost()) is not None]
 
 
 class Session:
@@ -82,7 +108,7 @@ class Session:
         # Output waiting for the writer task; both exist only while there is some.
         # Each entry: the bytes, and the stanza to answer with an error if the
         # client never gets them (a message or IQ another client sent), or None.
-        self._outgoing: collections.deque[tuple[bytes, Element | None]] | None = None
+        self._outgoing: collections.deque[tuple[bytes, Copies | None]] | None = None
         self._space: trio.Event | None = None  # set when waiting senders may go on
         self._events_after_starttls = False  # the read that brought <starttls/> had more
         self._scram: ScramServer | None = None  # a SCRAM exchange under way
@@ -96,13 +122,14 @@ class Session:
         """Senders to this client wait: OUTGOING_STANZAS are queued."""
         return self._outgoing is not None and len(self._outgoing) >= OUTGOING_STANZAS
 
-    def deliver(self, data: bytes, undelivered: Element | None = None) -> None:
+    def deliver(self, data: bytes, undelivered: Copies | None = None) -> None:
         """Queue bytes for this client without waiting (the server's own
         answers, whose sender is this client: its reads wait instead). If it
-        never gets them, `undelivered` goes back to its sender as an error."""
+        never gets them, `undelivered` (the stanza, for the last copy of it)
+        goes back to its sender as an error or to offline storage."""
         if self.closed:
             if undelivered is not None:
-                self.service.undelivered([undelivered])
+                self.service.undelivered(_lost([undelivered]))
             return
         if self._outgoing is None:
             self._outgoing = collections.deque([(data, undelivered)])
@@ -114,20 +141,39 @@ class Session:
             self._close()
             self.conn.disconnect()
             if undelivered is not None:
-                self.service.undelivered([undelivered])
+                self.service.undelivered(_lost([undelivered]))
 
     def send(self, element: Element) -> None:
         self.deliver(serialize(element) + b"\n")
 
-    async def route_in(self, element: Element, *, bounce: bool) -> None:
+    async def route_in(
+        self, element: Element, *, bounce: bool = False, copies: Copies | None = None
+    ) -> None:
         """A stanza from another client (or a broadcast): wait while this
         client's queue is full, then queue it. With `bounce`, it goes back to
-        its sender as an error if this client never gets it."""
-        while self.full and not self.closed:
-            if self._space is None:
-                self._space = trio.Event()
-            await self._space.wait()
-        self.deliver(serialize(element) + b"\n", element if bounce else None)
+        its sender as an error (or to offline storage) if this client never
+        gets it; with `copies`, once no client it was queued for gets it. A
+        copy never queued (the wait was cancelled) counts as lost."""
+        if copies is None and bounce:
+            copies = Copies(element)
+        await self.queue(serialize(element) + b"\n", copies)
+
+    async def queue(self, data: bytes, copies: Copies | None = None) -> None:
+        """Queue `data` for this client once its queue has room (route_in)."""
+        try:
+            # a session that ended while its writer still holds stanzas: wait
+            # for the writer, which sends them or hands them on, in order
+            while self._outgoing is not None and (self.full or self.closed):
+                if self._space is None:
+                    self._space = trio.Event()
+                await self._space.wait()
+        except BaseException:  # cancelled (shutdown): queued anyway, so it keeps its place
+            if self._outgoing is not None:
+                self._outgoing.append((data, copies))
+            elif copies is not None:
+                self.service.undelivered(_lost([copies]))
+            raise
+        self.deliver(data, copies)
 
     async def wait_for_space(self) -> None:
         """Wait until this client's own queue has room: called before each
@@ -147,29 +193,37 @@ class Session:
             self._space.set()
             self._space = None
 
-    async def _write(self, outgoing: collections.deque[tuple[bytes, Element | None]]) -> None:
+    async def _write(self, outgoing: collections.deque[tuple[bytes, Copies | None]]) -> None:
         """The writer task (in the service's nursery): send what is queued,
         then end. A failed send (SendTimeout, ConnectionLost) ends the session
-        and is raised by run(); what it did not send goes back to its senders."""
-        sending: Element | None = None
-        try:
-            while outgoing:
-                data, sending = outgoing.popleft()
-                if self._space is not None and len(outgoing) <= RESUME_AT:
-                    self._let_senders_go()
-                await self.conn.send(data)
-                sending = None
-        except Exception as exc:
-            self._write_error = exc
-            self._close()
-            self.conn.disconnect()
-            lost = [sending, *(stanza for _, stanza in outgoing)]
-            self.service.undelivered([stanza for stanza in lost if stanza is not None])
-        finally:
-            self._outgoing = None
-            self._let_senders_go()
-            if self._writer_done is not None:
-                self._writer_done.set()
+        and is raised by run(); what it did not send goes back to its senders
+        or to offline storage, also when the task is cancelled (shutdown)."""
+        sending: Copies | None = None
+        with trio.CancelScope() as scope:
+            self.service.writers.add(scope)
+            try:
+                while outgoing:
+                    data, sending = outgoing.popleft()
+                    if self._space is not None and len(outgoing) <= RESUME_AT:
+                        self._let_senders_go()
+                    await self.conn.send(data)
+                    sending = None
+            except BaseException as exc:
+                if isinstance(exc, Exception):
+                    self._write_error = exc
+                self._close()
+                self.conn.disconnect()
+                lost = [sending, *(copies for _, copies in outgoing)]
+                outgoing.clear()
+                self.service.undelivered(_lost(lost))
+                if not isinstance(exc, Exception):
+                    raise
+            finally:
+                self._outgoing = None
+                self._let_senders_go()
+                self.service.writer_ended(scope)
+                if self._writer_done is not None:
+                    self._writer_done.set()
 
     # -- the connection ------------------------------------------------------
 
@@ -250,7 +304,11 @@ class Session:
             if type(event) is StreamOpened:
                 self._stream_opened(event)
             elif type(event) is StanzaReceived:
-                await self._stanza(event.element)
+                try:
+                    await self._stanza(event.element)
+                except trio.Cancelled:  # shutdown: the messages read and not routed are kept
+                    self._unrouted(events[index + 1 :])
+                    raise
             elif type(event) is StreamClosed:
                 self.deliver(b"</stream:stream>\n")
                 self._close()
@@ -262,6 +320,19 @@ class Session:
                 return
         if error is not None:
             raise error
+
+    def _unrouted(self, events: list[Event]) -> None:
+        """Messages this client sent that the server read but had no time to
+        route (the grace period of a shutdown ended): stored offline once the
+        writers have handed on what they hold (service.stop)."""
+        if self.jid is None:
+            return
+        messages = []
+        for event in events:
+            if type(event) is StanzaReceived and event.element.tag == q(CLIENT_NS, "message"):
+                event.element.set("from", str(self.jid))
+                messages.append(event.element)
+        self.service.unrouted += messages
 
     def _stream_opened(self, opened: StreamOpened) -> None:
         to = opened.attributes.get("to")
@@ -288,20 +359,18 @@ class Session:
             if tag == q(TLS_NS, "starttls"):
                 await self._start_tls()
                 return
-            if tag == q(SASL_NS, "auth"):
-                self._authenticate(stanza)
-                return
-            if tag == q(SASL_NS, "response"):
-                self._scram_response(stanza)
-                return
-            if tag == q(SASL_NS, "abort"):
-                self._scram = None
-                self._sasl_failure("aborted")
-                return
-            if tag == q(CLIENT_NS, "iq") and stanza.find(q(REGISTER_NS, "query")) is not None:
-                self.service.register(self, stanza)  # XEP-0077: before login
-                return
-            raise StreamError("not-authorized", "authenticate first")
+            try:
+                self._before_login(stanza)
+            except sqlite3.Error as exc:  # disk full, the file locked: the client may retry
+                self.service.database_failed(exc)
+                if tag == q(CLIENT_NS, "iq"):
+                    text = "the server could not use its database: try again later"
+                    condition = "internal-server-error"
+                    self.send(stanza_error(stanza, condition, text=text, error_type="wait"))
+                else:
+                    self._scram = None
+                    self._sasl_failure("temporary-auth-failure")  # RFC 6120 6.5.12
+            return
         if tag.startswith(f"{{{CLIENT_NS}}}") or tag.startswith("{jabber:server}"):
             sender = stanza.get("from")
             if (
@@ -320,6 +389,21 @@ class Session:
             self.send(iq_result(stanza))
             return
         await self.service.route(self, kind, stanza)
+
+    def _before_login(self, stanza: Element) -> None:
+        """SASL, or in-band registration's IQs (XEP-0077), before login."""
+        tag = stanza.tag
+        if tag == q(SASL_NS, "auth"):
+            self._authenticate(stanza)
+        elif tag == q(SASL_NS, "response"):
+            self._scram_response(stanza)
+        elif tag == q(SASL_NS, "abort"):
+            self._scram = None
+            self._sasl_failure("aborted")
+        elif tag == q(CLIENT_NS, "iq") and stanza.find(q(REGISTER_NS, "query")) is not None:
+            self.service.register(self, stanza)
+        else:
+            raise StreamError("not-authorized", "authenticate first")
 
     @property
     def may_send_secrets(self) -> bool:

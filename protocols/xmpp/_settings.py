@@ -29,6 +29,11 @@ class XmppSettings:
         help="messages kept per user while they are offline (XEP-0160); past it the sender "
         "gets service-unavailable (0: none kept)",
     )
+    offline_max_bytes: int = setting(
+        4 * 1024 * 1024,
+        help="bytes of offline messages kept per user (XEP-0160); past it the sender gets "
+        "service-unavailable (0: no limit but --xmpp-offline-limit)",
+    )
     subscriptions_per_minute: int = setting(
         30,
         help="subscription requests a user may send per minute, in bursts of as many; "

@@ -3,14 +3,19 @@
 # next PLAIN login), rosters (one row per contact: name, groups, the
 # subscription, a request of the user's pending out, a pre-approval), the
 # subscription requests pending in (the stanza, re-sent at each login until
-# answered) and offline messages (XEP-0160: whole stanzas, in arrival order,
-# capped per user). One file per service (or memory, without one), in WAL
-# mode with synchronous=NORMAL: a commit costs no fsync, and a crash of the
-# machine may lose the last commits but never corrupts the file. A version
-# table and numbered migrations take an older file to this schema.
+# answered), offline messages (XEP-0160: whole stanzas, in arrival order,
+# capped per user in messages and in bytes), and the account-file entries
+# imported (an account removed since is not imported again). One file per
+# service (or memory, without one), in WAL mode with synchronous=NORMAL: a
+# commit costs no fsync, and a crash of the machine may lose the last
+# commits but never corrupts the file. A version table and numbered
+# migrations take an older file to this schema.
 #
 # Synchronous and small: each call is a statement or two, or one transaction
-# when several rows change together, so the event loop may call it.
+# when several rows change together, so the event loop may call it. The
+# server waits for a lock another program holds (adduser) only briefly
+# (`busy_timeout`): past it the call raises sqlite3.OperationalError and the
+# client is told to try again, rather than every connection freezing.
 from __future__ import annotations
 
 import contextlib
@@ -63,6 +68,20 @@ MIGRATIONS: dict[int, str] = {
         );
         CREATE INDEX offline_by_owner ON offline (owner, id);
     """,
+    # the account-file entries imported, so that an account removed since
+    # (XEP-0077) is not imported again at the next start, unless the file
+    # gives it new credentials (adduser again)
+    2: """
+        CREATE TABLE imported (
+            name TEXT PRIMARY KEY,
+            credentials TEXT NOT NULL
+        );
+        INSERT INTO imported SELECT name, credentials FROM accounts;
+        ALTER TABLE offline ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+        UPDATE offline SET size = LENGTH(CAST(stanza AS BLOB));
+        DROP INDEX offline_by_owner;
+        CREATE INDEX offline_by_owner ON offline (owner, id, size);
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -74,14 +93,18 @@ class ImportReport:
     users: list[str]  # imported
     kept: list[str]  # already in the database: left as they were
     contacts: int  # roster items added
+    removed: list[str] = dataclasses.field(default_factory=list)  # imported once, removed since
 
 
 class Store:
     """Accounts, rosters, pending requests and offline messages in one sqlite
     file (`path`), or in memory (None: lost at exit). `any_password` accepts
-    every login and every name as a user (development only)."""
+    every login and every name as a user (development only); `busy_timeout`
+    is how long a statement waits for a lock another connection holds."""
 
-    def __init__(self, path: str | None = None, *, any_password: bool = False) -> None:
+    def __init__(
+        self, path: str | None = None, *, any_password: bool = False, busy_timeout: float = 5.0
+    ) -> None:
         self.path = path
         self.any_password = any_password
         try:
@@ -93,7 +116,7 @@ class Store:
             )
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA busy_timeout=5000")  # adduser may write at the same time
+            self.db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise AccountError(f"database {path}: {exc}") from None
@@ -106,10 +129,14 @@ class Store:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # sqlite may have rolled back by itself (SQLITE_FULL): a second
+            # ROLLBACK would fail and hide the error that matters
+            if self.db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
 
     @property
     def version(self) -> int:
@@ -162,10 +189,14 @@ class Store:
             return False
         matches, upgraded = check_stored(stored, password)
         if upgraded is not None:
-            self.db.execute(
-                "UPDATE accounts SET credentials = ? WHERE name = ?", (upgraded, name.lower())
-            )
-            log.info("%s's password is now kept as SCRAM keys in %s", name.lower(), self.path)
+            try:
+                self.db.execute(
+                    "UPDATE accounts SET credentials = ? WHERE name = ?", (upgraded, name.lower())
+                )
+            except sqlite3.Error as exc:  # the login is right: upgraded at the next one
+                log.warning("cannot save %s's SCRAM keys in %s: %s", name.lower(), self.path, exc)
+            else:
+                log.info("%s's password is now kept as SCRAM keys in %s", name.lower(), self.path)
         return matches
 
     def scram(self, name: str, mechanism: str) -> ScramCredentials | None:
@@ -242,17 +273,24 @@ class Store:
     def import_accounts(self, accounts: Accounts, domain: str) -> ImportReport:
         """The users of an account file that are not in the database yet, with
         their contacts (as `both` subscriptions both ways), in one transaction;
-        those already there are left as they are."""
-        imported, kept, contacts = [], [], 0
+        those already there are left as they are, and so are those imported
+        before and removed since (unless the file's entry changed: adduser
+        made the account again)."""
+        imported, kept, removed, contacts = [], [], [], 0
         with self._transaction() as db:
             for name, credentials in sorted(accounts.passwords.items()):
                 if self._credentials(name) is not None:
                     kept.append(name)
                     continue
+                row = db.execute("SELECT credentials FROM imported WHERE name = ?", (name,))
+                if row.fetchone() == (credentials,):
+                    removed.append(name)
+                    continue
                 db.execute("INSERT INTO accounts VALUES (?, ?)", (name, credentials))
+                db.execute("INSERT OR REPLACE INTO imported VALUES (?, ?)", (name, credentials))
                 imported.append(name)
                 contacts += self._add_contacts(name, accounts.roster(name), domain)
-        return ImportReport(imported, kept, contacts)
+        return ImportReport(imported, kept, contacts, removed)
 
     # -- rosters -----------------------------------------------------------------
 
@@ -327,6 +365,11 @@ class Store:
         )
         return [row[0] for row in rows]
 
+    def pending_count(self, owner: str) -> int:
+        """How many subscription requests wait for `owner`'s answer."""
+        row = self.db.execute("SELECT COUNT(*) FROM pending_in WHERE owner = ?", (owner,))
+        return int(row.fetchone()[0])
+
     def pending_in(self, owner: str) -> list[str]:
         """The subscription requests waiting for `owner`'s answer (stanzas)."""
         rows = self.db.execute(
@@ -340,15 +383,25 @@ class Store:
         row = self.db.execute("SELECT COUNT(*) FROM offline WHERE owner = ?", (owner,)).fetchone()
         return int(row[0])
 
-    def store_offline(self, owner: str, stanzas: list[str], stamp: float, limit: int) -> int:
-        """Keep `stanzas` for `owner` while they hold fewer than `limit`; how
+    def store_offline(
+        self, owner: str, stanzas: list[str], stamp: float, limit: int, max_bytes: int = 0
+    ) -> int:
+        """Keep `stanzas` for `owner` while they hold fewer than `limit`
+        messages and (`max_bytes` > 0) at most `max_bytes` bytes in all; how
         many were kept (the first ones)."""
         with self._transaction() as db:
-            room = max(0, limit - self.offline_count(owner))
-            kept = stanzas[:room]
+            count, size = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM offline WHERE owner = ?", (owner,)
+            ).fetchone()
+            kept = []
+            for stanza in stanzas[: max(0, limit - count)]:
+                length = len(stanza.encode())
+                if max_bytes > 0 and size + length > max_bytes:
+                    break
+                size += length
+                kept.append((owner, stanza, stamp, length))
             db.executemany(
-                "INSERT INTO offline (owner, stanza, stored) VALUES (?, ?, ?)",
-                [(owner, stanza, stamp) for stanza in kept],
+                "INSERT INTO offline (owner, stanza, stored, size) VALUES (?, ?, ?, ?)", kept
             )
         return len(kept)
 

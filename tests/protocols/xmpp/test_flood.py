@@ -156,7 +156,7 @@ async def test_twenty_senders_flood_twenty_readers_and_lose_nothing() -> None:
 
 async def test_a_receiver_that_stops_reading_is_cut_and_its_messages_kept(tmp_path: Path) -> None:
     args = [*SERVE, "--send-timeout", "1", "--xmpp-database", str(tmp_path / "xmpp.db")]
-    args += ["--xmpp-offline-limit", str(EACH)]
+    args += ["--xmpp-offline-limit", str(EACH), "--xmpp-offline-max-bytes", "0"]
     with ServeProcess(args) as server:
         async with clients(server) as connected:
             flooder, sender = await connected.login("flooder"), await connected.login("sender")

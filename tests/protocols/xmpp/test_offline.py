@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import itertools
 import logging
 import re
+import socket
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -24,7 +26,7 @@ import trio
 from netsvc import ConnectionLimits
 from netsvc.testing import RunningServer, serve
 from protocols.xmpp._service import XmppService
-from protocols.xmpp._session import OUTGOING_STANZAS
+from protocols.xmpp._session import OUTGOING_STANZAS, RESUME_AT
 from tests.protocols.xmpp.rawclient import Client
 from tests.serveprocess import ServeProcess, host_port
 
@@ -142,7 +144,10 @@ async def test_past_the_cap_the_sender_is_told_the_mailbox_is_full() -> None:
             assert detail is not None and detail.get("type") == "cancel"
             assert detail.find(f"{STANZAS}service-unavailable") is not None
             text = detail.findtext(f"{STANZAS}text") or ""
-            assert "alice@localhost" in text and "mailbox is full (3 messages)" in text
+            assert (
+                "alice@localhost" in text
+                and "mailbox is full (3 messages or 4,194,304 bytes)" in text
+            )
         assert [m.get("id") for m in await arrive(running, "alice")] == ["0", "1", "2"]
         await bob.say(message("alice@localhost", 5))  # room again
         assert await bob.settle() == []
@@ -196,7 +201,9 @@ async def test_a_dropped_receivers_messages_wait_for_its_next_login(
     count = 2 * OUTGOING_STANZAS
     every = 50  # every 50th stanza is an IQ: those still go back
     requests = set(range(every - 1, count, every))
-    async with serve_xmpp(send_timeout=0.5, offline_limit=10 * count) as running:
+    async with serve_xmpp(
+        send_timeout=0.5, offline_limit=10 * count, offline_max_bytes=0
+    ) as running:
         service = running.server._services["xmpp"]  # type: ignore[index]
         assert isinstance(service, XmppService)
         alice = await client(running, "alice")  # available, never reads
@@ -240,3 +247,155 @@ async def test_a_dropped_receivers_messages_wait_for_its_next_login(
     got, back = set(ids(alice_got, IQ)), set(bounced(bob_got))
     assert got | back == requests and not got & back  # IQs: got, or back as errors
     assert back
+
+
+async def stalled(running: RunningServer, user: str, resource: str) -> Client:
+    """`user` logged in at `resource`, available, with a small receive buffer:
+    it never reads again, so the send timeout cuts it once its queue is full."""
+    sock = trio.socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    await sock.connect(host_port(running.url))
+    new = Client(trio.SocketStream(sock))
+    await new.login(user, resource)
+    await new.say(b"<presence/>")
+    await new.settle()
+    return new
+
+
+async def received(client: Client) -> list[int]:
+    """The ids of the whole messages a client that stopped reading had on
+    their way to it (read now, until the server's end of the connection,
+    then closed)."""
+    data = client.buffer
+    async with client.stream:
+        with trio.fail_after(30), contextlib.suppress(trio.BrokenResourceError):
+            while chunk := await client.stream.receive_some():
+                data += chunk
+    return ids(data)
+
+
+async def test_a_message_to_a_bare_jid_whose_resources_are_all_cut_is_kept() -> None:
+    # RFC 6121 8.5.2.1.1: a copy for each resource. When every copy is lost
+    # (both resources stop reading and are cut by the send timeout), the
+    # message is kept offline: the last copy lost decides, once.
+    count = 3 * OUTGOING_STANZAS
+    async with serve_xmpp(send_timeout=1, offline_limit=10 * count, offline_max_bytes=0) as running:
+        service = running.server._services["xmpp"]  # type: ignore[index]
+        assert isinstance(service, XmppService)
+        resources = [await stalled(running, "alice", name) for name in ("a", "b")]
+        bob = await client(running, "bob")
+        bob_got = b""
+
+        async def read_bob() -> None:
+            nonlocal bob_got
+            while data := await bob.stream.receive_some():
+                bob_got += data
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_bob)
+            with trio.fail_after(120):
+                for first in range(0, count, 100):
+                    batch = range(first, min(count, first + 100))
+                    data = b"".join(message("alice@localhost", i, body="x" * 2000) for i in batch)
+                    await bob.say(data)
+                await bob.say(b"<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+                while b"id='p'" not in bob_got:  # all routed (or kept)
+                    await trio.sleep(0.01)
+                while "alice" in service.sessions:  # both cut by the send timeout
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+        got = [await received(resource) for resource in resources]
+        later = await client(running, "alice", "later")
+        await later.say(b"<presence/>")
+        stored: list[int] = []
+        with trio.fail_after(30):
+            while not stored or stored[-1] != count - 1:
+                stored += ids(await later.line())
+    print(f"{count} messages: {len(got[0])} and {len(got[1])} reached a, b; {len(stored)} kept")
+    assert bounced(bob_got) == []  # kept, not bounced
+    assert len(stored) == len(set(stored)) and stored == sorted(stored)  # once each, in order
+    assert set(got[0]) | set(got[1]) | set(stored) == set(range(count))  # none vanished
+    assert not set(stored) & (set(got[0]) | set(got[1]))  # kept only if no resource got it
+    assert len(stored) >= OUTGOING_STANZAS
+
+
+def queued(service: XmppService, user: str) -> int:
+    """How many stanzas wait in the queue of `user`'s resource "a" (for its
+    socket, once the kernel's buffers are full)."""
+    return len(service.sessions[user]["a"]._outgoing or ())
+
+
+async def test_a_shutdown_keeps_what_receivers_that_stopped_reading_had_queued(
+    tmp_path: Path,
+) -> None:
+    # Receivers that stopped reading hold full queues (their senders wait)
+    # when the server shuts down: the grace period ends, the writers are
+    # stopped, and what they did not send is stored offline before the
+    # database closes. After a restart with the same database each receiver
+    # gets the rest, in order: nothing lost, nothing twice, no crash.
+    settings = {**SETTINGS, "database": str(tmp_path / "xmpp.db"), "offline_limit": 10_000}
+    settings["offline_max_bytes"] = 0
+    users = [f"r{i}" for i in range(4)]
+    limits = ConnectionLimits(send_timeout=60)  # the shutdown cuts them, not the send timeout
+    async with serve("xmpp", settings=settings, limits=limits, graceful_timeout=1) as running:
+        service = running.server._services["xmpp"]  # type: ignore[index]
+        assert isinstance(service, XmppService)
+        receivers = [await stalled(running, user, "a") for user in users]
+        senders = [await client(running, f"s{i}") for i in range(len(users))]
+
+        async def flood(sender: Client, to: str) -> None:  # until cancelled
+            for first in itertools.count(0, 100):
+                await sender.say(
+                    b"".join(message(to, i, body="x" * 2000) for i in range(first, first + 100))
+                )
+
+        async with trio.open_nursery() as nursery:
+            for sender, user in zip(senders, users, strict=True):
+                nursery.start_soon(flood, sender, f"{user}@localhost/a")
+            with trio.fail_after(60):  # until every queue is long and stuck
+                before: list[int] = []
+                while (now := [queued(service, user) for user in users]) != before or min(
+                    now
+                ) < RESUME_AT:
+                    before = now
+                    await trio.sleep(0.5)
+            nursery.cancel_scope.cancel()  # the senders stop writing; the server holds on
+    got = [await received(receiver) for receiver in receivers]
+    async with serve("xmpp", settings=settings) as running:
+        for user, before in zip(users, got, strict=True):
+            later = await client(running, user, "later")
+            await later.say(b"<presence/>")
+            stored = ids(b"\n".join(await later.settle()))
+            print(f"{user}: {len(before)} read before the shutdown, {len(stored)} kept")
+            assert len(stored) > RESUME_AT
+            assert before + stored == list(range(len(before) + len(stored))), user
+
+
+async def test_a_client_cannot_forge_the_servers_delay(running: RunningServer) -> None:
+    # A <delay/> from the server's domain is the server's to give: a client's
+    # is dropped, and the message stored gets the server's own stamp; a
+    # client's delay from elsewhere (its own, XEP-0203 allows it) stays.
+    bob = await client(running, "bob")
+    forged = "<delay xmlns='urn:xmpp:delay' from='LOCALHOST' stamp='2001-01-01T00:00:00Z'/>"
+    own = "<delay xmlns='urn:xmpp:delay' from='bob@localhost/r' stamp='2002-02-02T00:00:00Z'/>"
+    body = f"<body>hi</body>{forged}{own}"
+    await bob.say(f"<message to='alice@localhost' id='1' type='chat'>{body}</message>".encode())
+    assert await bob.settle() == []
+    (got,) = await arrive(running, "alice")
+    delays = [(d.get("from"), d.get("stamp", "")[:4]) for d in got.iter(DELAY)]
+    assert delays == [
+        ("bob@localhost/r", "2002"),
+        ("localhost", time.strftime("%Y", time.gmtime())),
+    ]
+
+
+async def test_past_the_byte_cap_the_sender_is_told_too() -> None:
+    async with serve_xmpp(offline_max_bytes=10_000) as running:
+        bob = await client(running, "bob")
+        for i in range(5):
+            await bob.say(message("alice@localhost", i, body="x" * 3000))
+        errors = parsed(await bob.settle())
+        assert [e.get("id") for e in errors] == ["3", "4"]  # 3 of about 3.1 KB fit in 10,000
+        text = errors[0].findtext(f"error/{STANZAS}text") or ""
+        assert "mailbox is full (1000 messages or 10,000 bytes)" in text
+        assert [m.get("id") for m in await arrive(running, "alice")] == ["0", "1", "2"]

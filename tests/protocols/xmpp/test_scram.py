@@ -10,6 +10,7 @@ import base64
 import contextlib
 import hashlib
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -17,9 +18,12 @@ from pathlib import Path
 
 import pytest
 import slixmpp
+import trio
 
+import netsvc.testing as netsvc_testing
 from protocols.xmpp import Accounts
 from protocols.xmpp._scram import ScramCredentials, ScramError, ScramServer, derive
+from tests.protocols.xmpp.rawclient import Client
 from tests.serveprocess import Certificates, ServeProcess, host_port, netsvc_env
 
 SECRET = b"s" * 32
@@ -271,3 +275,23 @@ def test_an_old_scrypt_account_moves_to_scram_at_its_first_plain_login(
         assert slixmpp_login(address, certificates.cafile, "SCRAM-SHA-256") == "ok"
     with serve(users, certificates) as server:  # and after a restart
         assert slixmpp_login(host_port(server.urls[0]), certificates.cafile, "SCRAM-SHA-1") == "ok"
+
+
+async def test_the_upgrade_keeps_users_adduser_added_since_the_start(tmp_path: Path) -> None:
+    users = tmp_path / "users"
+    users.write_text(old_scrypt_line("old", "pw") + "\n")
+    async with netsvc_testing.serve("xmpp", settings={"users_file": str(users)}) as running:
+        added = await trio.run_process(
+            [sys.executable, "-m", "protocols.xmpp", "adduser", str(users), "newbie"],
+            env=netsvc_env({"NETSVC_XMPP_NEW_PASSWORD": "x"}),
+            capture_stderr=True,
+            check=False,
+        )
+        assert added.returncode == 0, added.stderr
+        client = Client(await running.connect())
+        await client.login("old", password="pw")  # PLAIN: the line becomes SCRAM keys
+        await client.stream.aclose()
+    lines = dict(line.split(":", 2)[:2] for line in users.read_text().splitlines())
+    assert sorted(lines) == ["newbie", "old"]  # newbie is still there
+    assert lines["old"].startswith("scram$")
+    assert stat.S_IMODE(users.stat().st_mode) == 0o600

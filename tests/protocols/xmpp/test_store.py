@@ -1,14 +1,17 @@
 # The XMPP service's sqlite storage: a new file (WAL, synchronous=NORMAL,
-# readable by its owner only, schema version 1) keeps accounts, rosters,
+# readable by its owner only, schema version 2) keeps accounts, rosters,
 # pending requests and offline messages across reopening; a file a newer
 # netsvc wrote is refused, by the store and by `netsvc serve`; then from
 # outside: `adduser --database` (and its usage errors), users logging in
 # against the database with PLAIN and SCRAM, an account file's users
 # imported into the database at start (legacy scrypt entries upgraded at
 # their first PLAIN login, in the database), what a server without users
-# says, and messages and requests to users who do not exist.
+# says, and messages and requests to users who do not exist; an account
+# removed from a client stays removed at the next start (not imported from
+# the account file again), and a version-1 file is migrated.
 from __future__ import annotations
 
+import base64
 import os
 import sqlite3
 import stat
@@ -20,10 +23,12 @@ from pathlib import Path
 import pytest
 import trio
 
+import netsvc.testing as netsvc_testing
 from protocols.xmpp import Accounts, Store
 from protocols.xmpp._accounts import AccountError
 from protocols.xmpp._roster import Item
-from tests.protocols.xmpp.rawclient import Client
+from protocols.xmpp._store import MIGRATIONS, SCHEMA_VERSION
+from tests.protocols.xmpp.rawclient import HEADER, Client
 from tests.protocols.xmpp.test_scram import USERS, old_scrypt_line, slixmpp_login
 from tests.serveprocess import NETSVC, Certificates, ServeProcess, host_port, netsvc_env
 
@@ -34,7 +39,7 @@ def test_a_new_database(tmp_path: Path) -> None:
     path = tmp_path / "xmpp.db"
     store = Store(str(path))
     try:
-        assert store.version == 1
+        assert store.version == SCHEMA_VERSION == 2
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     finally:
@@ -66,7 +71,7 @@ def test_everything_survives_reopening(tmp_path: Path) -> None:
         store.close()
 
 
-NEWER = "has schema version 2; this netsvc knows versions up to 1"
+NEWER = "has schema version 3; this netsvc knows versions up to 2"
 
 
 @pytest.mark.server_errors(NEWER)
@@ -74,7 +79,7 @@ def test_a_database_a_newer_netsvc_wrote_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "xmpp.db"
     Store(str(path)).close()
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE schema_version SET version = 2")
+        db.execute("UPDATE schema_version SET version = 3")
     db.close()
     with pytest.raises(AccountError, match=NEWER):
         Store(str(path))
@@ -271,3 +276,68 @@ async def test_without_a_database_rosters_live_in_memory(tmp_path: Path) -> None
         server.wait_for_log("rosters and offline messages are kept in memory and lost at exit")
         assert await roster_of(server, "alice", "wonderland") == {"bob@localhost": "both"}
     assert sorted(os.listdir(tmp_path)) == ["users"]  # no database file
+
+
+async def test_a_removed_account_is_not_imported_again_at_restart(tmp_path: Path) -> None:
+    users = tmp_path / "users"
+    accounts = Accounts()
+    accounts.path = users
+    accounts.add("alice", "old", ["bob"])
+    accounts.add("bob", "pw", ["alice"])
+    accounts.save()
+    settings = {"users_file": str(users), "database": str(tmp_path / "xmpp.db")}
+    async with netsvc_testing.serve("xmpp", settings=settings) as running:
+        alice = Client(await running.connect())
+        await alice.login("alice", password="old")
+        await alice.say(
+            b"<iq type='set' id='rm'><query xmlns='jabber:iq:register'><remove/></query></iq>"
+        )
+        assert b"type='result'" in await alice.line()
+    async with netsvc_testing.serve("xmpp", settings=settings) as running:
+        assert await plain_login(running, "alice", "old") == b"not-authorized"
+        assert await plain_login(running, "bob", "pw") == b"success"
+    store = Store(settings["database"])
+    try:
+        assert store.users() == ["bob"]
+        assert [(i.jid, i.subscription) for i in store.roster("bob")] == [
+            ("alice@localhost", "none")
+        ]
+    finally:
+        store.close()
+    accounts = Accounts(str(users))
+    accounts.add("alice", "new")  # adduser makes the account again: imported
+    accounts.save()
+    async with netsvc_testing.serve("xmpp", settings=settings) as running:
+        assert await plain_login(running, "alice", "new") == b"success"
+
+
+async def plain_login(running: netsvc_testing.RunningServer, user: str, password: str) -> bytes:
+    """What a PLAIN login gets: b"success" or the failure's condition."""
+    client = Client(await running.connect())
+    await client.say(HEADER)
+    await client.line()
+    await client.line()
+    token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+    auth = f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>"
+    await client.say(auth.encode())
+    answer = ET.fromstring(await client.line())
+    await client.stream.aclose()
+    if answer.tag.endswith("success"):
+        return b"success"
+    return next(iter(answer)).tag.rpartition("}")[2].encode()
+
+
+def test_a_version_1_file_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "xmpp.db"
+    with sqlite3.connect(path) as db:  # as netsvc wrote it before version 2
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        db.execute("INSERT INTO schema_version VALUES (1)")
+        db.executescript(MIGRATIONS[1])
+        db.execute("INSERT INTO accounts VALUES ('alice', 'scram$x')")
+    db.close()
+    store = Store(str(path))
+    try:
+        assert store.version == 2
+        assert store.db.execute("SELECT * FROM imported").fetchall() == [("alice", "scram$x")]
+    finally:
+        store.close()
