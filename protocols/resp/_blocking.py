@@ -7,6 +7,8 @@
 # is still read (the driver's Link.wait_blocked), so a client that hangs up
 # stops waiting instead of swallowing an element meant for someone else.
 # CLIENT UNBLOCK ends a wait early, as a timeout or with Redis's UNBLOCKED error.
+# A take runs as its client's command, when it first runs and when it is
+# served: a CLIENT NO-TOUCH client's leaves access times alone (take_as).
 from __future__ import annotations
 
 import collections
@@ -61,10 +63,12 @@ class Blocking:
                 continue
             db = self.keyspace[index]
             for waiter in list(queue):
-                if not isinstance(db.get(key), waiter.kind):
+                # only a look, as Redis 7.2 looks (LOOKUP_NOEFFECTS): the take
+                # is what accesses the key, as the served command's own lookup
+                if not isinstance(db.peek(key), waiter.kind):
                     continue  # gone, or another type now: as in Redis, it waits on
                 try:
-                    result = waiter.take(db)
+                    result = self.take_as(waiter.client, db, waiter.take)
                 except ErrorReply as error:  # BLMOVE's destination is not a list:
                     result = error  # that waiter gets the error, as in Redis
                 if result is None:
@@ -72,6 +76,21 @@ class Blocking:
                 waiter.result, waiter.served = result, True
                 self._remove(waiter)
                 waiter.event.set()
+
+    def take_as(self, client: Client, db: Database, take: Take) -> Reply | None:
+        """Run `take` as `client`'s command: when the command first runs,
+        and when it is served later (Redis 7.2 runs a served command again,
+        as its client's). A CLIENT NO-TOUCH client's leaves the access times
+        of the keys it reads alone."""
+        if not client.no_touch:
+            return take(db)
+        keyspace = self.keyspace
+        touching = keyspace.touching
+        keyspace.set_touching(False)
+        try:
+            return take(db)
+        finally:
+            keyspace.set_touching(touching)
 
     async def wait(
         self,

@@ -221,6 +221,8 @@ def _refuse_in_multi(client: Client, error: ErrorReply) -> ErrorReply:
 # WRITE holds them too (EVAL, EVALSHA and FCALL: see held_by_pause).
 MAY_REPLICATE = frozenset({b"publish", b"spublish", b"pfcount"})
 SCRIPT_CALLS = frozenset({b"eval", b"evalsha", b"fcall"})
+# Whatever runs a script: once held, it hands the line on as it starts
+SCRIPTS = SCRIPT_CALLS | {b"eval_ro", b"evalsha_ro", b"fcall_ro"}
 
 
 def held_by_pause(client: Client, spec: CommandSpec, argv: list[bytes]) -> bool:
@@ -272,7 +274,7 @@ async def _after_pause(client: Client, argv: list[bytes]) -> Reply:
     try:
         reply = dispatch(client, argv)  # held again if a new pause began meanwhile
         if type(reply) is Call:
-            if spec.name_bytes in SCRIPT_CALLS:
+            if spec.name_bytes in SCRIPTS:
                 # a script holds the server itself (others wait or get BUSY),
                 # and may run until SCRIPT KILL: the line must not wait on it
                 hand_on()
@@ -369,9 +371,13 @@ def script_call(client: Client, argv: list[bytes], run: ScriptRunLike) -> Reply:
             return _run_untouching(client, spec, argv, by=caller)
         return _run_handler(client, spec, argv)
     coroutine = execute(client, spec, argv)
+    keyspace = client.server.keyspace
+    keyspace.set_touching(not caller.no_touch)  # XREAD, BLMPOP: as _run_untouching
     try:
         coroutine.send(None)
     except StopIteration as stop:
         return stop.value
+    finally:
+        keyspace.set_touching(True)
     coroutine.close()  # it wanted to wait: never from a script
     return client.server.count_error(ErrorReply(f"ERR '{spec.name}' cannot wait in a script"))

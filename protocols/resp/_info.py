@@ -105,7 +105,7 @@ def _stats(server: RedisServer, version: str) -> dict[str, Any]:
         "total_connections_received": counters.connections_total,
         "total_commands_processed": sum(server.command_calls.values()),
         "rejected_connections": counters.connections_refused,
-        "expired_keys": server.stats.get("expired_keys", 0),
+        "expired_keys": server.keyspace.expired,
         "keyspace_hits": server.stats.get("keyspace_hits", 0),
         "keyspace_misses": server.stats.get("keyspace_misses", 0),
         "pubsub_channels": len(server.pubsub.channels),

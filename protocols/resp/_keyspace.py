@@ -1,5 +1,6 @@
 # The keyspace: numbered databases of keys with optional expiry times, lazy
-# expiry on access plus an active sweep, type checks, the bookkeeping that
+# expiry on access plus an active sweep (both held while CLIENT PAUSE is in
+# force, both counted for INFO's expired_keys), type checks, the bookkeeping that
 # WATCH needs (every change to a key bumps its version), and when each key was
 # last accessed (Redis's per-object `lru` field, for OBJECT IDLETIME and FREQ).
 from __future__ import annotations
@@ -9,6 +10,7 @@ import itertools
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from ._reply import ErrorReply
@@ -76,6 +78,10 @@ class Database:
         self.stamp: int | None = self.clock
         self.counting = False
         self.lfu: LfuSettings | None = None
+        # Set by the Keyspace: whether a key whose time has come may be
+        # removed now (not while CLIENT PAUSE holds writes: it stays, unseen)
+        self.may_expire: Callable[[], bool] = _always
+        self.expired = 0  # keys removed because their time had come (INFO expired_keys)
         self.versions: dict[bytes, int] = {}  # key -> version, only for watched keys
         self.watched: dict[bytes, int] = {}  # key -> number of clients watching it
         # (expiry, key) for the active sweep; entries whose expiry has since
@@ -91,7 +97,7 @@ class Database:
         """The live value at `key`, recording the access (Redis's lookupKey)."""
         expiry = self.expires.get(key)
         if expiry is not None and expiry <= now_ms():
-            self._remove(key)
+            self._expire(key)
             return None
         value = self.data.get(key)
         if value is not None:
@@ -123,7 +129,7 @@ class Database:
         LOOKUP_NOTOUCH: EXISTS, TYPE, TTL, OBJECT, KEYS and SCAN look so)."""
         expiry = self.expires.get(key)
         if expiry is not None and expiry <= now_ms():
-            self._remove(key)
+            self._expire(key)
             return None
         return self.data.get(key)
 
@@ -236,6 +242,14 @@ class Database:
         self.access.clear()
         self._expiry_heap.clear()
 
+    def _expire(self, key: bytes) -> None:
+        """`key`'s time has come: remove it, unless expiry is held (CLIENT
+        PAUSE): then it stays until the pause ends, though no read sees it,
+        as Redis keeps the dataset as it is while it looks expired."""
+        if self.may_expire():
+            self._remove(key)
+            self.expired += 1
+
     def _remove(self, key: bytes) -> None:
         self.data.pop(key, None)
         self.expires.pop(key, None)
@@ -272,7 +286,12 @@ class Database:
             if self.expires.get(key) == when:
                 self._remove(key)
                 removed += 1
+        self.expired += removed
         return removed
+
+
+def _always() -> bool:
+    return True
 
 
 class LfuSettings:
@@ -316,6 +335,23 @@ class Keyspace:
 
     def __getitem__(self, index: int) -> Database:
         return self.databases[index]
+
+    # -- expiry ------------------------------------------------------------
+
+    def hold_expiry_while(self, held: Callable[[], bool]) -> None:
+        """Keep keys whose time has come while `held()` (CLIENT PAUSE):
+        reads miss them, nothing removes them; after, they go as usual."""
+        for db in self.databases:
+            db.may_expire = lambda: not held()
+
+    @property
+    def expired(self) -> int:
+        """Keys removed because their time had come: on access or by the sweep."""
+        return sum(db.expired for db in self.databases)
+
+    def reset_expired(self) -> None:
+        for db in self.databases:
+            db.expired = 0
 
     # -- access times ------------------------------------------------------
 

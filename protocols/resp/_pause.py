@@ -5,7 +5,10 @@
 # up) the held commands run one by one in the order they arrived, each
 # handing the turn on once it has run or started to block, and commands that
 # arrive meanwhile join the end of the line: as Redis runs all its postponed
-# clients, in order, before it reads anything new. A held client that
+# clients, in order, before it reads anything new. One client at a time has
+# the turn: only it hands the turn on, however the pause ends meanwhile (a
+# command that started under a WRITE pause and waits on a thread, FUNCTION
+# DUMP, can outlive a pause that CLIENT PAUSE renewed). A held client that
 # disconnects or is killed leaves the line.
 from __future__ import annotations
 
@@ -53,7 +56,7 @@ class Pause:
         """The mode of the pause in force, if any (one whose time is up ends
         here, and the held commands start to run)."""
         if self.mode is not None and self._over():
-            self.release_next()
+            self._start_line()
         return self.mode
 
     def waits_for_line(self, client: Client) -> bool:
@@ -65,12 +68,20 @@ class Pause:
         """CLIENT UNPAUSE: held commands run, in order."""
         self.mode = None
         self.until = -math.inf
-        self.release_next()
+        self._start_line()
+
+    def _start_line(self) -> None:
+        """The pause ended: the first in line runs, unless a client has the
+        turn (from before the pause, or one it did not hold): it hands the
+        turn on when it is done, as ever. Two turns at once would reorder."""
+        if self.turn is None:
+            self.release_next()
 
     def release_next(self) -> None:
         """Give the turn to the first held client whose command the pause in
         force (if any) no longer holds; the client that had the turn calls
-        this once its command has run, or has started to block."""
+        this once its command has run, or has started to block (and the
+        pause's end, when nobody has it)."""
         if self.mode is not None:
             self._over()
         self.turn = None

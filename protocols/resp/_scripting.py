@@ -572,6 +572,7 @@ class ScriptRun:
         "read_only",
         "resp",
         "started",
+        "stopping",
         "wrote",
     )
 
@@ -597,6 +598,7 @@ class ScriptRun:
         self.resp = 2  # redis.setresp
         self.wrote = False  # a write command ran: SCRIPT KILL refuses
         self.killed = False  # SCRIPT KILL asked; the hook raises
+        self.stopping = False  # killed because the server stops, wrote or not
         self.started = time.monotonic()
         self.done = trio.Event()
         self.busy = False  # past busy-reply-threshold
@@ -769,7 +771,9 @@ class LuaEngine:
             return ErrorReply(f"ERR Error running script {run.name}, {str(exc)[:100]} ")
         finally:
             self.current = None
-            if run.killed:
+            if run.stopping:
+                log.warning("Lua script %s killed: the server is shutting down", run.name)
+            elif run.killed:
                 log.warning("Lua script killed by user with SCRIPT KILL.")
 
     def load_library(self, run: ScriptRun, timeout: float) -> dict[bytes, Function] | ErrorReply:
@@ -1373,10 +1377,19 @@ class Scripting:
         client.authenticated = True
         self.running = run
         try:
-            # a script runs to its end, even if its caller's task is cancelled
-            with trio.CancelScope(shield=True):
-                engine.submit(job)
+            engine.submit(job)
+            try:
                 return await self._serve(engine, run)
+            except trio.Cancelled:
+                # Only a server that stops cancels a command (its grace period
+                # is over, or a second SIGINT): a script still running then is
+                # killed, one that wrote too, as redis-server's SHUTDOWN NOSAVE
+                # ends a busy script; its end is awaited (the kill hook raises
+                # within HOOK_INSTRUCTIONS), so nothing runs in Lua after.
+                run.killed = run.stopping = True
+                with trio.CancelScope(shield=True):
+                    await self._serve(engine, run)
+                raise
         finally:
             self.running = None
             run.done.set()

@@ -50,6 +50,8 @@ class RedisServer:
         self.pubsub = PubSub()
         self.blocking = Blocking(self.keyspace)
         self.pause = Pause()  # CLIENT PAUSE (_pause.py)
+        # as in Redis, no key expires while a pause is in force: reads miss it, it stays
+        self.keyspace.hold_expiry_while(lambda: self.pause.paused() is not None)
         self.started = time.monotonic()
         self.run_id = secrets.token_hex(20)
         self.port = 0  # the first listener's, for INFO
@@ -301,9 +303,7 @@ class RedisServer:
             return 0  # a script sees the keyspace as it was: nothing expires under it
         if self.pause.paused() is not None:
             return 0  # as in Redis, keys do not expire while clients are paused
-        removed = self.keyspace.sweep()
-        self.stats["expired_keys"] += removed
-        return removed
+        return self.keyspace.sweep()  # counted in keyspace.expired
 
     # -- SCAN cursors --------------------------------------------------------
 

@@ -279,11 +279,12 @@ def lpos(client: Client, argv: list[bytes]) -> Reply:
 def _move(
     db: Database, source: bytes, target: bytes, wherefrom: bytes, whereto: bytes
 ) -> bytes | None:
-    """LMOVE's work; None when the source is empty. Checks types first."""
+    """LMOVE's work; None when the source is empty (the destination is not
+    looked at then, as in Redis). Checks types before it moves anything."""
     items = _get_list(db, source)
-    destination = _get_list(db, target)
     if items is None:
         return None
+    destination = _get_list(db, target)
     item = items.popleft() if wherefrom == b"left" else items.pop()
     db.touch(source)
     if destination is None:
@@ -346,7 +347,7 @@ async def _take_or_wait(
 ) -> Reply:
     """take's reply now, or once one of `keys` holds a list (the null array
     after `seconds`, or at once inside MULTI, where nothing blocks)."""
-    result = take(client.db)
+    result = client.server.blocking.take_as(client, client.db, take)
     if result is not None:
         return result
     if client.in_exec:
@@ -404,7 +405,7 @@ async def _blocking_move(
     def take(db: Database) -> Reply | None:
         return _move(db, source, target, wherefrom, whereto)
 
-    result = take(client.db)
+    result = client.server.blocking.take_as(client, client.db, take)
     if result is not None:
         return result
     if client.in_exec:

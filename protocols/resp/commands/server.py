@@ -150,6 +150,7 @@ def config(client: Client, argv: list[bytes]) -> Reply:
         return OK
     if sub == b"resetstat" and len(argv) == 2:
         server.stats.clear()
+        server.keyspace.reset_expired()
         return OK
     if sub in (b"get", b"set", b"resetstat"):
         raise ErrorReply(f"ERR wrong number of arguments for 'config|{sub.decode()}' command")

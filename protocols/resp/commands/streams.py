@@ -554,8 +554,13 @@ def _history(
 
 async def _xread(client: Client, argv: list[bytes], *, group: bool) -> Reply:
     read = _Read(argv, group=group)
-    read.resolve(client.db)
-    result = read.serve(client, client.db)
+
+    def first(db: Database) -> Reply | None:
+        read.resolve(db)
+        return read.serve(client, db)
+
+    blocking = client.server.blocking
+    result = blocking.take_as(client, client.db, first)
     if result is not None:
         return result
     if read.timeout_ms is None or client.in_exec:
@@ -563,7 +568,7 @@ async def _xread(client: Client, argv: list[bytes], *, group: bool) -> Reply:
 
     def take(db: Database) -> Reply | None:
         if read.group is None and not any(
-            isinstance(stream := db.get(key), Stream)
+            isinstance(stream := db.peek(key), Stream)  # a look: serve() accesses it
             and (top := stream.last_entry_id()) is not None
             and top > wanted
             for key, wanted in zip(read.keys, read.ids, strict=True)
@@ -572,7 +577,7 @@ async def _xread(client: Client, argv: list[bytes], *, group: bool) -> Reply:
         return read.serve(client, db)
 
     seconds = None if read.timeout_ms == 0 else read.timeout_ms / 1000
-    result = await client.server.blocking.wait(client, read.keys, take, seconds, kind=object)
+    result = await blocking.wait(client, read.keys, take, seconds, kind=object)
     if isinstance(result, ErrorReply):
         raise result
     return result

@@ -767,7 +767,7 @@ def zscan(client: Client, argv: list[bytes]) -> Reply:
 async def _block_for(client: Client, keys: list[bytes], seconds: float | None, take: Take) -> Reply:
     """take's reply now, or once one of `keys` holds members (the null reply
     after `seconds`, or at once inside MULTI, where nothing blocks)."""
-    result = take(client.db)
+    result = client.server.blocking.take_as(client, client.db, take)
     if result is not None:
         return result
     if client.in_exec:

@@ -11,8 +11,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.protocols.resp.respclient import RespClient
+from tests.protocols.resp.respclient import RespClient, encode_command
 from tests.protocols.resp.test_zset_blocking import Raw, Scenario, Transcript, both
+from tests.protocols.resp.waiting import until_blocked
 
 CALLS: list[tuple[str, ...]] = [
     ("FLUSHALL",),
@@ -204,3 +205,168 @@ def test_reset_turns_no_touch_and_no_evict_off(netsvc_port: int) -> None:
         assert b" flags=eT " in client.call("CLIENT", "INFO")
         assert client.call("RESET") == b"RESET"
         assert b" flags=N " in client.call("CLIENT", "INFO")
+
+
+# -- blocking commands and access times ----------------------------------------
+# With an LFU policy, lfu-log-factor 0 and lfu-decay-time 0, OBJECT FREQ
+# counts every access exactly (a new key starts at 5): how many times a
+# command looked at a key, with no sleeping.
+
+EXACT_LFU = [("maxmemory-policy", "allkeys-lfu"), ("lfu-log-factor", "0"), ("lfu-decay-time", "0")]
+BLOCKING_KEYS = ("bk:list", "bk:src", "bk:dst", "bk:wrong", "bk:stream", "bk:zset")
+
+
+def served_later(port: int, waiter: Raw, command: tuple[str, ...], push: tuple[str, ...]) -> bytes:
+    """Send `command`, which blocks; run `push` from another client: its reply."""
+    waiter.send(*command)
+    until_blocked(port, 1)
+    with RespClient(port) as pusher:
+        pusher.call(*push)
+    return waiter.reply()
+
+
+def blocking_accesses(port: int, protocol: int) -> Transcript:
+    admin, waiter = Raw(port, protocol), Raw(port, protocol)
+    out = [admin.call("CONFIG", "SET", name, value) for name, value in EXACT_LFU]
+    try:
+        out.append(admin.call("DEL", *BLOCKING_KEYS))
+        out.append(
+            served_later(port, waiter, ("BLPOP", "bk:list", "0"), ("RPUSH", "bk:list", *"abc"))
+        )
+        out.append(admin.call("OBJECT", "FREQ", "bk:list"))  # RPUSH created it; BLPOP: one access
+        out.append(waiter.call("BLPOP", "bk:list", "0"))  # served at once
+        out.append(admin.call("OBJECT", "FREQ", "bk:list"))
+        out.append(admin.call("RPUSH", "bk:dst", "d"))
+        push = ("RPUSH", "bk:src", "s1", "s2")
+        out.append(
+            served_later(port, waiter, ("BLMOVE", "bk:src", "bk:dst", "RIGHT", "LEFT", "0"), push)
+        )
+        out.append(admin.call("OBJECT", "FREQ", "bk:src"))
+        out.append(
+            admin.call("OBJECT", "FREQ", "bk:dst")
+        )  # not looked at while the source was empty
+        out.append(admin.call("SET", "bk:wrong", "string"))
+        out.append(waiter.call("LMOVE", "nothing", "bk:wrong", "LEFT", "LEFT"))  # nil, no WRONGTYPE
+        out.append(waiter.call("RPOPLPUSH", "nothing", "bk:wrong"))
+        out.append(admin.call("XADD", "bk:stream", "1-1", "f", "v"))
+        command = ("XREAD", "BLOCK", "0", "STREAMS", "bk:stream", "$")
+        out.append(served_later(port, waiter, command, ("XADD", "bk:stream", "2-1", "f", "v")))
+        out.append(admin.call("OBJECT", "FREQ", "bk:stream"))
+        out.append(waiter.call("XREAD", "BLOCK", "0", "STREAMS", "bk:stream", "0"))
+        out.append(admin.call("OBJECT", "FREQ", "bk:stream"))
+    finally:  # the servers are shared with other tests: back to the defaults
+        out.append(admin.call("DEL", *BLOCKING_KEYS))
+        for name, value in DEFAULTS:
+            admin.call("CONFIG", "SET", name, value)
+        admin.close()
+        waiter.close()
+    return out
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_blocking_commands_access_their_keys_as_redis_does(
+    redis_port: int, netsvc_port: int, protocol: int
+) -> None:
+    # A served command looks at its keys as it would have at once: the
+    # server's look for whom to serve is no access (Redis 7.2's
+    # LOOKUP_NOEFFECTS; 7.0 counts it too for sorted sets, so none here).
+    both(redis_port, netsvc_port, blocking_accesses, protocol)
+
+
+def test_no_touch_client_blocking_commands_leave_access_counts_alone(netsvc_port: int) -> None:
+    # Redis 7.2: a CLIENT NO-TOUCH client's commands touch nothing (TOUCH
+    # aside), a blocked one served later included. 7.0 has no NO-TOUCH.
+    port = netsvc_port
+    with RespClient(port) as admin, RespClient(port) as quiet:
+        for name, value in EXACT_LFU:
+            admin.call("CONFIG", "SET", name, value)
+        try:
+            assert quiet.call("CLIENT", "NO-TOUCH", "ON") == b"OK"
+            admin.call("DEL", *BLOCKING_KEYS)
+
+            def freq(key: str) -> int:
+                value: int = admin.call("OBJECT", "FREQ", key)
+                return value
+
+            def later(command: tuple[str, ...], push: tuple[str, ...]) -> object:
+                quiet.send_raw(encode_command(*command))
+                until_blocked(port, 1)
+                admin.call(*push)  # the pusher's own access counts
+                return quiet.reply()
+
+            assert later(("BLPOP", "bk:list", "0"), ("RPUSH", "bk:list", *"abcdef")) == [
+                b"bk:list",
+                b"a",
+            ]
+            assert quiet.call("BRPOP", "bk:list", "0") == [b"bk:list", b"f"]
+            assert quiet.call("BLMPOP", "0", "1", "bk:list", "LEFT") == [b"bk:list", [b"b"]]
+            quiet.call("MULTI")
+            quiet.call("BLPOP", "bk:list", "0")
+            assert quiet.call("EXEC") == [[b"bk:list", b"c"]]
+            assert freq("bk:list") == 5  # as RPUSH created it
+
+            admin.call("RPUSH", "bk:dst", "d")
+            move = ("BLMOVE", "bk:src", "bk:dst", "RIGHT", "LEFT", "0")
+            assert later(move, ("RPUSH", "bk:src", "s1", "s2", "s3")) == b"s3"
+            assert quiet.call(*move) == b"s2"  # at once this time
+            assert (freq("bk:src"), freq("bk:dst")) == (5, 5)
+
+            assert later(("BZPOPMIN", "bk:zset", "0"), ("ZADD", "bk:zset", *"1a2b3c4d")) == [
+                b"bk:zset",
+                b"a",
+                b"1",
+            ]
+            assert quiet.call("BZPOPMAX", "bk:zset", "0") == [b"bk:zset", b"d", b"4"]
+            assert quiet.call("BZMPOP", "0", "1", "bk:zset", "MIN") == [
+                b"bk:zset",
+                [[b"b", b"2"]],
+            ]
+            assert freq("bk:zset") == 5
+
+            admin.call("XADD", "bk:stream", "1-1", "f", "v")
+            command = ("XREAD", "BLOCK", "0", "STREAMS", "bk:stream", "$")
+            assert later(command, ("XADD", "bk:stream", "2-1", "f", "v"))  # XADD: 6
+            assert quiet.call("XREAD", "BLOCK", "0", "STREAMS", "bk:stream", "0")
+            script = "return redis.call('XREAD', 'STREAMS', KEYS[1], '0')"
+            assert quiet.call("EVAL", script, "1", "bk:stream")  # its script's calls too
+            assert freq("bk:stream") == 6
+
+            # the same with accesses counted: the test sees them
+            assert quiet.call("CLIENT", "NO-TOUCH", "OFF") == b"OK"
+            assert quiet.call("BLPOP", "bk:list", "0") == [b"bk:list", b"d"]
+            admin.call("DEL", "bk:src")
+            assert later(("BLPOP", "bk:src", "0"), ("RPUSH", "bk:src", "x", "y"))
+            assert quiet.call("EVAL", script, "1", "bk:stream")
+            # XREAD looks at each stream twice, as Redis does (its ids, then its entries)
+            assert (freq("bk:list"), freq("bk:src"), freq("bk:stream")) == (6, 6, 8)
+        finally:
+            admin.call("DEL", *BLOCKING_KEYS)
+            for name, value in DEFAULTS:
+                admin.call("CONFIG", "SET", name, value)
+
+
+def test_no_touch_client_blocking_commands_leave_idle_times_alone(netsvc_port: int) -> None:
+    # The same with the default policy: OBJECT IDLETIME keeps growing
+    port = netsvc_port
+    with RespClient(port) as admin, RespClient(port) as quiet, RespClient(port) as loud:
+        admin.call("DEL", *BLOCKING_KEYS, "bk:loud")
+        admin.call("RPUSH", "bk:list", *"abc")
+        admin.call("RPUSH", "bk:loud", *"abc")
+        admin.call("RPUSH", "bk:dst", "d")
+        admin.call("ZADD", "bk:zset", "1", "a", "2", "b")
+        admin.call("XADD", "bk:stream", "1-1", "f", "v")
+        assert quiet.call("CLIENT", "NO-TOUCH", "ON") == b"OK"
+        time.sleep(IDLE)
+        assert quiet.call("BLPOP", "bk:list", "0") == [b"bk:list", b"a"]
+        assert quiet.call("BZPOPMIN", "bk:zset", "0") == [b"bk:zset", b"a", b"1"]
+        assert quiet.call("XREAD", "BLOCK", "0", "STREAMS", "bk:stream", "0")
+        quiet.send_raw(encode_command("BLMOVE", "bk:src", "bk:dst", "LEFT", "LEFT", "0"))
+        until_blocked(port, 1)
+        admin.call("RPUSH", "bk:src", "s1", "s2")
+        assert quiet.reply() == b"s1"
+        assert loud.call("BLPOP", "bk:loud", "0") == [b"bk:loud", b"a"]  # touches
+        idle = {key: admin.call("OBJECT", "IDLETIME", key) for key in ("bk:list", "bk:zset")}
+        idle |= {key: admin.call("OBJECT", "IDLETIME", key) for key in ("bk:stream", "bk:dst")}
+        assert all(seconds >= 2 for seconds in idle.values()), idle
+        assert admin.call("OBJECT", "IDLETIME", "bk:loud") <= 1
+        admin.call("DEL", *BLOCKING_KEYS, "bk:loud")

@@ -3,6 +3,7 @@
 # BUSY and SCRIPT KILL, the memory cap, and redis-py's Lock and Script.
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -14,6 +15,7 @@ import pytest
 import redis
 
 from tests.protocols.resp.respclient import RespClient, encode_command, error
+from tests.serveprocess import ServeProcess, host_port
 
 # EVAL <script> <numkeys> <args...>, each reply compared byte for byte
 CASES: list[tuple[Any, ...]] = [
@@ -587,3 +589,30 @@ def test_a_reply_too_big_for_the_memory_cap_is_an_error_not_a_hang(client: RespC
     finally:
         client.call("config", "set", "lua-memory-limit", str(64 * 1024 * 1024))
         client.call("del", "big")
+
+
+def test_a_stuck_script_does_not_keep_the_server_from_stopping() -> None:
+    # A script that wrote, then loops: SCRIPT KILL refuses it, and the
+    # server's stop cancels what its grace period left running, a script
+    # included: it is killed, as redis-server's SHUTDOWN NOSAVE kills a busy
+    # script. (It ran to its end before, shielded: the server never stopped.)
+    args = ["--protocol", "resp", "--port", "0", "--graceful-timeout", "0.5"]
+    with ServeProcess(args) as server:
+        port = host_port(server.urls[0])[1]
+        with RespClient(port, timeout=20) as admin, RespClient(port, timeout=20) as looper:
+            admin.call("CONFIG", "SET", "busy-reply-threshold", "100")
+            looper.send_raw(
+                encode_command("EVAL", "redis.call('SET', 'k', 'v') while true do end", "0")
+            )
+            deadline = time.monotonic() + 20
+            while admin.call("PING") == b"PONG":  # until BUSY: the script runs
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert admin.call("SCRIPT", "KILL") == error(
+                "UNKILLABLE Sorry the script already executed write commands against the "
+                "dataset. You can either wait the script termination or kill the server in a "
+                "hard way using the SHUTDOWN NOSAVE command."
+            )
+            server.signal(signal.SIGTERM)
+            assert server.wait(20) == 0
+        server.wait_for_log("Lua script .* killed: the server is shutting down")
