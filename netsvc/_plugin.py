@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 import trio
@@ -38,7 +38,8 @@ class ListenerInfo:
 class Runtime:
     """What a Service can see of the server running it (for status pages)."""
 
-    def __init__(self) -> None:
+    def __init__(self, request_shutdown: Callable[[], None] | None = None) -> None:
+        self._request_shutdown = request_shutdown
         self.counters = Counters()
         self.listeners: list[ListenerInfo] = []
         self.certificate = False
@@ -47,6 +48,14 @@ class Runtime:
         self.trusted_proxies = TrustedProxies.parse(DEFAULT_TRUSTED_PROXIES)
         """Peers whose word about the real client is taken (--forwarded-allow-ips):
         PROXY protocol headers, and a plugin's forwarding headers (X-Forwarded-For)."""
+
+    def request_shutdown(self) -> None:
+        """Start the server's graceful shutdown, as SIGTERM does: a plugin's
+        command to stop the server (RESP's SHUTDOWN). It returns at once;
+        the service's connections are then closed as at any shutdown."""
+        if self._request_shutdown is None:
+            raise RuntimeError("this Runtime belongs to no server that could shut down")
+        self._request_shutdown()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -162,7 +162,7 @@ class Server:
             raise ValueError("a server needs at least one listener")
         if any(listen.tls for listen in listens) and ssl_context is None:
             raise ValueError("a TLS listener needs a certificate: give --certfile and --keyfile")
-        self.runtime = Runtime()
+        self.runtime = Runtime(request_shutdown=self.shutdown)
         self.runtime.certificate = ssl_context is not None
         if trusted_proxies is not None:
             self.runtime.trusted_proxies = trusted_proxies

@@ -102,6 +102,10 @@ class ProbeService(Service):
             conn.parsed(len(lines), partial=bool(buffer))
             for line in lines:
                 name, _, arg = line.decode().strip().partition(" ")
+                if name.upper() == "SHUTDOWN":  # the server's graceful shutdown, as SIGTERM
+                    self.runtime.request_shutdown()
+                    await conn.send(b"OK\n")
+                    continue
                 handler = self.app.commands.get(name.upper())
                 reply = await handler(conn, arg) if handler else b"ERR unknown command"
                 await conn.send(reply + b"\n")

@@ -3,7 +3,8 @@
 # period finish and cancels a longer one at the grace period; a connection
 # that reaches the server only after the shutdown has begun (its TLS handshake
 # finishes late) gets the protocol's goodbye and a clean end at once, not at
-# the end of the grace period.
+# the end of the grace period; a plugin's command to stop the server
+# (Runtime.request_shutdown, RESP's SHUTDOWN) is such a graceful shutdown.
 from __future__ import annotations
 
 import signal
@@ -188,3 +189,19 @@ def test_a_connection_that_arrives_during_shutdown_gets_the_goodbye_at_once(
         assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\nok\n")
         assert b"\r\nconnection: close\r\n" in data.lower()
     assert "grace period over" not in server.log
+
+
+def test_a_plugin_command_shuts_the_server_down_gracefully() -> None:
+    args = ["--protocol", "tests.netsvc.probe:protocol", "--port", "0"]
+    with ServeProcess([*args, "--graceful-timeout", "5"]) as server:
+        (url,) = server.urls
+        with socket.create_connection(host_port(url), timeout=10) as busy:
+            with socket.create_connection(host_port(url), timeout=10) as stopper:
+                busy.sendall(b"ECHO asleep\nSLEEP 0.5\n")  # one read: ECHO's reply, then SLEEP
+                received = b""
+                while b"asleep\n" not in received:
+                    received += busy.recv(100)
+                stopper.sendall(b"SHUTDOWN\n")
+                assert read_to_end(stopper) == b"HELLO\nOK\nBYE\n"
+            assert received + read_to_end(busy) == b"HELLO\nasleep\nSLEPT\nBYE\n"
+        assert server.wait(10) == 0
