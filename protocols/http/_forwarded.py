@@ -70,7 +70,7 @@ def read_forwarded(
     if not any(values.values()):
         return None
     if kind == "forwarded":
-        forwarded = _forwarded(",".join(values[b"forwarded"]), trusted)
+        forwarded = _forwarded(values[b"forwarded"], trusted)
     else:
         forwarded = _x_forwarded(
             values[b"x-forwarded-for"],
@@ -109,12 +109,14 @@ def _hop_value(values: list[str], skipped: int) -> str | None:
     return items[len(items) - 1 - skipped] if skipped < len(items) else None
 
 
-def _forwarded(value: str, trusted: Callable[[str], bool]) -> Forwarded | None:
-    elements = _parse_forwarded(value)
+def _forwarded(values: list[str], trusted: Callable[[str], bool]) -> Forwarded | None:
+    elements = [_parse_element(text) for value in values for text in value.split(",")]
+    elements = [element for element in elements if element != {}]  # empty list items
     if not elements:
         return None
-    chosen, client = _walk([_node(element.get("for")) for element in elements], trusted)
-    element = elements[chosen]
+    nodes = [_node(element.get("for")) if element is not None else None for element in elements]
+    chosen, client = _walk(nodes, trusted)
+    element = elements[chosen] or {}
     proto = element.get("proto")
     host = element.get("host")
     return Forwarded(
@@ -137,35 +139,30 @@ def _walk(
     return 0, addresses[0] if addresses else None
 
 
-def _parse_forwarded(value: str) -> list[dict[str, str]] | None:
-    """Forwarded's elements (RFC 7239 4), each a dict of its parameters
-    (names in lower case, quoted values unquoted); None if malformed."""
-    elements: list[dict[str, str]] = []
+def _parse_element(text: str) -> dict[str, str] | None:
+    """One forwarded-element (RFC 7239 4) as a dict of its parameters (names
+    in lower case, quoted values unquoted), {} if it is empty; None if it is
+    malformed. The header is cut into elements at every comma, quoted or
+    not: no valid for=, proto= or host= value has one, and a client's
+    malformed element (an open quote, a parameter twice) then spoils its
+    own hop only, never the one its proxy appended after it."""
     element: dict[str, str] = {}
-    position, end = 0, len(value)
+    position, end = 0, len(text)
     while position < end:
-        char = value[position]
-        if char in " \t;":
+        if text[position] in " \t;":
             position += 1
-        elif char == ",":
-            if element:
-                elements.append(element)
-            element = {}
-            position += 1
-        else:
-            match = _PAIR.match(value, position)
-            if match is None:
-                return None
-            name = match[1].lower()
-            if name in element:  # "MUST NOT occur more than once per forwarded-element"
-                return None
-            element[name] = match[2] if match[2] is not None else _QUOTED_PAIR.sub(r"\1", match[3])
-            position = match.end()
-            if position < end and value[position] not in ";,":
-                return None
-    if element:
-        elements.append(element)
-    return elements
+            continue
+        match = _PAIR.match(text, position)
+        if match is None:
+            return None
+        name = match[1].lower()
+        if name in element:  # "MUST NOT occur more than once per forwarded-element"
+            return None
+        element[name] = match[2] if match[2] is not None else _QUOTED_PAIR.sub(r"\1", match[3])
+        position = match.end()
+        if position < end and text[position] != ";":
+            return None
+    return element
 
 
 def _node(node: str | None) -> tuple[str, int] | None:

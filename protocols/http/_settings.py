@@ -37,8 +37,8 @@ class HttpSettings:
         "x-forwarded",
         help="which proxy headers name the client when the peer is in --forwarded-allow-ips "
         "(default 127.0.0.1,::1): x-forwarded (X-Forwarded-For and -Proto, as nginx, HAProxy "
-        "and cloud load balancers write them), forwarded (RFC 7239 Forwarded), or off; the "
-        "other kind is the client's own word and never read",
+        "and cloud load balancers write them: they must replace a client's -Proto), forwarded "
+        "(RFC 7239 Forwarded), or off; the other kind is the client's own word and never read",
     )
     forwarded_host: bool = setting(
         False,

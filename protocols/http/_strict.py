@@ -193,6 +193,19 @@ def check_head(
     if target == b"*":
         if method != b"OPTIONS":  # RFC 9112 3.2.4
             return f"the target * is for OPTIONS only, not {method.decode('latin-1')}"
-    elif not target.startswith(b"/") and not _ABSOLUTE_FORM.match(target):
-        return f"invalid request target {target[:100].decode('latin-1')!r}"
+    elif not target.startswith(b"/"):
+        if not _ABSOLUTE_FORM.match(target):
+            return f"invalid request target {target[:100].decode('latin-1')!r}"
+        # absolute-form: its authority stands for the Host header (RFC 9112
+        # 3.2.2), so it is held to the same rules, and an http(s) URI with
+        # no host is invalid (RFC 9110 4.2.1)
+        authority = _authority(target)
+        if authority[:1] in (b"", b":") or not valid_host(authority):
+            return f"invalid authority in the target {target[:100].decode('latin-1')!r}"
     return None
+
+
+def _authority(target: bytes) -> bytes:
+    """An absolute-form target's authority: from `://` to the path or query."""
+    rest = target.partition(b"://")[2]
+    return rest[: min((i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0), default=len(rest))]

@@ -13,7 +13,7 @@ import math
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from typing import Protocol, cast
+from typing import Protocol
 
 import h11
 import trio
@@ -271,10 +271,16 @@ class WebSocket:
         self._denial_status: int | None = None  # while a refusal's body is being sent
         self._closed = trio.Event()  # closed, either way: no more messages either way
         self._inbox = _Inbox(settings.ws_max_message_size)
-        self._parts: list[str | bytes] = []  # the message being reassembled
+        # the message being reassembled from fragments, as bytes (text
+        # encoded back: a str per fragment would cost ~50 bytes each, which
+        # a client sending 1-character fragments multiplies by 25)
+        self._parts = bytearray()
         self._size = 0  # its decoded size so far
         self._read_ahead = bytearray()  # read while the inbox had no room, not yet parsed
         self._probe_at = -math.inf  # when the next pong goes out while the handler lags
+        self._lagging = False  # the reader waits for room in the inbox
+        self._eof = False  # the read-ahead met the client's end: all it sent is read
+        self._probe_sleep = trio.CancelScope()  # the probe's wait for its next pong
         self._ping_payload = b""
         self._pong = trio.Event()  # the keepalive's wait: a matching pong, or the end
         self._nursery: trio.Nursery | None = None
@@ -530,7 +536,7 @@ class WebSocket:
             if self._read_ahead:
                 data, self._read_ahead = bytes(self._read_ahead), bytearray()
                 continue
-            data = await conn.receive()
+            data = b"" if self._eof else await conn.receive()
             if not data:
                 if not conn.closing:  # at shutdown _close_at_shutdown says goodbye
                     self._end(ABNORMAL_CLOSURE, "")  # the client left without a close frame
@@ -559,7 +565,7 @@ class WebSocket:
         self._size += len(data.encode()) if isinstance(data, str) else len(data)
         limit = self._settings.ws_max_message_size
         if self._size > limit:
-            self._parts = []
+            self._parts = bytearray()
             await self._send_close(MESSAGE_TOO_BIG, f"the message is larger than {limit} bytes")
             return 0
         if not self._inbox.fits(self._size):  # a message being assembled counts too
@@ -567,60 +573,72 @@ class WebSocket:
             if self._closed.is_set():
                 return 0
         if not event.message_finished:
-            self._parts.append(data if isinstance(data, str) else bytes(data))
+            self._parts += data.encode() if isinstance(data, str) else data
             return 0
         message: str | bytes
         if not self._parts:  # one frame: the common case
             message = data if isinstance(data, str) else bytes(data)
         elif isinstance(data, str):
-            message = "".join([*cast(list[str], self._parts), data])
+            message = self._parts.decode() + data  # whole characters: wsproto split them so
         else:
-            message = b"".join([*cast(list[bytes], self._parts), data])
+            message = bytes(self._parts + data)
         self._inbox.put(message, self._size)  # it fits: checked above
-        self._parts, self._size = [], 0
+        self._parts, self._size = bytearray(), 0
         return 1
 
     async def _wait_for_room(self, size: int) -> None:
         """Wait until the handler has taken enough of its inbox for a
         message of `size` bytes, or the WebSocket closes, parsing nothing
         more meanwhile: TCP pushes back on the client. The client's end is
-        still watched for, so that the handler hears of it (1006) after the
-        messages in its inbox, not after what the client sent before it
-        left; those messages not yet parsed are dropped."""
+        still watched for: read ahead (all it sent is then in hand, and
+        parsed as the handler takes its messages, a close frame's code
+        included), or, past READ_AHEAD, met by a probe (the client's reset,
+        which also drops what the client's kernel had not delivered: the
+        handler hears 1006 after the messages its inbox holds)."""
         now = trio.current_time()
         if self._probe_at < now - PROBE_INTERVAL:  # not lagging a moment ago: lagging anew
             self._probe_at = now + PROBE_INTERVAL
+        self._lagging = True
+        reading = trio.CancelScope()
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._read_ahead_for_end)
-            nursery.start_soon(self._probe_for_end)
+            if not self._eof:
+                nursery.start_soon(self._read_ahead_for_end, reading)
+                nursery.start_soon(self._probe_for_end)
             await self._inbox.wait_for_room(size)
-            nursery.cancel_scope.cancel()
+            self._lagging = False
+            # the read-ahead's receive() is cancelled (which loses nothing); a
+            # probe only while it sleeps: a send cut short would break the
+            # connection (one under way ends within the send timeout)
+            reading.cancel()
+            self._probe_sleep.cancel()
 
-    async def _read_ahead_for_end(self) -> None:
+    async def _read_ahead_for_end(self, scope: trio.CancelScope) -> None:
         """Read on, up to READ_AHEAD bytes kept for _read_frames, to see
         the client's EOF or reset (a cancelled receive() loses nothing, as
-        the HTTP driver's watch relies on too)."""
+        the HTTP driver's watch relies on too), until `scope` is cancelled."""
         conn = self._conn
-        while len(self._read_ahead) < READ_AHEAD:
-            data = await conn.receive(READ_AHEAD - len(self._read_ahead))
-            conn.parsed(0, partial=False)  # idle as the core sees it, as in _read_frames
-            if not data:
-                if not conn.closing:  # at shutdown _close_at_shutdown says goodbye
-                    self._end(ABNORMAL_CLOSURE, "")
-                return
-            self._read_ahead += data
+        conn.parsed(0, partial=False)  # idle as the core sees it: no request deadline
+        with scope:
+            while len(self._read_ahead) < READ_AHEAD:
+                data = await conn.receive(READ_AHEAD - len(self._read_ahead))
+                conn.parsed(0, partial=False)
+                if not data:
+                    self._eof = True  # what the client sent is in hand: no need to probe
+                    self._probe_sleep.cancel()
+                    return
+                self._read_ahead += data
 
     async def _probe_for_end(self) -> None:
         """A pong every PROBE_INTERVAL while the handler lags (see there):
         a send that fails ends the WebSocket with 1006."""
-        while True:
-            await trio.sleep_until(self._probe_at)
-            if self._closed.is_set():  # closing: the room wait ends, and this with it
+        while self._lagging and not (self._eof or self._closed.is_set()):
+            with trio.CancelScope() as self._probe_sleep:
+                await trio.sleep_until(self._probe_at)
+            if not self._lagging or self._eof or self._closed.is_set():
                 return
             self._probe_at = trio.current_time() + PROBE_INTERVAL
-            with trio.CancelScope(shield=True):  # a send cut short would break the connection
-                if not await self._transmit(self._ws.send(Pong())):
-                    return
+            if not await self._transmit(self._ws.send(Pong())):
+                return
 
     async def _close_received(self, event: CloseConnection) -> None:
         state = self._ws.state

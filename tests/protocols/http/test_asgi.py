@@ -182,3 +182,49 @@ async def response_body(stream: trio.abc.Stream, client: h11.Connection) -> byte
         elif type(event) is h11.Data:
             body += event.data
     return body
+
+
+async def test_a_native_request_kept_by_a_task_cannot_read_the_next_ones_body() -> None:
+    # a task the handler left behind reads its request's body after the
+    # request was served, while the next request on the connection is: it
+    # gets an error, never the next request's body
+    from protocols.http import HttpApp, Request
+
+    app = HttpApp()
+    stale_may_read, stale_done = trio.Event(), trio.Event()
+    outcome: list[object] = []
+
+    async with trio.open_nursery() as nursery:
+
+        async def read_late(request: Request) -> None:
+            await stale_may_read.wait()
+            try:
+                outcome.append(await request.body())
+            except h11.RemoteProtocolError as exc:
+                outcome.append(str(exc))
+            stale_done.set()
+
+        @app.route("/leave", methods=["POST"])
+        async def leave(request: Request) -> str:
+            nursery.start_soon(read_late, request)
+            return "/leave"
+
+        @app.route("/next", methods=["POST"])
+        async def next_one(request: Request) -> bytes:
+            stale_may_read.set()
+            await stale_done.wait()
+            return await request.body()
+
+        async with serve("http", app=app) as running:
+            stream = await running.connect()
+            client = h11.Connection(h11.CLIENT)
+            with trio.fail_after(10):
+                await stream.send_all(
+                    b"POST /leave HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                )
+                assert await response_body(stream, client) == b"/leave"
+                await stream.send_all(
+                    b"POST /next HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nSECRET"
+                )
+                assert await response_body(stream, client) == b"SECRET"
+    assert outcome == ["the request was served before its body was read"]

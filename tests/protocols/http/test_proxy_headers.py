@@ -215,6 +215,36 @@ WALKS: list[tuple[str, list[tuple[str, str]], Any, str | None, Any]] = [
     ("forwarded-no-value", [("Forwarded", "for=192.0.2.60;proto")], None, None, None),
     ("forwarded-twice-in-one", [("Forwarded", "for=192.0.2.60;for=192.0.2.61")], None, None, None),
     ("forwarded-open-quote", [("Forwarded", 'for="192.0.2.60')], None, None, None),
+    # a client's malformed element spoils its own hop only, not the one its
+    # proxy appended after it (on the same line or another)
+    (
+        "forwarded-bad-client-element-twice",
+        [("Forwarded", "for=1.2.3.4;for=5.6.7.8, for=203.0.113.9")],
+        ["203.0.113.9", 0],
+        None,
+        None,
+    ),
+    (
+        "forwarded-bad-client-element-open-quote",
+        [("Forwarded", 'for="garbage, for=203.0.113.9')],
+        ["203.0.113.9", 0],
+        None,
+        None,
+    ),
+    (
+        "forwarded-bad-client-line",
+        [("Forwarded", "for=1.2.3.4;x"), ("Forwarded", "for=203.0.113.9;proto=https")],
+        ["203.0.113.9", 0],
+        "https",
+        None,
+    ),
+    (
+        "forwarded-bad-element-is-an-unknown-hop",  # the walk stops there
+        [("Forwarded", "for=1.2.3.4;x, for=127.0.0.1;proto=https")],
+        None,
+        None,
+        None,
+    ),
     (
         "forwarded-bad-host",
         [("Forwarded", 'for=192.0.2.60;host="a/b"')],

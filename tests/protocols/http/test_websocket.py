@@ -65,7 +65,12 @@ MiB = 1024 * 1024
 
 
 class Seen(Recorder):
-    """What the handlers saw, for the test to check: the close each saw."""
+    """What the handlers saw, for the test to check: the close each saw;
+    `read_now` tells the sink to read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read_now = trio.Event()
 
     def close(self, code: int, reason: str) -> None:
         log.info("the handler saw close %d %r", code, reason)
@@ -162,9 +167,10 @@ async def goodbye(ws: WebSocket) -> None:
 @app.websocket("/sink")
 async def sink(ws: WebSocket) -> None:
     """Reads nothing while the WebSocket is open (close_code says when it
-    has closed), then what its inbox still holds; says how many there were."""
+    has closed) or until told to, then every message; says how many there
+    were."""
     await ws.accept()
-    while ws.close_code is None:
+    while ws.close_code is None and not seen.read_now.is_set():
         await trio.sleep(0.02)
     left = [len(message) async for message in ws]
     log.info("the sink saw close %d with %d messages unread", ws.close_code, len(left))
@@ -184,6 +190,21 @@ async def tally(ws: WebSocket) -> None:
         seen_so_far.add(message)
         if seen_so_far.count % 4 == 0:
             await trio.sleep(0.01)
+
+
+@app.websocket("/slow-reader")
+async def slow_reader(ws: WebSocket) -> None:
+    """Waits until told to read (seen.read_now), then reads every message
+    slowly; records them and the close it saw."""
+    await ws.accept()
+    await seen.read_now.wait()
+    messages = []
+    try:
+        while True:
+            messages.append(await ws.receive())
+            await trio.sleep(0.005)
+    except WebSocketDisconnect as exc:
+        seen.add(("slow-reader", exc.code, exc.reason, messages))
 
 
 # -- helpers ---------------------------------------------------------------------
@@ -603,7 +624,8 @@ async def test_a_client_that_leaves_while_the_handler_does_not_read_is_heard_of(
     # WebSocket closes with 1006 within seconds (close_code, and the
     # handler's receive() after the messages its inbox held), not never: the
     # server's probes meet the client's reset. A client that leaves after a
-    # few messages (close-early) is seen leaving at once, by reading on.
+    # few messages (close-early) has all it sent read ahead: the handler
+    # gets every message, then 1006, as soon as it reads.
     running = await netsvc_server("http", app=app)
     stream, _ = await open_websocket(running, "/sink", DEFLATE)
     if leave == "close-early":
@@ -618,9 +640,15 @@ async def test_a_client_that_leaves_while_the_handler_does_not_read_is_heard_of(
                 pass
     await stream.aclose()
     left = trio.current_time()
+    if leave == "close-early":
+        await trio.sleep(0.2)  # the read-ahead meets the client's end meanwhile
+        seen.read_now.set()
+        assert await seen.wait_for(1) == [("sink", 1006, [8 * MiB] * 5)]
+        assert trio.current_time() - left < 1.5
+        return
     assert await seen.wait_for(1) == [("sink", 1006, [8 * MiB, 8 * MiB])]
     log.info("heard of after %.3fs", trio.current_time() - left)
-    assert trio.current_time() - left < (0.5 if leave == "close-early" else 5)
+    assert trio.current_time() - left < 5
 
 
 async def test_shutdown_while_the_handler_does_not_read_closes_with_1001() -> None:
@@ -681,3 +709,34 @@ def test_settings_from_the_environment_and_the_command_line() -> None:
     )
     assert refused.returncode == 2
     assert "--http-ws-ping-timeout: expected 0 (off) or more seconds, got -1" in refused.stderr
+
+
+async def test_a_handler_that_lags_is_not_cut_by_the_request_deadline() -> None:
+    # while the reader waits for room it reads ahead, and the connection is
+    # idle as the core sees it then: a handler may lag past --request-timeout
+    limits = ConnectionLimits(request_timeout=1)
+    async with serve("http", app=app, limits=limits) as running:
+        stream, _ = await open_websocket(running, "/slow-reader")
+        await stream.send_all(b"".join(frame(TEXT, b"%d" % n) for n in range(40)))
+        await trio.sleep(2.5)  # lagging, past the request deadline
+        seen.read_now.set()
+        await stream.send_all(frame(CLOSE, (1000).to_bytes(2, "big") + b"bye"))
+        (event,) = await seen.wait_for(1)
+    assert event == ("slow-reader", 1000, "bye", [str(n) for n in range(40)])
+
+
+async def test_what_a_client_sent_before_leaving_reaches_a_lagging_handler(
+    netsvc_server: Any,
+) -> None:
+    # the client sends, closes with 1000 and leaves while the handler lags:
+    # read ahead, every message and the close frame's code still reach it
+    running = await netsvc_server("http", app=app)
+    stream, _ = await open_websocket(running, "/slow-reader")
+    messages = b"".join(frame(TEXT, b"%d" % n) for n in range(40))
+    await stream.send_all(messages + frame(CLOSE, (1000).to_bytes(2, "big") + b"bye"))
+    await stream.send_eof()
+    await trio.sleep(0.3)  # the server meets the end before the handler reads
+    seen.read_now.set()
+    (event,) = await seen.wait_for(1)
+    assert event == ("slow-reader", 1000, "bye", [str(n) for n in range(40)])
+    await stream.aclose()
