@@ -2,7 +2,8 @@
 # from Debian, and uvicorn + hypercorn + websockets: `pip install -e '.[bench]'`).
 #
 # In one run, serves the same hello-world with netsvc (native and ASGI,
-# then native with --workers 2), uvicorn (h11, one worker), hypercorn (trio
+# then native with --workers 2), uvicorn (h11, one worker; and httptools on
+# uvloop, uvicorn[standard] as FastAPI users install it), hypercorn (trio
 # worker) and a minimal trio+h11 loop; drives each with wrk and prints
 # requests/s, the server's CPU microseconds per request (all its processes,
 # from /proc), and netsvc native's ratio to each. Then a WebSocket echo, the
@@ -72,6 +73,22 @@ def servers(port: int) -> dict[str, list[str]]:
             "bench.http_apps:asgi",
             "--http",
             "h11",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        # what FastAPI users install: httptools (a C parser) on uvloop
+        "uvicorn standard": [
+            str(BIN / "uvicorn"),
+            "bench.http_apps:asgi",
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
             "--port",
             str(port),
             "--workers",

@@ -82,10 +82,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"instructions per request (callgrind), {args.requests} requests, "
         f"{args.clients} connection(s)"
     )
-    print(f"{'server':22} " + " ".join(f"{f'{t} -P {p}':>12}" for t, p in tests))
+    print(f"{'server':24} " + " ".join(f"{f'{t} -P {p}':>12}" for t, p in tests))
     for name in args.servers.split(","):
         counts = instructions(name.strip(), tests, args.requests, args.clients)
-        print(f"{name:22} " + " ".join(f"{counts[f'{t} -P {p}']:12,.0f}" for t, p in tests))
+        print(f"{name:24} " + " ".join(f"{counts[f'{t} -P {p}']:12,.0f}" for t, p in tests))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 # RESP throughput, run by hand from the repository root: `.venv/bin/python -m bench.resp`.
 #
 # Starts, one after another on loopback: `netsvc serve --protocol resp`, a
-# real redis-server (Debian) and a minimal trio+hiredis loop (a plain
-# serve_tcp handler answering GET/SET: the floor of what trio can do). Each is
+# real redis-server (Debian), a minimal trio+hiredis loop (a plain
+# serve_tcp handler answering GET/SET: the floor of what trio can do) and the
+# same on asyncio's Protocol callbacks (the floor of pure-Python asyncio). Each is
 # driven by `redis-benchmark -c 50 -t set,get` at -P 1 and -P 16; prints
 # requests/s and the server's CPU microseconds per request (from
 # /proc/<pid>/stat), and netsvc's ratio to the minimal loop.
@@ -53,6 +54,41 @@ trio.run(functools.partial(trio.serve_tcp, handle, int(sys.argv[1]), host="127.0
 """
 
 
+# the same loop on asyncio's Protocol callbacks (no streams, no tasks per
+# request): the floor an asyncio server reaches in pure Python
+MINIMAL_ASYNCIO = """
+import asyncio, sys, hiredis
+data = {}
+class Resp(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+        self.reader = hiredis.Reader()
+    def data_received(self, chunk):
+        reader = self.reader
+        reader.feed(chunk)
+        out = []
+        while (command := reader.gets()) is not False:
+            name = command[0].upper()
+            if name == b"GET":
+                value = data.get(command[1])
+                if value is None:
+                    out.append(b"$-1\\r\\n")
+                else:
+                    out.append(b"$%d\\r\\n%b\\r\\n" % (len(value), value))
+            elif name == b"SET":
+                data[command[1]] = command[2]
+                out.append(b"+OK\\r\\n")
+            else:
+                out.append(b"*0\\r\\n")
+        self.transport.write(b"".join(out))
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Resp, "127.0.0.1", int(sys.argv[1]))
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
+
 def wait_for(port: int, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -89,6 +125,7 @@ def commands(port: int) -> dict[str, list[str]]:
             "no",
         ],
         "minimal trio+hiredis": [sys.executable, "-c", MINIMAL_LOOP, str(port)],
+        "minimal asyncio+hiredis": [sys.executable, "-c", MINIMAL_ASYNCIO, str(port)],
         # the same loop as a netsvc plugin: the core's share of the gap
         "netsvc core + loop": [
             NETSVC,
@@ -161,14 +198,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"median of {args.rounds} interleaved rounds (ratios: median of each round's ratio)"
     )
     print(
-        f"{'server':22} {'test':5} {'-P':>3} {'req/s':>10} {'cpu us/req':>11} {'netsvc/this':>12}"
+        f"{'server':24} {'test':5} {'-P':>3} {'req/s':>10} {'cpu us/req':>11} {'netsvc/this':>12}"
     )
     for (name, test, pipeline), values in runs.items():
         ours = runs[("netsvc resp", test, pipeline)]
         rps = median([r for r, _ in values])
         cpu = median([c for _, c in values])
         ratio = median([o[0] / v[0] for o, v in zip(ours, values, strict=True)])
-        print(f"{name:22} {test:5} {pipeline:3} {rps:10.0f} {cpu:11.1f} {ratio:12.2f}")
+        print(f"{name:24} {test:5} {pipeline:3} {rps:10.0f} {cpu:11.1f} {ratio:12.2f}")
 
 
 if __name__ == "__main__":
