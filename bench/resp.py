@@ -25,68 +25,66 @@ from bench._common import add_round_options, chosen_servers, cpu_seconds, free_p
 
 NETSVC = str(Path(sys.executable).with_name("netsvc"))
 
-MINIMAL_LOOP = """
-import functools, sys, hiredis, trio
+# What both minimal loops do with what they read: answer GET and SET from a
+# dict, and anything else (redis-benchmark's CONFIG GET probes) with an empty
+# array. A function in the scripts' source, so that the loops differ only in
+# how they read and write.
+ANSWER = """
 data = {}
+def answer(reader, chunk):
+    reader.feed(chunk)
+    out = []
+    while (command := reader.gets()) is not False:
+        name = command[0].upper()
+        if name == b"GET":
+            value = data.get(command[1])
+            if value is None:
+                out.append(b"$-1\\r\\n")
+            else:
+                out.append(b"$%d\\r\\n%b\\r\\n" % (len(value), value))
+        elif name == b"SET":
+            data[command[1]] = command[2]
+            out.append(b"+OK\\r\\n")
+        else:
+            out.append(b"*0\\r\\n")
+    return b"".join(out)
+"""
+
+# a plain trio serve_tcp handler: the floor of what trio can do
+MINIMAL_LOOP = (
+    ANSWER
+    + """
+import functools, sys, hiredis, trio
 async def handle(stream):
     reader = hiredis.Reader()
     try:
         while chunk := await stream.receive_some(65536):
-            reader.feed(chunk)
-            out = []
-            while (command := reader.gets()) is not False:
-                name = command[0].upper()
-                if name == b"GET":
-                    value = data.get(command[1])
-                    if value is None:
-                        out.append(b"$-1\\r\\n")
-                    else:
-                        out.append(b"$%d\\r\\n%b\\r\\n" % (len(value), value))
-                elif name == b"SET":
-                    data[command[1]] = command[2]
-                    out.append(b"+OK\\r\\n")
-                else:  # redis-benchmark's CONFIG GET probes and the like
-                    out.append(b"*0\\r\\n")
-            await stream.send_all(b"".join(out))
+            await stream.send_all(answer(reader, chunk))
     except trio.BrokenResourceError:
         pass
 trio.run(functools.partial(trio.serve_tcp, handle, int(sys.argv[1]), host="127.0.0.1"))
 """
+)
 
-
-# the same loop on asyncio's Protocol callbacks (no streams, no tasks per
-# request): the floor an asyncio server reaches in pure Python
-MINIMAL_ASYNCIO = """
+# the same on asyncio's Protocol callbacks (no streams, no task per
+# connection): the floor of what pure-Python asyncio can do
+MINIMAL_ASYNCIO = (
+    ANSWER
+    + """
 import asyncio, sys, hiredis
-data = {}
 class Resp(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
         self.reader = hiredis.Reader()
     def data_received(self, chunk):
-        reader = self.reader
-        reader.feed(chunk)
-        out = []
-        while (command := reader.gets()) is not False:
-            name = command[0].upper()
-            if name == b"GET":
-                value = data.get(command[1])
-                if value is None:
-                    out.append(b"$-1\\r\\n")
-                else:
-                    out.append(b"$%d\\r\\n%b\\r\\n" % (len(value), value))
-            elif name == b"SET":
-                data[command[1]] = command[2]
-                out.append(b"+OK\\r\\n")
-            else:
-                out.append(b"*0\\r\\n")
-        self.transport.write(b"".join(out))
+        self.transport.write(answer(self.reader, chunk))
 async def main():
     loop = asyncio.get_running_loop()
     server = await loop.create_server(Resp, "127.0.0.1", int(sys.argv[1]))
     await server.serve_forever()
 asyncio.run(main())
 """
+)
 
 
 def wait_for(port: int, timeout: float = 20) -> None:
