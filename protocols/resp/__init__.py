@@ -21,6 +21,9 @@ from ._app import (
     CommandSpec,
     RespApp,
     Subcommand,
+    VariableKeyFlags,
+    keys_after_keyword,
+    keys_counted,
 )
 from ._client import Client
 from ._plugin import RespProtocol, RespSettings, protocol
@@ -49,5 +52,8 @@ __all__ = [
     "RespSettings",
     "Status",
     "Subcommand",
+    "VariableKeyFlags",
+    "keys_after_keyword",
+    "keys_counted",
     "protocol",
 ]

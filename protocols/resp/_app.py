@@ -4,7 +4,8 @@
 # ACL rules need: its ACL categories (derived from its flags and group, as
 # Redis derives them, plus explicit ones), its subcommands (CONFIG GET) and
 # what it does with its keys (Redis's key-spec flags). COMMAND, COMMAND DOCS
-# and COMMAND GETKEYSANDFLAGS are answered from this table.
+# and COMMAND GETKEYSANDFLAGS are answered from this table, COMMAND INFO's
+# key specifications derived from where the keys are and their flags.
 from __future__ import annotations
 
 import dataclasses
@@ -12,7 +13,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from ._reply import ErrorReply, Reply, Status
+from ._reply import ErrorReply, Reply, SetReply, Status
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -35,10 +36,15 @@ __all__ = [
     "Handler",
     "KeyFinder",
     "KeyFlags",
+    "KeysAfterKeyword",
+    "KeysCounted",
     "OrderedSet",
     "RespApp",
     "Subcommand",
+    "VariableKeyFlags",
     "key_flag_names",
+    "key_specifications",
+    "keys_after_keyword",
     "keys_counted",
     "unknown_command",
     "wrong_arity",
@@ -240,27 +246,74 @@ class Subcommand:
         return argv[first : end + 1 : step or 1]
 
 
-# Finds the keys of a call whose keys a count argument gives (ZUNION numkeys
-# key...): the key arguments, or None if the arguments cannot be valid.
+# Finds the keys of a call whose keys its arguments locate (ZUNION numkeys
+# key..., XREAD ... STREAMS key... id...): the key arguments, or None if the
+# arguments cannot be valid. keys_counted() and keys_after_keyword() make
+# finders that COMMAND INFO can also describe (Redis's key specifications).
 KeyFinder = Callable[[list[bytes]], list[bytes] | None]
 
 
-def keys_counted(count_at: int, *, fixed: tuple[int, ...] = ()) -> KeyFinder:
+@dataclasses.dataclass(frozen=True)
+class KeysCounted:
     """Keys Redis finds with a "keynum" key spec: the arguments at `fixed`
     (ZUNIONSTORE's destination), then as many keys as the argument at
-    `count_at` says, right after it (at least one)."""
+    `count_at` says, right after it (at least `at_least`)."""
 
-    def find(argv: list[bytes]) -> list[bytes] | None:
+    count_at: int
+    fixed: tuple[int, ...] = ()
+    at_least: int = 1
+
+    def __call__(self, argv: list[bytes]) -> list[bytes] | None:
         try:
-            count = int(argv[count_at])
+            count = int(argv[self.count_at])
         except (IndexError, ValueError):
             return None
-        first = count_at + 1
-        if count < 1 or first + count > len(argv):
+        first = self.count_at + 1
+        if count < self.at_least or first + count > len(argv):
             return None
-        return [argv[i] for i in fixed] + argv[first : first + count]
+        return [argv[i] for i in self.fixed] + argv[first : first + count]
 
-    return find
+
+def keys_counted(count_at: int, *, fixed: tuple[int, ...] = (), at_least: int = 1) -> KeysCounted:
+    """A finder for keys a count argument gives (see KeysCounted)."""
+    return KeysCounted(count_at, fixed, at_least)
+
+
+@dataclasses.dataclass(frozen=True)
+class KeysAfterKeyword:
+    """Keys Redis finds with a "keyword" key spec and half the rest: the
+    first half of what follows `keyword`, searched from `start` on (XREAD's
+    STREAMS key... id...)."""
+
+    keyword: bytes
+    start: int
+
+    def __call__(self, argv: list[bytes]) -> list[bytes] | None:
+        for index in range(self.start, len(argv)):
+            if argv[index].lower() == self.keyword:
+                rest = argv[index + 1 :]
+                if not rest or len(rest) % 2:
+                    return None
+                return rest[: len(rest) // 2]
+        return None
+
+
+def keys_after_keyword(keyword: str, *, start: int) -> KeysAfterKeyword:
+    """A finder for the keys in the first half of what follows `keyword`."""
+    return KeysAfterKeyword(keyword.lower().encode(), start)
+
+
+@dataclasses.dataclass(frozen=True)
+class VariableKeyFlags:
+    """Key flags that depend on the arguments (SET reads its key only with
+    GET): a call's are `of(argv)`; `declared` are the worst case, what
+    COMMAND INFO's key specification says (with KEY_VARIABLE_FLAGS)."""
+
+    declared: tuple[int, ...]
+    of: Callable[[list[bytes]], tuple[int, ...]]
+
+    def __call__(self, argv: list[bytes]) -> tuple[int, ...]:
+        return self.of(argv)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,6 +346,11 @@ class CommandSpec:
             object.__setattr__(self, "categories", frozenset(implied_categories(self.flags)))
         if self.key_flags is None:
             object.__setattr__(self, "key_flags", _default_key_flags(self.flags))
+
+    @property
+    def keys_at(self) -> tuple[int, int, int]:
+        """(first, last, step), as COMMAND INFO gives them."""
+        return self.first_key, self.last_key, self.key_step
 
     def arity_ok(self, argc: int) -> bool:
         return argc == self.arity if self.arity > 0 else argc >= -self.arity
@@ -374,8 +432,9 @@ class RespApp:
         replace: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Register a handler for `name`. `keys` is (first, last, step) as in
-        COMMAND INFO; `find_keys` finds keys that a count argument gives
-        (keys_counted(...): the command then has the "movablekeys" flag).
+        COMMAND INFO; `find_keys` finds keys that the arguments locate
+        (keys_counted(...) for a count argument, keys_after_keyword(...) for
+        XREAD's STREAMS; the command then has the "movablekeys" flag).
 
         ACL rules see the command in the categories its flags imply (write:
         @write, readonly: @read, admin: @admin and @dangerous, pubsub, fast or
@@ -386,7 +445,9 @@ class RespApp:
         keys, with Redis's key-spec flags (KEY_RO | KEY_ACCESS, KEY_OW |
         KEY_UPDATE...; KEY_READ and KEY_WRITE are ACCESS and UPDATE), for
         COMMAND GETKEYSANDFLAGS and ACL's %R~ and %W~ patterns: by default a
-        read-only command reads them and any other reads and updates them.
+        read-only command reads them and any other reads and updates them;
+        VariableKeyFlags for flags that depend on the arguments. COMMAND
+        INFO's key specifications are derived from these.
 
         Replacing an existing command (a built-in, say) needs `replace=True`,
         so it never happens by accident."""
@@ -475,8 +536,8 @@ def describe(spec: CommandSpec) -> list[Any]:
         spec.last_key,
         spec.key_step,
         category_statuses(spec.categories),
-        OrderedSet(),  # tips
-        OrderedSet(),  # key specifications
+        OrderedSet(),  # tips: none described
+        SetReply(key_specifications(spec.key_flags, spec.key_finder, spec.keys_at)),
         subcommands,
     ]
 
@@ -489,6 +550,63 @@ def _describe_subcommand(sub: Subcommand) -> list[Any]:
         *sub.keys,
         category_statuses(sub.categories),
         OrderedSet(),
-        OrderedSet(),
+        SetReply(key_specifications(sub.key_flags, None, sub.keys)),
         OrderedSet(),
     ]
+
+
+def key_specifications(
+    flags: KeyFlags | None, finder: KeyFinder | None, keys: tuple[int, int, int]
+) -> list[dict[bytes, Any]]:
+    """COMMAND INFO's key specifications (Redis 7), derived from what a
+    command says of its keys: `keys` (first, last, step), or its finder
+    (KeysCounted: an index and a keynum spec; KeysAfterKeyword: a keyword
+    and a range spec), and its key flags, one spec per flags entry (the
+    last covers the rest of the keys). A finder of another kind, or flags
+    that vary without declaring their worst case, have none: COMMAND
+    GETKEYS still finds their keys. Redis's free-text notes are left out."""
+    if isinstance(flags, VariableKeyFlags):
+        declared = tuple(each | KEY_VARIABLE_FLAGS for each in flags.declared)
+    elif isinstance(flags, tuple) and flags:
+        declared = flags
+    else:
+        return []
+    first, last, step = keys
+    if isinstance(finder, KeysCounted):
+        singles = [
+            (index, declared[min(n, len(declared) - 1)]) for n, index in enumerate(finder.fixed)
+        ]
+        rest = declared[min(len(finder.fixed), len(declared) - 1)]
+        specs = [_key_spec(each, _at_index(index), _key_range(0, 1)) for index, each in singles]
+        keynum = {b"keynumidx": 0, b"firstkey": 1, b"keystep": 1}
+        return [*specs, _key_spec(rest, _at_index(finder.count_at), (b"keynum", keynum))]
+    if isinstance(finder, KeysAfterKeyword):
+        begin = (b"keyword", {b"keyword": finder.keyword.upper(), b"startfrom": finder.start})
+        return [_key_spec(declared[0], begin, _key_range(-1, 1, limit=2))]  # limit 2: half
+    if finder is not None or first <= 0:
+        return []
+    specs = [
+        _key_spec(each, _at_index(first + n * step), _key_range(0, 1))
+        for n, each in enumerate(declared[:-1])
+    ]
+    at = first + (len(declared) - 1) * step
+    lastkey = last - at if last >= 0 else last
+    return [*specs, _key_spec(declared[-1], _at_index(at), _key_range(lastkey, step))]
+
+
+def _at_index(index: int) -> tuple[bytes, dict[bytes, Any]]:
+    return b"index", {b"index": index}
+
+
+def _key_range(lastkey: int, keystep: int, limit: int = 0) -> tuple[bytes, dict[bytes, Any]]:
+    return b"range", {b"lastkey": lastkey, b"keystep": keystep, b"limit": limit}
+
+
+def _key_spec(
+    flags: int, begin: tuple[bytes, dict[bytes, Any]], find: tuple[bytes, dict[bytes, Any]]
+) -> dict[bytes, Any]:
+    return {
+        b"flags": OrderedSet(Status(name) for name in key_flag_names(flags)),
+        b"begin_search": {b"type": begin[0], b"spec": begin[1]},
+        b"find_keys": {b"type": find[0], b"spec": find[1]},
+    }

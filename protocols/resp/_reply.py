@@ -8,6 +8,7 @@
 #   set/frozenset    set (RESP2: array)     Status     simple string (+OK)
 #   ErrorReply       error (-ERR ...)       NULL_ARRAY null array (*-1 / _)
 #   Push             push frame (RESP2: array), what pub/sub sends
+#   SetReply         set (RESP2: array) of members that need not be hashable
 #   Frames           several replies back to back (SUBSCRIBE: one per channel)
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ __all__ = [
     "NullArray",
     "Push",
     "Reply",
+    "SetReply",
     "Status",
     "encode",
 ]
@@ -53,6 +55,13 @@ class NullArray:
 
 class Push(list[Any]):
     """A push frame (RESP3 >), an array in RESP2: pub/sub messages."""
+
+    __slots__ = ()
+
+
+class SetReply(list[Any]):
+    """A set reply (RESP3 ~, a RESP2 array) of members that cannot be in a
+    Python set, in the order given: COMMAND INFO's key specifications (maps)."""
 
     __slots__ = ()
 
@@ -168,7 +177,7 @@ def _encode3(value: Reply, out: Callable[[bytes], None]) -> None:
         for key, item in value.items():
             _encode3(key, out)
             _encode3(item, out)
-    elif isinstance(value, (set, frozenset)):
+    elif isinstance(value, (set, frozenset, SetReply)):
         out(b"~%d\r\n" % len(value))
         for item in value:
             _encode3(item, out)

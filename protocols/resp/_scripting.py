@@ -1459,6 +1459,25 @@ class Scripting:
 
         return OK
 
+    def busy_error(self) -> ErrorReply | None:
+        """While a script runs past busy-reply-threshold: the BUSY error that
+        names the command to kill it (SHUTDOWN without NOSAVE gets it, as in
+        Redis's shutdownCommand); otherwise None."""
+        run = self.running
+        if run is None or not run.busy:
+            return None
+        return BUSY_FUNCTION if run.kind == FUNCTION else BUSY
+
+    def kill_for_shutdown(self) -> None:
+        """SHUTDOWN NOSAVE while a script is busy: the script is killed, one
+        that wrote too, as redis-server exits under it, and its caller gets
+        no reply: its connection just closes, as Redis's does."""
+        run = self.running
+        if run is None:
+            return
+        run.killed = run.stopping = True
+        run.caller.close_after_reply = run.caller.killed = True
+
     def memory_info(self) -> dict[str, int]:
         """INFO memory's scripting fields, by Redis 7's names (the interpreters'
         memory: 0 for one not started yet)."""

@@ -22,6 +22,7 @@ from .._app import (
     CommandSpec,
     KeyFlags,
     Subcommand,
+    VariableKeyFlags,
 )
 from . import (
     acl,
@@ -68,13 +69,16 @@ def _set_key_flags(argv: list[bytes]) -> tuple[int, ...]:
     return (OW | UPDATE,)
 
 
+SET_KEY_FLAGS = VariableKeyFlags(declared=(RW | ACCESS | UPDATE,), of=_set_key_flags)
+
+
 # What each built-in does with its keys, as Redis 7's key specifications say
 # (redis-server 7.0's COMMAND INFO): ACCESS reads, INSERT/UPDATE/DELETE write,
 # and neither (EXISTS, TYPE, the lengths) needs only that an ACL key pattern
 # matches. One entry per key, the last repeating: ZUNIONSTORE writes its
 # destination and reads its sources.
 KEY_FLAGS: dict[str, KeyFlags] = {
-    "set": _set_key_flags,
+    "set": SET_KEY_FLAGS,
     "append": (RW | INSERT,), "blmove": (RW | ACCESS | DELETE, RW | INSERT),
     "blmpop": (RW | ACCESS | DELETE,), "blpop": (RW | ACCESS | DELETE,),
     "brpop": (RW | ACCESS | DELETE,), "brpoplpush": (RW | ACCESS | DELETE, RW | INSERT),

@@ -11,7 +11,7 @@ from typing import Any
 
 import trio
 
-from .._app import RespApp
+from .._app import RespApp, keys_counted
 from .._args import parse_int
 from .._client import Client
 from .._functions import (
@@ -49,16 +49,9 @@ SCRIPT_HELP = [
 EVAL_FLAGS = ["noscript", "stale", "skip_monitor", "no_mandatory_keys"]  # Redis's order
 
 
-def script_keys(argv: list[bytes]) -> list[bytes] | None:
-    """The keys of EVAL/FCALL <script or function> numkeys key... arg...:
-    none is fine, as Redis's no_mandatory_keys says."""
-    try:
-        count = int(argv[2])
-    except (IndexError, ValueError):
-        return None
-    if count < 0 or 3 + count > len(argv):
-        return None
-    return argv[3 : 3 + count]
+# The keys of EVAL/FCALL <script or function> numkeys key... arg...: none
+# is fine, as Redis's no_mandatory_keys says.
+script_keys = keys_counted(2, at_least=0)
 
 
 async def _eval(client: Client, argv: list[bytes], *, by_sha: bool, read_only: bool) -> Reply:

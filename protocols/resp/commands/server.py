@@ -1,21 +1,24 @@
 # Server commands: INFO, CONFIG, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TIME,
-# WAIT and WAITAOF (a master without replicas or append-only file), and
-# COMMAND (answered from the application's command table).
+# WAIT and WAITAOF (a master without replicas or append-only file), SHUTDOWN
+# (the server's graceful shutdown, through the Runtime) and COMMAND (answered
+# from the application's command table).
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from .._app import OrderedSet, Subcommand, describe, key_flag_names
 from .._app import RespApp as _RespApp
 from .._args import parse_int, parse_milliseconds
-from .._client import Client
+from .._client import REPLIES_SKIP, Client
 from .._info import render_info
 from .._keyspace import Database
 from .._reply import NULL_ARRAY, OK, ErrorReply, Reply, Status
 from .connection import SERVER_VERSION
 
 commands = _RespApp(builtins=False)
+log = logging.getLogger("netsvc.resp")
 
 
 def _flush_mode(argv: list[bytes]) -> None:
@@ -126,6 +129,65 @@ async def waitaof(client: Client, argv: list[bytes]) -> Reply:
         if reply is not None:
             return reply
     return [0, 0]  # no local fsync (no append-only file), no replica
+
+
+SHUTDOWN_MODIFIERS = (b"nosave", b"save", b"now", b"force", b"abort")
+SHUTDOWN_CANNOT_SAVE = ErrorReply(
+    "ERR Errors trying to SHUTDOWN: SAVE asks for the data to be written to disk, and netsvc "
+    "keeps none on disk; SHUTDOWN NOSAVE (or SAVE FORCE) stops the server without saving"
+)
+
+
+@commands.command(
+    "shutdown",
+    arity=-1,
+    flags=["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"],
+    group="server",
+)
+def shutdown(client: Client, argv: list[bytes]) -> Reply:
+    """Synchronously save the dataset to disk and then shut down the server."""
+    given = {arg.lower() for arg in argv[1:]}
+    if not given <= set(SHUTDOWN_MODIFIERS):
+        raise ErrorReply("ERR syntax error")
+    if {b"save", b"nosave"} <= given or (b"abort" in given and len(given) > 1):
+        raise ErrorReply("ERR syntax error")
+    if b"abort" in given:
+        # Redis aborts a shutdown that waits for lagging replicas; netsvc's
+        # never waits for any, and once begun it cannot be called off
+        raise ErrorReply("ERR No shutdown in progress.")
+    server = client.server
+    if b"nosave" not in given:
+        busy = server.scripting.busy_error()
+        if busy is not None:
+            raise busy  # only SHUTDOWN NOSAVE stops a server under a busy script
+    if b"save" in given and b"force" not in given:
+        # Redis refuses to stop when SAVE cannot write its RDB file (unless
+        # FORCE): netsvc can never write one, so it says so rather than stop
+        # as though the data were safe
+        _log(client).warning(
+            "SHUTDOWN SAVE refused: netsvc keeps no data on disk (SHUTDOWN NOSAVE or "
+            "SHUTDOWN SAVE FORCE stops without saving)"
+        )
+        raise SHUTDOWN_CANNOT_SAVE
+    server.scripting.kill_for_shutdown()  # NOSAVE: a busy script dies with the server
+    _log(client).warning(
+        "SHUTDOWN asked by client id=%d addr=%s user=%s%s: the server shuts down%s",
+        client.id,
+        client.link.peer if client.link is not None else "?",
+        client.user.name.decode(errors="replace"),
+        f" name={client.name.decode(errors='replace')}" if client.name else "",
+        " (SAVE FORCE: nothing saved, netsvc keeps no data on disk)" if b"save" in given else "",
+    )
+    server.runtime.request_shutdown()
+    # as with Redis, which exits: no reply, the connection closes (what was
+    # answered before it in the same read is still sent)
+    client.replies = REPLIES_SKIP
+    client.close_after_reply = True
+    return None
+
+
+def _log(client: Client) -> logging.LoggerAdapter[logging.Logger] | logging.Logger:
+    return client.link.log if client.link is not None else log
 
 
 ADMIN = ("admin", "noscript", "loading", "stale")

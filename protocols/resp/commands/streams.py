@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._app import RespApp, wrong_arity
+from .._app import RespApp, keys_after_keyword, wrong_arity
 from .._args import SYNTAX, parse_int
 from .._client import Client
 from .._keyspace import Database, now_ms
@@ -29,7 +29,7 @@ from .._stream import (
     parse_interval,
 )
 
-__all__ = ["commands", "streams_keys"]
+__all__ = ["commands"]
 
 commands = RespApp(builtins=False)
 
@@ -41,17 +41,6 @@ DEFAULT_APPROX_LIMIT = 100 * 100  # 100 * stream-node-max-entries
 # (COUNT * 16 bytes): where malloc fails depends on the machine; 2**36 (1 TiB)
 # is a made-up threshold that a real server would refuse as well
 TOO_MANY_TO_CLAIM = 2**36
-
-
-def streams_keys(argv: list[bytes]) -> list[bytes] | None:
-    """XREAD's and XREADGROUP's keys: the first half of what follows STREAMS."""
-    for index in range(1, len(argv)):
-        if argv[index].lower() == b"streams":
-            rest = argv[index + 1 :]
-            if not rest or len(rest) % 2:
-                return None
-            return rest[: len(rest) // 2]
-    return None
 
 
 def _get(db: Database, key: bytes) -> Stream | None:
@@ -587,7 +576,7 @@ async def _xread(client: Client, argv: list[bytes], *, group: bool) -> Reply:
     "xread",
     arity=-4,
     flags=["readonly", "blocking"],
-    find_keys=streams_keys,
+    find_keys=keys_after_keyword("streams", start=1),
     group="stream",
 )
 async def xread(client: Client, argv: list[bytes]) -> Reply:
@@ -600,7 +589,7 @@ async def xread(client: Client, argv: list[bytes]) -> Reply:
     "xreadgroup",
     arity=-7,
     flags=["write", "blocking"],
-    find_keys=streams_keys,
+    find_keys=keys_after_keyword("streams", start=4),  # after GROUP group consumer
     group="stream",
 )
 async def xreadgroup(client: Client, argv: list[bytes]) -> Reply:

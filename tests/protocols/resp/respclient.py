@@ -36,6 +36,18 @@ class RespClient:
         self.send_raw(encode_command(*args))
         return self.reply()
 
+    def raw_call(self, *args: bytes | str | int) -> bytes:
+        """One command's reply as the server wrote it, byte for byte."""
+        self.send_raw(encode_command(*args))
+        reader, raw = hiredis.Reader(notEnoughData=_NEED), b""
+        while reader.gets() is _NEED:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("server closed the connection")
+            raw += data
+            reader.feed(data)
+        return raw
+
     def closed(self) -> bool:
         """True if the server has closed the connection (reads EOF)."""
         try:

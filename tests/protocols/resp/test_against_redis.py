@@ -375,8 +375,9 @@ def test_command_info_of_sorted_sets_and_blocking_pops_matches_redis(
 ) -> None:
     # name, arity, flags (movablekeys, noscript included) and first/last/step
     # of every sorted-set command and blocking pop that redis-server 7.0 has;
-    # ZRANK and ZREVRANK take 7.2's WITHSCORE (arity -3, not 3). Categories,
-    # tips and key specifications are not compared (not described alike yet).
+    # ZRANK and ZREVRANK take 7.2's WITHSCORE (arity -3, not 3). Categories
+    # and tips are not compared here; key specifications are, in
+    # test_command_keys.py.
     redis_port, netsvc_port = ports
     with RespClient(redis_port) as redis, RespClient(netsvc_port) as netsvc:
         ours = {entry[0]: entry for entry in netsvc.call("command", "info")}
