@@ -106,8 +106,9 @@ def test_publish_right_after_subscribe_on_another_connection(backend: Backend) -
     # What RedisPubSubChannelLayer does on new_channel() then send(): the
     # SUBSCRIBE is written, not waited for, and the PUBLISH follows on
     # another connection. Redis reads both in the order they arrived and
-    # always delivers; a server that may run them the other way round loses
-    # about one message in two, so 100 rounds tell.
+    # delivers (all but a rare one when a loaded machine delays the
+    # SUBSCRIBE's packet: seen once in CI); a server that may run them the
+    # other way round loses about one message in two, so 100 rounds tell.
     def command(*words: str) -> bytes:
         parts = [b"$%d\r\n%s\r\n" % (len(word), word.encode()) for word in words]
         return b"*%d\r\n" % len(words) + b"".join(parts)
@@ -125,7 +126,8 @@ def test_publish_right_after_subscribe_on_another_connection(backend: Backend) -
             publisher.sendall(command("PUBLISH", f"channel-{n}", "hello"))
             receivers.append(read_reply(publisher))
             time.sleep(0.002)
-        assert receivers == [b":1\r\n"] * 100
+        assert set(receivers) <= {b":0\r\n", b":1\r\n"}
+        assert receivers.count(b":1\r\n") >= 95, receivers
 
 
 def read_reply(sock: socket.socket) -> bytes:
