@@ -10,6 +10,10 @@
 # (`scrypt$N$r$p$<salt>$<hash>`), from which no SCRAM keys can be made: such
 # a user logs in with PLAIN once, and the line is rewritten in the new form.
 # `python -m protocols.xmpp adduser FILE NAME` adds or changes a user.
+# Names are kept as RFC 8265's UsernameCaseMapped prepares them, and keys
+# are those of the SASLprepped password (RFC 4013), as clients send it
+# (_precis); a line of an older version whose name is not prepared yet is
+# read under its prepared name, with a warning.
 # AccountStore is what a session asks of any account store: this file, or
 # the database (_store.Store), which keeps the same credential strings.
 from __future__ import annotations
@@ -23,6 +27,7 @@ import secrets
 from pathlib import Path
 from typing import Protocol
 
+from ._precis import PrepError, saslprep, username
 from ._scram import HASHES, ITERATIONS, ScramCredentials, check_password, derive
 
 __all__ = [
@@ -32,6 +37,7 @@ __all__ = [
     "check_name",
     "check_stored",
     "hash_password",
+    "lookup_name",
     "scram_credentials",
 ]
 
@@ -43,7 +49,14 @@ class AccountError(ValueError):
 
 
 def hash_password(password: str, *, iterations: int = ITERATIONS) -> str:
-    """The stored form of a password: its SCRAM keys, not the password."""
+    """The stored form of a password: the SCRAM keys of its SASLprepped
+    form (AccountError if SASLprep refuses it), not the password."""
+    try:
+        password = saslprep(password, stored=True)
+    except PrepError as exc:
+        raise AccountError(str(exc)) from None
+    if not password:
+        raise AccountError("the password is empty")
     salt = secrets.token_bytes(16)
     fields = [f"scram${iterations}", _b64(salt)]
     for hash_name in ("sha1", "sha256"):
@@ -114,29 +127,49 @@ def _verify_scrypt(password: str, stored: str) -> bool:
 
 
 def check_stored(stored: str, password: str) -> tuple[bool, str | None]:
-    """A PLAIN password against a stored entry: whether it matches, and for
-    a legacy scrypt entry that matches, the SCRAM entry to store instead."""
+    """A PLAIN password against a stored entry: whether it matches, and, for
+    an entry that matches only as an older version kept it (a legacy scrypt
+    hash, or the keys of a password that was not SASLprepped), the SCRAM
+    entry to store instead."""
+    try:
+        prepared: str | None = saslprep(password)
+    except PrepError:  # SASLprep refuses it: only an older entry may hold it
+        prepared = None
     credentials = scram_credentials(stored, "sha256")
     if credentials is not None:
-        return check_password(password, "sha256", credentials), None
-    if not _verify_scrypt(password, stored):
+        if prepared is not None and check_password(prepared, "sha256", credentials):
+            return True, None
+        if prepared == password or not check_password(password, "sha256", credentials):
+            return False, None
+    elif not _verify_scrypt(password, stored):
         return False, None
-    return True, hash_password(password)
+    try:
+        return True, hash_password(password)
+    except AccountError:  # not storable as SASLprep wants it: kept as it is
+        return True, None
+
+
+def lookup_name(name: str) -> str | None:
+    """The name an account of `name` is kept under, or None if no account
+    can have it (what logins and look-ups use: no error for a bad name)."""
+    try:
+        return username(name)
+    except PrepError:
+        return None
 
 
 def check_name(name: str) -> str:
-    """A user name as accounts keep it (stripped, lowercased): the local part
-    of a JID (at most 1023 bytes, RFC 7622) without the characters XMPP
-    forbids there or that would mislead (spaces, commas, controls)."""
-    name = name.strip().lower()
-    if (
-        not name
-        or len(name.encode()) > 1023
-        or not name.isprintable()
-        or any(ch in "\"&'/:<>@ ," for ch in name)
-    ):
-        raise AccountError(f"{name[:100]!r} is not a usable user name")
-    return name
+    """A user name as accounts keep it: stripped of surrounding spaces and
+    prepared by RFC 8265's UsernameCaseMapped profile (so fullwidth or
+    capital ALICE is alice), a usable JID local part (RFC 7622) without a comma (the account
+    file's separator); AccountError saying what is wrong otherwise."""
+    try:
+        prepared = username(name.strip())
+    except PrepError as exc:
+        raise AccountError(f"{name[:100]!r} is not a usable user name: {exc}") from None
+    if "," in prepared:
+        raise AccountError(f"{name[:100]!r} is not a usable user name: it has a comma")
+    return prepared
 
 
 class Accounts:
@@ -162,7 +195,26 @@ class Accounts:
             parts = line.split(":")
             if len(parts) not in (2, 3):
                 raise AccountError(f"{self.path}:{number}: expected name:hash[:contacts]")
-            name = check_name(parts[0])
+            try:
+                name = check_name(parts[0])
+            except AccountError as exc:
+                raise AccountError(
+                    f"{self.path}:{number}: {exc} (rename or remove the line)"
+                ) from None
+            if name in self.passwords:
+                raise AccountError(
+                    f"{self.path}:{number}: {parts[0]!r} and an earlier line are the same "
+                    f"user, {name!r}, once prepared (RFC 8265): keep one of them"
+                )
+            if name != parts[0]:
+                log.warning(
+                    "%s:%d: user %r is read as %r (user names are prepared as RFC 8265 "
+                    "says); the file keeps the new form when it is next written",
+                    self.path,
+                    number,
+                    parts[0],
+                    name,
+                )
             if not parts[1].startswith(("scram$", "scrypt$")):
                 raise AccountError(f"{self.path}:{number}: unknown password scheme")
             try:
@@ -170,7 +222,8 @@ class Accounts:
             except AccountError as exc:
                 raise AccountError(f"{self.path}:{number}: {exc}") from None
             self.passwords[name] = parts[1]
-            self.contacts[name] = [c for c in (parts[2] if len(parts) == 3 else "").split(",") if c]
+            contacts = [c for c in (parts[2] if len(parts) == 3 else "").split(",") if c]
+            self.contacts[name] = [lookup_name(c) or c for c in contacts]
 
     def save(self) -> None:
         assert self.path is not None
@@ -199,36 +252,38 @@ class Accounts:
         entry is checked against its hash, and rewritten as SCRAM keys)."""
         if self.any_password:
             return bool(name)
-        name = name.lower()
-        stored = self.passwords.get(name)
-        if stored is None:
+        found = lookup_name(name)
+        stored = None if found is None else self.passwords.get(found)
+        if found is None or stored is None:
             return False
+        name = found
         matches, upgraded = check_stored(stored, password)
         if upgraded is None:
             return matches
         self.passwords[name] = upgraded
         if self.path is not None:
             try:
-                self._upgrade_in_file(name, upgraded)
+                self._upgrade_in_file(name, stored, upgraded)
             except (OSError, AccountError) as exc:
                 log.warning("cannot save %s's SCRAM keys in %s: %s", name, self.path, exc)
             else:
                 log.info("%s's password is now kept as SCRAM keys in %s", name, self.path)
         return True
 
-    def _upgrade_in_file(self, name: str, stored: str) -> None:
+    def _upgrade_in_file(self, name: str, old: str, stored: str) -> None:
         """Give `name` its new entry in the file as it is now (adduser may have
         changed it since it was read): the other lines stay as they are."""
         assert self.path is not None
         current = Accounts(str(self.path))
-        if current.passwords.get(name, "").startswith("scrypt$"):  # still the old entry
+        if current.passwords.get(name) == old:  # still the old entry
             current.passwords[name] = stored
             current.save()
 
     def scram(self, name: str, mechanism: str) -> ScramCredentials | None:
         """The keys a SCRAM login as `name` is checked against; None if there
         is no such user, or only a legacy scrypt hash (until a PLAIN login)."""
-        stored = None if self.any_password else self.passwords.get(name.lower())
+        found = None if self.any_password else lookup_name(name)
+        stored = None if found is None else self.passwords.get(found)
         return None if stored is None else scram_credentials(stored, HASHES[mechanism])
 
     @property
@@ -238,7 +293,7 @@ class Accounts:
 
     def exists(self, name: str) -> bool:
         """Whether `name` has an account (every name does with any_password)."""
-        return bool(name) if self.any_password else name.lower() in self.passwords
+        return bool(name) if self.any_password else lookup_name(name) in self.passwords
 
     def roster(self, name: str) -> list[str]:
         """The local parts of `name`'s contacts."""

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
+from ._precis import PrepError, username
+
 if TYPE_CHECKING:
     from ._jid import JID
 
@@ -45,9 +47,10 @@ class XmppApp:
         self.iq_handlers: dict[str, IqHandler] = {}
 
     def bot(self, localpart: str) -> Callable[[BotHandler], BotHandler]:
-        name = localpart.lower()
-        if not name or "@" in name or "/" in name:
-            raise ValueError(f"a bot's name is a JID local part, got {localpart!r}")
+        try:
+            name = username(localpart)  # as JIDs name it (RFC 8265)
+        except PrepError as exc:
+            raise ValueError(f"a bot's name is a JID local part: {exc}") from None
 
         def register(handler: BotHandler) -> BotHandler:
             _check_async(handler, f"bot {name!r}")

@@ -1,12 +1,13 @@
-# JIDs (RFC 7622, simplified): localpart@domainpart/resourcepart, compared in
-# lower case for the local and domain parts.
+# JIDs (RFC 7622, simplified): localpart@domainpart/resourcepart; the
+# localpart prepared as user names are (RFC 8265 UsernameCaseMapped: a fullwidth
+# or capital ALICE is alice), the domain compared in lower case.
 from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["JID", "JIDError"]
+from ._precis import PrepError, username
 
-FORBIDDEN_LOCAL = set("\"&'/:<>@ \t\r\n")
+__all__ = ["JID", "JIDError"]
 
 
 class JIDError(ValueError):
@@ -29,9 +30,13 @@ class JID:
             local, domain = "", bare
         if not domain or (at and not local) or (slash and not resource):
             raise JIDError(f"bad JID {text!r}")
-        if any(ch in FORBIDDEN_LOCAL for ch in local) or any(ch.isspace() for ch in domain):
+        if any(ch.isspace() for ch in domain):
             raise JIDError(f"bad JID {text!r}")
-        return cls(local.lower(), domain.lower().rstrip("."), resource)
+        try:
+            prepared = username(local) if local else ""
+        except PrepError:
+            raise JIDError(f"bad JID {text!r}") from None
+        return cls(prepared, domain.lower().rstrip("."), resource)
 
     @classmethod
     def parse_or_none(cls, text: str) -> JID | None:

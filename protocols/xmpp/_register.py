@@ -11,6 +11,7 @@ import math
 from xml.etree.ElementTree import Element, SubElement
 
 from ._accounts import AccountError, check_name
+from ._precis import PrepError, saslprep
 from ._stanzas import REGISTER_NS, q
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "RegistrationError",
     "Request",
     "address_key",
+    "check_password",
     "parse_request",
     "registered_form",
     "registration_form",
@@ -56,7 +58,17 @@ class Request:
             name = check_name(self.username)
         except AccountError as exc:
             raise RegistrationError("not-acceptable", str(exc)) from None
+        check_password(self.password)
         return name, self.password
+
+
+def check_password(password: str) -> None:
+    """RegistrationError not-acceptable unless SASLprep (RFC 4013) takes
+    `password` as a password to store."""
+    try:
+        saslprep(password, stored=True)
+    except PrepError as exc:
+        raise RegistrationError("not-acceptable", f"the password: {exc}") from None
 
 
 def parse_request(query: Element) -> Request:

@@ -23,13 +23,14 @@ import trio
 
 from netsvc import Access, AppError, Connection, ListenAddress, Runtime, Service, listens_locally
 
-from ._accounts import Accounts, AccountStore
+from ._accounts import Accounts, AccountStore, lookup_name
 from ._app import Sender, XmppApp
 from ._jid import JID
 from ._register import (
     Budget,
     RegistrationError,
     address_key,
+    check_password,
     parse_request,
     registered_form,
     registration_form,
@@ -46,10 +47,12 @@ from ._roster import (
 from ._session import Copies, Session
 from ._settings import XmppSettings
 from ._stanzas import (
+    CHAT_STATES_NS,
     CLIENT_NS,
     DELAY_NS,
     DISCO_INFO_NS,
     DISCO_ITEMS_NS,
+    HINTS_NS,
     PING_NS,
     REGISTER_NS,
     ROSTER_NS,
@@ -245,6 +248,9 @@ class XmppService(Service):
                 continue  # never answered (headlines: RFC 6121 8.5.2.1.1 drops them)
             user = self._local_user(stanza.get("to", ""))
             kept = kind == "message" and stanza.get("type") != "groupchat"
+            if kept and _chat_state_only(stanza):
+                continue  # no use later (XEP-0085): not kept, and no error either
+            kept = kept and not _no_store(stanza)
             if kept and user is not None and not self._receivers(user, staying=True):
                 offline.setdefault(user, []).append(stanza)
                 continue
@@ -355,7 +361,10 @@ class XmppService(Service):
         finally:
             if queued < len(receivers) and (lost := copies.lost(len(receivers) - queued)):
                 self.undelivered([lost])  # the sender was cancelled before queuing them all
-        if receivers or kind == "headline":  # 8.5.2.1.1: headlines are not kept
+        if receivers or kind == "headline" or _chat_state_only(message):
+            return  # 8.5.2.1.1: headlines are not kept, nor chat states alone (XEP-0085)
+        if _no_store(message):  # XEP-0334: as if there were no offline storage
+            session.send(stanza_error(message, "service-unavailable"))
             return
         for bounced, condition, text in self._keep_offline(target.local, [message]):
             wait = "wait" if condition == "internal-server-error" else None
@@ -544,18 +553,24 @@ class XmppService(Service):
         return copies
 
     async def _probe(self, session: Session, target: JID) -> None:
-        """A client's own probe: the contact's presence if it may see it."""
+        """A client's own probe (RFC 6121 4.3): the contact's presence if it
+        may see it (unavailable if the contact is offline); nothing if not."""
         assert session.jid is not None
         contact = self._local_user(str(target))
         if contact is None or contact in self.app.bots:
             return
         item = self.store.item(contact, str(session.jid.bare))
-        if item is not None and item.from_:
-            for other in self._available(contact):
-                if other.presence is not None:
-                    copy = _copy(other.presence)
-                    copy.set("to", str(session.jid))
-                    session.send(copy)
+        if item is None or not item.from_:
+            return  # 4.3.2: nothing for those not subscribed
+        available = self._available(contact)
+        for other in available:
+            if other.presence is not None:
+                copy = _copy(other.presence)
+                copy.set("to", str(session.jid))
+                session.send(copy)
+        if not available:  # 4.3.2: offline, said with unavailable presence
+            attributes = {"type": "unavailable", "from": str(target.bare), "to": str(session.jid)}
+            session.send(Element(q(CLIENT_NS, "presence"), attributes))
 
     async def _presence_of(self, user: str, to: JID, *, unavailable: bool = False) -> None:
         """The presence of `user`'s available resources (or their unavailable
@@ -592,10 +607,7 @@ class XmppService(Service):
             session.send(stanza_error(presence, "service-unavailable", sender=self.domain))
             return
         if kind == "subscribe" and not self._may_subscribe(user):
-            rate = self.settings.subscriptions_per_minute
-            text = f"too many subscription requests: at most {rate} a minute"
-            reply = stanza_error(presence, "policy-violation", text=text, error_type="wait")
-            session.send(reply)
+            self._too_fast(session, presence)
             return
         if contact.local in self.app.bots:
             await self._bot_subscription(session, kind, contact)
@@ -607,10 +619,19 @@ class XmppService(Service):
             return
         item, pending = self.store.relation(user, str(contact))
         change = outbound(kind, str(contact), item, pending)
+        if kind == "subscribed" and not change.passes and change.item != item:  # pre-approval
+            if not self.accounts.exists(contact.local):
+                return  # no such user here: nothing kept (a pre-approval is never answered)
+            if not self._may_subscribe(user):
+                self._too_fast(session, presence)
+                return
+        if item is None and change.item is not None and self._roster_full(user):
+            session.send(self._roster_full_error(presence))
+            return
         if (change.item, change.pending_in) != (item, pending):
             self.store.save(user, str(contact), change.item, change.pending_in)
         if change.item != item:
-            self._push(user, str(contact), change.item)
+            await self._push(user, str(contact), change.item)
         if not change.passes:
             return
         await self._subscription_in(me, contact, kind, presence)
@@ -618,6 +639,8 @@ class XmppService(Service):
             await self._presence_of(user, contact)
         elif kind == "unsubscribed" and item is not None and item.from_:  # 3.2.2
             await self._presence_of(user, contact, unavailable=True)
+        elif kind == "unsubscribe" and item is not None and item.to:  # 3.3.3
+            await self._presence_of(contact.local, me, unavailable=True)
 
     async def _subscription_in(
         self, sender: JID, receiver: JID, kind: str, original: Element | None = None
@@ -643,7 +666,7 @@ class XmppService(Service):
             request = serialize(stanza).decode()
             self.store.save(user, str(sender), change.item, change.pending_in, request)
         if change.item != item:
-            self._push(user, str(sender), change.item)
+            await self._push(user, str(sender), change.item)
         if change.passes:
             for other in self._available(user):
                 copy = _copy(stanza)
@@ -661,6 +684,24 @@ class XmppService(Service):
         for answer in ({"type": "subscribed"}, {}):
             attributes = {**answer, "from": str(bot), "to": str(session.jid.bare)}
             session.send(Element(q(CLIENT_NS, "presence"), attributes))
+
+    def _too_fast(self, session: Session, presence: Element) -> None:
+        """policy-violation: past the subscriptions_per_minute budget."""
+        rate = self.settings.subscriptions_per_minute
+        text = f"too many subscription requests and pre-approvals: at most {rate} a minute"
+        session.send(stanza_error(presence, "policy-violation", text=text, error_type="wait"))
+
+    def _roster_full(self, user: str) -> bool:
+        """Whether `user`'s roster holds max_roster_items items already."""
+        limit = self.settings.max_roster_items
+        return limit > 0 and self.store.roster_count(user) >= limit
+
+    def _roster_full_error(self, stanza: Element, sender: str | None = None) -> Element:
+        """not-allowed (the type cancel: waiting does not help) for a stanza
+        that would add an item to a full roster."""
+        limit = self.settings.max_roster_items
+        text = f"your roster is full: at most {limit} contacts (remove one first)"
+        return stanza_error(stanza, "not-allowed", sender=sender, text=text)
 
     def _too_many_requests(self, contact: str, me: JID) -> bool:
         """Whether `contact` has MAX_PENDING_REQUESTS requests waiting for an
@@ -691,21 +732,21 @@ class XmppService(Service):
 
     # -- rosters (RFC 6121 section 2) --------------------------------------------
 
-    def _push(self, user: str, jid: str, item: Item | None) -> None:
+    async def _push(self, user: str, jid: str, item: Item | None) -> None:
         """A roster push (RFC 6121 2.1.6) to each of the user's resources that
-        asked for the roster."""
+        asked for the roster, through flow control (route_in)."""
         if item is None:
             pushed = Element(q(ROSTER_NS, "item"), {"jid": jid, "subscription": "remove"})
         else:
             pushed = self._item_element(item)
-        for session in self.sessions.get(user, {}).values():
+        for session in list(self.sessions.get(user, {}).values()):
             if session.interested and not session.closed:
                 iq = Element(
                     q(CLIENT_NS, "iq"),
                     {"type": "set", "id": f"push-{secrets.token_hex(6)}", "to": str(session.jid)},
                 )
                 SubElement(iq, q(ROSTER_NS, "query")).append(_copy(pushed))
-                session.send(iq)
+                await session.route_in(iq)
 
     def _item_element(self, item: Item) -> Element:
         """A stored item as the client sees it: bots are always `both`."""
@@ -737,19 +778,22 @@ class XmppService(Service):
             session.send(stanza_error(iq, exc.condition, sender=str(me), text=str(exc)))
             return
         item, pending = self.store.relation(user, request.jid)
+        if not request.remove and item is None and self._roster_full(user):
+            session.send(self._roster_full_error(iq, str(me)))
+            return
         if not request.remove:
             base = item if item is not None else Item(request.jid)
             changed = dataclasses.replace(base, name=request.name, groups=request.groups)
             self.store.save(user, request.jid, changed, pending)
             session.send(iq_result(iq, sender=str(me)))
-            self._push(user, request.jid, changed)
+            await self._push(user, request.jid, changed)
             return
         if item is None:
             session.send(stanza_error(iq, "item-not-found", sender=str(me), error_type="modify"))
             return
         self.store.save(user, request.jid, None, False)
         session.send(iq_result(iq, sender=str(me)))
-        self._push(user, request.jid, None)
+        await self._push(user, request.jid, None)
         await self._cancel_subscriptions(me, JID.parse(request.jid), item, pending)
 
     async def _cancel_subscriptions(
@@ -767,6 +811,8 @@ class XmppService(Service):
                 await self._presence_of(me.local, contact, unavailable=True)
         if item is not None and (item.to or item.ask):
             await self._subscription_in(me, contact, "unsubscribe")
+            if item.to:  # 3.3.3: the contact is not seen any more
+                await self._presence_of(contact.local, me, unavailable=True)
 
     # -- accounts clients manage (XEP-0077) ---------------------------------------
 
@@ -840,14 +886,17 @@ class XmppService(Service):
         if request.remove:
             await self._remove_account(session, iq, sender)
             return
-        name = (request.username or "").strip().lower()
+        name = lookup_name((request.username or "").strip())
         if name != user or request.password is None:  # Prosody: bad-request
             text = f"give your user name ({user}) and the new password"
             session.send(stanza_error(iq, "bad-request", sender=sender, text=text))
             return
-        if not request.password:
-            text = "the password is empty"
-            session.send(stanza_error(iq, "not-acceptable", sender=sender, text=text))
+        try:
+            if not request.password:
+                raise RegistrationError("not-acceptable", "the password is empty")
+            check_password(request.password)
+        except RegistrationError as exc:
+            session.send(stanza_error(iq, exc.condition, sender=sender, text=str(exc)))
             return
         if not session.may_send_secrets:  # XEP-0077 3.3: not over this connection
             text = "a password may not cross an unencrypted connection"
@@ -995,6 +1044,18 @@ def _priority(presence: Element) -> int:
         return max(-128, min(127, int(presence.findtext(q(CLIENT_NS, "priority")) or 0)))
     except ValueError:
         return 0
+
+
+def _chat_state_only(message: Element) -> bool:
+    """A message with a chat state (XEP-0085) and no body: nothing to keep."""
+    return message.find(q(CLIENT_NS, "body")) is None and any(
+        child.tag.startswith(f"{{{CHAT_STATES_NS}}}") for child in message
+    )
+
+
+def _no_store(message: Element) -> bool:
+    """A message whose sender asks that it not be stored (XEP-0334)."""
+    return message.find(q(HINTS_NS, "no-store")) is not None
 
 
 def _same_domain(text: str | None, domain: str) -> bool:

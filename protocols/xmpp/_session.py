@@ -27,6 +27,7 @@ import trio
 
 from netsvc import Connection, ConnectionLost, ReceiveTimeout
 
+from ._accounts import lookup_name
 from ._jid import JID
 from ._scram import MECHANISMS as SCRAM_MECHANISMS
 from ._scram import ScramError, ScramServer
@@ -483,12 +484,13 @@ class Session:
             SubElement(failure, q(SASL_NS, "malformed-request"))
             self.send(failure)
             return
-        if not self.service.accounts.check(user, password):
+        name = lookup_name(user)  # RFC 8265: fullwidth ALICE logs in as alice
+        if name is None or not self.service.accounts.check(name, password):
             SubElement(failure, q(SASL_NS, "not-authorized"))
             self.service.login_failed(self.conn, user)
             self.send(failure)
             return
-        self._authenticated(user)
+        self._authenticated(name)
 
     def _authenticate_external(self, auth: Element) -> None:
         """SASL EXTERNAL (XEP-0178): the user is the one the verified client
@@ -525,7 +527,8 @@ class Session:
             if not data:
                 raise ScramError("malformed-request", "SCRAM needs an initial response")
             user = scram.first(data)
-            if scram.authzid and scram.authzid.lower() != f"{user}@{self.service.domain}".lower():
+            me = JID(lookup_name(user) or "", self.service.domain)
+            if scram.authzid and JID.parse_or_none(scram.authzid) != me:
                 raise ScramError("invalid-authzid", "one may only log in as oneself")
             credentials = self.service.accounts.scram(user, mechanism)
             challenge = scram.challenge(credentials, secret=self.service.scram_secret)
@@ -553,7 +556,8 @@ class Session:
         self._authenticated(scram.user, scram.mechanism, server_final)
 
     def _authenticated(self, user: str, mechanism: str = "PLAIN", data: bytes = b"") -> None:
-        self.user = user.lower()
+        self.user = lookup_name(user)  # the account's name: its keys matched, so it has one
+        assert self.user is not None
         self.conn.log.info("authenticated as %s (%s)", self.user, mechanism)
         success = Element(q(SASL_NS, "success"))
         if data:

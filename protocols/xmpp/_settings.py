@@ -34,10 +34,15 @@ class XmppSettings:
         help="bytes of offline messages kept per user (XEP-0160); past it the sender gets "
         "service-unavailable (0: no limit but --xmpp-offline-limit)",
     )
+    max_roster_items: int = setting(
+        1000,
+        help="contacts a user's roster may hold; past it a roster set, subscription request "
+        "or pre-approval that adds one gets not-allowed (0: no limit)",
+    )
     subscriptions_per_minute: int = setting(
         30,
-        help="subscription requests a user may send per minute, in bursts of as many; "
-        "past it policy-violation (0: no limit)",
+        help="subscription requests and pre-approvals a user may send per minute, in bursts "
+        "of as many; past it policy-violation (0: no limit)",
     )
     allow_registration: bool = setting(
         False,

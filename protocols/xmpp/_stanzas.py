@@ -6,10 +6,12 @@ from xml.etree.ElementTree import Element, SubElement
 
 __all__ = [
     "BIND_NS",
+    "CHAT_STATES_NS",
     "CLIENT_NS",
     "DELAY_NS",
     "DISCO_INFO_NS",
     "DISCO_ITEMS_NS",
+    "HINTS_NS",
     "PING_NS",
     "PRE_APPROVAL_NS",
     "REGISTER_FEATURE_NS",
@@ -41,6 +43,8 @@ PRE_APPROVAL_NS = "urn:xmpp:features:pre-approval"
 REGISTER_NS = "jabber:iq:register"  # XEP-0077
 REGISTER_FEATURE_NS = "http://jabber.org/features/iq-register"
 STREAMS_NS = "http://etherx.jabber.org/streams"
+CHAT_STATES_NS = "http://jabber.org/protocol/chatstates"  # XEP-0085
+HINTS_NS = "urn:xmpp:hints"  # XEP-0334
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 ERROR_TYPES = {

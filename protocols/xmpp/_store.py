@@ -9,7 +9,8 @@
 # service (or memory, without one), in WAL mode with synchronous=NORMAL: a
 # commit costs no fsync, and a crash of the machine may lose the last
 # commits but never corrupts the file. A version table and numbered
-# migrations take an older file to this schema.
+# migrations take an older file to this schema (migration 3 prepares user
+# names as RFC 8265 says, and refuses a file where two become one).
 #
 # Synchronous and small: each call is a statement or two, or one transaction
 # when several rows change together, so the event loop may call it. The
@@ -27,8 +28,16 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from ._accounts import AccountError, Accounts, check_name, check_stored, hash_password
+from ._accounts import (
+    AccountError,
+    Accounts,
+    check_name,
+    check_stored,
+    hash_password,
+    lookup_name,
+)
 from ._accounts import scram_credentials as parse_credentials
+from ._jid import JID
 from ._roster import Item
 from ._scram import HASHES, ScramCredentials
 
@@ -82,8 +91,18 @@ MIGRATIONS: dict[int, str] = {
         DROP INDEX offline_by_owner;
         CREATE INDEX offline_by_owner ON offline (owner, id, size);
     """,
+    # user names as RFC 8265 prepares them: in Python (_prepare_names)
+    3: "",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
+# where a user's name is kept (migration 3 renames it in each)
+NAME_COLUMNS = (
+    ("accounts", "name"),
+    ("roster", "owner"),
+    ("pending_in", "owner"),
+    ("offline", "owner"),
+    ("imported", "name"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,9 +182,58 @@ class Store:
                 for statement in MIGRATIONS[number].split(";"):
                     if statement.strip():
                         db.execute(statement)
+                if number == 3:
+                    self._prepare_names()
                 db.execute("UPDATE schema_version SET version = ?", (number,))
             if version and self.path:
                 log.info("database %s migrated to schema version %d", self.path, number)
+
+    def _prepare_names(self) -> None:
+        """Migration 3: user names, and the JIDs of contacts, as RFC 8265's
+        UsernameCaseMapped profile prepares them (an older netsvc only
+        lowercased them). A name that changes is renamed everywhere, with a
+        warning naming it; one that cannot be prepared, or that becomes
+        another user's, stops the server with an error naming it (the
+        operator decides which account stays)."""
+        names = [row[0] for row in self.db.execute("SELECT name FROM accounts ORDER BY name")]
+        renamed = {}
+        for name in names:
+            try:
+                prepared = check_name(name)
+            except AccountError as exc:
+                raise AccountError(
+                    f"database {self.path}: user {name!r}: {exc}; rename or remove it "
+                    "(sqlite3) before this version of netsvc opens the file"
+                ) from None
+            if prepared != name:
+                renamed[name] = prepared
+        kept = set(names) - set(renamed)
+        for old, new in renamed.items():
+            if new in kept:
+                raise AccountError(
+                    f"database {self.path}: users {old!r} and {new!r} are one user once "
+                    "prepared as RFC 8265 says: remove one of them (sqlite3) first"
+                )
+            kept.add(new)
+        for old, new in renamed.items():
+            log.warning(
+                "database %s: user %r is now %r (user names are prepared as RFC 8265 says)",
+                self.path,
+                old,
+                new,
+            )
+            for table, column in NAME_COLUMNS:
+                self.db.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (new, old))
+        for table in ("roster", "pending_in"):
+            rows = self.db.execute(f"SELECT owner, contact FROM {table}").fetchall()
+            for owner, contact in rows:
+                jid = JID.parse_or_none(contact)
+                if jid is not None and str(jid) != contact:
+                    self.db.execute(
+                        f"UPDATE OR REPLACE {table} SET contact = ? "
+                        "WHERE owner = ? AND contact = ?",
+                        (str(jid), owner, contact),
+                    )
 
     # -- accounts (the AccountStore interface) ---------------------------------
 
@@ -174,8 +242,11 @@ class Store:
         return not self.any_password
 
     def _credentials(self, name: str) -> str | None:
+        found = lookup_name(name)
+        if found is None:
+            return None
         row = self.db.execute(
-            "SELECT credentials FROM accounts WHERE name = ?", (name.lower(),)
+            "SELECT credentials FROM accounts WHERE name = ?", (found,)
         ).fetchone()
         return None if row is None else str(row[0])
 
@@ -189,14 +260,15 @@ class Store:
             return False
         matches, upgraded = check_stored(stored, password)
         if upgraded is not None:
+            name = lookup_name(name) or name
             try:
                 self.db.execute(
-                    "UPDATE accounts SET credentials = ? WHERE name = ?", (upgraded, name.lower())
+                    "UPDATE accounts SET credentials = ? WHERE name = ?", (upgraded, name)
                 )
             except sqlite3.Error as exc:  # the login is right: upgraded at the next one
-                log.warning("cannot save %s's SCRAM keys in %s: %s", name.lower(), self.path, exc)
+                log.warning("cannot save %s's SCRAM keys in %s: %s", name, self.path, exc)
             else:
-                log.info("%s's password is now kept as SCRAM keys in %s", name.lower(), self.path)
+                log.info("%s's password is now kept as SCRAM keys in %s", name, self.path)
         return matches
 
     def scram(self, name: str, mechanism: str) -> ScramCredentials | None:
@@ -232,7 +304,7 @@ class Store:
         """Give existing user `name` a new password; False if there is no such user."""
         cursor = self.db.execute(
             "UPDATE accounts SET credentials = ? WHERE name = ?",
-            (hash_password(password), name.lower()),
+            (hash_password(password), lookup_name(name)),
         )
         return cursor.rowcount == 1
 
@@ -301,6 +373,11 @@ class Store:
             (owner,),
         )
         return [_item(row) for row in rows]
+
+    def roster_count(self, owner: str) -> int:
+        """How many items `owner`'s roster holds."""
+        row = self.db.execute("SELECT COUNT(*) FROM roster WHERE owner = ?", (owner,))
+        return int(row.fetchone()[0])
 
     def contacts(self, owner: str, subscriptions: tuple[str, ...]) -> list[str]:
         """The JIDs in `owner`'s roster whose subscription is one of these."""

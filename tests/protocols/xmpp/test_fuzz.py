@@ -71,8 +71,17 @@ def feed(chunks: list[bytes], parser: StreamParser) -> Result:
             note(parser.feed(chunk))
     except StreamError as exc:
         note(exc.events)
-        return events, str(exc)
+        return events, f"{exc.condition}: {POSITION.sub('', exc.text)}"
     return events, None
+
+
+# Where expat reports an error depends on where the stream was split: given
+# b"8\x00xml version" whole it says column 2, fed byte by byte column 1 (it
+# reports the token it stopped on, and a split changes which token that is).
+# So the position is left out of what splits are compared on: the stream
+# error's condition and expat's message (the kind of error), and with them
+# the events before the error, which include every stanza completed first.
+POSITION = re.compile(r" \(line \d+, column \d+\)$")
 
 
 def near_valid(rng: random.Random) -> bytes:
@@ -110,6 +119,15 @@ def test_split_stream_parses_as_whole_stream(data: bytes, draw: st.DataObject) -
     assert len(errors - {None}) <= 1, results
     if LARGE_TOKEN.search(data) is None:
         assert len(errors) == 1, results
+
+
+def test_an_error_whose_column_depends_on_the_split_compares_equal() -> None:
+    data = b"8\x00xml version"  # found by the test above: column 2 whole, 1 split
+    results = [
+        feed(chunks, StreamParser())
+        for chunks in ([data], [data[:1], data[1:]], [data[i : i + 1] for i in range(len(data))])
+    ]
+    assert results == [([], "not-well-formed: not well-formed (invalid token)")] * 3
 
 
 MAX_STANZA, MAX_DEPTH, MAX_ATTRIBUTES = 2000, 8, 8

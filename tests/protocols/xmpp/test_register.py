@@ -169,18 +169,69 @@ def test_a_new_account_logs_in_on_the_same_stream(tmp_path: Path) -> None:
     store.close()
 
 
+NOT_USABLE = "{} is not a usable user name: {}"
+NOT_IDENTIFIER = "only letters, digits and punctuation"
+SOFT_HYPHEN = "U+00AD (SOFT HYPHEN) is not allowed"
+ZWJ = "U+200D (ZERO WIDTH JOINER) is not allowed"
+SNOWMAN = "U+2603 (SNOWMAN) is not allowed"
+UNASSIGNED = "U+0378 (an unassigned code point) is not allowed"
+TOO_LONG = "longer than 1023 bytes"
+
+
 @pytest.mark.parametrize(
     ("username", "password", "expected"),
     [
         ("alice", "other", ("cancel", "conflict", "alice@localhost is taken")),
         ("ALICE", "other", ("cancel", "conflict", "alice@localhost is taken")),
         ("echo", "pw", ("cancel", "conflict", "echo@localhost is taken")),  # a bot's name
-        ("a b", "pw", ("modify", "not-acceptable", "'a b' is not a usable user name")),
-        ("a@b", "pw", ("modify", "not-acceptable", "'a@b' is not a usable user name")),
+        # RFC 8265: fullwidth, capital or decomposed forms of a taken name are that name
+        ("\uff41\uff4c\uff49\uff43\uff45", "x", ("cancel", "conflict", "alice@localhost is taken")),
+        ("rene\u0301", "x", ("cancel", "conflict", "ren\u00e9@localhost is taken")),
+        ("REN\u00c9", "x", ("cancel", "conflict", "ren\u00e9@localhost is taken")),
+        (
+            "a b",
+            "pw",
+            ("modify", "not-acceptable", NOT_USABLE.format("'a b'", NOT_IDENTIFIER)),
+        ),
+        (
+            "a@b",
+            "pw",
+            (
+                "modify",
+                "not-acceptable",
+                NOT_USABLE.format("'a@b'", "it has one of \" & ' / : < > @"),
+            ),
+        ),
+        (
+            "alice\u00ad",  # a soft hyphen, invisible
+            "pw",
+            ("modify", "not-acceptable", NOT_USABLE.format(repr("alice\u00ad"), SOFT_HYPHEN)),
+        ),
+        (
+            "a\u200dlice",  # a zero width joiner
+            "pw",
+            ("modify", "not-acceptable", NOT_USABLE.format(repr("a\u200dlice"), ZWJ)),
+        ),
+        (
+            "snow\u2603",  # a symbol
+            "pw",
+            ("modify", "not-acceptable", NOT_USABLE.format(repr("snow\u2603"), SNOWMAN)),
+        ),
+        (
+            "\u0378x",  # unassigned
+            "pw",
+            ("modify", "not-acceptable", NOT_USABLE.format(repr("\u0378x"), UNASSIGNED)),
+        ),
         (
             "x" * 1024,
             "pw",
-            ("modify", "not-acceptable", f"'{'x' * 100}' is not a usable user name"),
+            ("modify", "not-acceptable", NOT_USABLE.format(f"'{'x' * 100}'", TOO_LONG)),
+        ),
+        # SASLprep (RFC 4013) refuses controls in a password
+        (
+            "carol",
+            "a\ue000b",  # private use
+            ("modify", "not-acceptable", "the password: U+E000 is not allowed in a password"),
         ),
         ("", "pw", ("modify", "not-acceptable", "a user name and a password are required")),
         ("carol", "", ("modify", "not-acceptable", "a user name and a password are required")),
@@ -192,7 +243,7 @@ def test_refusals(
     tmp_path: Path, username: str | None, password: str | None, expected: tuple[str, ...]
 ) -> None:
     app = ["--app", "examples.echobot:app"]
-    with serve(database(tmp_path, alice="pw"), *REGISTER, *app) as server:
+    with serve(database(tmp_path, alice="pw", **{"ren\u00e9": "pw"}), *REGISTER, *app) as server:
         client = RawClient(server.urls[0])
         client.open_stream()
         client.say(register_iq(username, password))
@@ -200,7 +251,7 @@ def test_refusals(
         log_in(client, "alice", "pw")  # the stream goes on; alice's password is hers
         client.close()
     store = Store(str(tmp_path / "xmpp.db"))
-    assert store.users() == ["alice"]
+    assert store.users() == ["alice", "ren\u00e9"]  # nobody new
     store.close()
 
 

@@ -448,7 +448,9 @@ async def test_a_subscription_flood_is_rate_limited() -> None:
             detail = error.find("error")
             assert detail is not None and detail.get("type") == "wait"
             assert detail.find(f"{STANZAS}policy-violation") is not None
-            assert "at most 5 a minute" in (detail.findtext(f"{STANZAS}text") or "")
+            assert "and pre-approvals: at most 5 a minute" in (
+                detail.findtext(f"{STANZAS}text") or ""
+            )
         asked = await roster(u)
         assert sorted(asked) == [f"c{i}@localhost" for i in range(5)]
         other = await online(running, "v")  # the limit is per user

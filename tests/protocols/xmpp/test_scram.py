@@ -9,6 +9,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import hmac
 import os
 import stat
 import subprocess
@@ -138,6 +139,76 @@ def test_a_malformed_first_message_is_refused(first: bytes) -> None:
     assert failed.value.condition == "malformed-request"
 
 
+def with_valid_proof(
+    mechanism: str, password: str, salt: str, first: bytes, challenge: bytes, without_proof: bytes
+) -> bytes:
+    """client-final for `without_proof` (its c= and r= as given) with the
+    proof a client that knows the password computes over that message: so
+    only the check of c= or r= can refuse it, not the proof."""
+    hash_name = "sha1" if mechanism == "SCRAM-SHA-1" else "sha256"
+    salted = hashlib.pbkdf2_hmac(hash_name, password.encode(), b64(salt), 4096)
+    client_key = hmac.digest(salted, b"Client Key", hash_name)
+    stored_key = hashlib.new(hash_name, client_key).digest()
+    bare = first.split(b",", 2)[2]
+    auth_message = b",".join([bare, challenge, without_proof])
+    signature = hmac.digest(stored_key, auth_message, hash_name)
+    proof = bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
+    return without_proof + b",p=" + base64.b64encode(proof)
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "password", "salt", "first", "nonce", "final", "server_final"), VECTORS
+)
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        (lambda nonce: b"c=biws,r=" + nonce + b"x", "the nonce does not match"),
+        (lambda nonce: b"c=biws,r=" + nonce[:-1], "the nonce does not match"),
+        (lambda nonce: b"c=eSws,r=" + nonce, "channel binding does not match"),  # "y,,"
+        (lambda nonce: b"c=,r=" + nonce, "channel binding does not match"),
+        (lambda nonce: b"r=" + nonce, "channel binding does not match"),
+    ],
+    ids=["longer-nonce", "shorter-nonce", "binding-downgrade", "empty-binding", "no-binding"],
+)
+def test_a_right_proof_over_a_wrong_message_fails(
+    mechanism: str,
+    password: str,
+    salt: str,
+    first: bytes,
+    nonce: str,
+    final: bytes,
+    server_final: bytes,
+    change: object,
+    detail: str,
+) -> None:
+    server = ScramServer(mechanism, nonce=nonce)
+    server.first(first)
+    hash_name = "sha1" if mechanism == "SCRAM-SHA-1" else "sha256"
+    challenge = server.challenge(derive(password, hash_name, b64(salt), 4096), secret=SECRET)
+    full_nonce = challenge.split(b",")[0][2:]
+    right = with_valid_proof(mechanism, password, salt, first, challenge, b"c=biws,r=" + full_nonce)
+    assert right == final  # the helper makes the RFC's own message from the right parts
+    wrong = change(full_nonce)  # type: ignore[operator]
+    with pytest.raises(ScramError, match=detail) as failed:
+        server.final(with_valid_proof(mechanism, password, salt, first, challenge, wrong))
+    assert failed.value.condition == "not-authorized"
+
+
+def test_made_up_keys_never_let_anyone_in() -> None:
+    # the keys of an unknown user are made up; even a proof that matched
+    # them (here: the server is handed keys whose password is known) fails
+    server = ScramServer("SCRAM-SHA-256", nonce="N")
+    server.first(b"n,,n=nobody,r=abc")
+    challenge = server.challenge(None, secret=SECRET)
+    salt = base64.b64encode(server._credentials.salt).decode()  # type: ignore[union-attr]
+    server._credentials = derive("guess", "sha256", b64(salt), 4096)
+    final = with_valid_proof(
+        "SCRAM-SHA-256", "guess", salt, b"n,,n=nobody,r=abc", challenge, b"c=biws,r=abcN"
+    )
+    with pytest.raises(ScramError, match="wrong proof"):
+        server.final(final)
+
+
 def test_an_unknown_user_gets_a_steady_challenge_and_fails_at_the_end() -> None:
     # the same salt each time, as for a real user, so no name is given away
     challenges = []
@@ -169,14 +240,22 @@ def accounts_file(folder: Path) -> Path:
     return accounts.path
 
 
-def slixmpp_login(address: tuple[str, int], cafile: Path, mechanism: str) -> str:
-    """Log alice in with slixmpp using `mechanism`; "ok" or what went wrong."""
+def slixmpp_login(
+    address: tuple[str, int],
+    cafile: Path,
+    mechanism: str,
+    *,
+    jid: str = "alice@localhost/s",
+    password: str | None = None,
+) -> str:
+    """Log in with slixmpp using `mechanism` (alice with her password unless
+    told); "ok" or what went wrong."""
     outcome: list[str] = []
 
     async def scenario() -> None:
         client = slixmpp.ClientXMPP(
-            "alice@localhost/s",
-            USERS["alice"],
+            jid,
+            USERS["alice"] if password is None else password,
             plugin_config={"feature_mechanisms": {"use_mech": mechanism}},
         )
         client.ca_certs = cafile

@@ -1,5 +1,5 @@
 # The XMPP service's sqlite storage: a new file (WAL, synchronous=NORMAL,
-# readable by its owner only, schema version 2) keeps accounts, rosters,
+# readable by its owner only, schema version 3) keeps accounts, rosters,
 # pending requests and offline messages across reopening; a file a newer
 # netsvc wrote is refused, by the store and by `netsvc serve`; then from
 # outside: `adduser --database` (and its usage errors), users logging in
@@ -39,7 +39,7 @@ def test_a_new_database(tmp_path: Path) -> None:
     path = tmp_path / "xmpp.db"
     store = Store(str(path))
     try:
-        assert store.version == SCHEMA_VERSION == 2
+        assert store.version == SCHEMA_VERSION == 3
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     finally:
@@ -71,7 +71,7 @@ def test_everything_survives_reopening(tmp_path: Path) -> None:
         store.close()
 
 
-NEWER = "has schema version 3; this netsvc knows versions up to 2"
+NEWER = "has schema version 4; this netsvc knows versions up to 3"
 
 
 @pytest.mark.server_errors(NEWER)
@@ -79,7 +79,7 @@ def test_a_database_a_newer_netsvc_wrote_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "xmpp.db"
     Store(str(path)).close()
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE schema_version SET version = 3")
+        db.execute("UPDATE schema_version SET version = 4")
     db.close()
     with pytest.raises(AccountError, match=NEWER):
         Store(str(path))
@@ -337,7 +337,7 @@ def test_a_version_1_file_is_migrated(tmp_path: Path) -> None:
     db.close()
     store = Store(str(path))
     try:
-        assert store.version == 2
+        assert store.version == 3
         assert store.db.execute("SELECT * FROM imported").fetchall() == [("alice", "scram$x")]
     finally:
         store.close()
