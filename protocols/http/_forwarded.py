@@ -145,7 +145,9 @@ def _parse_element(text: str) -> dict[str, str] | None:
     malformed. The header is cut into elements at every comma, quoted or
     not: no valid for=, proto= or host= value has one, and a client's
     malformed element (an open quote, a parameter twice) then spoils its
-    own hop only, never the one its proxy appended after it."""
+    own hop only, never the one its proxy appended after it. The price: an
+    element with a comma in a quoted extension value (`ext="a,b"`) is
+    malformed, an unknown hop, which the walk stops at."""
     element: dict[str, str] = {}
     position, end = 0, len(text)
     while position < end:

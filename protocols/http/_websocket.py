@@ -671,6 +671,8 @@ class WebSocket:
                 await self._pong.wait()  # _end() sets it too
             if self._closed.is_set():
                 return
+            if self._eof:  # no pong can come: the reader ends it once the handler catches up
+                return
             if not self._pong.is_set():
                 self._conn.log.info("closing the WebSocket: no pong within %gs", timeout)
                 await self._send_close(INTERNAL_ERROR, "keepalive ping timeout")

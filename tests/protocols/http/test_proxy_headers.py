@@ -239,6 +239,13 @@ WALKS: list[tuple[str, list[tuple[str, str]], Any, str | None, Any]] = [
         None,
     ),
     (
+        "forwarded-comma-in-quoted-extension",  # cut there: an unknown hop
+        [("Forwarded", 'for=192.0.2.60;ext="a,b"')],
+        None,
+        None,
+        None,
+    ),
+    (
         "forwarded-bad-element-is-an-unknown-hop",  # the walk stops there
         [("Forwarded", "for=1.2.3.4;x, for=127.0.0.1;proto=https")],
         None,

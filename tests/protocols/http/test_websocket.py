@@ -27,6 +27,7 @@ from tests.protocols.http.wsclient import (
     ACCEPT,
     BINARY,
     CLOSE,
+    CONTINUATION,
     DEFLATE,
     KEY,
     PING,
@@ -614,6 +615,32 @@ def test_compressed_messages_to_a_handler_that_does_not_read_take_bounded_memory
     assert grown < 48, f"the server's memory grew by {grown} MiB"
 
 
+def test_a_message_in_one_character_fragments_takes_memory_as_its_size() -> None:
+    # fragments are reassembled in one buffer: a text message sent one "€"
+    # per frame grows the server by a few times its size, not by the ~50
+    # bytes of a str per fragment (29x its size, before)
+    fragments = 300_000
+    args = ["--protocol", "http", "--port", "0", "--http-ws-ping-interval", "0"]
+    args += ["--app", "tests.protocols.http.test_websocket:app"]
+    with ServeProcess(args) as server:
+        sock = open_raw_websocket(server.urls[0], "/echo")
+        sock.settimeout(60)
+        before = memory_kib(server.proc.pid, "VmRSS")
+        one = "€".encode()
+        frames = [frame(TEXT, one, fin=False)]
+        frames += [frame(CONTINUATION, one, fin=False)] * (fragments - 2)
+        frames.append(frame(CONTINUATION, one))
+        sock.sendall(b"".join(frames))
+        echoed = b""
+        while len(echoed) < 3 * fragments:  # the echo's payload, framed
+            chunk = sock.recv(1 << 20)
+            assert chunk, "the server closed the connection"
+            echoed += chunk
+        grown = memory_kib(server.proc.pid, "VmHWM") - before
+        sock.close()
+    assert grown * 1024 < 8 * 3 * fragments, f"grew {grown} KiB for a {3 * fragments}-byte message"
+
+
 @pytest.mark.parametrize("leave", ["close", "reset", "close-early"])
 async def test_a_client_that_leaves_while_the_handler_does_not_read_is_heard_of(
     netsvc_server: Any, leave: str
@@ -725,17 +752,20 @@ async def test_a_handler_that_lags_is_not_cut_by_the_request_deadline() -> None:
     assert event == ("slow-reader", 1000, "bye", [str(n) for n in range(40)])
 
 
+@pytest.mark.parametrize("pings", ["default", "fast"])
 async def test_what_a_client_sent_before_leaving_reaches_a_lagging_handler(
-    netsvc_server: Any,
+    netsvc_server: Any, pings: str
 ) -> None:
     # the client sends, closes with 1000 and leaves while the handler lags:
-    # read ahead, every message and the close frame's code still reach it
-    running = await netsvc_server("http", app=app)
+    # read ahead, every message and the close frame's code still reach it,
+    # even when the keepalive's ping goes unanswered meanwhile (fast)
+    settings = {"ws_ping_interval": 0.2, "ws_ping_timeout": 0.2} if pings == "fast" else {}
+    running = await netsvc_server("http", app=app, settings=settings)
     stream, _ = await open_websocket(running, "/slow-reader")
     messages = b"".join(frame(TEXT, b"%d" % n) for n in range(40))
     await stream.send_all(messages + frame(CLOSE, (1000).to_bytes(2, "big") + b"bye"))
     await stream.send_eof()
-    await trio.sleep(0.3)  # the server meets the end before the handler reads
+    await trio.sleep(1.0)  # the server meets the end, and pings go unanswered
     seen.read_now.set()
     (event,) = await seen.wait_for(1)
     assert event == ("slow-reader", 1000, "bye", [str(n) for n in range(40)])

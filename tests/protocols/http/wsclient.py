@@ -88,7 +88,7 @@ KEY = b"dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's example
 ACCEPT = base64.b64encode(hashlib.sha1(KEY + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
 DEFLATE = b"Sec-WebSocket-Extensions: permessage-deflate"  # offered by handshake(path, DEFLATE)
 
-TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 
 def handshake(path: str = "/echo", *extra: bytes) -> bytes:
