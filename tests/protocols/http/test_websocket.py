@@ -37,6 +37,7 @@ from tests.protocols.http.wsclient import (
     Tally,
     client,
     close_payload,
+    closed_after_sending,
     closed_by_server,
     deflated,
     flood_and_tally,
@@ -453,14 +454,9 @@ async def test_refusals_403_and_a_denial_response() -> None:
     r"WebSocket handler for /crash-after failed(.|\n)*boom after accept",
 )
 async def test_a_failing_handler_is_500_before_accepting_and_1011_after() -> None:
-    def crash_after_accept(url: str) -> tuple[int, str]:
-        with client(url) as ws:
-            ws.send("go")
-            return closed_by_server(ws)
-
     async with serve("http", app=app) as running:
         assert (await in_thread(refusal, ws_url(running, "/crash-before")))[0] == 500
-        assert await in_thread(crash_after_accept, ws_url(running, "/crash-after")) == (
+        assert await in_thread(closed_after_sending, ws_url(running, "/crash-after"), "go") == (
             1011,
             "internal server error",
         )

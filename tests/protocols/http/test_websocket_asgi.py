@@ -25,6 +25,7 @@ from tests.protocols.http.wsclient import (
     Recorder,
     Tally,
     client,
+    closed_after_sending,
     closed_by_server,
     deflated,
     flood_and_tally,
@@ -202,14 +203,9 @@ async def test_refusals_and_the_denial_response_extension() -> None:
     r"WebSocket handler for /crash-after failed(.|\n)*asgi boom after accept",
 )
 async def test_an_app_that_raises_gets_500_before_accepting_and_1011_after() -> None:
-    def crash_after_accept(url: str) -> tuple[int, str]:
-        with client(url) as ws:
-            ws.send("go")
-            return closed_by_server(ws)
-
     async with serve("http", app=app) as running:
         assert (await in_thread(refusal, ws_url(running, "/crash-before")))[0] == 500
-        assert await in_thread(crash_after_accept, ws_url(running, "/crash-after")) == (
+        assert await in_thread(closed_after_sending, ws_url(running, "/crash-after"), "go") == (
             1011,
             "internal server error",
         )

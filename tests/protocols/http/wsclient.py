@@ -74,6 +74,13 @@ def closed_by_server(ws: ClientConnection) -> tuple[int, str]:
     return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
+def closed_after_sending(url: str, message: str) -> tuple[int, str]:
+    """Connect, send `message`, and wait for the server's close: (code, reason)."""
+    with client(url) as ws:
+        ws.send(message)
+        return closed_by_server(ws)
+
+
 def refusal(url: str) -> tuple[int, dict[str, str], bytes]:
     """The HTTP response a refused handshake gets."""
     with pytest.raises(InvalidStatus) as refused:
