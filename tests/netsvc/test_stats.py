@@ -21,6 +21,7 @@ SNAPSHOT_KEYS = {
     "connections_refused",
     "requests",
     "errors",
+    "logins_failed",
 }
 
 
@@ -93,5 +94,6 @@ async def test_snapshot_names_each_counter() -> None:
             "connections_refused": 0,
             "requests": 1,
             "errors": 0,
+            "logins_failed": 0,
         }
         assert {name: totals.get(name) for name in expected} == expected
