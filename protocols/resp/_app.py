@@ -283,7 +283,8 @@ def keys_counted(count_at: int, *, fixed: tuple[int, ...] = (), at_least: int = 
 class KeysAfterKeyword:
     """Keys Redis finds with a "keyword" key spec and half the rest: the
     first half of what follows `keyword`, searched from `start` on (XREAD's
-    STREAMS key... id...)."""
+    STREAMS key... id...); of an odd count the smaller half, as Redis rounds
+    down (the command itself then refuses the unbalanced list); None if no key."""
 
     keyword: bytes
     start: int
@@ -292,9 +293,7 @@ class KeysAfterKeyword:
         for index in range(self.start, len(argv)):
             if argv[index].lower() == self.keyword:
                 rest = argv[index + 1 :]
-                if not rest or len(rest) % 2:
-                    return None
-                return rest[: len(rest) // 2]
+                return rest[: len(rest) // 2] or None
         return None
 
 

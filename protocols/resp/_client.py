@@ -90,7 +90,8 @@ class Client:
         self.when_blocked: Callable[[], None] | None = None
         self.no_evict = False  # CLIENT NO-EVICT (netsvc evicts no client: shown, kept)
         self.no_touch = False  # CLIENT NO-TOUCH: its commands leave access times alone
-        self.watching: dict[tuple[int, bytes], int] = {}  # (db, key) -> version when watched
+        # (db, key) -> its version when watched, and whether it had expired then
+        self.watching: dict[tuple[int, bytes], tuple[int, bool]] = {}
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
 
@@ -162,8 +163,8 @@ class Client:
 
     def watched_changed(self) -> bool:
         return any(
-            self.server.keyspace[index].version(key) != version
-            for (index, key), version in self.watching.items()
+            self.server.keyspace[index].watch_changed(key, version, expired)
+            for (index, key), (version, expired) in self.watching.items()
         )
 
     # -- CLIENT LIST ---------------------------------------------------------

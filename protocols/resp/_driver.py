@@ -269,6 +269,10 @@ async def _serve(link: _Link) -> None:
             while refed:  # again if input read while a command blocked was fed meanwhile
                 refed = False
                 while (argv := next_command()) is not None:
+                    if server.stopping:  # SHUTDOWN: Redis exits, running nothing more
+                        client.close_after_reply = True  # what ran is answered, then the end
+                        refed = False
+                        break
                     count += 1
                     reply = dispatch(client, argv)
                     if type(reply) is Call:

@@ -1,7 +1,8 @@
 # The keyspace: numbered databases of keys with optional expiry times, lazy
 # expiry on access plus an active sweep (both held while CLIENT PAUSE is in
-# force, both counted for INFO's expired_keys), type checks, the bookkeeping that
-# WATCH needs (every change to a key bumps its version), and when each key was
+# force, both counted for INFO's expired_keys; KEYS and WATCH only look), type
+# checks, the bookkeeping that WATCH needs (every change to a key bumps its
+# version; EXEC judges expired keys as Redis does), and when each key was
 # last accessed (Redis's per-object `lru` field, for OBJECT IDLETIME and FREQ).
 from __future__ import annotations
 
@@ -133,6 +134,12 @@ class Database:
             return None
         return self.data.get(key)
 
+    def is_expired(self, key: bytes) -> bool:
+        """Whether `key` is there but its time has come: a look that removes
+        nothing (Redis's keyIsExpired, as KEYS and WATCH look)."""
+        expiry = self.expires.get(key)
+        return expiry is not None and expiry <= now_ms()
+
     def exists(self, key: bytes) -> bool:
         return self.peek(key) is not None
 
@@ -172,7 +179,12 @@ class Database:
     def set(self, key: bytes, value: Value, *, keep_ttl: bool = False) -> None:
         """Store `value` at `key`: a new value, accessed now (Redis's
         createObject); with an LFU policy one replacing another keeps its
-        counter, counted as an access (dbSetValue after lookupKeyWrite)."""
+        counter, counted as an access (dbSetValue after lookupKeyWrite).
+        A key whose time has come is expired first, as lookupKeyWrite does:
+        the new value is a new key."""
+        expires = self.expires
+        if expires and key in expires and expires[key] <= now_ms():
+            self._expire(key)
         if self.lfu is None:
             self.access[key] = self.clock
         elif key not in self.data:
@@ -258,11 +270,11 @@ class Database:
 
     # -- WATCH ---------------------------------------------------------------
 
-    def watch(self, key: bytes) -> int:
-        """Start watching `key`; returns its current version."""
+    def watch(self, key: bytes) -> tuple[int, bool]:
+        """Start watching `key`: its current version, and whether it has
+        expired (left in place, as Redis's WATCH leaves it)."""
         self.watched[key] = self.watched.get(key, 0) + 1
-        self.peek(key)  # an already expired key counts as gone now, not later
-        return self.versions.get(key, 0)
+        return self.versions.get(key, 0), self.is_expired(key)
 
     def unwatch(self, key: bytes) -> None:
         count = self.watched.get(key, 0) - 1
@@ -272,9 +284,16 @@ class Database:
         else:
             self.watched[key] = count
 
-    def version(self, key: bytes) -> int:
-        self.peek(key)  # expiry counts as a change
-        return self.versions.get(key, 0)
+    def watch_changed(self, key: bytes, version: int, expired: bool) -> bool:
+        """Whether `key`, watched at `version`, changed since, as Redis's
+        EXEC judges (touchWatchedKey, isWatchedKeyExpired): a key whose time
+        has come since counts as changed (and stays where it is); for one
+        already expired when watched, its removal (the first change: any
+        access removes it first) is no change, what follows is."""
+        now = self.versions.get(key, 0)
+        if expired:
+            return now > version + 1
+        return now != version or self.is_expired(key)
 
     # -- active expiry -------------------------------------------------------
 

@@ -50,6 +50,8 @@ class RedisServer:
         self.pubsub = PubSub()
         self.blocking = Blocking(self.keyspace)
         self.pause = Pause()  # CLIENT PAUSE (_pause.py)
+        # SHUTDOWN ran: as Redis, which exits there, no client's command runs any more
+        self.stopping = False
         # as in Redis, no key expires while a pause is in force: reads miss it, it stays
         self.keyspace.hold_expiry_while(lambda: self.pause.paused() is not None)
         self.started = time.monotonic()

@@ -64,7 +64,8 @@ def keys(client: Client, argv: list[bytes]) -> Reply:
     """Find all keys matching the given pattern."""
     db = client.db
     matches = compile_glob(argv[1])
-    return [key for key in list(db.data) if matches(key) and db.peek(key) is not None]
+    # as Redis 7.0: an expired key is left out, not removed (keyIsExpired)
+    return [key for key in db.data if matches(key) and not db.is_expired(key)]
 
 
 @commands.command("scan", arity=-2, flags=["readonly"], group="generic")

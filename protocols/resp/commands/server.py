@@ -132,10 +132,8 @@ async def waitaof(client: Client, argv: list[bytes]) -> Reply:
 
 
 SHUTDOWN_MODIFIERS = (b"nosave", b"save", b"now", b"force", b"abort")
-SHUTDOWN_CANNOT_SAVE = ErrorReply(
-    "ERR Errors trying to SHUTDOWN: SAVE asks for the data to be written to disk, and netsvc "
-    "keeps none on disk; SHUTDOWN NOSAVE (or SAVE FORCE) stops the server without saving"
-)
+# Redis's words when it cannot save; why goes to the log (as Redis logs it)
+SHUTDOWN_CANNOT_SAVE = ErrorReply("ERR Errors trying to SHUTDOWN. Check logs.")
 
 
 @commands.command(
@@ -165,8 +163,9 @@ def shutdown(client: Client, argv: list[bytes]) -> Reply:
         # FORCE): netsvc can never write one, so it says so rather than stop
         # as though the data were safe
         _log(client).warning(
-            "SHUTDOWN SAVE refused: netsvc keeps no data on disk (SHUTDOWN NOSAVE or "
-            "SHUTDOWN SAVE FORCE stops without saving)"
+            "SHUTDOWN SAVE refused: SAVE asks for the data to be written to disk, and netsvc "
+            "keeps none on disk; SHUTDOWN NOSAVE (or SHUTDOWN SAVE FORCE) stops the server "
+            "without saving"
         )
         raise SHUTDOWN_CANNOT_SAVE
     server.scripting.kill_for_shutdown()  # NOSAVE: a busy script dies with the server
@@ -178,6 +177,7 @@ def shutdown(client: Client, argv: list[bytes]) -> Reply:
         f" name={client.name.decode(errors='replace')}" if client.name else "",
         " (SAVE FORCE: nothing saved, netsvc keeps no data on disk)" if b"save" in given else "",
     )
+    server.stopping = True  # nothing more runs, for anyone (see _driver's _serve)
     server.runtime.request_shutdown()
     # as with Redis, which exits: no reply, the connection closes (what was
     # answered before it in the same read is still sent)

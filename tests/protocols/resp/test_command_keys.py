@@ -110,6 +110,14 @@ CALLS: list[tuple[str, ...]] = [
     ("XGROUP", "CREATE", "s"),
     ("XREAD", "COUNT", "2", "STREAMS", "a", "b", "0", "0"),
     ("XREADGROUP", "GROUP", "streams", "c", "STREAMS", "s", "0"),  # a group named "streams"
+    # an odd count after STREAMS: Redis takes the smaller half; none is an error
+    ("XREAD", "STREAMS", "a", "b", "c"),
+    ("XREAD", "COUNT", "1", "STREAMS", "a", "b", "c", "d", "e"),
+    ("XREAD", "COUNT", "streams", "STREAMS", "s1", "0"),  # the first "streams" is the keyword
+    ("XREAD", "streams", "STREAMS", "a", "b", "c"),
+    ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "a", "b", "c"),
+    ("XREAD", "STREAMS", "a"),
+    ("XREAD", "COUNT", "1", "STREAMS"),
     ("EVAL", "return 1", "2", "a", "b", "x"),
     ("FCALL", "f", "0", "x"),
     ("WAIT", "0", "0"),

@@ -3,9 +3,10 @@
 # stop itself from outside: redis-cli's and redis-py's SHUTDOWN end a `netsvc
 # serve` process (exit 0, a log line naming the client), the asker gets no
 # reply, blocked and idle clients are closed as at SIGTERM, and SHUTDOWN
-# NOSAVE stops a server under a busy script at once, as it does Redis.
-# netsvc keeps nothing on disk: SAVE (without FORCE) is refused, as Redis
-# refuses to stop when it cannot save.
+# NOSAVE stops a server under a busy script at once, as it does Redis; no
+# client's command runs after SHUTDOWN (Redis exits there).
+# netsvc keeps nothing on disk: SAVE (without FORCE) is refused in Redis's
+# words when it cannot save, the reason in the log.
 from __future__ import annotations
 
 import re
@@ -29,9 +30,10 @@ from tests.serveprocess import ServeProcess, host_port
 SERVE = ["--protocol", "resp", "--port", "0"]
 EXIT = 20.0  # seconds a stopping server may take to exit: generous, the machine is shared
 ASKED = r"SHUTDOWN asked by client id=\d+ addr=127\.0\.0\.1:\d+ user={user}{name}: "
-CANNOT_SAVE = (
-    "ERR Errors trying to SHUTDOWN: SAVE asks for the data to be written to disk, and netsvc "
-    "keeps none on disk; SHUTDOWN NOSAVE (or SAVE FORCE) stops the server without saving"
+CANNOT_SAVE = "ERR Errors trying to SHUTDOWN. Check logs."  # redis-server 7.0's words
+WHY_NOT_SAVED = (
+    "SHUTDOWN SAVE refused: SAVE asks for the data to be written to disk, and netsvc keeps "
+    "none on disk; SHUTDOWN NOSAVE (or SHUTDOWN SAVE FORCE) stops the server without saving"
 )
 
 
@@ -152,17 +154,35 @@ def test_redis_py_shutdown_ends_with_the_connection_closed() -> None:
         port = host_port(server.urls[0])[1]
         client = redis.Redis(port=port, client_name="deployer", socket_timeout=10)
         # SAVE: netsvc cannot save, so it refuses and goes on serving
-        with pytest.raises(redis.ResponseError, match=re.escape(CANNOT_SAVE[4:])):
+        with pytest.raises(redis.ResponseError, match=f"^{re.escape(CANNOT_SAVE[4:])}$"):
             client.shutdown(save=True)
         with pytest.raises(redis.ResponseError, match=r"^No shutdown in progress\.$"):
             client.shutdown(abort=True)
         assert client.ping() is True
-        server.wait_for_log(r"SHUTDOWN SAVE refused: netsvc keeps no data on disk")
+        server.wait_for_log(re.escape(WHY_NOT_SAVED))
         # redis-py's shutdown() succeeds only if the connection closes unanswered
         client.shutdown(nosave=True, now=True)
         assert server.wait(EXIT) == 0
         server.wait_for_log(ASKED.format(user="default", name=" name=deployer"))
         client.close()
+
+
+def cannot_save(port: int) -> list[bytes]:
+    return raw_replies(port, ("SHUTDOWN", "SAVE"), ("SHUTDOWN", "save", "NOW"), ("PING",))
+
+
+def test_save_refused_as_by_a_redis_that_cannot_save(tmp_path: Path) -> None:
+    # a redis-server whose directory is gone cannot write its RDB file
+    workdir = tmp_path / "gone"
+    workdir.mkdir()
+    with redis_server(workdir) as redis_port:
+        workdir.rmdir()
+        theirs = cannot_save(redis_port)
+    with ServeProcess(SERVE) as server:
+        ours = cannot_save(host_port(server.urls[0])[1])
+        server.wait_for_log(re.escape(WHY_NOT_SAVED))  # the why, for the operator
+    assert ours == theirs
+    assert ours == [b"-%s\r\n" % CANNOT_SAVE.encode()] * 2 + [b"+PONG\r\n"]
 
 
 def test_save_force_stops_without_saving() -> None:
@@ -235,3 +255,19 @@ def test_shutdown_nosave_stops_a_server_under_a_busy_script_as_redis(tmp_path: P
         "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
     )
     assert ours[:5] == [busy] * 5
+
+
+def test_nothing_runs_after_shutdown() -> None:
+    # Redis exits at SHUTDOWN: no client's command runs after it. Here a
+    # client blocked in BLPOP has an INCR pipelined behind it: the shutdown
+    # wakes the BLPOP (its null reply, as at SIGTERM), and the INCR never runs.
+    with ServeProcess([*SERVE, "--graceful-timeout", "60"]) as server:
+        port = host_port(server.urls[0])[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as blocked:
+            blocked.sendall(encode_command("BLPOP", "queue", "0") + encode_command("INCR", "n"))
+            until_blocked(port, 1)
+            with RespClient(port) as stopper:
+                stopper.send_raw(encode_command("SHUTDOWN"))
+                assert stopper.closed()
+            assert read_to_end(blocked) == b"*-1\r\n"
+        assert server.wait(EXIT) == 0
