@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import logging
@@ -36,6 +37,7 @@ __all__ = [
     "Accounts",
     "check_name",
     "check_stored",
+    "dummy_entry",
     "hash_password",
     "lookup_name",
     "scram_credentials",
@@ -63,6 +65,15 @@ def hash_password(password: str, *, iterations: int = ITERATIONS) -> str:
         keys = derive(password, hash_name, salt, iterations)
         fields += [_b64(keys.stored_key), _b64(keys.server_key)]
     return "$".join(fields)
+
+
+@functools.cache
+def dummy_entry() -> str:
+    """The SCRAM keys of a random password nobody knows (made once): a PLAIN
+    login as a user who does not exist is checked against them, so that it
+    takes as long as a wrong password, and no timing tells who has an
+    account (SCRAM's fake salts do the same for SCRAM)."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def _b64(data: bytes) -> str:
@@ -255,6 +266,7 @@ class Accounts:
         found = lookup_name(name)
         stored = None if found is None else self.passwords.get(found)
         if found is None or stored is None:
+            check_stored(dummy_entry(), password)  # as long as for a user who exists
             return False
         name = found
         matches, upgraded = check_stored(stored, password)

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from ._precis import PrepError, username
 
 __all__ = ["JID", "JIDError"]
+
+SPACE = re.compile(r"\s")  # what str.isspace() calls a space, found without a loop
 
 
 class JIDError(ValueError):
@@ -30,7 +33,7 @@ class JID:
             local, domain = "", bare
         if not domain or (at and not local) or (slash and not resource):
             raise JIDError(f"bad JID {text!r}")
-        if any(ch.isspace() for ch in domain):
+        if SPACE.search(domain):
             raise JIDError(f"bad JID {text!r}")
         try:
             prepared = username(local) if local else ""

@@ -14,6 +14,7 @@
 # (Unicode 3.2, as RFC 3454 requires).
 from __future__ import annotations
 
+import re
 import stringprep
 import unicodedata
 
@@ -44,6 +45,20 @@ OLD_HANGUL_JAMO = (
     range(0xA960, 0xA980),
     range(0xD7B0, 0xD800),
 )
+# A name already in its prepared form, in ASCII: printable, no capitals and
+# none of FORBIDDEN_IN_LOCALPART (what JID parsing meets nearly every time)
+PREPARED_ASCII = re.compile(
+    "[{}]{{1,{}}}".format(
+        re.escape(
+            "".join(
+                ch
+                for ch in map(chr, range(0x21, 0x7F))
+                if not ch.isupper() and ch not in FORBIDDEN_IN_LOCALPART
+            )
+        ),
+        MAX_USERNAME_BYTES,
+    )
+)
 LETTER_DIGITS = {"Ll", "Lu", "Lo", "Nd", "Lm", "Mn", "Mc"}
 RTL = {"R", "AL", "AN"}
 
@@ -59,7 +74,9 @@ def username(text: str) -> str:
     controls, symbols, punctuation beyond ASCII, or unassigned code
     points), the Bidi Rule holds (RFC 5893), and it is a usable JID
     localpart (RFC 7622: 1 to 1023 bytes, none of " & ' / : < > @)."""
-    if text.isascii():  # the usual case, quickly: ASCII letters, digits, punctuation
+    if PREPARED_ASCII.fullmatch(text):  # the usual case: nothing to do
+        return text
+    if text.isascii():  # ASCII letters, digits, punctuation: ASCII letters, digits, punctuation
         prepared = text.lower()
         if not prepared or not all("!" <= ch <= "~" for ch in prepared):
             raise PrepError("only letters, digits and punctuation")

@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 INSTRUCTIONS = "Choose a user name and password for use with this service."
+EMPTY_ONCE_PREPARED = "the password is empty once prepared (SASLprep maps what it holds to nothing)"
 MAX_ADDRESSES = 4096  # addresses whose budget is remembered; refilled ones are forgotten
 
 
@@ -64,11 +65,14 @@ class Request:
 
 def check_password(password: str) -> None:
     """RegistrationError not-acceptable unless SASLprep (RFC 4013) takes
-    `password` as a password to store."""
+    `password` as a password to store, and leaves something of it (a soft
+    hyphen or a zero width space alone is mapped to nothing)."""
     try:
-        saslprep(password, stored=True)
+        prepared = saslprep(password, stored=True)
     except PrepError as exc:
         raise RegistrationError("not-acceptable", f"the password: {exc}") from None
+    if not prepared:
+        raise RegistrationError("not-acceptable", EMPTY_ONCE_PREPARED)
 
 
 def parse_request(query: Element) -> Request:

@@ -156,23 +156,31 @@ class RosterError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class RosterSet:
-    """A checked roster set: add or change the item for `jid`, or remove it."""
+    """A checked roster set: add or change the item for `jid`, or remove it.
+    `unparsed`: a removal whose JID does not parse, as given, for an item an
+    older version stored before names were prepared as RFC 8265 says (it
+    matches only that exact string)."""
 
     jid: str
     remove: bool
     name: str = ""
     groups: tuple[str, ...] = ()
+    unparsed: bool = False
 
 
 def parse_roster_set(query: Element, user: JID) -> RosterSet:
     """The roster set in `query` from `user`, or RosterError (RFC 6121 2.3.3;
     a JID that is not a bare JID is jid-malformed, RFC 6120 8.3.3.8; one's
-    own JID not-allowed, as Prosody)."""
+    own JID not-allowed, as Prosody). A removal whose JID does not parse is
+    passed on `unparsed`: the caller removes an item stored under it, if any,
+    and answers jid-malformed otherwise."""
     items = list(query)
     if len(items) != 1 or items[0].tag != q(ROSTER_NS, "item"):
         raise RosterError("bad-request", "a roster set holds exactly one <item/>")
     item = items[0]
     jid = JID.parse_or_none(item.get("jid", ""))
+    if jid is None and item.get("subscription") == "remove" and item.get("jid"):
+        return RosterSet(item.get("jid", ""), remove=True, unparsed=True)
     if jid is None or jid.resource:
         raise RosterError("jid-malformed", f"not a bare JID: {item.get('jid', '')!r}")
     if jid == user.bare:

@@ -23,7 +23,7 @@ import trio
 
 from netsvc import Access, AppError, Connection, ListenAddress, Runtime, Service, listens_locally
 
-from ._accounts import Accounts, AccountStore, lookup_name
+from ._accounts import AccountError, Accounts, AccountStore, lookup_name
 from ._app import Sender, XmppApp
 from ._jid import JID
 from ._register import (
@@ -79,6 +79,7 @@ DATABASE_ERROR_LOG_INTERVAL = 1.0  # seconds between logged database errors
 # How long a database call waits for a lock another program (adduser) holds:
 # the event loop, and every connection, waits with it.
 BUSY_TIMEOUT = 0.2
+DELAY = q(DELAY_NS, "delay")
 DATABASE_ERROR_TEXT = "the server could not use its database: try again later"
 
 
@@ -240,6 +241,7 @@ class XmppService(Service):
         6120 8.3.1). What already left for the client's socket counts as
         delivered. Never raises: writer tasks call it as they fail."""
         offline: dict[str, list[Element]] = {}
+        lost = failed = 0  # stanzas whose sender is gone (as the database failed)
         for stanza in stanzas:
             kind = stanza.tag.rpartition("}")[2]
             if stanza.get("type") in ("error", "headline") or (
@@ -254,23 +256,31 @@ class XmppService(Service):
             if kept and user is not None and not self._receivers(user, staying=True):
                 offline.setdefault(user, []).append(stanza)
                 continue
-            self._bounce(stanza)
+            lost += not self._bounce(stanza)
         for user, messages in offline.items():
             for message, condition, text in self._keep_offline(user, messages):
-                self._bounce(message, condition, text)
+                gone = not self._bounce(message, condition, text)
+                lost += gone
+                failed += gone and condition == "internal-server-error"
+        if lost:
+            because = f", {failed} of them as the database failed" if failed else ""
+            log.warning(
+                "%d stanzas were neither delivered nor stored, and their senders are gone%s",
+                lost,
+                because,
+            )
 
     def _bounce(
         self, stanza: Element, condition: str = "service-unavailable", text: str | None = None
-    ) -> None:
-        """`stanza` back to its sender as an error, if it is online."""
+    ) -> bool:
+        """`stanza` back to its sender as an error, if it is online (False if not)."""
         sender = JID.parse_or_none(stanza.get("from", ""))
         session = self.sessions.get(sender.local, {}).get(sender.resource) if sender else None
         if session is None:
-            kind = stanza.tag.rpartition("}")[2]
-            log.info("a %s from %s was not delivered and its sender is gone", kind, sender)
-            return
+            return False
         wait = "wait" if condition == "internal-server-error" else None
         session.send(stanza_error(stanza, condition, text=text, error_type=wait))
+        return True
 
     def _available(self, user: str) -> list[Session]:
         return [
@@ -300,8 +310,8 @@ class XmppService(Service):
         (RFC 6120 8.3.3.5) for it, and the connection goes on."""
         assert session.jid is not None
         stanza.set("from", str(session.jid))  # always stamped by the server
-        for child in list(stanza):  # only the server says when it stored a message
-            if child.tag == q(DELAY_NS, "delay") and _same_domain(child.get("from"), self.domain):
+        for child in stanza.findall(DELAY):  # only the server says when it stored a message
+            if _same_domain(child.get("from"), self.domain):
                 stanza.remove(child)
         try:
             if kind == "message":
@@ -403,9 +413,7 @@ class XmppService(Service):
         """A copy of `message` with this server's <delay/> (a message stored
         again, undelivered from storage, keeps the one it has)."""
         copy = _copy(message)
-        if not any(
-            child.tag == q(DELAY_NS, "delay") and child.get("from") == self.domain for child in copy
-        ):
+        if not any(child.tag == DELAY and child.get("from") == self.domain for child in copy):
             copy.append(delay(self.domain, stamp))
         return copy
 
@@ -778,6 +786,10 @@ class XmppService(Service):
             session.send(stanza_error(iq, exc.condition, sender=str(me), text=str(exc)))
             return
         item, pending = self.store.relation(user, request.jid)
+        if request.unparsed and item is None:  # not a JID, nor one stored as it is
+            text = f"not a bare JID: {request.jid!r}"
+            session.send(stanza_error(iq, "jid-malformed", sender=str(me), text=text))
+            return
         if not request.remove and item is None and self._roster_full(user):
             session.send(self._roster_full_error(iq, str(me)))
             return
@@ -794,16 +806,18 @@ class XmppService(Service):
         self.store.save(user, request.jid, None, False)
         session.send(iq_result(iq, sender=str(me)))
         await self._push(user, request.jid, None)
-        await self._cancel_subscriptions(me, JID.parse(request.jid), item, pending)
+        await self._cancel_subscriptions(me, request.jid, item, pending)
 
     async def _cancel_subscriptions(
-        self, me: JID, contact: JID, item: Item | None, pending: bool
+        self, me: JID, jid: str, item: Item | None, pending: bool
     ) -> None:
         """The contact's side of a removed roster item (RFC 6121 2.5.2): the
         subscription from the user, or a request pending in, is refused
         (unsubscribed, and unavailable presence); the one to them, or a request
-        pending out, is cancelled (unsubscribe)."""
-        if self._local_user(str(contact)) is None or contact.local in self.app.bots:
+        pending out, is cancelled (unsubscribe). Nothing for a contact whose
+        JID does not parse (stored by an older version): no user here has it."""
+        contact = JID.parse_or_none(jid)
+        if contact is None or self._local_user(jid) is None or contact.local in self.app.bots:
             return
         if (item is not None and item.from_) or pending:
             await self._subscription_in(me, contact, "unsubscribed")
@@ -860,7 +874,12 @@ class XmppService(Service):
             text = f"at most {rate} new accounts an hour from your address: try in {wait:g} s"
             session.send(stanza_error(iq, "policy-violation", text=text, error_type="wait"))
             return
-        if name in self.app.bots or not self.store.create_user(name, password):
+        try:
+            created = name not in self.app.bots and self.store.create_user(name, password)
+        except AccountError as exc:  # what check_password missed: refused, not a crash
+            session.send(stanza_error(iq, "not-acceptable", text=f"the password: {exc}"))
+            return
+        if not created:
             text = f"{name}@{self.domain} is taken"
             session.send(stanza_error(iq, "conflict", text=text))
             return
@@ -902,7 +921,12 @@ class XmppService(Service):
             text = "a password may not cross an unencrypted connection"
             session.send(stanza_error(iq, "not-authorized", sender=sender, text=text))
             return
-        self.store.set_password(user, request.password)
+        try:
+            self.store.set_password(user, request.password)
+        except AccountError as exc:  # what check_password missed: refused, not a crash
+            text = f"the password: {exc}"
+            session.send(stanza_error(iq, "not-acceptable", sender=sender, text=text))
+            return
         session.conn.log.info("%s changed their password", user)
         session.send(iq_result(iq, sender=sender))
         for other in list(self.sessions.get(user, {}).values()):
@@ -919,10 +943,10 @@ class XmppService(Service):
         session.send(iq_result(iq, sender=sender))
         requesters = set(self.store.requesters(user))
         for item in self.store.roster(user):
-            await self._cancel_subscriptions(me, JID.parse(item.jid), item, item.jid in requesters)
+            await self._cancel_subscriptions(me, item.jid, item, item.jid in requesters)
             requesters.discard(item.jid)
         for jid in sorted(requesters):  # requests from those not in the roster: refused
-            await self._cancel_subscriptions(me, JID.parse(jid), None, True)
+            await self._cancel_subscriptions(me, jid, None, True)
         self.store.remove_user(user, str(me))
         session.conn.log.info("%s removed their account", user)
         for other in list(self.sessions.get(user, {}).values()):

@@ -33,6 +33,7 @@ from ._accounts import (
     Accounts,
     check_name,
     check_stored,
+    dummy_entry,
     hash_password,
     lookup_name,
 )
@@ -227,11 +228,28 @@ class Store:
         for table in ("roster", "pending_in"):
             rows = self.db.execute(f"SELECT owner, contact FROM {table}").fetchall()
             for owner, contact in rows:
-                jid = JID.parse_or_none(contact)
-                if jid is not None and str(jid) != contact:
+                jid = JID.parse_or_none(contact)  # None: kept as it is (it can be removed)
+                if jid is None or str(jid) == contact:
+                    continue
+                if self.db.execute(
+                    f"SELECT 1 FROM {table} WHERE owner = ? AND contact = ?", (owner, str(jid))
+                ).fetchone():  # two rows of one contact: the prepared one stays
+                    log.warning(
+                        "database %s: %s's %s rows for %r and %r are one contact once "
+                        "prepared as RFC 8265 says: the one for %r is kept",
+                        self.path,
+                        owner,
+                        table,
+                        contact,
+                        str(jid),
+                        str(jid),
+                    )
                     self.db.execute(
-                        f"UPDATE OR REPLACE {table} SET contact = ? "
-                        "WHERE owner = ? AND contact = ?",
+                        f"DELETE FROM {table} WHERE owner = ? AND contact = ?", (owner, contact)
+                    )
+                else:
+                    self.db.execute(
+                        f"UPDATE {table} SET contact = ? WHERE owner = ? AND contact = ?",
                         (str(jid), owner, contact),
                     )
 
@@ -257,6 +275,7 @@ class Store:
             return bool(name)
         stored = self._credentials(name)
         if stored is None:
+            check_stored(dummy_entry(), password)  # as long as for a user who exists
             return False
         matches, upgraded = check_stored(stored, password)
         if upgraded is not None:

@@ -4,11 +4,15 @@
 # program holds locked. The client whose stanza needed the database gets
 # internal-server-error, type wait (RFC 6120 8.3.3.5), and goes on; a
 # stalled receiver cut while the disk is full has its messages bounced with
-# the same error, never lost silently, and the server does not crash. A lock
+# the same error, never lost silently, and the server does not crash; what
+# a shutdown can neither store nor bounce is counted in a warning. A lock
 # freezes the server for at most the short busy timeout, not seconds.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import logging
+import re
 import socket
 import sqlite3
 import xml.etree.ElementTree as ET
@@ -22,6 +26,7 @@ from netsvc import ConnectionLimits
 from netsvc.testing import RunningServer, serve
 from protocols.xmpp import Store
 from protocols.xmpp._service import XmppService
+from protocols.xmpp._session import RESUME_AT
 from tests.protocols.xmpp.rawclient import HEADER, Client
 from tests.serveprocess import host_port
 
@@ -220,3 +225,53 @@ async def test_a_registration_while_the_database_is_locked_is_told_to_wait(
             other.close()
         await new.say(f"<iq type='set' id='reg2'>{form}</iq>".encode())
         assert b"type='result'" in await new.line()  # the same connection, once unlocked
+
+
+@pytest.mark.server_errors(DATABASE_ERROR)
+async def test_what_a_shutdown_loses_to_a_failing_database_is_a_warning_with_a_count(
+    database: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A receiver that stopped reading holds a full queue when the server
+    # shuts down with the disk full: what it holds can be neither stored
+    # nor bounced (its sender's connection ends with the shutdown), and the
+    # operator is told how much at WARNING (once for what the writer held,
+    # once for what was read and not routed).
+    settings = {**SETTINGS, "database": str(database)}
+    limits = ConnectionLimits(send_timeout=60)  # the shutdown cuts alice, not the send timeout
+    async with serve("xmpp", settings=settings, limits=limits, graceful_timeout=1) as running:
+        service = running.server._services["xmpp"]  # type: ignore[index]
+        assert isinstance(service, XmppService)
+        sock = trio.socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        await sock.connect(host_port(running.url))
+        alice = Client(trio.SocketStream(sock))
+        await alice.login("alice", "a", password="pw")
+        await alice.say(b"<presence/>")
+        await alice.settle()  # and never reads again
+        bob = await client(running, "bob")
+
+        async def flood() -> None:  # until cancelled
+            for first in itertools.count(0, 100):
+                await bob.say(
+                    b"".join(
+                        f"<message to='alice@localhost/a' type='chat' id='{i}'>"
+                        f"<body>{'x' * 2000}</body></message>".encode()
+                        for i in range(first, first + 100)
+                    )
+                )
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(flood)
+            with trio.fail_after(60):
+                while len(service.sessions["alice"]["a"]._outgoing or ()) < RESUME_AT:
+                    await trio.sleep(0.2)
+            nursery.cancel_scope.cancel()
+        fill_the_disk(running)
+        caplog.set_level(logging.WARNING, logger="netsvc.xmpp")
+    lost = [r for r in caplog.records if "neither delivered nor stored" in r.getMessage()]
+    counts = [tuple(map(int, re.findall(r"\d+", r.getMessage()))) for r in lost]
+    assert {r.levelno for r in lost} == {logging.WARNING}
+    assert all(failed == count for count, failed in counts), counts  # all to the database
+    assert sum(count for count, _ in counts) >= RESUME_AT, counts  # at least what alice held
+    await alice.stream.aclose()
+    await bob.stream.aclose()

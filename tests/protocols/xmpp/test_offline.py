@@ -342,6 +342,8 @@ async def test_a_shutdown_keeps_what_receivers_that_stopped_reading_had_queued(
         assert isinstance(service, XmppService)
         receivers = [await stalled(running, user, "a") for user in users]
         senders = [await client(running, f"s{i}") for i in range(len(users))]
+        counters = running.server.runtime.counters
+        parsed_before = counters.requests  # from now on, only the senders' messages
 
         async def flood(sender: Client, to: str) -> None:  # until cancelled
             for first in itertools.count(0, 100):
@@ -360,7 +362,9 @@ async def test_a_shutdown_keeps_what_receivers_that_stopped_reading_had_queued(
                     before = now
                     await trio.sleep(0.5)
             nursery.cancel_scope.cancel()  # the senders stop writing; the server holds on
+    read = counters.requests - parsed_before  # every message the server read, to the end
     got = [await received(receiver) for receiver in receivers]
+    reached = 0
     async with serve("xmpp", settings=settings) as running:
         for user, before in zip(users, got, strict=True):
             later = await client(running, user, "later")
@@ -369,6 +373,8 @@ async def test_a_shutdown_keeps_what_receivers_that_stopped_reading_had_queued(
             print(f"{user}: {len(before)} read before the shutdown, {len(stored)} kept")
             assert len(stored) > RESUME_AT
             assert before + stored == list(range(len(before) + len(stored))), user
+            reached += len(before) + len(stored)
+    assert reached == read  # the last ones too: those queued, and those read, not routed
 
 
 async def test_a_client_cannot_forge_the_servers_delay(running: RunningServer) -> None:

@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import trio
 
 import netsvc.testing as netsvc_testing
 from protocols.xmpp import Accounts, Store
@@ -92,7 +93,10 @@ def test_saslprep_refuses_unassigned_code_points_only_in_what_is_stored() -> Non
         ("\u0378x", None),  # unassigned
         ("\u05e9alom", None),  # the Bidi Rule
         ("", None),
+        ("x" * 1023, "x" * 1023),
         ("x" * 1024, None),
+        ("\u00e9" * 511, "\u00e9" * 511),  # 1022 bytes
+        ("\u00e9" * 512, None),  # 1024 bytes
     ],
 )
 def test_username(given: str, prepared: str | None) -> None:
@@ -101,6 +105,20 @@ def test_username(given: str, prepared: str | None) -> None:
             username(given)
     else:
         assert username(given) == prepared
+
+
+@pytest.mark.parametrize("text", ["a{}b", "{}", "{}{}"])
+def test_every_ascii_character_in_a_username(text: str) -> None:
+    # Names already prepared take a shorter way (nearly every JID parsed has
+    # one); it must agree with RFC 8265 and RFC 7622 for each ASCII character
+    for code in range(0x80):
+        given = text.format(chr(code), chr(code))
+        if 0x21 <= code <= 0x7E and chr(code) not in "\"&'/:<>@":
+            assert username(given) == given.lower(), given
+            assert username(given.upper()) == given.lower(), given
+        else:  # controls, space, and what a localpart may not hold
+            with pytest.raises(PrepError):
+                username(given)
 
 
 # -- passwords, from outside -----------------------------------------------------------------
@@ -365,3 +383,54 @@ async def test_names_are_prepared_without_accounts_too() -> None:  # --xmpp-inse
         await client.say(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>")
         await client.say(token + b"</auth>")
         assert b"not-authorized" in await client.line()
+
+
+ROSTER_GET = b"<iq type='get' id='g'><query xmlns='jabber:iq:roster'/></iq>"
+
+
+def remove_item(jid: str) -> bytes:
+    item = f"<item jid='{jid}' subscription='remove'/>"
+    return f"<iq type='set' id='rm'><query xmlns='jabber:iq:roster'>{item}</query></iq>".encode()
+
+
+async def test_a_contact_an_earlier_version_kept_that_does_not_parse_can_be_removed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Migration 3 keeps a contact whose JID RFC 8265 refuses (a snowman) as
+    # it is: the roster shows it, and removing it by that exact JID works;
+    # an unparsable JID that is in no roster is still jid-malformed. Two
+    # rows that become one contact are merged, with a warning.
+    path = older_database(tmp_path / "xmpp.db", "alice", "bob")
+    with sqlite3.connect(path) as db:
+        for contact in ("snow\u2603@elsewhere", "\uff43arol@elsewhere", "carol@elsewhere"):
+            db.execute("INSERT INTO roster (owner, contact) VALUES ('alice', ?)", (contact,))
+    db.close()
+    with caplog.at_level(logging.WARNING, logger="netsvc.xmpp"):
+        store = Store(str(path))
+    store.add_user("alice", "pw")
+    store.close()
+    assert "rows for '\uff43arol@elsewhere' and 'carol@elsewhere' are one contact" in caplog.text
+    settings = {"database": str(path)}
+    async with netsvc_testing.serve("xmpp", settings=settings) as running:
+        with trio.fail_after(30):
+            alice, _ = await logged_in_as(running, "alice")
+            await alice.say(ROSTER_GET)
+            roster = ET.fromstring(await alice.line())
+            jids = [item.get("jid") for item in roster.iter("{jabber:iq:roster}item")]
+            assert jids == ["bob@localhost", "carol@elsewhere", "snow\u2603@elsewhere"]
+            await alice.say(remove_item("snow\u2603@elsewhere"))
+            answers = [ET.fromstring(line) for line in (await alice.line(), await alice.line())]
+            assert {a.get("type") for a in answers} == {"set", "result"}  # the push, the answer
+            (push,) = [a for a in answers if a.get("type") == "set"]
+            assert [(i.get("jid"), i.get("subscription")) for i in push.iter()][2:] == [
+                ("snow\u2603@elsewhere", "remove")
+            ]
+            await alice.say(remove_item("rain\u2614@elsewhere"))
+            error = ET.fromstring(await alice.line())
+            assert error.get("type") == "error"
+            assert error.find(".//{urn:ietf:params:xml:ns:xmpp-stanzas}jid-malformed") is not None
+            await alice.say(ROSTER_GET)
+            roster = ET.fromstring(await alice.line())
+            jids = [item.get("jid") for item in roster.iter("{jabber:iq:roster}item")]
+            assert jids == ["bob@localhost", "carol@elsewhere"]
+            await alice.stream.aclose()

@@ -176,6 +176,7 @@ ZWJ = "U+200D (ZERO WIDTH JOINER) is not allowed"
 SNOWMAN = "U+2603 (SNOWMAN) is not allowed"
 UNASSIGNED = "U+0378 (an unassigned code point) is not allowed"
 TOO_LONG = "longer than 1023 bytes"
+EMPTY_ONCE_PREPARED = "the password is empty once prepared (SASLprep maps what it holds to nothing)"
 
 
 @pytest.mark.parametrize(
@@ -233,6 +234,9 @@ TOO_LONG = "longer than 1023 bytes"
             "a\ue000b",  # private use
             ("modify", "not-acceptable", "the password: U+E000 is not allowed in a password"),
         ),
+        # SASLprep maps a soft hyphen, a combining grapheme joiner, a BOM to nothing
+        ("carol", "\u00ad", ("modify", "not-acceptable", EMPTY_ONCE_PREPARED)),
+        ("carol", "\u00ad\u034f\ufeff", ("modify", "not-acceptable", EMPTY_ONCE_PREPARED)),
         ("", "pw", ("modify", "not-acceptable", "a user name and a password are required")),
         ("carol", "", ("modify", "not-acceptable", "a user name and a password are required")),
         ("carol", None, ("modify", "not-acceptable", "a user name and a password are required")),
@@ -403,6 +407,7 @@ def test_a_user_changes_their_password(tmp_path: Path) -> None:
                 ("modify", "bad-request", "give your user name (alice) and the new password"),
             ),
             ("alice", "", ("modify", "not-acceptable", "the password is empty")),
+            ("alice", "\u00ad", ("modify", "not-acceptable", EMPTY_ONCE_PREPARED)),
         ]:
             phone.say(register_iq(username, password, id="c"))
             assert error(phone.line()) == expected
