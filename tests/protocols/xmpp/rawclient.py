@@ -10,6 +10,8 @@ import base64
 
 import trio
 
+from netsvc.testing import RunningServer
+
 HEADER = (
     b"<stream:stream to='localhost' xmlns='jabber:client'"
     b" xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
@@ -69,3 +71,23 @@ class Client:
         while b"id='settle'" not in (line := await self.line()):
             lines.append(line)
         return lines
+
+
+class Received:
+    """All that `client` receives, read in the background until the server
+    closes: start `run` in a nursery and look at `data` meanwhile."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.data = b""
+
+    async def run(self) -> None:
+        while chunk := await self.client.stream.receive_some():
+            self.data += chunk
+
+
+async def logged_in(running: RunningServer, user: str, resource: str = "r") -> Client:
+    """A client of `running`, logged in as `user` with `resource`."""
+    new = Client(await running.connect())
+    await new.login(user, resource)
+    return new

@@ -27,7 +27,7 @@ from netsvc.testing import RunningServer, serve
 from protocols.xmpp import Store
 from protocols.xmpp._service import XmppService
 from protocols.xmpp._session import RESUME_AT
-from tests.protocols.xmpp.rawclient import HEADER, Client
+from tests.protocols.xmpp.rawclient import HEADER, Client, Received, logged_in
 from tests.serveprocess import host_port
 
 SETTINGS = {"max_bytes_per_second": 0}
@@ -54,12 +54,6 @@ def fill_the_disk(running: RunningServer) -> None:
     db.execute(f"PRAGMA max_page_count = {pages}")
 
 
-async def client(running: RunningServer, user: str, resource: str = "r") -> Client:
-    new = Client(await running.connect())
-    await new.login(user, resource)
-    return new
-
-
 def internal_error(line: bytes, id: str) -> None:
     """`line` is the internal-server-error, type wait, for stanza `id`."""
     stanza = ET.fromstring(line)
@@ -79,7 +73,7 @@ async def running(database: Path) -> AsyncIterator[RunningServer]:
 async def test_a_full_disk_gets_internal_server_error_and_the_connection_goes_on(
     running: RunningServer,
 ) -> None:
-    bob = await client(running, "bob")
+    bob = await logged_in(running, "bob")
     await bob.say(b"<presence/>")
     await bob.settle()
     fill_the_disk(running)
@@ -98,7 +92,7 @@ async def test_a_full_disk_gets_internal_server_error_and_the_connection_goes_on
     internal_error(line, "rs")
     await bob.say(b"<message to='alice@localhost' type='chat' id='m2'><body>hi</body></message>")
     assert await bob.settle() == []  # a small one fits: the connection, and the database, go on
-    alice = await client(running, "alice")
+    alice = await logged_in(running, "alice")
     await alice.say(b"<presence/>")
     got = [ET.fromstring(line) for line in await alice.settle()]
     assert [m.get("id") for m in got if m.tag.endswith("message")] == ["m2"]
@@ -118,18 +112,13 @@ async def test_a_receiver_cut_while_the_disk_is_full_bounces_what_it_held(
         await alice.login("alice", password="pw")
         await alice.say(b"<presence/>")
         await alice.settle()  # and never reads again
-        bob = await client(running, "bob")
-        bob_got = b""
-
-        async def read_bob() -> None:
-            nonlocal bob_got
-            while data := await bob.stream.receive_some():
-                bob_got += data
+        bob = await logged_in(running, "bob")
+        bob_got = Received(bob)
 
         fill_the_disk(running)
         count = 3000
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(read_bob)
+            nursery.start_soon(bob_got.run)
             with trio.fail_after(60):
                 for first in range(0, count, 100):
                     await bob.say(
@@ -140,7 +129,7 @@ async def test_a_receiver_cut_while_the_disk_is_full_bounces_what_it_held(
                         )
                     )
                 await bob.say(b"<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
-                while b"id='p'" not in bob_got:
+                while b"id='p'" not in bob_got.data:
                     await trio.sleep(0.01)
             nursery.cancel_scope.cancel()
         alice_got = alice.buffer
@@ -149,14 +138,14 @@ async def test_a_receiver_cut_while_the_disk_is_full_bounces_what_it_held(
                 while chunk := await alice.stream.receive_some():
                     alice_got += chunk
         got = {int(id) for id in _ids(rb"<message [^>]*id='(\d+)'[^>]*>.*?</message>", alice_got)}
-        back = bob_got.split(b"\n")
+        back = bob_got.data.split(b"\n")
         bounced = [
             line for line in back if line.startswith(b"<message") and b"type='error'" in line
         ]
         for line in bounced:
             internal_error(line, ET.fromstring(line).get("id", ""))
         ids = {int(ET.fromstring(line).get("id", "")) for line in bounced}
-        later = await client(running, "alice", "later")  # the few that still fitted
+        later = await logged_in(running, "alice", "later")  # the few that still fitted
         await later.say(b"<presence/>")
         stored = {int(m.get("id", "")) for m in map(ET.fromstring, await later.settle())}
         print(f"{count} sent: {len(got)} reached alice, {len(ids)} came back, {len(stored)} kept")
@@ -175,8 +164,8 @@ def _ids(pattern: bytes, data: bytes) -> list[bytes]:
 async def test_a_locked_database_answers_wait_and_does_not_freeze_others(
     running: RunningServer, database: Path
 ) -> None:
-    bob = await client(running, "bob")
-    carol = await client(running, "carol")
+    bob = await logged_in(running, "bob")
+    carol = await logged_in(running, "carol")
     other = sqlite3.connect(database, isolation_level=None)  # another program writing
     try:
         other.execute("BEGIN IMMEDIATE")
@@ -248,7 +237,7 @@ async def test_what_a_shutdown_loses_to_a_failing_database_is_a_warning_with_a_c
         await alice.login("alice", "a", password="pw")
         await alice.say(b"<presence/>")
         await alice.settle()  # and never reads again
-        bob = await client(running, "bob")
+        bob = await logged_in(running, "bob")
 
         async def flood() -> None:  # until cancelled
             for first in itertools.count(0, 100):

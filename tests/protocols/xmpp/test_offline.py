@@ -27,7 +27,7 @@ from netsvc import ConnectionLimits
 from netsvc.testing import RunningServer, serve
 from protocols.xmpp._service import XmppService
 from protocols.xmpp._session import OUTGOING_STANZAS, RESUME_AT
-from tests.protocols.xmpp.rawclient import Client
+from tests.protocols.xmpp.rawclient import Client, Received, logged_in
 from tests.serveprocess import ServeProcess, host_port
 
 SETTINGS = {"insecure_any_password": True, "max_bytes_per_second": 0}
@@ -48,12 +48,6 @@ async def running() -> AsyncIterator[RunningServer]:
         yield running
 
 
-async def client(running: RunningServer, user: str, resource: str = "r") -> Client:
-    new = Client(await running.connect())
-    await new.login(user, resource)
-    return new
-
-
 def message(to: str, id: int | str, kind: str | None = "chat", body: str = "") -> bytes:
     type_ = f" type='{kind}'" if kind else ""
     text = body or f"message {id}"
@@ -68,7 +62,7 @@ async def arrive(
     running: RunningServer, user: str, presence: bytes = b"<presence/>"
 ) -> list[ET.Element]:
     """Log `user` in, send `presence`; the messages that brings."""
-    new = await client(running, user, "later")
+    new = await logged_in(running, user, "later")
     await new.say(presence)
     return [m for m in parsed(await new.settle()) if m.tag == "message"]
 
@@ -76,7 +70,7 @@ async def arrive(
 async def test_a_message_to_an_offline_user_waits_for_their_next_login(
     running: RunningServer,
 ) -> None:
-    bob = await client(running, "bob")
+    bob = await logged_in(running, "bob")
     sent_at = time.time()
     await bob.say(message("alice@localhost", 1))
     await bob.say(message("alice@localhost", 2, kind="normal"))
@@ -97,7 +91,7 @@ async def test_a_message_to_an_offline_user_waits_for_their_next_login(
 
 
 async def test_a_negative_priority_does_not_take_them(running: RunningServer) -> None:
-    bob = await client(running, "bob")
+    bob = await logged_in(running, "bob")
     await bob.say(message("alice@localhost", 1))
     assert await bob.settle() == []
     # RFC 6121 8.5.2.1.1 and XEP-0160: a resource with a negative priority
@@ -110,7 +104,7 @@ async def test_a_negative_priority_does_not_take_them(running: RunningServer) ->
 
 
 async def test_a_full_jid_that_is_gone_is_kept_for_the_user(running: RunningServer) -> None:
-    bob = await client(running, "bob")
+    bob = await logged_in(running, "bob")
     await bob.say(message("alice@localhost/phone", 1))
     assert await bob.settle() == []
     got = await arrive(running, "alice")
@@ -118,7 +112,7 @@ async def test_a_full_jid_that_is_gone_is_kept_for_the_user(running: RunningServ
 
 
 async def test_headlines_groupchat_and_errors_are_not_kept(running: RunningServer) -> None:
-    bob = await client(running, "bob")
+    bob = await logged_in(running, "bob")
     await bob.say(message("alice@localhost", "h", kind="headline"))  # dropped (8.5.2.1.1)
     await bob.say(message("alice@localhost/gone", "hf", kind="headline"))
     await bob.say(message("alice@localhost", "e", kind="error"))
@@ -131,7 +125,7 @@ async def test_headlines_groupchat_and_errors_are_not_kept(running: RunningServe
 
 async def test_past_the_cap_the_sender_is_told_the_mailbox_is_full() -> None:
     async with serve_xmpp(offline_limit=3) as running:
-        bob = await client(running, "bob")
+        bob = await logged_in(running, "bob")
         for i in range(5):
             await bob.say(message("alice@localhost", i))
         errors = parsed(await bob.settle())
@@ -206,19 +200,14 @@ async def test_a_dropped_receivers_messages_wait_for_its_next_login(
     ) as running:
         service = running.server._services["xmpp"]  # type: ignore[index]
         assert isinstance(service, XmppService)
-        alice = await client(running, "alice")  # available, never reads
+        alice = await logged_in(running, "alice")  # available, never reads
         await alice.say(b"<presence/>")
-        bob = await client(running, "bob")
-        bob_got = b""
-
-        async def read_bob() -> None:  # all along: bob reads what comes back
-            nonlocal bob_got
-            while data := await bob.stream.receive_some():
-                bob_got += data
+        bob = await logged_in(running, "bob")
+        bob_got = Received(bob)
 
         ping = "<iq type='get' id='{}' to='alice@localhost/r'><ping xmlns='urn:xmpp:ping'/></iq>"
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(read_bob)
+            nursery.start_soon(bob_got.run)
             with trio.fail_after(60):
                 for i in range(count):
                     if i in requests:
@@ -228,13 +217,13 @@ async def test_a_dropped_receivers_messages_wait_for_its_next_login(
                 while "alice" in service.sessions:  # dropped at the send timeout
                     await trio.sleep(0.01)
                 await bob.say(b"<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
-                while b"id='p'" not in bob_got:  # answered after all that came before
+                while b"id='p'" not in bob_got.data:  # answered after all that came before
                     await trio.sleep(0.01)
             nursery.cancel_scope.cancel()
         with trio.fail_after(10):
             alice_got = await alice.until_eof()
         assert "a send did not finish within 0.5s" in caplog.text
-        later = await client(running, "alice", "later")
+        later = await logged_in(running, "alice", "later")
         await later.say(b"<presence/>")
         messages = sorted(set(range(count)) - requests)
         delivered, stored = ids(alice_got), []
@@ -243,8 +232,8 @@ async def test_a_dropped_receivers_messages_wait_for_its_next_login(
                 stored += ids(await later.line())
     assert delivered + stored == messages  # in order, none lost, none twice
     assert len(stored) >= OUTGOING_STANZAS
-    assert [i for i in bounced(bob_got) if i not in requests] == []  # no message came back
-    got, back = set(ids(alice_got, IQ)), set(bounced(bob_got))
+    assert [i for i in bounced(bob_got.data) if i not in requests] == []  # no message came back
+    got, back = set(ids(alice_got, IQ)), set(bounced(bob_got.data))
     assert got | back == requests and not got & back  # IQs: got, or back as errors
     assert back
 
@@ -283,36 +272,31 @@ async def test_a_message_to_a_bare_jid_whose_resources_are_all_cut_is_kept() -> 
         service = running.server._services["xmpp"]  # type: ignore[index]
         assert isinstance(service, XmppService)
         resources = [await stalled(running, "alice", name) for name in ("a", "b")]
-        bob = await client(running, "bob")
-        bob_got = b""
-
-        async def read_bob() -> None:
-            nonlocal bob_got
-            while data := await bob.stream.receive_some():
-                bob_got += data
+        bob = await logged_in(running, "bob")
+        bob_got = Received(bob)
 
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(read_bob)
+            nursery.start_soon(bob_got.run)
             with trio.fail_after(120):
                 for first in range(0, count, 100):
                     batch = range(first, min(count, first + 100))
                     data = b"".join(message("alice@localhost", i, body="x" * 2000) for i in batch)
                     await bob.say(data)
                 await bob.say(b"<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
-                while b"id='p'" not in bob_got:  # all routed (or kept)
+                while b"id='p'" not in bob_got.data:  # all routed (or kept)
                     await trio.sleep(0.01)
                 while "alice" in service.sessions:  # both cut by the send timeout
                     await trio.sleep(0.01)
             nursery.cancel_scope.cancel()
         got = [await received(resource) for resource in resources]
-        later = await client(running, "alice", "later")
+        later = await logged_in(running, "alice", "later")
         await later.say(b"<presence/>")
         stored: list[int] = []
         with trio.fail_after(30):
             while not stored or stored[-1] != count - 1:
                 stored += ids(await later.line())
     print(f"{count} messages: {len(got[0])} and {len(got[1])} reached a, b; {len(stored)} kept")
-    assert bounced(bob_got) == []  # kept, not bounced
+    assert bounced(bob_got.data) == []  # kept, not bounced
     assert len(stored) == len(set(stored)) and stored == sorted(stored)  # once each, in order
     assert set(got[0]) | set(got[1]) | set(stored) == set(range(count))  # none vanished
     assert not set(stored) & (set(got[0]) | set(got[1]))  # kept only if no resource got it
@@ -341,7 +325,7 @@ async def test_a_shutdown_keeps_what_receivers_that_stopped_reading_had_queued(
         service = running.server._services["xmpp"]  # type: ignore[index]
         assert isinstance(service, XmppService)
         receivers = [await stalled(running, user, "a") for user in users]
-        senders = [await client(running, f"s{i}") for i in range(len(users))]
+        senders = [await logged_in(running, f"s{i}") for i in range(len(users))]
         counters = running.server.runtime.counters
         parsed_before = counters.requests  # from now on, only the senders' messages
 
@@ -367,7 +351,7 @@ async def test_a_shutdown_keeps_what_receivers_that_stopped_reading_had_queued(
     reached = 0
     async with serve("xmpp", settings=settings) as running:
         for user, before in zip(users, got, strict=True):
-            later = await client(running, user, "later")
+            later = await logged_in(running, user, "later")
             await later.say(b"<presence/>")
             stored = ids(b"\n".join(await later.settle()))
             print(f"{user}: {len(before)} read before the shutdown, {len(stored)} kept")
@@ -381,7 +365,7 @@ async def test_a_client_cannot_forge_the_servers_delay(running: RunningServer) -
     # A <delay/> from the server's domain is the server's to give: a client's
     # is dropped, and the message stored gets the server's own stamp; a
     # client's delay from elsewhere (its own, XEP-0203 allows it) stays.
-    bob = await client(running, "bob")
+    bob = await logged_in(running, "bob")
     forged = "<delay xmlns='urn:xmpp:delay' from='LOCALHOST' stamp='2001-01-01T00:00:00Z'/>"
     own = "<delay xmlns='urn:xmpp:delay' from='bob@localhost/r' stamp='2002-02-02T00:00:00Z'/>"
     body = f"<body>hi</body>{forged}{own}"
@@ -397,7 +381,7 @@ async def test_a_client_cannot_forge_the_servers_delay(running: RunningServer) -
 
 async def test_past_the_byte_cap_the_sender_is_told_too() -> None:
     async with serve_xmpp(offline_max_bytes=10_000) as running:
-        bob = await client(running, "bob")
+        bob = await logged_in(running, "bob")
         for i in range(5):
             await bob.say(message("alice@localhost", i, body="x" * 3000))
         errors = parsed(await bob.settle())

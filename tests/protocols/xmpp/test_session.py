@@ -22,7 +22,7 @@ from netsvc import ConnectionLimits
 from netsvc.testing import RunningServer, serve
 from protocols.xmpp._service import XmppService
 from protocols.xmpp._session import OUTGOING_STANZAS, Session
-from tests.protocols.xmpp.rawclient import Client
+from tests.protocols.xmpp.rawclient import Client, Received
 
 SETTINGS = {"insecure_any_password": True, "max_bytes_per_second": 0}
 
@@ -210,28 +210,23 @@ async def test_a_receiver_that_never_reads_is_dropped_and_its_messages_go_back(
         alice = await client(running, "alice")  # never reads
         bob = await client(running, "bob")
         count = 2 * OUTGOING_STANZAS
-        bob_got = b""
-
-        async def read_bob() -> None:  # all along: bob reads what comes back
-            nonlocal bob_got
-            while data := await bob.stream.receive_some():
-                bob_got += data
+        bob_got = Received(bob)
 
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(read_bob)
+            nursery.start_soon(bob_got.run)
             with trio.fail_after(30):
                 for i in range(count):
                     await bob.say(message(b"alice@localhost/r", 4000, id=i))
                 while "alice" in service(running).sessions:  # dropped at the send timeout
                     await trio.sleep(0.01)
                 await bob.say(b"<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
-                while b"id='p'" not in bob_got:  # answered after all that came before
+                while b"id='p'" not in bob_got.data:  # answered after all that came before
                     await trio.sleep(0.01)
             nursery.cancel_scope.cancel()
         with trio.fail_after(10):
             alice_got = await alice.until_eof()
         assert "a send did not finish within 0.5s" in caplog.text
-    delivered, bounced = ids(alice_got), bounced_ids(bob_got)
+    delivered, bounced = ids(alice_got), bounced_ids(bob_got.data)
     assert delivered == list(range(len(delivered)))  # in order, none skipped
     assert sorted(set(delivered) | set(bounced)) == list(range(count))  # none vanished
     assert not set(delivered) & set(bounced)  # and none both
