@@ -91,11 +91,19 @@ class ReceiveTimeout(Exception):
 
 
 class SendTimeout(Exception):
-    """send() could not hand its data to a client that stopped reading."""
+    """send() could not hand its data to a client that stopped reading.
+    `sent`: how many bytes of that send's data went out before it failed
+    (the rest never will); None when that is not known (TLS)."""
+
+    sent: int | None = None
 
 
 class ConnectionLost(Exception):
-    """The client went away while we were sending."""
+    """The client went away while we were sending. `sent`, for the send that
+    found it gone: how many of its bytes went out first (0 for a send after
+    the connection broke; None: not known, TLS)."""
+
+    sent: int | None = 0
 
 
 class Watchdog:
@@ -408,13 +416,18 @@ class Connection:
             # interrupted at its first wait.
             deadline = math.inf if limit is None else called + limit
             self._set_deadlines(self._receive_deadline, deadline, self._park_at)
+            before = self._transport.bytes_sent
             await self._stream.send_all(data)
         except Interrupted:
             self._broken = f"a send did not finish within {self.send_timeout:g}s"
-            raise SendTimeout(f"{self._broken} (the client is not reading)") from None
+            timeout = SendTimeout(f"{self._broken} (the client is not reading)")
+            timeout.sent = self._sent_since(before)
+            raise timeout from None
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._broken = str(exc) or "connection lost"
-            raise ConnectionLost(self._broken) from exc
+            lost = ConnectionLost(self._broken)
+            lost.sent = self._sent_since(before)
+            raise lost from exc
         except BaseException:
             # cancelled: part of `data` may have gone out, and nothing may follow it
             self._broken = "a send was cancelled"
@@ -423,6 +436,11 @@ class Connection:
             self._transport.disarm("write")  # a deadline that passed as the send finished
             self._set_deadlines(self._receive_deadline, math.inf, self._park_at)
             self._send_gate.release()
+
+    def _sent_since(self, before: int) -> int | None:
+        """Bytes of a failed send that went out: known on plain sockets only
+        (over TLS, what goes out is records, not the data)."""
+        return self._transport.bytes_sent - before if self._stream is self._transport else None
 
     async def aclose(self, linger: float, linger_bytes: int) -> None:
         """Close gracefully (the server calls this when the handler returns).

@@ -53,6 +53,7 @@ class SocketStream(trio.abc.HalfCloseableStream):
         # why the current (or next) wait for reading / writing must end
         self._interrupts: dict[str, str] = {}
         self._unyielded_sends = 0
+        self.bytes_sent = 0  # handed to the kernel, all told (Connection.send's failures)
 
     def interrupt(self, direction: str, reason: str) -> None:
         """End the current (or next) wait for `direction` ("read" or "write")
@@ -125,6 +126,7 @@ class SocketStream(trio.abc.HalfCloseableStream):
             except OSError as exc:
                 raise _stream_error(exc) from exc
             view = view[sent:]
+            self.bytes_sent += sent
         self._interrupts.pop("write", None)
         self._unyielded_sends += 1
         if not waited and self._unyielded_sends >= SENDS_BETWEEN_YIELDS:

@@ -25,7 +25,7 @@ from xml.etree.ElementTree import Element, SubElement
 
 import trio
 
-from netsvc import Connection, ConnectionLost, ReceiveTimeout
+from netsvc import Connection, ConnectionLost, ReceiveTimeout, SendTimeout
 
 from ._accounts import lookup_name
 from ._jid import JID
@@ -66,6 +66,10 @@ RESUME_AT = OUTGOING_STANZAS // 2  # waiting senders go on once the queue is dow
 # Output that cannot wait (the unavailable presences of a session that ends)
 # may go past OUTGOING_STANZAS; at this many the client counts as not reading.
 HARD_LIMIT = 8 * OUTGOING_STANZAS
+# bytes of queued stanzas the writer sends in one write: one syscall for many
+# small stanzas (a flood's chat messages) instead of one each, about 15% of
+# the server's time per routed message in bench.xmpp
+WRITE_BATCH = 64 * 1024
 STREAM_NS = "http://etherx.jabber.org/streams"
 
 
@@ -83,6 +87,23 @@ class Copies:
         """Copies that did not reach their clients: the stanza if they were the last."""
         self.left -= count
         return self.stanza if self.left == 0 else None
+
+
+def _unsent(
+    batch: list[tuple[bytes, Copies | None]], exc: BaseException
+) -> list[tuple[bytes, Copies | None]]:
+    """The stanzas of a failed write that did not go out whole: those past
+    the bytes the connection says went out (stanzas in the kernel's buffer
+    count as delivered, as any sent before); all of them when that is not
+    known (TLS, a cancelled write)."""
+    sent = exc.sent if isinstance(exc, (SendTimeout, ConnectionLost)) else None
+    if sent is None:
+        return batch
+    for index, (data, _) in enumerate(batch):
+        if sent < len(data):
+            return batch[index:]
+        sent -= len(data)
+    return []
 
 
 def _lost(copies: list[Copies | None]) -> list[Element]:
@@ -199,22 +220,26 @@ class Session:
         then end. A failed send (SendTimeout, ConnectionLost) ends the session
         and is raised by run(); what it did not send goes back to its senders
         or to offline storage, also when the task is cancelled (shutdown)."""
-        sending: Copies | None = None
+        sending: list[tuple[bytes, Copies | None]] = []  # in the write under way
         with trio.CancelScope() as scope:
             self.service.writers.add(scope)
             try:
                 while outgoing:
-                    data, sending = outgoing.popleft()
+                    size = 0
+                    while outgoing and size < WRITE_BATCH:
+                        sending.append(outgoing.popleft())
+                        size += len(sending[-1][0])
                     if self._space is not None and len(outgoing) <= RESUME_AT:
                         self._let_senders_go()
-                    await self.conn.send(data)
-                    sending = None
+                    await self.conn.send(b"".join([data for data, _ in sending]))
+                    sending.clear()
             except BaseException as exc:
                 if isinstance(exc, Exception):
                     self._write_error = exc
                 self._close()
                 self.conn.disconnect()
-                lost = [sending, *(copies for _, copies in outgoing)]
+                lost = [copies for _, copies in _unsent(sending, exc)]
+                lost += [copies for _, copies in outgoing]
                 outgoing.clear()
                 self.service.undelivered(_lost(lost))
                 if not isinstance(exc, Exception):

@@ -129,6 +129,25 @@ async def test_send_timeout_breaks_the_connection_for_every_later_send(watchdog:
         await conn.send(b"must not follow half a message")
 
 
+async def test_a_failed_send_says_how_much_of_it_went_out(watchdog: Watchdog) -> None:
+    # what a plugin needs to know which of the messages it wrote in one send
+    # reached the client's kernel (and count as delivered) and which not
+    conn, client = make(watchdog, send_timeout=0.2)  # the client does not read yet
+    data = b"x" * 50_000_000
+    with pytest.raises(SendTimeout) as timeout:
+        await conn.send(data)
+    sent = timeout.value.sent
+    assert sent is not None and 0 < sent < len(data)
+    conn._transport.close_now()  # what the kernels hold is all the client gets
+    received = 0
+    while chunk := await client.receive_some(1 << 20):
+        received += len(chunk)
+    assert received == sent
+    with pytest.raises(ConnectionLost) as lost:
+        await conn.send(b"after")
+    assert lost.value.sent == 0
+
+
 async def test_concurrent_senders_to_a_stuck_client_all_fail(watchdog: Watchdog) -> None:
     conn, _client = make(watchdog, send_timeout=0.3)
     outcomes: list[str] = []
