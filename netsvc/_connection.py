@@ -101,9 +101,9 @@ class SendTimeout(Exception):
 class ConnectionLost(Exception):
     """The client went away while we were sending. `sent`, for the send that
     found it gone: how many of its bytes went out first (0 for a send after
-    the connection broke; None: not known, TLS)."""
+    the connection broke; None: not known, TLS, or not raised by a send)."""
 
-    sent: int | None = 0
+    sent: int | None = None
 
 
 class Watchdog:
@@ -404,12 +404,13 @@ class Connection:
         broken: this send raises SendTimeout and every later one ConnectionLost.
         """
         if self._broken is not None:
-            raise ConnectionLost(self._broken)
+            raise self._lost_before_sending()
         called = trio.current_time()
         await self._send_gate.acquire()
+        if self._broken is not None:  # broken while this send waited for its turn
+            self._send_gate.release()
+            raise self._lost_before_sending()
         try:
-            if self._broken is not None:
-                raise ConnectionLost(self._broken)
             limit = self.send_timeout
             # Senders queue in call order, so the one sending has the earliest
             # deadline; a sender whose deadline passed in the queue is
@@ -436,6 +437,11 @@ class Connection:
             self._transport.disarm("write")  # a deadline that passed as the send finished
             self._set_deadlines(self._receive_deadline, math.inf, self._park_at)
             self._send_gate.release()
+
+    def _lost_before_sending(self) -> ConnectionLost:
+        lost = ConnectionLost(self._broken)
+        lost.sent = 0
+        return lost
 
     def _sent_since(self, before: int) -> int | None:
         """Bytes of a failed send that went out: known on plain sockets only

@@ -18,10 +18,10 @@ import pytest
 import trio
 import trio.testing
 
-from netsvc import ConnectionLimits
+from netsvc import ConnectionLimits, SendTimeout
 from netsvc.testing import RunningServer, serve
 from protocols.xmpp._service import XmppService
-from protocols.xmpp._session import OUTGOING_STANZAS, Session
+from protocols.xmpp._session import OUTGOING_STANZAS, Session, _unsent
 from tests.protocols.xmpp.rawclient import Client, Received
 
 SETTINGS = {"insecure_any_password": True, "max_bytes_per_second": 0}
@@ -284,3 +284,15 @@ async def test_a_stanza_split_across_reads_survives_hibernation(running: Running
     await alice.say(b"</stream:stream>")
     with trio.fail_after(5):
         assert await alice.until_eof() == b"</stream:stream>\n"
+
+
+def test_a_cut_write_hands_on_the_stanzas_that_did_not_go_out_whole() -> None:
+    # the writer sends many stanzas in one write; when it fails, those the
+    # connection says went out count as delivered, the rest go on to offline
+    # storage or back to their senders; all of them when nobody knows (TLS)
+    batch = [(b"a" * 10, None), (b"b" * 20, None), (b"c" * 30, None)]
+    for sent, left in [(0, 3), (9, 3), (10, 2), (29, 2), (30, 1), (59, 1), (60, 0), (None, 3)]:
+        timeout = SendTimeout("cut")
+        timeout.sent = sent
+        assert _unsent(batch, timeout) == batch[3 - left :], sent
+    assert _unsent(batch, RuntimeError("cancelled")) == batch  # any other end: not known
