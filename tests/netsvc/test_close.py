@@ -123,3 +123,25 @@ async def test_clients_still_waiting_to_be_accepted_at_shutdown_are_answered(
             while data := sock.recv(65536):  # a reset raises here
                 received += data
             assert received == b"HELLO\nsent early\nBYE\n"
+
+
+async def test_a_client_that_keeps_sending_is_drained_256_kib_at_most() -> None:
+    # the drain stops at 256 KiB (CLOSE_LINGER_BYTES) as well as at 1 s: a
+    # client that keeps sending and never closes is closed (its sends fail)
+    # as soon as that much of what it sent has been read and dropped, well
+    # before the second is up (the EOF it reads comes first, at the drain's
+    # start)
+    async with serve(probe, settings={"max_line": 100}) as running:
+        stream = await running.connect()
+        assert await stream.receive_some() == b"HELLO\n"
+        await stream.send_all(b"y" * 1000 + b"\n")  # a protocol error: the handler returns
+        reply = b""
+        with trio.fail_after(5):
+            while not reply.endswith(b"ERR line too long\n"):
+                reply += await stream.receive_some()
+        answered = trio.current_time()
+        with trio.fail_after(5), contextlib.suppress(trio.BrokenResourceError):
+            while True:
+                await stream.send_all(JUNK)
+        closed = trio.current_time()
+    assert closed - answered < 0.6, f"closed {closed - answered:.2f}s after the last reply"
