@@ -7,15 +7,20 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+from collections.abc import AsyncIterator
 
 import trio
 
-from netsvc.testing import RunningServer
+from netsvc import ConnectionLimits
+from netsvc.testing import RunningServer, serve
 
 HEADER = (
     b"<stream:stream to='localhost' xmlns='jabber:client'"
     b" xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
 )
+# a server for these clients: anyone logs in with any password, reads unpaced
+SETTINGS = {"insecure_any_password": True, "max_bytes_per_second": 0}
 BIND = b"<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind>"
 
 
@@ -91,3 +96,12 @@ async def logged_in(running: RunningServer, user: str, resource: str = "r") -> C
     new = Client(await running.connect())
     await new.login(user, resource)
     return new
+
+
+@contextlib.asynccontextmanager
+async def serve_xmpp(send_timeout: float = 10, **settings: object) -> AsyncIterator[RunningServer]:
+    """An XMPP server with SETTINGS (and `settings`), whose clients are cut
+    after `send_timeout` seconds of not reading."""
+    limits = ConnectionLimits(send_timeout=send_timeout)
+    async with serve("xmpp", settings={**SETTINGS, **settings}, limits=limits) as running:
+        yield running

@@ -27,19 +27,11 @@ from netsvc import ConnectionLimits
 from netsvc.testing import RunningServer, serve
 from protocols.xmpp._service import XmppService
 from protocols.xmpp._session import OUTGOING_STANZAS, RESUME_AT
-from tests.protocols.xmpp.rawclient import Client, Received, logged_in
+from tests.protocols.xmpp.rawclient import SETTINGS, Client, Received, logged_in, serve_xmpp
 from tests.serveprocess import ServeProcess, host_port
 
-SETTINGS = {"insecure_any_password": True, "max_bytes_per_second": 0}
 DELAY = "{urn:xmpp:delay}delay"
 STANZAS = "{urn:ietf:params:xml:ns:xmpp-stanzas}"
-
-
-@contextlib.asynccontextmanager
-async def serve_xmpp(send_timeout: float = 10, **settings: object) -> AsyncIterator[RunningServer]:
-    limits = ConnectionLimits(send_timeout=send_timeout)
-    async with serve("xmpp", settings={**SETTINGS, **settings}, limits=limits) as running:
-        yield running
 
 
 @pytest.fixture

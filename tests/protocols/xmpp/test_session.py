@@ -8,7 +8,6 @@
 # across reads survives the parser's hibernation between them.
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import re
@@ -18,20 +17,11 @@ import pytest
 import trio
 import trio.testing
 
-from netsvc import ConnectionLimits, SendTimeout
-from netsvc.testing import RunningServer, serve
+from netsvc import SendTimeout
+from netsvc.testing import RunningServer
 from protocols.xmpp._service import XmppService
 from protocols.xmpp._session import OUTGOING_STANZAS, Session, _unsent
-from tests.protocols.xmpp.rawclient import Client, Received
-
-SETTINGS = {"insecure_any_password": True, "max_bytes_per_second": 0}
-
-
-@contextlib.asynccontextmanager
-async def serve_xmpp(send_timeout: float = 10, **settings: object) -> AsyncIterator[RunningServer]:
-    limits = ConnectionLimits(send_timeout=send_timeout)
-    async with serve("xmpp", settings={**SETTINGS, **settings}, limits=limits) as running:
-        yield running
+from tests.protocols.xmpp.rawclient import Client, Received, serve_xmpp
 
 
 @pytest.fixture
