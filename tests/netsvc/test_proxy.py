@@ -99,6 +99,29 @@ VALID = [
     (v2(0x20, 0x11, bytes(12)), ProxyHeader(2, local=True)),  # LOCAL ignores its addresses
     (v2(0x21, 0x00, b""), ProxyHeader(2)),  # PROXY UNSPEC: addresses unknown
     (v2(0x21, 0x01, b""), ProxyHeader(2)),  # UNSPEC over a stream: the same
+    (
+        # TLVs can make a header longer than 32 KiB: its length is unsigned
+        v2_tcp4("192.0.2.1", "198.51.100.2", 1, 2, tlvs=b"\x04\x9c\x40" + bytes(40000)),
+        ProxyHeader(2, tcp("192.0.2.1", 1), tcp("198.51.100.2", 2)),
+    ),
+    (
+        # a Unix path that fills its 108 bytes has no NUL: it ends where its field does
+        v2_unix(b"/" + b"a" * 107, b"/run/app.sock"),
+        ProxyHeader(
+            2,
+            SocketAddress("unix", path="/" + "a" * 107),
+            SocketAddress("unix", path="/run/app.sock"),
+        ),
+    ),
+    (
+        # a path that is not UTF-8 is shown with replacement characters, not refused
+        v2_unix(b"/run/\xff.sock", b"/run/app.sock"),
+        ProxyHeader(
+            2,
+            SocketAddress("unix", path="/run/\ufffd.sock"),
+            SocketAddress("unix", path="/run/app.sock"),
+        ),
+    ),
 ]
 
 
@@ -161,8 +184,8 @@ MALFORMED = [
     (v2(0x22, 0x11, bytes(12)), "unknown version/command byte 0x22"),
     (v2(0x11, 0x11, bytes(12)), "unknown version/command byte 0x11"),  # version 1 in v2
     (v2(0x21, 0x12, bytes(12)), "0x12 is not TCP or a Unix stream"),  # UDP
-    (v2(0x21, 0x11, bytes(11)), "too short for its addresses"),
-    (v2(0x21, 0x21, bytes(12)), "too short for its addresses"),
+    (v2(0x21, 0x11, bytes(11)), "^PROXY v2 header too short for its addresses$"),
+    (v2(0x21, 0x21, bytes(12)), "^PROXY v2 header too short for its addresses$"),
 ]
 
 
@@ -171,6 +194,35 @@ def test_a_malformed_header_is_refused_with_the_reason(header: bytes, message: s
     assert header_length(header) == len(header)
     with pytest.raises(ProxyHeaderError, match=message):
         parse_header(header)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        # what header_length() would not have delimited so
+        (b"PROXY UNKNOWN", "^not a PROXY protocol header$"),  # no CRLF
+        (b"PROXY TCP4 192.0.2.1 198.51.100.2 1 2\n", "^not a PROXY protocol header$"),
+        (v2(0x21, 0x11, bytes(12)) + b"*", "^PROXY v2 header length does not match its contents$"),
+        (v2(0x21, 0x11, bytes(12))[:-1], "^PROXY v2 header length does not match its contents$"),
+    ],
+)
+def test_a_header_cut_at_the_wrong_place_is_refused(header: bytes, message: str) -> None:
+    with pytest.raises(ProxyHeaderError, match=message):
+        parse_header(header)
+
+
+@pytest.mark.parametrize(
+    ("allowed", "shown"),
+    [
+        ("127.0.0.1, ::1", "127.0.0.1/32,::1/128"),
+        ("10.0.0.0/8", "10.0.0.0/8"),
+        ("*", "*"),
+        ("", ""),
+    ],
+)
+def test_a_trusted_proxies_list_shows_as_the_option_would_say_it(allowed: str, shown: str) -> None:
+    # as the log line of a refused PROXY header names it
+    assert str(TrustedProxies.parse(allowed)) == shown
 
 
 @pytest.mark.parametrize(
