@@ -28,6 +28,7 @@ from netsvc import (
 from netsvc.testing import open_connection, serve
 from protocols.echo import protocol as echo_protocol
 from tests.lineclient import LineClient, greeted
+from tests.netsvc.probe import ProbeApp, ProbeProtocol, ProbeService, ProbeSettings
 from tests.netsvc.probe import protocol as probe
 
 pytestmark = pytest.mark.usefixtures("close_line_clients")
@@ -55,6 +56,34 @@ async def test_handler_exception_closes_only_that_connection() -> None:
         fresh = await greeted(running)
         assert await fresh.ask("ECHO new") == b"new"
         assert running.server.runtime.counters.errors == 1
+
+
+class SpeechlessService(ProbeService):
+    def internal_error(self, conn: Connection) -> bytes:
+        raise ValueError("no last words today")
+
+
+class SpeechlessProtocol(ProbeProtocol):
+    def create_service(self, app: ProbeApp, settings: ProbeSettings, runtime: Runtime) -> Service:
+        return SpeechlessService(app, settings, runtime)
+
+
+@pytest.mark.server_errors(
+    r"handler failed; closing this connection", r"SpeechlessService\.internal_error\(\) failed"
+)
+async def test_a_plugin_whose_last_words_fail_is_logged_and_its_client_still_closed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with serve(SpeechlessProtocol(), limits=LIMITS) as running:
+        bystander = await greeted(running)
+        victim = await greeted(running)
+        await victim.send(b"CRASH\n")
+        assert await victim.closed()
+        assert await bystander.ask("ECHO still here") == b"still here"
+    [failed] = [r for r in caplog.records if "internal_error" in r.getMessage()]
+    assert failed.getMessage() == "SpeechlessService.internal_error() failed"
+    assert failed.levelno == logging.ERROR
+    assert failed.exc_info is not None and str(failed.exc_info[1]) == "no last words today"
 
 
 async def test_over_limit_connections_get_the_protocols_refusal() -> None:
