@@ -101,6 +101,12 @@ class Listen:
     tls: bool = False
     limits: ConnectionLimits | None = None  # None: the protocol's own defaults
 
+    def __post_init__(self) -> None:
+        if self.tls and not self.protocol.tls_schemes:
+            raise ValueError(
+                f"protocol {self.protocol.name!r} has no TLS scheme; it cannot serve TLS"
+            )
+
 
 @dataclasses.dataclass
 class _Throttle:

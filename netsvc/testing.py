@@ -113,11 +113,14 @@ async def serve(
     client_ssl_context: ssl.SSLContext | None = None,
     graceful_timeout: float = 5.0,
     trusted_proxies: TrustedProxies | None = None,
+    starttls: bool = False,
 ) -> AsyncIterator[RunningServer]:
     """Serve `protocol` (a plugin or its name) on 127.0.0.1 with a free port.
 
     `settings` are the plugin's settings by field name (the environment is not
-    read, so tests do not depend on it). With `ssl_context` the listener is TLS.
+    read, so tests do not depend on it). With `ssl_context` the listener is TLS;
+    with `starttls=True` too, it is plain and its connections can switch to TLS
+    with that certificate (`Connection.start_tls()`).
     An `address` with `proxy=True` expects PROXY protocol headers from
     `trusted_proxies` (default: loopback). Leaving the block shuts the server
     down gracefully.
@@ -126,7 +129,7 @@ async def serve(
     listen = Listen(
         plugin,
         address or ListenAddress("tcp", host="127.0.0.1", port=0),
-        tls=ssl_context is not None,
+        tls=ssl_context is not None and not starttls,
         limits=limits,
     )
     server = Server(

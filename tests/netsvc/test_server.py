@@ -86,6 +86,18 @@ async def test_a_plugin_whose_last_words_fail_is_logged_and_its_client_still_clo
     assert failed.exc_info is not None and str(failed.exc_info[1]) == "no last words today"
 
 
+async def test_a_tls_listener_for_a_protocol_without_a_tls_scheme_is_refused() -> None:
+    class PlainOnly(ProbeProtocol):
+        tls_schemes = ()
+
+    address = ListenAddress("tcp", host="127.0.0.1", port=0)
+    with pytest.raises(
+        ValueError, match=r"^protocol 'probe' has no TLS scheme; it cannot serve TLS$"
+    ):
+        Listen(PlainOnly(), address, tls=True)
+    Listen(PlainOnly(), address)  # plain is fine
+
+
 async def test_over_limit_connections_get_the_protocols_refusal() -> None:
     limits = ConnectionLimits(max_connections=2)
     async with serve(probe, limits=limits) as running:
