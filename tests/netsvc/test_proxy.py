@@ -141,12 +141,18 @@ def test_a_header_one_byte_at_a_time_has_one_length_once_it_can_be_told(
         assert header_length(header[:end]) == (len(header) if end >= known_from else None)
 
 
+NOT_PROXY = "^not a PROXY protocol header$"
+TOO_LONG = "^PROXY v1 line longer than 107 bytes$"
 INVALID = [
-    (b"GET / HTTP/1.1\r\n", "not a PROXY protocol header"),
-    (b"*1\r\n$4\r\nPING\r\n", "not a PROXY protocol header"),
-    (b"PROXI TCP4", "not a PROXY protocol header"),
-    (b"\r\n\r\n\x00\r\nQUIX\n", "not a PROXY protocol header"),
-    (b"PROXY TCP4 192.0.2.1 198.51.100.2 1 2" + b" " * 80, "longer than 107 bytes"),
+    (b"GET / HTTP/1.1\r\n", NOT_PROXY),
+    (b"*1\r\n$4\r\nPING\r\n", NOT_PROXY),
+    (b"PROXI TCP4", NOT_PROXY),
+    (b"\r\n\r\n\x00\r\nQUIX\n", NOT_PROXY),
+    (b"PROXY TCP4 192.0.2.1 198.51.100.2 1 2" + b" " * 80, TOO_LONG),
+    # 107 bytes and no CRLF yet: refused at the 107th, not after more
+    (b"PROXY " + b"U" * 101, TOO_LONG),
+    # a CRLF that comes too late does not end a v1 line
+    (b"PROXY UNKNOWN" + b" " * 100 + b"\r\n", TOO_LONG),
 ]
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import socket
 import ssl
@@ -116,8 +117,16 @@ async def test_protected_mode_refuses_a_client_the_proxy_cannot_name(header: byt
         ("10.0.0.1", V1, "not a trusted proxy (--forwarded-allow-ips 10.0.0.1/32)"),
         ("127.0.0.1", b"PEER\n", "not a PROXY protocol header"),
         ("127.0.0.1", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "not a PROXY protocol header"),
-        ("127.0.0.1", b"PROXY TCP4 192.0.2.1 nowhere 1 2\r\n", "'nowhere' is not an IP address"),
-        ("127.0.0.1", v2(0x21, 0x12, bytes(12)), "0x12 is not TCP or a Unix stream"),
+        (
+            "127.0.0.1",
+            b"PROXY TCP4 192.0.2.1 nowhere 1 2\r\n",
+            "PROXY v1: b'nowhere' is not an IP address",
+        ),
+        (
+            "127.0.0.1",
+            v2(0x21, 0x12, bytes(12)),
+            "PROXY v2: address family/transport 0x12 is not TCP or a Unix stream",
+        ),
     ],
 )
 async def test_a_connection_without_a_trusted_valid_header_is_closed_with_a_warning(
@@ -128,9 +137,13 @@ async def test_a_connection_without_a_trusted_valid_header_is_closed_with_a_warn
         client = await through_proxy(running, header)
         assert await client.line() == b""  # closed, no greeting: the plugin never saw it
         assert await client.closed()
+        # which listener, which peer, why, and how many so far
+        said = rf"{re.escape(running.url)}: closing the connection from 127\.0\.0\.1:\d+: "
+        said += rf"{re.escape(warning)} \(1 so far\)"
         assert any(
-            warning in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records
-        )
+            re.fullmatch(said, r.getMessage()) and r.levelno == logging.WARNING
+            for r in caplog.records
+        ), [r.getMessage() for r in caplog.records]
         await client.aclose()
         with trio.fail_after(5):  # and the server lets it go
             while running.server.runtime.counters.snapshot()["connections_open"]:
