@@ -133,6 +133,8 @@ async def test_a_failed_send_says_how_much_of_it_went_out(watchdog: Watchdog) ->
     # what a plugin needs to know which of the messages it wrote in one send
     # reached the client's kernel (and count as delivered) and which not
     conn, client = make(watchdog, send_timeout=0.2)  # the client does not read yet
+    await conn.send(b"hello")  # an earlier send's bytes are not this one's
+    assert await client.receive_some(5) == b"hello"
     data = b"x" * 50_000_000
     with pytest.raises(SendTimeout) as timeout:
         await conn.send(data)

@@ -162,6 +162,22 @@ async def test_no_header_in_time_closes_the_connection(caplog: pytest.LogCapture
         assert "no PROXY header within 0.5s" in caplog.text
 
 
+async def test_a_client_that_closes_inside_its_header_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with serve(probe, address=PROXY_LISTENER) as running:
+        stream = await running.connect()
+        await stream.send_all(b"PROXY TCP4 192.0.2.1 ")
+        await stream.send_eof()
+        with trio.fail_after(5):
+            assert await stream.receive_some(100) == b""  # closed: the plugin never saw it
+        with trio.fail_after(5):
+            while "PROXY header" not in caplog.text:
+                await trio.sleep(0.01)
+    [warning] = [r.getMessage() for r in caplog.records if "PROXY header" in r.getMessage()]
+    assert warning.endswith(": closed before the end of its PROXY header (1 so far)")
+
+
 @uses_line_clients
 async def test_tls_starts_after_the_header(tmp_path: Path) -> None:
     certificates = Certificates.issue(trustme.CA(), tmp_path)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 import trustme
 
 from netsvc import (
@@ -25,6 +26,7 @@ from netsvc import (
     Server,
     Service,
 )
+from netsvc._server import _Throttle
 from netsvc.testing import open_connection, serve
 from protocols.echo import protocol as echo_protocol
 from tests.lineclient import LineClient, greeted
@@ -98,7 +100,9 @@ async def test_a_tls_listener_for_a_protocol_without_a_tls_scheme_is_refused() -
     Listen(PlainOnly(), address)  # plain is fine
 
 
-async def test_over_limit_connections_get_the_protocols_refusal() -> None:
+async def test_over_limit_connections_get_the_protocols_refusal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     limits = ConnectionLimits(max_connections=2)
     async with serve(probe, limits=limits) as running:
         first, second = await greeted(running), await greeted(running)
@@ -116,6 +120,45 @@ async def test_over_limit_connections_get_the_protocols_refusal() -> None:
         counters = running.server.runtime.listeners[0].counters
         assert counters.connections_refused == 1
         assert counters.connections_total == 3
+    [warning] = [r for r in caplog.records if "connection limit" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    assert warning.getMessage() == (
+        f"{running.url}: connection limit of 2 reached; refusing new connections (1 refused so far)"
+    )
+
+
+class TongueTiedService(ProbeService):
+    def refusal(self) -> bytes:
+        raise ValueError("no refusal today")
+
+
+class TongueTiedProtocol(ProbeProtocol):
+    def create_service(self, app: ProbeApp, settings: ProbeSettings, runtime: Runtime) -> Service:
+        return TongueTiedService(app, settings, runtime)
+
+
+@pytest.mark.server_errors(r"^refusing a connection on probe://127\.0\.0\.1:\d+ failed\n")
+async def test_a_refusal_that_fails_is_logged_and_the_connection_still_closed() -> None:
+    async with serve(TongueTiedProtocol(), limits=ConnectionLimits(max_connections=1)) as running:
+        first = await greeted(running)
+        refused = LineClient(await running.connect())
+        assert await refused.closed()
+        assert await first.ask("ECHO still here") == b"still here"
+
+
+async def test_a_throttled_log_line_counts_every_event_and_speaks_once_per_interval(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    throttle = _Throttle(10.0)
+    assert throttle.due()  # the first is said
+    assert not throttle.due()
+    mock_clock.jump(9.9)
+    assert not throttle.due()
+    assert throttle.count == 3
+    mock_clock.jump(0.2)
+    assert throttle.due()  # 10 s after the last one said
+    assert throttle.count == 4
+    assert not throttle.due()
 
 
 async def test_idle_connection_is_closed_after_idle_timeout() -> None:

@@ -18,6 +18,7 @@ from netsvc import (
     ConnectionLost,
     Protocol,
     Runtime,
+    SendTimeout,
     Service,
 )
 from netsvc.testing import RunningServer, serve
@@ -25,7 +26,7 @@ from tests.lineclient import LineClient
 
 pytestmark = pytest.mark.usefixtures("close_line_clients")
 
-LIMITS = ConnectionLimits(handshake_timeout=0.5)
+LIMITS = ConnectionLimits(handshake_timeout=0.5, send_timeout=0.3)
 
 
 class StartTlsService(Service):
@@ -54,6 +55,12 @@ class StartTlsService(Service):
                             await conn.send(b"too late\n")
                         except ConnectionLost as then:
                             conn.log.info("then: ConnectionLost: %s", then)
+                        return
+                elif line == b"FLOOD":  # more than the client will read: a send timeout
+                    try:
+                        await conn.send(b"x" * 50_000_000)
+                    except SendTimeout as exc:
+                        conn.log.info("flood: SendTimeout, sent %s", exc.sent)
                         return
                 elif line == b"WHO":
                     cert = conn.peer_certificate
@@ -130,6 +137,29 @@ async def test_a_tls_listener_has_no_starttls() -> None:
         client = LineClient(await running.connect())
         assert await client.line() == b"HELLO cannot"
         assert await client.ask("WHO") == b"True TLSv1.3 alice cannot"
+
+
+async def test_a_failed_send_over_tls_cannot_say_how_much_went_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # what reached the kernel is TLS records, not the plugin's bytes
+    caplog.set_level(logging.INFO, "netsvc")
+    pki = Pki()
+    async with serve(PROTOCOL, ssl_context=pki.server, starttls=True, limits=LIMITS) as running:
+        tcp, plain = await plain_client(running)
+        assert await plain.line() == b"HELLO can"
+        await tcp.send_all(b"FLOOD\n")  # plain: the count is known
+        tcp2, plain2 = await plain_client(running)
+        assert await plain2.line() == b"HELLO can"
+        assert await plain2.ask("STARTTLS") == b"GO"
+        secure = trio.SSLStream(tcp2, pki.client, server_hostname="127.0.0.1")
+        await secure.send_all(b"FLOOD\n")  # and never read
+        with trio.fail_after(5):
+            while sum("flood:" in r.getMessage() for r in caplog.records) < 2:
+                await trio.sleep(0.05)
+    said = [r.getMessage() for r in caplog.records if "flood:" in r.getMessage()]
+    said.remove("flood: SendTimeout, sent None")  # the TLS one
+    assert int(said[0].rsplit(" ", 1)[1]) > 0  # the plain one
 
 
 def lost(caplog: pytest.LogCaptureFixture) -> list[str]:
