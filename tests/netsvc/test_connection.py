@@ -72,6 +72,7 @@ async def test_idle_receive_times_out_from_when_it_starts_waiting(watchdog: Watc
     with pytest.raises(ReceiveTimeout) as caught:
         await conn.receive()
     assert caught.value.phase == "idle"
+    assert str(caught.value) == "no complete data in 0.2s"  # what the log says
     assert 0.15 < trio.current_time() - start < 0.5
 
 
@@ -84,6 +85,7 @@ async def test_request_deadline_counts_from_the_first_byte(watchdog: Watchdog) -
     with pytest.raises(ReceiveTimeout) as caught:
         await conn.receive()
     assert caught.value.phase == "request"
+    assert str(caught.value) == "no complete request in 0.3s"
     assert trio.current_time() - start < 0.5
 
 
