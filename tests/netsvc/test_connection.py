@@ -283,6 +283,28 @@ async def test_reads_at_shutdown_are_bounded(watchdog: Watchdog) -> None:
     assert got <= SHUTDOWN_READ_LIMIT
 
 
+async def test_reads_at_shutdown_give_the_sizes_asked_and_stop_at_the_limit_exactly(
+    watchdog: Watchdog,
+) -> None:
+    conn, client = make(watchdog)
+    await client.send_all(b"x")
+    assert await conn.receive() == b"x"  # a request under way: the rest may still arrive
+    conn.begin_closing()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client.send_all, b"y" * (SHUTDOWN_READ_LIMIT + 50_000))
+        with trio.fail_after(5):
+            assert await conn.receive(10) == b"y" * 10  # no more than asked, shutdown or not
+            got = 10
+            while got < SHUTDOWN_READ_LIMIT - 1:
+                data = await conn.receive(SHUTDOWN_READ_LIMIT - 1 - got)
+                assert data
+                got += len(data)
+            assert got == SHUTDOWN_READ_LIMIT - 1
+            assert await conn.receive() == b"y"  # the limit's last byte
+            assert await conn.receive() == b""  # and no more
+        nursery.cancel_scope.cancel()
+
+
 async def _send_later(client: SocketStream, data: bytes) -> None:
     await trio.sleep(0.2)
     await client.send_all(data)

@@ -60,6 +60,36 @@ async def test_handler_exception_closes_only_that_connection() -> None:
         assert running.server.runtime.counters.errors == 1
 
 
+GROUPS = ProbeApp()
+
+
+@GROUPS.command("TWO")
+async def two_failures(conn: Connection, arg: str) -> bytes:
+    raise ExceptionGroup("two at once", [ValueError("first"), RuntimeError("second")])
+
+
+@GROUPS.command("NESTED")
+async def nested_failure(conn: Connection, arg: str) -> bytes:
+    raise ExceptionGroup("outer", [ExceptionGroup("inner", [ValueError("deep down")])])
+
+
+@pytest.mark.server_errors(r"ValueError: first", r"RuntimeError: second", r"ValueError: deep down")
+async def test_a_handlers_exception_group_is_logged_whole_or_as_its_one_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with serve(probe, app=GROUPS, limits=LIMITS) as running:
+        for command in (b"TWO\n", b"NESTED\n"):
+            client = await greeted(running)
+            await client.send(command)
+            assert await client.line() == b"ERR internal error"
+            assert await client.closed()
+    failed = [r for r in caplog.records if r.getMessage().startswith("handler failed")]
+    assert [type(r.exc_info[1]).__name__ for r in failed if r.exc_info] == [
+        "ExceptionGroup",  # two errors: the group, both in its traceback
+        "ValueError",  # one error, however deeply grouped: that error itself
+    ]
+
+
 class SpeechlessService(ProbeService):
     def internal_error(self, conn: Connection) -> bytes:
         raise ValueError("no last words today")
