@@ -191,7 +191,10 @@ async def test_a_throttled_log_line_counts_every_event_and_speaks_once_per_inter
     assert not throttle.due()
 
 
-async def test_idle_connection_is_closed_after_idle_timeout() -> None:
+async def test_idle_connection_is_closed_after_idle_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "netsvc.connection")
     limits = ConnectionLimits(idle_timeout=0.3, request_timeout=5)
     async with serve(probe, limits=limits) as running:
         client = await greeted(running)
@@ -199,6 +202,8 @@ async def test_idle_connection_is_closed_after_idle_timeout() -> None:
         start = trio.current_time()
         assert await client.closed(timeout=3)
         assert 0.25 < trio.current_time() - start < 2
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("closing:")]
+    assert said == ["closing: idle timeout, no complete data in 0.3s"]
 
 
 async def test_slow_request_is_cut_off_by_request_timeout() -> None:

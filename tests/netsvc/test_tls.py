@@ -5,6 +5,7 @@
 # theirs, new ones get the new one; a broken file keeps the old one).
 from __future__ import annotations
 
+import logging
 import signal
 import socket
 import ssl
@@ -76,24 +77,38 @@ async def ask_cert(running: RunningServer, context: ssl.SSLContext) -> bytes:
         LineClient.opened.remove(client)
 
 
-async def test_required_client_certificates(pki: Pki) -> None:
+def audit(caplog: pytest.LogCaptureFixture) -> str:
+    """The startup audit's line about TLS (the listener's security at a glance)."""
+    [line] = [r.getMessage() for r in caplog.records if "; TLS " in r.getMessage()]
+    return line.split("; ")[1]
+
+
+async def test_required_client_certificates(pki: Pki, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "netsvc.server")
     config = pki.config("required")
     async with serve(probe, ssl_context=config.context()) as running:
+        assert audit(caplog) == "TLS on, client certificates required"
         assert await ask_cert(running, pki.client(pki.alice)) == ALICE
         assert await ask_cert(running, pki.client()) == b"refused"
         assert await ask_cert(running, pki.client(pki.mallory)) == b"refused"
         assert await ask_cert(running, pki.client(pki.alice)) == ALICE  # still serving
 
 
-async def test_optional_client_certificates(pki: Pki) -> None:
+async def test_optional_client_certificates(pki: Pki, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "netsvc.server")
     async with serve(probe, ssl_context=pki.config("optional").context()) as running:
+        assert audit(caplog) == "TLS on, client certificates optional"
         assert await ask_cert(running, pki.client(pki.alice)) == ALICE
         assert await ask_cert(running, pki.client()) == b"none"
         assert await ask_cert(running, pki.client(pki.mallory)) == b"refused"  # sent: must verify
 
 
-async def test_without_client_certificates_none_is_asked_for(pki: Pki) -> None:
+async def test_without_client_certificates_none_is_asked_for(
+    pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "netsvc.server")
     async with serve(probe, ssl_context=pki.config("none").context()) as running:
+        assert audit(caplog) == "TLS on"
         assert await ask_cert(running, pki.client(pki.alice)) == b"none"
 
 
