@@ -1,12 +1,13 @@
 # HTTP throughput, run by hand from the repository root: `.venv/bin/python -m bench.http` (needs wrk
 # from Debian, and uvicorn + hypercorn + websockets: `pip install -e '.[bench]'`).
 #
-# In one run, serves the same hello-world with netsvc (native and ASGI,
-# then native with --workers 2), uvicorn (h11, one worker; and httptools on
-# uvloop, uvicorn[standard] as FastAPI users install it), hypercorn (trio
-# worker) and a minimal trio+h11 loop; drives each with wrk and prints
-# requests/s, the server's CPU microseconds per request (all its processes,
-# from /proc), and netsvc native's ratio to each. Then a WebSocket echo, the
+# In one run, serves the same hello-world with netsvc (native and ASGI, each
+# with both parsers, h11 and httptools; then native with --workers 2),
+# uvicorn (h11, one worker; and httptools on uvloop, uvicorn[standard] as
+# FastAPI users install it), hypercorn (trio worker) and a minimal trio+h11
+# loop; drives each with wrk and prints requests/s, the server's CPU
+# microseconds per request (all its processes, from /proc), the parser, and
+# netsvc native's ratio to each (with h11, and with httptools). Then a WebSocket echo, the
 # "ws" rows: netsvc (native and ASGI) and uvicorn (its websockets and wsproto
 # implementations), driven by a raw-socket client in this process that keeps
 # a window of small text messages in flight on each connection; it prints
@@ -61,13 +62,32 @@ trio.run(functools.partial(trio.serve_tcp, handle, int(sys.argv[1]), host="127.0
 """
 
 
+# the HTTP/1.1 parser of each server of servers(), for the table
+PARSERS = {
+    "netsvc native": "h11",
+    "netsvc native httptools": "httptools",
+    "netsvc asgi": "h11",
+    "netsvc asgi httptools": "httptools",
+    "netsvc native x2": "h11",
+    "uvicorn h11": "h11",
+    "uvicorn standard": "httptools",
+    "hypercorn trio": "h11",
+    "minimal trio+h11": "h11",
+}
+FAST = "netsvc native httptools"  # the second ratio column's
+
+
 def servers(port: int) -> dict[str, list[str]]:
     netsvc = [str(BIN / "netsvc"), "serve", "--protocol", "http", "--port", str(port)]
     quiet = ["--http-access-log", "false", "--log-level", "warning"]
+    native = [*netsvc, "--app", "bench.http_apps:native", *quiet]
+    asgi = [*netsvc, "--app", "bench.http_apps:asgi", *quiet]
     return {
-        "netsvc native": [*netsvc, "--app", "bench.http_apps:native", *quiet],
-        "netsvc asgi": [*netsvc, "--app", "bench.http_apps:asgi", *quiet],
-        "netsvc native x2": [*netsvc, "--app", "bench.http_apps:native", "--workers", "2", *quiet],
+        "netsvc native": [*native, "--http-parser", "h11"],
+        "netsvc native httptools": [*native, "--http-parser", "httptools"],
+        "netsvc asgi": [*asgi, "--http-parser", "h11"],
+        "netsvc asgi httptools": [*asgi, "--http-parser", "httptools"],
+        "netsvc native x2": [*native, "--http-parser", "h11", "--workers", "2"],
         "uvicorn h11": [
             str(BIN / "uvicorn"),
             "bench.http_apps:asgi",
@@ -114,18 +134,19 @@ def servers(port: int) -> dict[str, list[str]]:
 def websocket_servers(port: int) -> dict[str, list[str]]:
     netsvc = [str(BIN / "netsvc"), "serve", "--protocol", "http", "--port", str(port)]
     quiet = ["--http-access-log", "false", "--log-level", "warning"]
+    h11 = ["--http-parser", "h11"]  # the parser reads the handshake only
     uvicorn = [str(BIN / "uvicorn"), "bench.http_apps:asgi", "--http", "h11", "--port", str(port)]
     uvicorn += ["--workers", "1", "--log-level", "warning", "--no-access-log"]
     return {
-        "ws netsvc native": [*netsvc, "--app", "bench.http_apps:native", *quiet],
-        "ws netsvc asgi": [*netsvc, "--app", "bench.http_apps:asgi", *quiet],
+        "ws netsvc native": [*netsvc, "--app", "bench.http_apps:native", *quiet, *h11],
+        "ws netsvc asgi": [*netsvc, "--app", "bench.http_apps:asgi", *quiet, *h11],
         "ws uvicorn websockets": [*uvicorn, "--ws", "websockets"],
         "ws uvicorn wsproto": [*uvicorn, "--ws", "wsproto"],
     }
 
 
-def wait_for(port: int) -> None:
-    deadline = time.monotonic() + 20
+def wait_for(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
     while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
@@ -237,12 +258,20 @@ def measure_websocket(name: str, seconds: int, connections: int) -> tuple[float,
 def print_table(
     runs: dict[str, list[tuple[float, float]]], ours: str, unit: str, rate: str
 ) -> None:
-    print(f"{'server':22} {rate:>9} {f'cpu us/{unit}':>11} {'native/this':>12}")
+    """A row per server; the ratios of `ours` (and of FAST, if it ran) to it."""
+    fast = FAST if FAST in runs else None
+    head = f"{'server':24} {'parser':>9} {rate:>9} {f'cpu us/{unit}':>11} {'native/this':>12}"
+    print(head + (f" {'httptools/this':>15}" if fast else ""))
     for name, values in runs.items():
         rps = median([r for r, _ in values])
         cpu = median([c for _, c in values])
         ratio = median([o[0] / v[0] for o, v in zip(runs[ours], values, strict=True)])
-        print(f"{name:22} {rps:9.0f} {cpu:11.1f} {ratio:12.2f}")
+        row = f"{name:24} {PARSERS.get(name, 'h11'):>9} {rps:9.0f} {cpu:11.1f} {ratio:12.2f}"
+        if fast:
+            row += (
+                f" {median([o[0] / v[0] for o, v in zip(runs[fast], values, strict=True)]):15.2f}"
+            )
+        print(row)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

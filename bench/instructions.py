@@ -1,5 +1,8 @@
 # Instructions per request, counted by callgrind, run by hand from the
-# repository root: `.venv/bin/python -m bench.instructions`.
+# repository root: `.venv/bin/python -m bench.instructions` (RESP), or with
+# `--protocol http` (HTTP: keep-alive GETs of bench.http's hello world, one
+# at a time on one connection, for each server of bench.http, both netsvc
+# parsers included).
 #
 # Throughput on a shared 2-core machine drifts by tens of percent from one run
 # to the next; the instructions a server executes per request do not, so they
@@ -14,16 +17,19 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench import http
 from bench._common import free_port
 from bench.resp import commands, wait_for
 
 WARM_UP = 2_000
+HTTP_GET = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
 
 
 def instructions(
@@ -66,17 +72,97 @@ def instructions(
     return results
 
 
+def keep_alive_gets(sock: socket.socket, count: int) -> None:
+    """Send `count` GETs on `sock`, each after the previous response, and
+    read each response whole (its Content-Length)."""
+    buffer = b""
+    for _ in range(count):
+        sock.sendall(HTTP_GET)
+        while (end := buffer.find(b"\r\n\r\n")) < 0:
+            buffer += _recv(sock)
+        head, buffer = buffer[: end + 4], buffer[end + 4 :]
+        match = re.search(rb"\r\ncontent-length: *(\d+)", head, re.IGNORECASE)
+        if not head.startswith(b"HTTP/1.1 200") or match is None:
+            raise RuntimeError(f"unexpected response {head!r}")
+        while len(buffer) < int(match.group(1)):
+            buffer += _recv(sock)
+        buffer = buffer[int(match.group(1)) :]
+
+
+def _recv(sock: socket.socket) -> bytes:
+    data = sock.recv(65536)
+    if not data:
+        raise RuntimeError("the server closed the connection")
+    return data
+
+
+def http_instructions(name: str, requests: int) -> float:
+    """Instructions per keep-alive GET of bench.http's server `name`."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None or shutil.which("callgrind_control") is None:
+        sys.exit("valgrind is missing: apt-get install -y valgrind")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "callgrind.out"
+        proc = subprocess.Popen(
+            [
+                valgrind,
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                *http.servers(port)[name],
+            ],
+            cwd=Path(__file__).parent.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            http.wait_for(port, timeout=180)
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                keep_alive_gets(sock, WARM_UP)
+                control = ["callgrind_control", str(proc.pid)]
+                subprocess.run([*control, "-z"], capture_output=True, check=True)
+                keep_alive_gets(sock, requests)
+                subprocess.run([*control, "-d"], capture_output=True, check=True)
+            (dump,) = Path(folder).glob("callgrind.out.*")
+            match = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(), re.MULTILINE)
+            if match is None:
+                raise RuntimeError(f"no total in {dump}")
+            return int(match.group(1)) / requests
+        finally:
+            proc.terminate()
+            proc.wait(60)
+
+
+def main_http(servers: list[str], requests: int) -> None:
+    print(f"instructions per keep-alive GET (callgrind), {requests} requests, 1 connection")
+    print(f"{'server':24} {'parser':>9} {'instructions':>13}")
+    for name in servers:
+        count = http_instructions(name, requests)
+        print(f"{name:24} {http.PARSERS.get(name, 'h11'):>9} {count:13,.0f}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     names = list(commands(0))
+    http_names = [name for name in http.servers(0) if name != "netsvc native x2"]
     parser = argparse.ArgumentParser(description="instructions per request, by callgrind")
+    parser.add_argument("--protocol", choices=["resp", "http"], default="resp")
     parser.add_argument("--requests", type=int, default=20_000)
-    parser.add_argument("--clients", type=int, default=1, help="redis-benchmark -c")
+    parser.add_argument("--clients", type=int, default=1, help="redis-benchmark -c (RESP)")
     parser.add_argument(
         "--servers",
-        default=",".join(name for name in names if name != "redis-server"),
-        help="comma-separated subset of: " + ", ".join(names),
+        help="comma-separated subset of: "
+        + ", ".join(names)
+        + " (RESP); "
+        + ", ".join(http_names)
+        + " (HTTP)",
     )
     args = parser.parse_args(argv)
+    if args.protocol == "http":
+        chosen = args.servers.split(",") if args.servers else http_names
+        main_http([name.strip() for name in chosen], args.requests)
+        return
+    if args.servers is None:
+        args.servers = ",".join(name for name in names if name != "redis-server")
     tests = [("get", 1), ("get", 16), ("set", 1)]
     print(
         f"instructions per request (callgrind), {args.requests} requests, "

@@ -1,4 +1,5 @@
-# The HTTP plugin: HTTP/1.1 on h11, with native routes or any ASGI 3 app.
+# The HTTP plugin: HTTP/1.1 on h11 (or httptools, --http-parser), with native
+# routes or any ASGI 3 app.
 #
 #   from protocols.http import HttpApp
 #   app = HttpApp()

@@ -1,9 +1,10 @@
-# One HTTP/1.1 connection, driven by h11 (the sans-IO protocol core): events
-# in from Connection.receive(), bytes out through Connection.send(). It owns
-# keep-alive and pipelining (one request at a time, in order), streamed
-# bodies both ways, Expect: 100-continue, HEAD, the error responses a
-# hardened server gives (400, 408, 413, 431, 500), the checks where h11 is
-# lax (_strict.py: Host, target, a chunked body's framing, read ahead of the
+# One HTTP/1.1 connection, driven by a sans-IO parser (h11, or httptools
+# behind h11's interface: _parse.py): events in from Connection.receive(),
+# bytes out through Connection.send(). It owns keep-alive and pipelining
+# (one request at a time, in order), streamed bodies both ways, Expect:
+# 100-continue, HEAD, the error responses a hardened server gives (400, 408,
+# 413, 431, 500), the checks where h11 is lax (_strict.py: Host, target,
+# control characters in values, a chunked body's framing, read ahead of the
 # app), the proxy headers of a trusted peer (_forwarded.py), watching for the
 # client's close while a request is served, the access log, and the
 # hand-over of an upgrade request to a WebSocket (_websocket.py).
@@ -23,7 +24,8 @@ from netsvc import Connection, ConnectionLost, ReceiveTimeout, SendTimeout, Sock
 
 from ._forwarded import read_forwarded
 from ._messages import Headers, Request, Response, host_port, split_absolute
-from ._strict import ChunkedBody, FramingError, check_head, transfer_coding_status
+from ._parse import new_parser
+from ._strict import ChunkedBody, FramingError, check_head, has_control, transfer_coding_status
 from ._websocket import BadHandshake, WebSocket, open_websocket, wants_websocket
 
 if TYPE_CHECKING:
@@ -108,7 +110,7 @@ class HttpConnection:
         self.max_body = settings.max_body_size
         self.max_header_size = settings.max_header_size
         self.root_path = settings.root_path
-        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=settings.max_header_size)
+        self.parser = new_parser(service.parser, settings.max_header_size)
         self.scheme = "https" if conn.tls else "http"
         self.server: tuple[str, int | None] | None = host_port(conn.local)
         # the peer may speak for the client (X-Forwarded-For...): decided once
@@ -138,7 +140,7 @@ class HttpConnection:
         self._app_read: tuple[trio.CancelScope, trio.Event] | None = None
 
     async def next_event(self) -> object:
-        h = self.h11
+        h = self.parser
         if self._framing_error is not None:
             raise self._framing_error
         while True:
@@ -163,7 +165,7 @@ class HttpConnection:
             raise self._framing_error from None
 
     async def run(self) -> None:
-        h = self.h11
+        h = self.parser
         while True:
             try:
                 event = await self.next_event()
@@ -196,7 +198,9 @@ class HttpConnection:
         self._over = None
         self._held.clear()
         headers = list(event.headers)  # h11's Headers is a Sequence: iterate it once
-        size, length, has_length, upgrade, host, forwarded = _scan_head(event.target, headers)
+        size, length, has_length, upgrade, host, forwarded, control = _scan_head(
+            event.target, headers
+        )
         if size > self.max_header_size:  # h11 only limits a head that arrives in pieces
             conn.parsed(1, partial=False)  # a request, though refused
             await self.send_error(
@@ -215,6 +219,7 @@ class HttpConnection:
             host,
             chunked=length is None,
             has_length=has_length,
+            control=control,
         )
         if problem is not None:
             conn.parsed(1, partial=False)
@@ -259,7 +264,7 @@ class HttpConnection:
             await self._end_app_read()
             if self._watch is not None or self._over is not None:
                 await self.stop_watching()
-        state = self.h11.our_state
+        state = self.parser.our_state
         if keep and state is not h11.DONE:
             # MUST_CLOSE: the response is complete, on a connection that ends
             # with it (HTTP/1.0, Connection: close, shutdown)
@@ -269,12 +274,12 @@ class HttpConnection:
                 )
             keep = False
         if keep and self.body_left:
-            if not has_body and type(self.h11.next_event()) is h11.EndOfMessage:
+            if not has_body and type(self.parser.next_event()) is h11.EndOfMessage:
                 self.body_left = False  # no body: h11 has the end already, no read needed
             else:
                 keep = await self.drain_body()
         self._chunked = None
-        trailing = self.h11.trailing_data[0]  # the next request's first bytes, if pipelined
+        trailing = self.parser.trailing_data[0]  # the next request's first bytes, if pipelined
         if trailing:
             self._head_reads.append(trailing)
         conn.parsed(1, partial=bool(trailing))
@@ -370,7 +375,7 @@ class HttpConnection:
                 conn=conn,
                 settings=self.service.settings,
                 responder=self,
-                trailing_data=self.h11.trailing_data[0],
+                trailing_data=self.parser.trailing_data[0],
                 answered=answered,
             )
         except BadHandshake as exc:
@@ -389,8 +394,8 @@ class HttpConnection:
         and never reaches the app. False if it was refused."""
         chunked = self._chunked = ChunkedBody(self.max_header_size)
         try:
-            self._check_framing(chunked, self.h11.trailing_data[0])
-            if self.h11.they_are_waiting_for_100_continue:
+            self._check_framing(chunked, self.parser.trailing_data[0])
+            if self.parser.they_are_waiting_for_100_continue:
                 return True
             while not (chunked.chunks or chunked.done) and self._received < READ_AHEAD_LIMIT:
                 chunk = await self._next_chunk()
@@ -452,8 +457,8 @@ class HttpConnection:
         if self._pending:  # a response head is waiting: the client may wait for it first
             pending, self._pending = self._pending, b""
             await self.conn.send(pending)
-        elif self.h11.they_are_waiting_for_100_continue:
-            h = self.h11
+        elif self.parser.they_are_waiting_for_100_continue:
+            h = self.parser
             await self.conn.send(h.send(h11.InformationalResponse(status_code=100, headers=[])))
         if self._held:
             return self._held.pop(0)
@@ -491,7 +496,7 @@ class HttpConnection:
         if (
             self.body_left
             and not self._has_body
-            and type(self.h11.next_event()) is h11.EndOfMessage
+            and type(self.parser.next_event()) is h11.EndOfMessage
         ):
             self.body_left = False  # no body: h11 has its end already
         nursery = self.service.nursery
@@ -519,7 +524,7 @@ class HttpConnection:
                         self._client_left()
                         return
                     read += len(data)
-                    self.h11.receive_data(data)  # the next request's: for the next cycle
+                    self.parser.receive_data(data)  # the next request's: for the next cycle
         except Exception:  # a bug: logged, and the server's nursery must not end with it
             self.conn.log.exception("watching the connection for the client's close failed")
         finally:
@@ -527,7 +532,7 @@ class HttpConnection:
 
     def _client_left(self) -> None:
         self.client_gone = True
-        self.h11.receive_data(b"")  # pipelined requests before the end are still answered
+        self.parser.receive_data(b"")  # pipelined requests before the end are still answered
         if self._over is not None:
             self._over.set()
         if self._stream_scope is not None:
@@ -617,17 +622,17 @@ class HttpConnection:
 
     async def start_response(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         headers.append((b"date", _date_header()))  # no Server header: nothing to tell a scanner
-        if self.conn.closing or self.h11.they_are_waiting_for_100_continue:
+        if self.conn.closing or self.parser.they_are_waiting_for_100_continue:
             # shutting down, or the client may never send the body it announced
             headers.append((b"connection", b"close"))
         # h11 checks the head first (and is unchanged if it refuses): a bad one is a 500
-        self._pending = self.h11.send(_response_head(status, headers))
+        self._pending = self.parser.send(_response_head(status, headers))
         self.response_started, self.status = True, status
 
     async def send_body(self, chunk: bytes, *, more: bool, head: bool) -> None:
         """Send a body chunk (nothing for HEAD); more=False ends the message. The
         response head waits to go out with the first chunk: one write, not two."""
-        h = self.h11
+        h = self.parser
         data = self._pending
         self._pending = b""
         if chunk and not head:
@@ -647,7 +652,7 @@ class HttpConnection:
     ) -> None:
         """A plain-text error response and Connection: close, if one can still
         be sent; `headers` are added to it."""
-        h = self.h11
+        h = self.parser
         self.status = status
         if self.response_started or h.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
@@ -689,19 +694,21 @@ _FORWARDED = frozenset(
 
 def _scan_head(
     target: bytes, headers: list[tuple[bytes, bytes]]
-) -> tuple[int, int | None, bool, bool, bytes | None, bool]:
+) -> tuple[int, int | None, bool, bool, bytes | None, bool, bool]:
     """What the driver needs of a request head, in one pass over it (h11 has
     validated its Content-Length and Transfer-Encoding headers): its size as
     the 431 limit counts it, the declared body length (None for a chunked
     body), whether it has a Content-Length header, an Upgrade header (a
     WebSocket handshake, maybe), its Host header's value (h11 allows one at
-    most), and whether it has proxy headers (X-Forwarded-*, Forwarded)."""
+    most), whether it has proxy headers (X-Forwarded-*, Forwarded), and
+    whether a value has a control character (which h11 lets through)."""
     size = len(target)
     length: int | None = 0
-    chunked = has_length = upgrade = forwarded = False
+    chunked = has_length = upgrade = forwarded = control = False
     host = None
     for name, value in headers:
         size += len(name) + len(value) + 4
+        control = control or has_control(value)
         if name == b"content-length":
             length, has_length = int(value), True
         elif name == b"transfer-encoding":
@@ -712,7 +719,7 @@ def _scan_head(
             upgrade = True
         elif name in _FORWARDED:
             forwarded = True
-    return size, None if chunked else length, has_length, upgrade, host, forwarded
+    return size, None if chunked else length, has_length, upgrade, host, forwarded, control
 
 
 def _server_of(host: str, scheme: str) -> tuple[str, int | None]:

@@ -18,7 +18,7 @@ class HttpProtocol(Protocol[HttpApp | AsgiApp, HttpSettings]):
     schemes = ("http",)
     tls_schemes = ("https",)
     default_port = 8080
-    description = "HTTP/1.1 on h11: native routes or any ASGI 3 app"
+    description = "HTTP/1.1 (h11, or httptools): native routes or any ASGI 3 app"
     settings_class = HttpSettings
     multiprocess_safe = True
     # keep-alive connections idle for 5s are closed, as most servers do

@@ -6,6 +6,7 @@
 # scope.
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -16,10 +17,13 @@ from ._app import HttpApp
 from ._asgi import AsgiApp
 from ._driver import HttpConnection
 from ._messages import Request, Response, to_response
+from ._parse import resolve
 from ._settings import HttpSettings
 from ._websocket import WebSocket
 
 __all__ = ["HttpService"]
+
+log = logging.getLogger("netsvc.http")
 
 REFUSAL_BODY = b"503 Service Unavailable: too many connections, try again later\n"
 REFUSAL = (
@@ -38,6 +42,7 @@ class HttpService(Service):
         self.native = app if isinstance(app, HttpApp) else None
         self.asgi = app if isinstance(app, AsgiApp) else None
         self.settings = settings
+        self.parser = resolve(settings.parser)  # h11 or httptools, as `auto` finds them
         self.runtime = runtime
         self.state: dict[str, object] = {"runtime": runtime}
         self.nursery: trio.Nursery | None = None
@@ -51,6 +56,7 @@ class HttpService(Service):
 
     async def start(self, nursery: trio.Nursery) -> None:
         self.nursery = nursery
+        log.info("HTTP/1.1 parser: %s", self.parser)
         if self.asgi is not None:
             await self.asgi.startup(nursery)
 

@@ -6,6 +6,8 @@ import dataclasses
 
 from netsvc import SettingError, setting
 
+from ._parse import PARSERS, available
+
 __all__ = ["HttpSettings"]
 
 KiB, MiB = 1024, 1024 * 1024
@@ -46,6 +48,11 @@ class HttpSettings:
         "host=): turn on only if every trusted proxy sets it, since one that does not passes "
         "a client's own on",
     )
+    parser: str = setting(
+        "auto",
+        help="the HTTP/1.1 parser: h11 (pure Python, the reference), httptools (llhttp, in C: "
+        "pip install 'netsvc[fast]'), or auto: httptools if it is installed, else h11",
+    )
     root_path: str = setting(
         "",
         help="the path prefix the app is served under behind a proxy (/api): the ASGI "
@@ -63,6 +70,15 @@ class HttpSettings:
             raise SettingError(
                 f"--http-proxy-headers: expected one of {', '.join(PROXY_HEADERS)}, "
                 f"got {self.proxy_headers!r}"
+            )
+        if self.parser not in PARSERS:
+            raise SettingError(
+                f"--http-parser: expected one of {', '.join(PARSERS)}, got {self.parser!r}"
+            )
+        if self.parser == "httptools" and not available("httptools"):
+            raise SettingError(
+                "--http-parser httptools: httptools is not installed; install it with "
+                "pip install 'netsvc[fast]' (or use --http-parser h11 or auto)"
             )
         if self.root_path and not self.root_path.startswith("/"):
             raise SettingError(

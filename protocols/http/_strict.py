@@ -12,9 +12,11 @@ import ipaddress
 import re
 
 __all__ = [
+    "REQUEST_LINE",
     "ChunkedBody",
     "FramingError",
     "check_head",
+    "has_control",
     "transfer_coding_status",
     "valid_host",
 ]
@@ -26,8 +28,10 @@ _QUOTED = rb'"(?:[\t !\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
 _BWS = rb"[ \t]*"
 # RFC 9112 7.1: chunk-size [ chunk-ext ] CRLF, with
 #   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+# less what h11 refuses, so that both parsers refuse the same: a size of more
+# than 20 digits, and whitespace between the size and the first `;`.
 _CHUNK_LINE = re.compile(
-    rb"[0-9A-Fa-f]+(?:%s;%s%s(?:%s=%s(?:%s|%s))?)*"
+    rb"[0-9A-Fa-f]{1,20}(?![ \t])(?:%s;%s%s(?:%s=%s(?:%s|%s))?)*"
     % (_BWS, _BWS, _TOKEN, _BWS, _BWS, _TOKEN, _QUOTED)
 )
 # RFC 9112 5: field-line = field-name ":" OWS field-value OWS (no obs-fold in trailers)
@@ -37,6 +41,12 @@ _FIELD_LINE = re.compile(rb"%s:[\t \x21-\x7e\x80-\xff]*" % _TOKEN)
 _REG_NAME = re.compile(rb"(?:[-A-Za-z0-9._~!$&'()*+;=]|%[0-9A-Fa-f]{2})*")
 # absolute-form, as clients send it to a server (and to proxies): http(s) only
 _ABSOLUTE_FORM = re.compile(rb"https?://", re.IGNORECASE)
+# RFC 9112 3: request-line = method SP request-target SP HTTP-version, as h11
+# reads it (a target of visible ASCII), for a parser that does not check it
+REQUEST_LINE = re.compile(rb"(%s) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])" % _TOKEN)
+# RFC 9110 5.5: control characters (but HTAB) are not field-vchars; h11 lets
+# those other than NUL, CR and LF through, httptools refuses them all
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 # states of ChunkedBody
 _SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
@@ -56,9 +66,11 @@ class ChunkedBody:
     called. Feed it every byte from the body's first; what follows the
     body's end (a pipelined request) is not looked at. `chunks` counts the
     chunks complete so far, `done` says the body has ended; lines (a chunk
-    line, the trailer section) are bounded by `max_line` bytes. (h11 is
-    stricter in one place: it refuses the whitespace RFC 9112 allows before
-    a chunk extension's `;`, a 400 too.)"""
+    line, the trailer section) are bounded by `max_line` bytes. It refuses
+    what h11 refuses too (whitespace before a chunk extension's `;`, which
+    RFC 9112 allows, and a size of more than 20 digits), so that it is the
+    whole check of a chunked body for the httptools parser, which decodes
+    the body with it (`feed`'s `data`, and `trailers`)."""
 
     def __init__(self, max_line: int) -> None:
         self.chunks = 0
@@ -69,14 +81,19 @@ class ChunkedBody:
         self._left = 0  # data bytes of the current chunk still to come
         self._crlf = 0  # bytes of the CRLF after a chunk's data already seen
         self._trailer_size = 0
+        self.trailers: list[tuple[bytes, bytes]] = []  # the trailer section's fields
 
-    def feed(self, data: bytes) -> None:
-        """Check the next bytes of the body; raises FramingError."""
+    def feed(self, data: bytes, out: list[bytes] | None = None) -> int:
+        """Check the next bytes of the body; raises FramingError. The chunks'
+        data is appended to `out`, if given. Returns how many bytes of
+        `data` are the body's: all of them until its end."""
         i, n = 0, len(data)
         while i < n and self._state != _DONE:
             state = self._state
             if state == _DATA:
                 take = min(self._left, n - i)
+                if out is not None:
+                    out.append(data[i : i + take])
                 i += take
                 self._left -= take
                 if not self._left:
@@ -99,6 +116,7 @@ class ChunkedBody:
                 if end >= 0:
                     line, self._line = bytes(self._line), bytearray()
                     self._end_line(line)
+        return i
 
     def _end_line(self, line: bytes) -> None:
         if not line.endswith(b"\r\n"):
@@ -120,6 +138,9 @@ class ChunkedBody:
             self._state, self.done = _DONE, True
         elif not _FIELD_LINE.fullmatch(content):
             raise FramingError(f"invalid trailer field {content[:80]!r}")
+        else:
+            name, _, value = content.partition(b":")
+            self.trailers.append((name, value.strip(b" \t")))
 
 
 def transfer_coding_status(head: bytes) -> int | None:
@@ -171,6 +192,11 @@ def valid_host(value: bytes) -> bool:
     return not port or (port.isdigit() and len(port) <= 5 and int(port) <= 65535)
 
 
+def has_control(value: bytes) -> bool:
+    """Whether a header's value has a control character (RFC 9110 5.5)."""
+    return _CONTROL.search(value) is not None
+
+
 def check_head(
     method: bytes,
     target: bytes,
@@ -179,11 +205,15 @@ def check_head(
     *,
     chunked: bool,
     has_length: bool,
+    control: bool = False,
 ) -> str | None:
     """Why a request head h11 accepted is a 400 after all, or None. `host`
     is its Host header's value (h11 has made sure there is at most one, and
     one in HTTP/1.1); `chunked` and `has_length` say whether it has a
-    Transfer-Encoding and a Content-Length header."""
+    Transfer-Encoding and a Content-Length header, `control` whether a
+    header's value has a control character."""
+    if control:  # RFC 9110 5.5; httptools refuses it too
+        return "a header value has a control character"
     if chunked and has_length:  # RFC 9112 6.3: a request smuggling attempt, maybe
         return "a request has a Transfer-Encoding or a Content-Length, not both"
     if chunked and http_version == b"1.0":  # RFC 9112 6.1: its framing is faulty

@@ -21,7 +21,7 @@ GET = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
-def process() -> Iterator[ServeProcess]:
+def process(http_parser: str) -> Iterator[ServeProcess]:  # one per parser
     args = ["--protocol", "http", "--port", "0", "--request-timeout", str(REQUEST_TIMEOUT)]
     with ServeProcess([*args, "--idle-timeout", "10", "--max-connections", "200"]) as process:
         yield process

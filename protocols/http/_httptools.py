@@ -1,0 +1,529 @@
+# The server side of one HTTP/1.1 connection on httptools (llhttp, a C
+# parser), sans-IO, offering what the driver uses of h11.Connection (see
+# _parse.ServerParser) with h11's events, states and errors, so that a
+# request is refused or served the same by both parsers. llhttp parses each
+# request head's header lines; the rest is here, where it must match h11:
+# the request line (h11's grammar), obs-fold and bare LF line ends (h11
+# accepts both), the Host, Content-Length and Transfer-Encoding rules (h11's
+# own Request event checks them), a body's framing (its Content-Length, or
+# _strict.ChunkedBody, which checks and decodes a chunked body), keep-alive,
+# Expect: 100-continue, an Upgrade left pending, and the responses written
+# as h11 writes them (its framing headers, Connection: close, chunked).
+from __future__ import annotations
+
+import re
+from typing import NoReturn
+
+import h11
+import httptools
+from h11._state import MIGHT_SWITCH_PROTOCOL
+
+from ._strict import REQUEST_LINE, ChunkedBody, FramingError
+
+__all__ = ["HttptoolsConnection"]
+
+# the end of a request head: a blank line, with or without its CR (as h11)
+_HEAD_END = re.compile(rb"\n\r?\n")
+# llhttp gets this request line (the real one is checked here, as h11 does)
+# and the head's header lines: it only parses those
+_LINE_FOR_LLHTTP = b"GET / HTTP/1.1\r\n"
+_FOLD = re.compile(rb"\n[ \t]")  # a header line continued (obs-fold)
+# a header's value as h11 reads one (RFC 9110 5.5, with control characters)
+_VALUE = rb"[^\x00\s]+(?:[ \t]+[^\x00\s]+)*"
+_FIELD_VALUE = re.compile(rb"(?:%s)?" % _VALUE)
+_BARE_CR = re.compile(rb"\r(?!\n)")
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")  # RFC 9110 5.6.2, a field's name
+_FRAMING_LINE = re.compile(
+    rb"(content-length|transfer-encoding):[ \t]*(%s)?[ \t]*\r?" % _VALUE, re.IGNORECASE
+)
+
+_IDLE, _SEND_RESPONSE, _SEND_BODY, _DONE = h11.IDLE, h11.SEND_RESPONSE, h11.SEND_BODY, h11.DONE
+_MUST_CLOSE, _CLOSED, _ERROR = h11.MUST_CLOSE, h11.CLOSED, h11.ERROR
+_MIGHT_SWITCH = MIGHT_SWITCH_PROTOCOL  # not in h11's __all__, but one of its states
+# h11's STATE_TRIGGERED_TRANSITIONS when one side has closed or failed:
+# (client, server) states become these
+_CLOSING = {
+    (_CLOSED, _DONE): (_CLOSED, _MUST_CLOSE),
+    (_CLOSED, _IDLE): (_CLOSED, _MUST_CLOSE),
+    (_ERROR, _DONE): (_ERROR, _MUST_CLOSE),
+    (_DONE, _CLOSED): (_MUST_CLOSE, _CLOSED),
+    (_IDLE, _CLOSED): (_MUST_CLOSE, _CLOSED),
+    (_DONE, _ERROR): (_MUST_CLOSE, _ERROR),
+}
+
+
+_END = h11.EndOfMessage()  # a body's end without trailers (events are immutable)
+# response heads written, by (event id, HEAD request, HTTP/1.0 client,
+# keep-alive): (event, head, framing, length, keep-alive after it)
+_heads: dict[tuple[int, bool, bool, bool], tuple[h11.Response, bytes, str | None, int, bool]] = {}
+_HEADS_KEPT = 256
+
+
+class _HeadParser:
+    """llhttp reading a head's header lines, as strict as it is but on what
+    h11 decides itself (a Transfer-Encoding's codings, which Content-Length
+    and Transfer-Encoding may come together, line ends); with
+    `lenient_values`, any value (to be checked by the caller). One per head:
+    llhttp never sees a body, so it would be left waiting for one."""
+
+    __slots__ = ("fields", "parser")
+
+    def __init__(self, *, lenient_values: bool = False) -> None:
+        self.fields: list[tuple[bytes, bytes]] = []
+        self.parser = httptools.HttpRequestParser(self)
+        self.parser.set_dangerous_leniencies(
+            lenient_optional_cr_before_lf=True,  # a bare LF ends a line, as in h11
+            lenient_chunked_length=True,  # h11 and _strict.check_head refuse both
+            lenient_transfer_encoding=True,  # h11 refuses any but chunked (501)
+            lenient_headers=lenient_values,
+        )
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.fields.append((name, value))
+
+    def read(self, lines: bytes) -> list[tuple[bytes, bytes]]:
+        """The fields of `lines` (a head's, after its request line, to its
+        end); raises httptools.HttpParserError."""
+        try:
+            self.parser.feed_data(_LINE_FOR_LLHTTP)
+            self.parser.feed_data(lines)
+        except httptools.HttpParserUpgrade:
+            pass  # llhttp stops at the end of the head of an Upgrade request
+        return self.fields
+
+
+def _fields_as_h11_reads_them(lines: bytes, error: Exception) -> list[tuple[bytes, bytes]]:
+    """Header lines llhttp refused (`error`), read as h11 reads them, for
+    the errors to be h11's, in its order: a malformed line (400), then the
+    framing headers (its Request event: 400, or 501 for a coding), then the
+    driver's checks (a control character in a value: 400). llhttp refuses
+    some Content-Length values h11 takes (5, 5), so those lines and the
+    Transfer-Encoding ones are taken as they are, in their place; the others
+    are read by llhttp, but their values checked here, as h11 does."""
+    if _BARE_CR.search(lines):  # which lenient llhttp may take for a line's end
+        raise h11.LocalProtocolError(f"illegal header line: {error}")
+    framing: list[tuple[bytes, bytes] | None] = []  # None: a line llhttp parses
+    others = []
+    for line in lines.split(b"\n"):
+        match = _FRAMING_LINE.fullmatch(line)
+        if match is not None:
+            framing.append((match[1], match[2] or b""))
+        else:
+            others.append(line)
+            if line not in (b"", b"\r"):  # not the blank line ending the head
+                framing.append(None)
+    try:
+        parsed = _HeadParser(lenient_values=True).read(b"\n".join(others))
+    except httptools.HttpParserError as exc:
+        raise h11.LocalProtocolError(f"illegal header line: {exc}") from None
+    for name, value in parsed:
+        if not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value.strip(b" \t")):
+            raise h11.LocalProtocolError(f"illegal header line: {name!r}: {value!r}")
+    if len(parsed) != framing.count(None):  # a line llhttp did not take as one
+        raise h11.LocalProtocolError(f"illegal header line: {error}")
+    fields = iter(parsed)
+    return [field or next(fields) for field in framing]
+
+
+class HttptoolsConnection:
+    """h11.Connection(h11.SERVER)'s behaviour for the driver, on httptools.
+    A request head still incomplete past `max_incomplete_event_size` bytes is
+    a 431, as in h11. Responses to a CONNECT or a 101 (a protocol switch)
+    are not supported: the driver refuses CONNECT, and a WebSocket takes
+    the connection over with the bytes in trailing_data."""
+
+    def __init__(self, *, max_incomplete_event_size: int = 16 * 1024) -> None:
+        self._max_head = max_incomplete_event_size
+        self._buffer = bytearray()
+        self._closed = False  # the client's end has been received
+        self._searched = 0  # how far the buffer has been searched for a head's end
+        self._error: h11.RemoteProtocolError | None = None
+        self._client: type[h11._util.Sentinel] = _IDLE
+        self._server: type[h11._util.Sentinel] = _IDLE
+        self._keep_alive = True
+        self._switch_proposed = False  # an Upgrade header (or CONNECT) not yet answered
+        self._waiting_100 = False
+        self._method = b""  # the request's
+        self._http_version: bytes | None = None  # the client's (None before a request)
+        # the request body: Content-Length bytes still to come, or its decoder
+        self._left = 0
+        self._chunked: ChunkedBody | None = None
+        self._body_error: FramingError | None = None  # found after some of the data
+        # the response: None for Content-Length framing (_length bytes
+        # still to send), "chunked", or "http/1.0" (ends with the connection)
+        self._framing: str | None = None
+        self._length = 0
+
+    # -- states, as h11's ------------------------------------------------------
+
+    @property
+    def our_state(self) -> type[h11._util.Sentinel]:
+        return self._server
+
+    @property
+    def their_state(self) -> type[h11._util.Sentinel]:
+        return self._client
+
+    @property
+    def trailing_data(self) -> tuple[bytes, bool]:
+        return bytes(self._buffer), self._closed
+
+    @property
+    def they_are_waiting_for_100_continue(self) -> bool:
+        return self._waiting_100
+
+    def _settle(self) -> None:
+        """h11's state-triggered transitions (h11/_state.py)."""
+        if (
+            self._keep_alive
+            and not self._switch_proposed
+            and self._client is not _MIGHT_SWITCH
+            and (self._client, self._server) not in _CLOSING
+        ):
+            return  # the usual case: none applies
+        while True:
+            before = (self._client, self._server)
+            if self._switch_proposed and self._client is _DONE:
+                self._client = _MIGHT_SWITCH
+            if not self._switch_proposed and self._client is _MIGHT_SWITCH:
+                self._client = _DONE
+            if not self._keep_alive:
+                if self._client is _DONE:
+                    self._client = _MUST_CLOSE
+                if self._server is _DONE:
+                    self._server = _MUST_CLOSE
+            self._client, self._server = _CLOSING.get(
+                (self._client, self._server), (self._client, self._server)
+            )
+            if (self._client, self._server) == before:
+                return
+
+    def start_next_cycle(self) -> None:
+        if self._client is not _DONE or self._server is not _DONE:
+            raise h11.LocalProtocolError(
+                f"not in a reusable state: client {self._client}, server {self._server}"
+            )
+        self._client = self._server = _IDLE
+        self._method = b""
+
+    # -- receiving -------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        if data:
+            if self._closed:
+                raise RuntimeError("received close, then received more data?")
+            self._buffer += data
+        else:
+            self._closed = True
+
+    def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+        if self._error is not None:
+            raise self._error
+        try:
+            event = self._next_event()
+        except h11.LocalProtocolError as exc:  # the client's error, as h11 says
+            self._fail(str(exc), exc.error_status_hint)
+        except FramingError as exc:
+            self._fail(str(exc), 400)
+        if event is h11.NEED_DATA:
+            if len(self._buffer) > self._max_head:
+                self._fail("Receive buffer too long", 431)
+            if self._closed:
+                self._fail("peer unexpectedly closed", 400)
+        return event
+
+    def _fail(self, message: str, status: int) -> NoReturn:
+        """The client's error: raised now and at every later next_event()."""
+        self._error = h11.RemoteProtocolError(message, status)
+        self._client = _ERROR
+        self._settle()
+        raise self._error from None
+
+    def _next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+        state = self._client
+        if state is _SEND_BODY:
+            return self._read_body()
+        if state is _IDLE:
+            request = self._read_head()
+            if request is not None:
+                return request
+        elif (state is _DONE and self._buffer) or state is _MIGHT_SWITCH:
+            return h11.PAUSED
+        elif self._buffer:  # MUST_CLOSE, CLOSED
+            raise h11.LocalProtocolError("Got data when expecting EOF")
+        if self._closed and not self._buffer:
+            self._client = _CLOSED
+            self._settle()
+            return h11.ConnectionClosed()
+        return h11.NEED_DATA
+
+    def _read_head(self) -> h11.Request | None:
+        buffer = self._buffer
+        if not buffer:  # between requests on a kept-alive connection
+            return None
+        if buffer[:1] == b"\n" or buffer[:2] == b"\r\n":
+            del buffer[: buffer.index(b"\n") + 1]  # as h11 does
+            raise h11.LocalProtocolError("no request line received")
+        end = _HEAD_END.search(buffer, self._searched)
+        if end is None:
+            self._searched = max(0, len(buffer) - 2)
+            if buffer and buffer[0] < 0x21:  # as h11: TLS on a plain port, say
+                raise h11.LocalProtocolError("illegal request line")
+            return None
+        head = bytes(buffer[: end.end()])
+        del buffer[: end.end()]
+        self._searched = 0
+        line_end = head.find(b"\n")
+        line = head[: line_end - 1 if head[line_end - 1] == 13 else line_end]
+        match = REQUEST_LINE.fullmatch(line)
+        if match is None:
+            raise h11.LocalProtocolError(f"illegal request line: {line!r}")
+        method, target, http_version = match.groups()
+        fields = self._header_fields(head[line_end + 1 :])
+        # h11's Request event checks Host, Content-Length and Transfer-Encoding
+        request = h11.Request(
+            method=method, target=target, headers=fields, http_version=http_version, _parsed=True
+        )
+        self._start_request(method, http_version, fields)
+        return request
+
+    def _header_fields(self, lines: bytes) -> list[tuple[bytes, bytes]]:
+        """A head's header fields (its lines after the request line), parsed
+        by llhttp, their values without the whitespace around them."""
+        if lines[:1] in (b" ", b"\t") or _FOLD.search(lines):
+            lines = _unfold(lines)
+        try:
+            fields = _HeadParser().read(lines)
+        except httptools.HttpParserError as exc:
+            # a value h11 takes or refuses otherwise (a Content-Length of
+            # 5, 5; a coding it does not know, a 501; a control character)
+            fields = _fields_as_h11_reads_them(lines, exc)
+        return [(name, value.rstrip(b" \t")) for name, value in fields]
+
+    def _start_request(
+        self, method: bytes, http_version: bytes, fields: list[tuple[bytes, bytes]]
+    ) -> None:
+        """The state a request head (which h11's Request event has checked)
+        leaves the connection in, as in h11."""
+        self._method, self._http_version = method, http_version
+        self._left, self._chunked = 0, None
+        old = http_version < b"1.1"
+        for raw_name, value in fields:
+            name = raw_name.lower()
+            if name == b"content-length":  # one length, maybe listed more than once
+                self._left = int(value.split(b",", 1)[0])
+            elif name == b"transfer-encoding":  # h11 allows chunked only
+                self._chunked = ChunkedBody(self._max_head)
+            elif name == b"connection" and b"close" in _tokens(value):
+                self._keep_alive = False
+            elif name == b"expect" and not old and b"100-continue" in _tokens(value):
+                self._waiting_100 = True
+            elif name == b"upgrade" and _tokens(value):
+                self._switch_proposed = True
+        if old:
+            self._keep_alive = False
+        if method == b"CONNECT":
+            self._switch_proposed = True
+        self._client = _SEND_BODY
+        if self._server is _IDLE:
+            self._server = _SEND_RESPONSE
+
+    def _read_body(self) -> h11.Data | h11.EndOfMessage | type[h11.NEED_DATA]:
+        buffer = self._buffer
+        chunked = self._chunked
+        if chunked is None:  # Content-Length
+            if not self._left:
+                return self._end_of_message(_END)
+            if not buffer:
+                return h11.NEED_DATA
+            data = bytes(buffer[: self._left])
+            del buffer[: self._left]
+            self._left -= len(data)
+            return h11.Data(data=data)
+        if self._body_error is not None:
+            raise self._body_error
+        pieces: list[bytes] = []
+        while buffer and not pieces and not chunked.done:
+            try:
+                taken = chunked.feed(bytes(buffer), pieces)
+            except FramingError as exc:
+                if not pieces:
+                    raise
+                self._body_error = exc  # after the data before it, as h11 does
+                break
+            del buffer[:taken]
+        if pieces:
+            return h11.Data(data=b"".join(pieces))
+        if chunked.done:
+            trailers = h11.EndOfMessage(headers=chunked.trailers, _parsed=True)
+            return self._end_of_message(trailers)
+        return h11.NEED_DATA
+
+    def _end_of_message(self, event: h11.EndOfMessage) -> h11.EndOfMessage:
+        self._client = _DONE
+        self._waiting_100 = False
+        self._settle()
+        return event
+
+    # -- sending ---------------------------------------------------------------
+
+    def send(
+        self, event: h11.Response | h11.InformationalResponse | h11.Data | h11.EndOfMessage
+    ) -> bytes:
+        try:
+            return self._send(event)
+        except h11.LocalProtocolError:
+            self._server = _ERROR
+            self._settle()
+            raise
+
+    def _send(
+        self, event: h11.Response | h11.InformationalResponse | h11.Data | h11.EndOfMessage
+    ) -> bytes:
+        state = self._server
+        kind = type(event)
+        if kind is h11.Data and state is _SEND_BODY:
+            assert isinstance(event, h11.Data)
+            return self._send_data(bytes(event.data))
+        if kind is h11.EndOfMessage and state is _SEND_BODY:
+            data = b"0\r\n\r\n" if self._framing == "chunked" else b""
+            if self._framing is None and self._length:
+                raise h11.LocalProtocolError("Too little data for declared Content-Length")
+            self._server = _DONE
+            self._settle()
+            return data
+        if kind is h11.Response and state in (_IDLE, _SEND_RESPONSE):
+            assert isinstance(event, h11.Response)
+            return self._send_response(event)
+        if kind is h11.InformationalResponse and state is _SEND_RESPONSE:
+            assert isinstance(event, h11.InformationalResponse)
+            if event.status_code == 101:
+                raise h11.LocalProtocolError("a protocol switch is not supported here")
+            self._waiting_100 = False
+            return _head(event.status_code, event.reason, event.headers.raw_items())
+        raise h11.LocalProtocolError(
+            f"can't handle event type {kind.__name__} when role=SERVER and state={state}"
+        )
+
+    def _send_data(self, data: bytes) -> bytes:
+        if self._framing is None:
+            self._length -= len(data)
+            if self._length < 0:
+                raise h11.LocalProtocolError("Too much data for declared Content-Length")
+            return data
+        if self._framing == "chunked":
+            return b"%x\r\n%b\r\n" % (len(data), data) if data else b""
+        return data
+
+    def _send_response(self, response: h11.Response) -> bytes:
+        """h11's head for `response`, and the state it leaves the connection
+        in; a server sends the same head again and again (the driver reuses
+        its events), so what it comes to on a connection in this state is
+        kept (h11's events are immutable)."""
+        if self._method == b"CONNECT" and 200 <= response.status_code < 300:
+            raise h11.LocalProtocolError("a protocol switch is not supported here")
+        old = self._http_version is None or self._http_version < b"1.1"
+        key = (id(response), self._method == b"HEAD", old, self._keep_alive)
+        kept = _heads.get(key)
+        if kept is None or kept[0] is not response:
+            if len(_heads) >= _HEADS_KEPT:
+                _heads.clear()
+            kept = _heads[key] = (response, *self._write_response(response))
+        _, head, self._framing, self._length, self._keep_alive = kept
+        self._switch_proposed = False  # denied: the client's state may move on
+        self._waiting_100 = False
+        self._server = _SEND_BODY
+        self._settle()
+        return head
+
+    def _write_response(self, response: h11.Response) -> tuple[bytes, str | None, int, bool]:
+        """h11's head for `response` (Connection._clean_up_response_headers_
+        for_sending): its framing headers for this request and client, and
+        Connection: close when the connection ends with it; with the body's
+        framing and whether the connection is kept alive after it."""
+        keep_alive = self._keep_alive
+        status = response.status_code
+        items = response.headers.raw_items()
+        # a HEAD's framing headers are a GET's
+        if _framing(b"GET" if self._method == b"HEAD" else self._method, status, items)[0]:
+            items = _without(items, b"content-length")  # the length is unknown
+            items = _without(items, b"transfer-encoding")
+            if self._http_version is None or self._http_version < b"1.1":
+                if self._method != b"HEAD":  # the body ends with the connection
+                    keep_alive = False
+            else:
+                items.append((b"Transfer-Encoding", b"chunked"))
+        if not keep_alive:
+            items = _with_close(items)
+        elif any(n.lower() == b"connection" and b"close" in _tokens(v) for n, v in items):
+            keep_alive = False
+        framing, length = _framing(self._method, status, items)
+        return _head(status, response.reason, items), framing, length, keep_alive
+
+
+def _framing(
+    method: bytes, status: int, items: list[tuple[bytes, bytes]]
+) -> tuple[str | None, int]:
+    """A response's body framing, as h11's _body_framing: (None, its length)
+    for a Content-Length (0: no body), or ("chunked", 0), or ("http/1.0",
+    0) for a body that ends with the connection."""
+    if status in (204, 304) or method == b"HEAD":
+        return None, 0
+    length = None
+    for name, value in items:
+        lower = name.lower()
+        if lower == b"transfer-encoding":
+            return "chunked", 0
+        if lower == b"content-length" and length is None:
+            length = int(value.split(b",")[0])
+    return ("http/1.0", 0) if length is None else (None, length)
+
+
+def _without(items: list[tuple[bytes, bytes]], name: bytes) -> list[tuple[bytes, bytes]]:
+    return [(n, v) for n, v in items if n.lower() != name]
+
+
+def _head(status: int, reason: bytes, items: list[tuple[bytes, bytes]]) -> bytes:
+    """A response head as h11 writes it (a Host field first)."""
+    lines = [b"HTTP/1.1 %d %b\r\n" % (status, reason)]
+    lines += [b"%b: %b\r\n" % (n, v) for n, v in items if n.lower() == b"host"]
+    lines += [b"%b: %b\r\n" % (n, v) for n, v in items if n.lower() != b"host"]
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+def _with_close(items: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Connection: close in `items`, as h11's set_comma_header writes it:
+    the Connection fields go, and one comes last with their tokens but
+    keep-alive, and close."""
+    tokens = {b"close"}
+    kept = []
+    for name, value in items:
+        if name.lower() == b"connection":
+            tokens.update(_tokens(value))
+        else:
+            kept.append((name, value))
+    tokens.discard(b"keep-alive")
+    return kept + [(b"Connection", token) for token in sorted(tokens)]
+
+
+def _tokens(value: bytes) -> list[bytes]:
+    """A comma-separated header value's items, lower-cased (h11's get_comma_header)."""
+    return [item.strip().lower() for item in value.split(b",") if item.strip()]
+
+
+def _unfold(lines: bytes) -> bytes:
+    """Header lines with each obs-fold continuation joined to its line by a
+    space, as h11 does (RFC 9112 5.2); a continuation with no line before it
+    is an error."""
+    unfolded: list[bytearray] = []
+    for line in lines.split(b"\n"):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line[:1] in (b" ", b"\t"):
+            if not unfolded:
+                raise h11.LocalProtocolError("continuation line at start of headers")
+            unfolded[-1] += b" " + line.lstrip(b" \t")
+        else:
+            unfolded.append(bytearray(line))
+    return b"\r\n".join(unfolded)
