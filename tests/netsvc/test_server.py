@@ -189,6 +189,8 @@ async def test_a_throttled_log_line_counts_every_event_and_speaks_once_per_inter
     assert throttle.due()  # 10 s after the last one said
     assert throttle.count == 4
     assert not throttle.due()
+    mock_clock.jump(10.0)
+    assert throttle.due()  # exactly one interval after the last one said is soon enough
 
 
 async def test_idle_connection_is_closed_after_idle_timeout(
