@@ -182,10 +182,10 @@ async def test_a_throttled_log_line_counts_every_event_and_speaks_once_per_inter
     throttle = _Throttle(10.0)
     assert throttle.due()  # the first is said
     assert not throttle.due()
-    mock_clock.jump(9.9)
+    mock_clock.jump(9.75)  # times in binary fractions: the sums below are exact
     assert not throttle.due()
     assert throttle.count == 3
-    mock_clock.jump(0.2)
+    mock_clock.jump(0.5)
     assert throttle.due()  # 10 s after the last one said
     assert throttle.count == 4
     assert not throttle.due()
