@@ -339,6 +339,7 @@ class HttptoolsConnection:
             data = bytes(buffer[: self._left])
             del buffer[: self._left]
             self._left -= len(data)
+            self._waiting_100 = False  # the client sent the body without waiting (as h11)
             return h11.Data(data=data)
         if self._body_error is not None:
             raise self._body_error
@@ -353,6 +354,7 @@ class HttptoolsConnection:
                 break
             del buffer[:taken]
         if pieces:
+            self._waiting_100 = False  # the client sent the body without waiting (as h11)
             return h11.Data(data=b"".join(pieces))
         if chunked.done:
             trailers = h11.EndOfMessage(headers=chunked.trailers, _parsed=True)

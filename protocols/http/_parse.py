@@ -54,10 +54,11 @@ def available(name: str) -> bool:
     if name != "httptools":
         return name == "h11"
     try:
-        importlib.import_module("httptools")
+        httptools = importlib.import_module("httptools")
     except ImportError:
         return False
-    return True
+    # the lenient modes _httptools.py sets (llhttp's, as h11 reads) came in 0.6.3
+    return hasattr(httptools.HttpRequestParser, "set_dangerous_leniencies")
 
 
 def resolve(name: str) -> str:
