@@ -1,10 +1,13 @@
 # The command line: `netsvc serve` turns options, environment variables and
 # plugin settings into a Server and runs it until SIGTERM/SIGINT (with the
 # open file limit raised first, see _fdlimit);
-# `netsvc protocols` lists the installed plugins, broken ones included.
+# `netsvc protocols` lists the installed plugins, broken ones included;
+# `netsvc --version` says whether the hot paths run compiled (setup.py).
 from __future__ import annotations
 
 import dataclasses
+import importlib.machinery
+import importlib.util
 import logging
 import os
 import signal
@@ -36,6 +39,7 @@ log = logging.getLogger("netsvc")
 SETTING_PREFIX = "setting__"
 LIMIT_OPTIONS = ("max_connections", "idle_timeout", "request_timeout", "send_timeout")
 EXIT_INTERRUPTED = 130
+COMPILED_PROBE = "protocols.resp._parser"  # one of the modules setup.py compiles (HOT_MODULES)
 PARENT_CHECK_INTERVAL = 1.0  # seconds between a worker's checks that its supervisor lives
 
 
@@ -216,8 +220,33 @@ def _apps(values: Sequence[str], protocols: dict[str, Protocol[Any, Any]]) -> di
     return apps
 
 
+def build_kind() -> str:
+    """'compiled' when the hot paths are mypyc's extension modules here, else
+    'pure Python' (no C compiler at install time, or NETSVC_COMPILE=0)."""
+    try:
+        spec = importlib.util.find_spec(COMPILED_PROBE)
+    except ImportError:
+        return "pure Python"
+    origin = "" if spec is None or spec.origin is None else spec.origin
+    compiled = origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    return "compiled" if compiled else "pure Python"
+
+
+def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"netsvc {__version__} ({build_kind()})")
+        ctx.exit()
+
+
 @click.group()
-@click.version_option(__version__, prog_name="netsvc")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version, compiled or pure Python, and exit.",
+)
 def main() -> None:
     """netsvc: export a service by binding a port."""
 

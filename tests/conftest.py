@@ -3,9 +3,14 @@
 # a traceback that the test does not declare with @pytest.mark.server_errors.
 # Shared fixtures: a trustme CA and certificates for TLS listeners, and the
 # IPv6 loopback address for the tests that need one (skipped where it is not).
+# The session refuses to start while a compiled module (setup.py's
+# HOT_MODULES, a .so beside its .py) is older than its source: Python imports
+# the .so, so the tests would run the code as it was before the edit.
 from __future__ import annotations
 
 import functools
+import importlib.machinery
+import os
 import socket
 from pathlib import Path
 
@@ -14,6 +19,44 @@ import trustme
 
 from netsvc.testing import ServerLogGuard
 from tests.serveprocess import Certificates, guard_netsvc_runs
+
+REBUILD_HINT = (
+    "Rebuild them with `./dev test` (or `.venv/bin/pip install --no-deps -e .`), or delete them "
+    "to test pure Python: find netsvc protocols -name '*.so' -delete"
+)
+
+
+def compiled_module_problems(root: Path) -> list[str]:
+    """Compiled modules under `root` that would hide their source from the
+    tests: older than their .py, or present while NETSVC_COMPILE=0 asks for
+    pure Python. (mypyc's shared libraries, X__mypyc.*.so, have no .py.)"""
+    problems = []
+    pure = os.environ.get("NETSVC_COMPILE") == "0"
+    for folder in ("netsvc", "protocols"):
+        for compiled in sorted((root / folder).rglob("*.so")):
+            suffix = next(
+                s for s in importlib.machinery.EXTENSION_SUFFIXES if compiled.name.endswith(s)
+            )
+            source = compiled.with_name(compiled.name.removesuffix(suffix) + ".py")
+            if not source.exists():
+                continue
+            shown = compiled.relative_to(root)
+            if pure:
+                problems.append(f"{shown} is compiled, but NETSVC_COMPILE=0 asks for pure Python")
+            elif source.stat().st_mtime > compiled.stat().st_mtime:
+                problems.append(f"{shown} is older than {source.relative_to(root)}")
+    return problems
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    problems = compiled_module_problems(Path(__file__).resolve().parent.parent)
+    if problems:
+        raise pytest.UsageError(
+            "compiled modules shadow their source (Python imports the .so, not the .py):\n  "
+            + "\n  ".join(problems)
+            + "\n"
+            + REBUILD_HINT
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -131,7 +131,25 @@ def mutant_args(modules: Sequence[str], rerun: bool) -> list[str]:
     return args
 
 
+def compiled_modules() -> list[Path]:
+    """The compiled build's extension modules in the tree (setup.py): mutmut
+    would copy them into mutants/, where Python would import them instead of
+    the sources beside them, and they would go stale there."""
+    return sorted(
+        path for folder in ("netsvc", "protocols") for path in (ROOT / folder).rglob("*.so")
+    )
+
+
 def run(modules: Sequence[str], max_children: int | None, rerun: bool = False) -> int:
+    compiled = compiled_modules()
+    if compiled:
+        print(
+            f"refusing to run: {len(compiled)} compiled module(s) in the tree, such as "
+            f"{compiled[0].relative_to(ROOT)}; mutation testing runs the sources. Delete them "
+            "first (`find netsvc protocols -name '*.so' -delete`; `./dev test` rebuilds them).",
+            file=sys.stderr,
+        )
+        return 2
     if modules and not rerun and not mutant_args(modules, rerun):
         print("every mutant of those modules has a result (--rerun runs them again)")
         return 0

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._reply import ErrorReply, Reply, SetReply, Status
+from ._replytypes import OrderedSet
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -186,23 +187,6 @@ def _check_categories(name: str, categories: Iterable[str]) -> frozenset[str]:
             f"{name}: unknown ACL categories {sorted(unknown)}; known: {', '.join(CATEGORIES)}"
         )
     return given
-
-
-class OrderedSet(frozenset[Any]):
-    """A set reply (RESP3 ~, a RESP2 array) whose members are written in the
-    order given: COMMAND INFO's flags and categories, ACL GETUSER's flags."""
-
-    __slots__ = ("_order",)
-    _order: tuple[Any, ...]
-
-    def __new__(cls, items: Iterable[Any] = ()) -> OrderedSet:
-        ordered = tuple(dict.fromkeys(items))
-        self = super().__new__(cls, ordered)
-        self._order = ordered
-        return self
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._order)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -161,6 +161,7 @@ class RequestParser:
         self._max_buffer = max_buffer  # client-query-buffer-limit
         self._fast_max = min(max_bulk, _INT_MAX)  # no run this long can break a length limit
         self._authenticated = authenticated
+        self._hiredis = True  # the hiredis paths are tried (tests turn them off)
         self._buf = bytearray()
         self._pos = 0  # start of the unparsed bytes
         self._reader = _reader()
@@ -172,7 +173,7 @@ class RequestParser:
         self._bulklen = -1  # length of the bulk under way, -1 while its header is due
         self._args: list[bytes] = []
         self._args_bytes = 0
-        self._ready: Iterator[list[bytes]] = iter(())
+        self._ready: Iterator[list[bytes] | None] = iter(())  # None last: nothing more buffered
         self._ready_bytes = 0
         self._error: ProtocolError | None = None
         self._whole: list[list[bytes]] | None = None  # the commands of a read feed() took whole
@@ -208,6 +209,7 @@ class RequestParser:
             and not self._left
             and self._whole is None
             and self._authenticated
+            and self._hiredis
             and self._take_whole(data)
         ):
             return
@@ -312,6 +314,7 @@ class RequestParser:
                 if (
                     buf[pos] == 42  # '*'
                     and self._authenticated
+                    and self._hiredis
                     and pos >= self._slow_until
                     and len(buf) - pos <= self._fast_max
                 ):

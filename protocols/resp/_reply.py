@@ -10,11 +10,15 @@
 #   Push             push frame (RESP2: array), what pub/sub sends
 #   SetReply         set (RESP2: array) of members that need not be hashable
 #   Frames           several replies back to back (SUBSCRIBE: one per channel)
+# Status, Push, SetReply and Frames subclass builtins: they live in
+# _replytypes.py, which stays Python when the hot modules are compiled.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeAlias
+
+from ._replytypes import Frames, PairsMap, Push, Score, SetReply, Status, format_score
 
 __all__ = [
     "NULL_ARRAY",
@@ -32,12 +36,6 @@ __all__ = [
 ]
 
 
-class Status(str):
-    """A simple string reply: +OK."""
-
-    __slots__ = ()
-
-
 class ErrorReply(Exception):
     """An error reply; raise it from a handler or return it. The text starts
     with its code: "ERR syntax error", "WRONGTYPE Operation against ..."."""
@@ -49,25 +47,6 @@ class ErrorReply(Exception):
 
 class NullArray:
     """RESP2's null array (*-1), RESP3's null: BLPOP timing out, EXEC aborted."""
-
-    __slots__ = ()
-
-
-class Push(list[Any]):
-    """A push frame (RESP3 >), an array in RESP2: pub/sub messages."""
-
-    __slots__ = ()
-
-
-class SetReply(list[Any]):
-    """A set reply (RESP3 ~, a RESP2 array) of members that cannot be in a
-    Python set, in the order given: COMMAND INFO's key specifications (maps)."""
-
-    __slots__ = ()
-
-
-class Frames(list[Any]):
-    """Several replies to one command, written one after another."""
 
     __slots__ = ()
 
@@ -88,6 +67,14 @@ def _format_double(value: float) -> bytes:
     if value.is_integer() and abs(value) < 1e17:
         return b"%d" % value
     return repr(value).encode()
+
+
+def _pairs(value: dict[Any, Any]) -> Collection[tuple[Any, Any]]:
+    """A map reply's pairs, a PairsMap's as listed, repeated keys too (tested
+    by type here: compiled, len() of a dict is its own size, 0 for a PairsMap)."""
+    if type(value) is PairsMap:
+        return value.pairs
+    return value.items()
 
 
 def encode(value: Reply, protocol: int = 2) -> bytes:
@@ -142,13 +129,16 @@ def _encode2(value: Reply, out: Callable[[bytes], None]) -> None:
         out(b"$-1\r\n")
     elif isinstance(value, bool):
         out(b":1\r\n" if value else b":0\r\n")
+    elif type(value) is Score:  # before float: compiled, a float is just its value
+        _bulk(format_score(value), out)
     elif isinstance(value, float):
         _bulk(_format_double(value), out)
     elif isinstance(value, NullArray):
         out(b"*-1\r\n")
     elif isinstance(value, dict):
-        out(b"*%d\r\n" % (2 * len(value)))
-        for key, item in value.items():
+        pairs = _pairs(value)
+        out(b"*%d\r\n" % (2 * len(pairs)))
+        for key, item in pairs:
             _encode2(key, out)
             _encode2(item, out)
     elif isinstance(value, (list, tuple, set, frozenset)):
@@ -170,11 +160,14 @@ def _encode3(value: Reply, out: Callable[[bytes], None]) -> None:
         out(b"_\r\n")
     elif isinstance(value, bool):
         out(b"#t\r\n" if value else b"#f\r\n")
+    elif type(value) is Score:  # before float: compiled, a float is just its value
+        out(b",%b\r\n" % format_score(value))
     elif isinstance(value, float):
         out(b",%b\r\n" % _format_double(value))
     elif isinstance(value, dict):
-        out(b"%%%d\r\n" % len(value))
-        for key, item in value.items():
+        pairs = _pairs(value)
+        out(b"%%%d\r\n" % len(pairs))
+        for key, item in pairs:
             _encode3(key, out)
             _encode3(item, out)
     elif isinstance(value, (set, frozenset, SetReply)):

@@ -54,6 +54,7 @@ from ._functions import (
 )
 from ._lua_libs import ScriptRaise
 from ._reply import ErrorReply, NullArray, Reply, Status, _format_double
+from ._replytypes import Score, format_score
 
 if TYPE_CHECKING:
     from ._app import CommandSpec
@@ -1061,6 +1062,8 @@ class LuaEngine:
         if isinstance(reply, float):  # Score too
             if resp == 3:
                 return self.table_from({b"double": reply})
+            if type(reply) is Score:  # _format_double, compiled, would take it for a float
+                return format_score(reply)
             return _format_double(reply)
         if isinstance(reply, ErrorReply):
             return self._err(_error_text(reply.message))

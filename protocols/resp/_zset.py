@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sortedcontainers import SortedList
 
 from ._reply import ErrorReply
+from ._replytypes import Score, format_score
 
 __all__ = [
     "MAX_LISTPACK_ENTRIES",
@@ -92,26 +93,6 @@ def parse_score(arg: bytes, message: str = NOT_FLOAT) -> float:
     if used != len(arg) or out_of_range or math.isnan(value):
         raise ErrorReply(message)
     return value
-
-
-def format_score(value: float) -> bytes:
-    """A score as Redis 7.0 replies it (addReplyDouble: %.17g, inf, -inf)."""
-    if math.isinf(value):
-        return b"inf" if value > 0 else b"-inf"
-    return b"%.17g" % value
-
-
-class Score(float):
-    """A score in a reply: RESP3 double, RESP2 bulk string, written as Redis
-    writes doubles (17 significant digits: ZSCORE of 0.1 is 0.10000000000000001)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return format_score(self).decode()
-
-    def is_integer(self) -> bool:
-        return False  # the encoder writes integral floats itself; Redis says 3, -0, 1e+17
 
 
 # -- ranges ------------------------------------------------------------------
@@ -255,7 +236,8 @@ class ZSet:
 
     def __iter__(self) -> Iterator[bytes]:
         """Members, lowest score first."""
-        return (member for _, member in self._order)
+        for _, member in self._order:  # (compiled, a generator expression would be a list)
+            yield member
 
     @property
     def scores(self) -> Mapping[bytes, float]:

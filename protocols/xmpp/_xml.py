@@ -318,8 +318,8 @@ class StreamParser:
             parser.Parse(held, False)
         except _Closed:
             return
-        except _Restricted as exc:
-            self._fail("restricted-xml", str(exc))
+        except _Restricted as refused:  # a name of its own: compiled code types each name once
+            self._fail("restricted-xml", str(refused))
         except expat.ExpatError as exc:
             condition = "restricted-xml" if exc.code == _UNDEFINED_ENTITY else "not-well-formed"
             line, column = self._position(exc.lineno, exc.offset)
@@ -410,8 +410,8 @@ class StreamParser:
         if encoding is not None and encoding.lower() not in ("utf-8", "utf8"):
             self._fail("unsupported-encoding", f"encoding {encoding!r}, not UTF-8")
 
-    def _namespace_decl(self, prefix: str | None, uri: str) -> None:
-        self._ns_decls[prefix] = uri
+    def _namespace_decl(self, prefix: str | None, uri: str | None) -> None:
+        self._ns_decls[prefix] = uri or ""  # None: xmlns="", no default namespace
 
     def _start(self, name: str, attributes: dict[str, str]) -> None:
         decls, self._ns_decls = self._ns_decls, {}

@@ -3,6 +3,8 @@
 # the environment.
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
 import resource
 import signal
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from netsvc import __version__
 from tests.serveprocess import (
     IN_USE,
     NETSVC,
@@ -439,3 +442,15 @@ def test_the_callers_environment_does_not_reach_a_netsvc_command(
     result = run("serve", "--protocol", PROBE, "--probe-max-line", "lots")
     assert result.returncode == 2
     assert "--probe-max-line: expected an integer, got 'lots'" in result.stderr
+
+
+def test_version_says_which_build_runs() -> None:
+    # the core's selection of tests for mutation testing reaches --version
+    # here; tests/test_build.py checks each build in its own tree
+    spec = importlib.util.find_spec("protocols.resp._parser")
+    assert spec is not None and spec.origin is not None
+    compiled = spec.origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    result = run("--version")
+    assert result.returncode == 0, result.stderr
+    kind = "compiled" if compiled else "pure Python"
+    assert result.stdout == f"netsvc {__version__} ({kind})\n"

@@ -125,9 +125,9 @@ def _setuser(client: Client, argv: list[bytes]) -> Reply:
         raise ErrorReply("ERR Usernames can't contain spaces or null characters")
     try:
         ops = merge_selectors(argv[3:])
-    except UnmatchedParenthesis as exc:
+    except UnmatchedParenthesis as unmatched:  # not `exc`: compiled, a name has one type
         raise ErrorReply(
-            f"ERR Unmatched parenthesis in acl selector starting at '{_text(exc.op)}'."
+            f"ERR Unmatched parenthesis in acl selector starting at '{_text(unmatched.op)}'."
         ) from None
     try:
         staged = server.acl.staged(name, ops)

@@ -12,6 +12,7 @@ from .._args import SYNTAX, parse_int
 from .._client import Client
 from .._keyspace import Database, now_ms
 from .._reply import NULL_ARRAY, OK, ErrorReply, Reply, Status
+from .._replytypes import PairsMap
 from .._stream import (
     INVALID_ENTRIES_READ,
     MAX_ID,
@@ -75,24 +76,10 @@ def _signal_ready(db: Database, key: bytes) -> None:
         db.ready.add((db.index, key))
 
 
-class _Pairs(dict[Any, Any]):
-    """A RESP3 map whose keys may repeat (XREAD of one stream twice)."""
-
-    def __init__(self, pairs: list[tuple[Any, Any]]) -> None:
-        super().__init__()
-        self.pairs = pairs
-
-    def items(self) -> Any:
-        return self.pairs
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-
 def _map(client: Client, pairs: list[tuple[Any, Any]]) -> Reply:
     """A map in RESP3 (maps' keys may repeat here), an array of pairs in RESP2."""
     if client.protocol >= 3:
-        return _Pairs(pairs)
+        return PairsMap(pairs)
     return [[key, value] for key, value in pairs]
 
 

@@ -36,8 +36,7 @@ def parse(chunks: list[bytes], parser: RequestParser | None = None) -> list[list
 def slow_parser(**kwargs: Any) -> RequestParser:
     """A parser that never takes a hiredis path: the plain port of Redis's state machine."""
     parser = RequestParser(**kwargs)
-    parser._fast = lambda: None  # type: ignore[method-assign]
-    parser._take_whole = lambda data: False  # type: ignore[method-assign]
+    parser._hiredis = False
     return parser
 
 

@@ -1,0 +1,166 @@
+# The compiled hot paths (issue 12): pyproject.toml holds the metadata, this
+# adds the C extensions mypyc builds from the same typed source. The modules
+# in HOT_MODULES are compiled when mypyc and a C compiler are available;
+# otherwise (or with NETSVC_COMPILE=0) the install warns and stays pure
+# Python, which behaves the same (the build_ext fallback of msgpack and
+# markupsafe). A compiled module is a .so beside its .py and shadows it: an
+# editable install (./dev) must rebuild after a source change, which `./dev
+# test` does and the test session checks (tests/conftest.py).
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import sys
+from typing import Any
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+# The RESP request path, parser to reply, compiled as a whole: compiling only
+# a part (the parser alone, or parser, replies and dispatch) measured no clear
+# gain, because each call across the compiled/Python boundary costs what the
+# compiled side saves. Not compiled: netsvc/ (the core; mutation testing runs
+# its source, and compiling it measured no gain), protocols/http (its own
+# issue), the scripting modules (_scripting, _lua_libs, _functions,
+# commands/scripting: Lua callbacks, cold), _plugin (settings dataclasses are
+# read with get_type_hints, which compiled classes do not support) and
+# _replytypes (subclasses of builtins, which mypyc cannot compile).
+HOT_MODULES = [
+    "protocols/resp/_parser.py",  # the request parser: every byte a client sends
+    "protocols/resp/_reply.py",  # reply encoding: every reply
+    "protocols/resp/_dispatch.py",  # command lookup, arity, ACL and state checks per command
+    "protocols/resp/_app.py",  # the command table dispatch reads per command
+    "protocols/resp/_args.py",  # argument parsing every handler calls
+    "protocols/resp/_acl.py",  # the permission check of every command
+    "protocols/resp/_client.py",  # the per-connection state every command reads
+    "protocols/resp/_driver.py",  # the connection loop: read, parse, dispatch, write
+    "protocols/resp/_server.py",  # the shared server state every command reads
+    "protocols/resp/_keyspace.py",  # databases, key lookup and expiry per key access
+    "protocols/resp/_pause.py",  # CLIENT PAUSE, checked per command
+    "protocols/resp/_blocking.py",  # blocking commands' wake-ups (per write to a watched key)
+    "protocols/resp/_pubsub.py",  # PUBLISH fan-out
+    "protocols/resp/_glob.py",  # glob matching: KEYS, SCAN MATCH, PSUBSCRIBE per message
+    "protocols/resp/_stream.py",  # stream values (XADD, XRANGE)
+    "protocols/resp/_zset.py",  # sorted set values (ZADD, ZRANGE)
+    "protocols/resp/_config.py",  # CONFIG values dispatch reads (maxmemory, limits)
+    "protocols/resp/_info.py",  # INFO's counters, updated per command
+    # the command handlers
+    "protocols/resp/commands/__init__.py",
+    "protocols/resp/commands/acl.py",
+    "protocols/resp/commands/connection.py",
+    "protocols/resp/commands/hashes.py",
+    "protocols/resp/commands/keys.py",
+    "protocols/resp/commands/lists.py",
+    "protocols/resp/commands/pubsub.py",
+    "protocols/resp/commands/server.py",
+    "protocols/resp/commands/sets.py",
+    "protocols/resp/commands/streams.py",
+    "protocols/resp/commands/strings.py",
+    "protocols/resp/commands/transactions.py",
+    "protocols/resp/commands/zsets.py",
+    # XMPP's stream framing: expat's callbacks, per element of every stanza
+    "protocols/xmpp/_xml.py",
+]
+
+OPT_LEVEL = "3"  # mypyc's default; 2 took the same compile time here
+
+WARNING = """
+**********************************************************************
+WARNING: netsvc's hot paths could not be compiled ({reason}).
+netsvc is installed as pure Python: it works the same, only slower.
+To compile them, install a C compiler and Python's headers (Debian:
+apt-get install gcc libc6-dev python3-dev) and reinstall.
+**********************************************************************
+"""
+
+
+class BuildFailed(Exception):
+    pass
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that turns a missing or failing C compiler into BuildFailed,
+    so that setup() can be run again without the extensions."""
+
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        if self.parallel is None:  # mypyc's groups compile in parallel (build_ext -j)
+            self.parallel = os.cpu_count() or 1
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except BuildFailed:
+            raise
+        except Exception as exc:  # distutils' PlatformError, a missing compiler
+            raise BuildFailed(f"{type(exc).__name__}: {exc}") from exc
+        if self.inplace or self.editable_mode:
+            # build_ext skips an extension whose C did not change, leaving its
+            # .so older than a source that was saved without a change that
+            # matters: mark them all as built from the sources as they are now,
+            # for the check of tests/conftest.py
+            for ext in self.extensions:
+                compiled = self.get_ext_fullpath(ext.name)
+                if os.path.exists(compiled):
+                    os.utime(compiled)
+
+    def build_extension(self, ext: Any) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # CCompilerError, CompileError, LinkError, ExecError
+            raise BuildFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
+def compiled_extensions() -> tuple[list[Any], str | None]:
+    """mypyc's extensions for HOT_MODULES, or none and why not."""
+    if os.environ.get("NETSVC_COMPILE", "1") == "0":
+        return [], None  # pure Python on purpose: no warning
+    if sys.implementation.name != "cpython":
+        return [], f"mypyc needs CPython, not {sys.implementation.name}"
+    try:
+        from mypyc.build import mypycify
+    except ImportError as exc:
+        return [], f"mypyc is not installed: {exc}"
+    try:
+        # one group (one shared library) per module: groups compile in
+        # parallel (build_ext -j) and a source change rebuilds its group
+        extensions = mypycify(HOT_MODULES, opt_level=OPT_LEVEL, separate=True)
+    except (Exception, SystemExit) as exc:  # mypy's errors exit through SystemExit
+        return [], f"mypyc failed: {exc!r}"
+    return extensions, None
+
+
+def remove_compiled() -> None:
+    """Delete an earlier build's compiled modules from the source tree: they
+    would shadow the sources of an editable install built as pure Python.
+    (Each module is a .so, its code in the .so of its group, X__mypyc.)"""
+    for module in HOT_MODULES:
+        stem = module.removesuffix(".py")
+        group = stem.removesuffix("/__init__")
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            for path in (stem + suffix, group + "__mypyc" + suffix):
+                if os.path.exists(path):
+                    os.remove(path)
+
+
+def pure_setup() -> None:
+    remove_compiled()
+    setup()
+
+
+def main() -> None:
+    extensions, reason = compiled_extensions()
+    if not extensions:
+        if reason is not None:
+            print(WARNING.format(reason=reason), file=sys.stderr)
+        pure_setup()
+        return
+    try:
+        setup(ext_modules=extensions, cmdclass={"build_ext": OptionalBuildExt})
+    except BuildFailed as exc:
+        print(WARNING.format(reason=exc), file=sys.stderr)
+        pure_setup()
+
+
+if __name__ == "__main__":
+    main()

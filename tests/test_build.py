@@ -1,0 +1,179 @@
+# The compiled build (setup.py, issue 12) from outside: `netsvc --version`
+# says which build runs, an install without a C compiler warns and installs
+# pure Python, NETSVC_COMPILE=0 builds pure Python without a word, and the
+# guards against compiled modules that shadow their source (the test
+# session's check in tests/conftest.py, tools.mutation's refusal).
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from netsvc import __version__
+from tests.conftest import compiled_module_problems
+
+ROOT = Path(__file__).resolve().parent.parent
+SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]  # .cpython-311-x86_64-linux-gnu.so
+COMPILED_PARSER = ROOT / "protocols" / "resp" / f"_parser{SUFFIX}"
+SKIP = shutil.ignore_patterns("*.so", "__pycache__", "build", "*.egg-info")
+
+
+def source_tree(folder: Path, *parts: str) -> Path:
+    """A copy of the repository's `parts` (netsvc, protocols...) without any
+    compiled module: what a pure Python build runs."""
+    for part in parts:
+        if (ROOT / part).is_dir():
+            shutil.copytree(ROOT / part, folder / part, ignore=SKIP)
+        else:
+            shutil.copy(ROOT / part, folder / part)
+    return folder
+
+
+def netsvc_version(cwd: Path) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "netsvc", "--version"],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(cwd)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return out.stdout
+
+
+# -- netsvc --version ---------------------------------------------------------------
+
+
+def test_version_says_pure_python_without_compiled_modules(tmp_path: Path) -> None:
+    tree = source_tree(tmp_path, "netsvc", "protocols")
+    assert netsvc_version(tree) == f"netsvc {__version__} (pure Python)\n"
+
+
+@pytest.mark.skipif(not COMPILED_PARSER.exists(), reason="a pure Python build (no .so here)")
+def test_version_says_compiled_for_the_compiled_build() -> None:
+    assert netsvc_version(ROOT) == f"netsvc {__version__} (compiled)\n"
+
+
+# -- installing -------------------------------------------------------------------------
+
+
+def build_wheel(tree: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`pip wheel` of `tree` into tree/dist, with the venv's setuptools and
+    mypy (no build isolation: no download)."""
+    command = [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation"]
+    return subprocess.run(
+        [*command, "-w", str(tree / "dist"), str(tree)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def wheel_names(tree: Path) -> list[str]:
+    (wheel,) = (tree / "dist").glob("netsvc-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.namelist()
+
+
+PACKAGE = ("netsvc", "protocols", "pyproject.toml", "setup.py", "README.md")
+
+
+@pytest.mark.slow
+def test_install_without_a_c_compiler_warns_and_installs_pure_python(tmp_path: Path) -> None:
+    tree = source_tree(tmp_path, *PACKAGE)
+    built = build_wheel(tree, {"CC": "false", "NETSVC_COMPILE": "1"})  # `false`: a broken compiler
+    assert built.returncode == 0, built.stderr
+    assert "WARNING: netsvc's hot paths could not be compiled" in built.stdout + built.stderr
+    names = wheel_names(tree)
+    assert "protocols/resp/_parser.py" in names
+    assert not [name for name in names if name.endswith(".so")]
+
+
+@pytest.mark.slow
+def test_netsvc_compile_0_builds_pure_python_without_a_warning(tmp_path: Path) -> None:
+    tree = source_tree(tmp_path, *PACKAGE)
+    built = build_wheel(tree, {"NETSVC_COMPILE": "0"})
+    assert built.returncode == 0, built.stderr
+    assert "WARNING" not in built.stdout + built.stderr
+    names = wheel_names(tree)
+    assert "protocols/resp/_parser.py" in names
+    assert not [name for name in names if name.endswith(".so")]
+
+
+# -- compiled modules that would shadow their source -------------------------------------
+
+
+def compiled_beside(source: Path, age: float) -> Path:
+    """A stand-in compiled module beside `source`, `age` seconds older than it."""
+    compiled = source.with_name(source.stem + SUFFIX)
+    compiled.write_bytes(b"")
+    mtime = source.stat().st_mtime - age
+    os.utime(compiled, (mtime, mtime))
+    return compiled
+
+
+def test_a_compiled_module_older_than_its_source_is_a_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NETSVC_COMPILE", raising=False)
+    resp = tmp_path / "protocols" / "resp"
+    resp.mkdir(parents=True)
+    for name in ("_parser.py", "_reply.py"):
+        (resp / name).write_text("")
+    (tmp_path / "netsvc").mkdir()
+    compiled_beside(resp / "_reply.py", age=-10)  # newer than its source: fine
+    (resp / f"_reply__mypyc{SUFFIX}").write_bytes(b"")  # a group's library: no source
+    assert compiled_module_problems(tmp_path) == []
+    compiled_beside(resp / "_parser.py", age=10)
+    assert compiled_module_problems(tmp_path) == [
+        f"protocols/resp/_parser{SUFFIX} is older than protocols/resp/_parser.py"
+    ]
+    monkeypatch.setenv("NETSVC_COMPILE", "0")  # any compiled module is one then
+    assert len(compiled_module_problems(tmp_path)) == 2
+
+
+def test_the_test_session_refuses_a_stale_compiled_module(tmp_path: Path) -> None:
+    """The real tests/conftest.py, in a tree of its own whose one compiled
+    module is older than its source: pytest stops before running anything."""
+    tree = source_tree(tmp_path, "pyproject.toml")
+    tests = tree / "tests"
+    tests.mkdir()
+    for name in ("__init__.py", "conftest.py", "serveprocess.py"):
+        shutil.copy(ROOT / "tests" / name, tests / name)
+    (tests / "test_nothing.py").write_text("def test_nothing() -> None:\n    pass\n")
+    source = tree / "protocols" / "resp" / "_parser.py"
+    source.parent.mkdir(parents=True)
+    source.write_text("")
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests"]
+    env = {k: v for k, v in os.environ.items() if k != "NETSVC_COMPILE"}
+    run = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr  # the check passes a tree without .so
+    compiled_beside(source, age=10)
+    run = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == pytest.ExitCode.USAGE_ERROR
+    assert f"protocols/resp/_parser{SUFFIX} is older than protocols/resp/_parser.py" in run.stderr
+    assert "./dev test" in run.stderr
+    assert "test_nothing" not in run.stdout
+
+
+def test_mutation_testing_refuses_to_run_beside_compiled_modules(tmp_path: Path) -> None:
+    tree = source_tree(tmp_path, "tools")
+    (tree / "netsvc").mkdir()
+    source = tree / "protocols" / "resp" / "_parser.py"
+    source.parent.mkdir(parents=True)
+    source.write_text("")
+    compiled_beside(source, age=0)
+    command = [sys.executable, "-m", "tools.mutation", "run"]
+    run = subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert "refusing to run: 1 compiled module(s) in the tree" in run.stderr
+    assert f"protocols/resp/_parser{SUFFIX}" in run.stderr
+    assert not (tree / "mutants").exists()  # mutmut never started
