@@ -104,6 +104,14 @@ async def plain_client(running: RunningServer) -> tuple[trio.SocketStream, LineC
     return tcp, LineClient(tcp)
 
 
+async def told_go(running: RunningServer) -> tuple[trio.SocketStream, LineClient]:
+    """A plain client the server has just told to start its TLS handshake."""
+    tcp, plain = await plain_client(running)
+    assert await plain.line() == b"HELLO can"
+    assert await plain.ask("STARTTLS") == b"GO"
+    return tcp, plain
+
+
 async def test_starttls_switches_the_connection_to_tls() -> None:
     pki = Pki()
     async with serve(PROTOCOL, ssl_context=pki.server, starttls=True, limits=LIMITS) as running:
@@ -149,9 +157,7 @@ async def test_a_failed_send_over_tls_cannot_say_how_much_went_out(
         tcp, plain = await plain_client(running)
         assert await plain.line() == b"HELLO can"
         await tcp.send_all(b"FLOOD\n")  # plain: the count is known
-        tcp2, plain2 = await plain_client(running)
-        assert await plain2.line() == b"HELLO can"
-        assert await plain2.ask("STARTTLS") == b"GO"
+        tcp2, _ = await told_go(running)
         secure = trio.SSLStream(tcp2, pki.client, server_hostname="127.0.0.1")
         await secure.send_all(b"FLOOD\n")  # and never read
         with trio.fail_after(5):
@@ -172,9 +178,7 @@ async def test_a_client_that_never_handshakes_is_closed_after_the_handshake_time
     caplog.set_level(logging.INFO, "netsvc")
     pki = Pki()
     async with serve(PROTOCOL, ssl_context=pki.server, starttls=True, limits=LIMITS) as running:
-        _, plain = await plain_client(running)
-        assert await plain.line() == b"HELLO can"
-        assert await plain.ask("STARTTLS") == b"GO"
+        _, plain = await told_go(running)
         started = trio.current_time()
         assert await plain.closed(timeout=5)
         assert 0.4 < trio.current_time() - started < 3
@@ -191,9 +195,7 @@ async def test_a_client_that_answers_go_with_plain_text_is_closed(
     caplog.set_level(logging.INFO, "netsvc")
     pki = Pki()
     async with serve(PROTOCOL, ssl_context=pki.server, starttls=True, limits=LIMITS) as running:
-        tcp, plain = await plain_client(running)
-        assert await plain.line() == b"HELLO can"
-        assert await plain.ask("STARTTLS") == b"GO"
+        tcp, plain = await told_go(running)
         await tcp.send_all(b"WHO\nWHO\nWHO\n" * 100)
         assert await plain.closed(timeout=5)
     [first, then] = lost(caplog)
