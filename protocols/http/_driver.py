@@ -15,7 +15,7 @@ import http
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import h11
 import trio
@@ -198,37 +198,14 @@ class HttpConnection:
         self._over = None
         self._held.clear()
         headers = list(event.headers)  # h11's Headers is a Sequence: iterate it once
-        size, length, has_length, upgrade, host, forwarded, control = _scan_head(
-            event.target, headers
-        )
-        if size > self.max_header_size:  # h11 only limits a head that arrives in pieces
+        head = _scan_head(event.target, headers)
+        refused = refusal(event, head, max_header_size=self.max_header_size, max_body=self.max_body)
+        if refused is not None:
             conn.parsed(1, partial=False)  # a request, though refused
-            await self.send_error(
-                431, f"the request head is larger than {self.max_header_size} bytes"
-            )
+            await self.send_error(*refused)
             return False
+        _, length, _, upgrade, _, forwarded, _ = head
         self.body_left = True  # until h11's EndOfMessage is read (at once if there is no body)
-        if event.method == b"CONNECT":  # a 2xx would make h11 switch to a tunnel
-            conn.parsed(1, partial=False)
-            await self.send_error(501, "CONNECT (a tunnel) is not supported by this server")
-            return False
-        problem = check_head(
-            event.method,
-            event.target,
-            event.http_version,
-            host,
-            chunked=length is None,
-            has_length=has_length,
-            control=control,
-        )
-        if problem is not None:
-            conn.parsed(1, partial=False)
-            await self.send_error(400, problem)
-            return False
-        if length is not None and length > self.max_body:
-            conn.parsed(1, partial=False)
-            await self.send_error(413, f"the body is larger than {self.max_body} bytes")
-            return False
         has_body = self._has_body = length is None or length > 0
         request = self.make_request(event, headers, forwarded)
         if upgrade and wants_websocket(event.http_version, headers):
@@ -692,9 +669,39 @@ _FORWARDED = frozenset(
 )
 
 
-def _scan_head(
-    target: bytes, headers: list[tuple[bytes, bytes]]
-) -> tuple[int, int | None, bool, bool, bytes | None, bool, bool]:
+# size, body length (None: chunked), has Content-Length, has Upgrade, Host,
+# has proxy headers, has a control character in a value
+ScannedHead: TypeAlias = tuple[int, int | None, bool, bool, bytes | None, bool, bool]
+
+
+def refusal(
+    event: h11.Request, head: ScannedHead, *, max_header_size: int, max_body: int
+) -> tuple[int, str] | None:
+    """The status and reason a request head h11 accepted is refused with
+    (431, 501, 400, 413), or None; `head` is what _scan_head found in it.
+    The differential tests run it too, as the driver does."""
+    size, length, has_length, _, host, _, control = head
+    if size > max_header_size:  # h11 only limits a head that arrives in pieces
+        return 431, f"the request head is larger than {max_header_size} bytes"
+    if event.method == b"CONNECT":  # a 2xx would make h11 switch to a tunnel
+        return 501, "CONNECT (a tunnel) is not supported by this server"
+    problem = check_head(
+        event.method,
+        event.target,
+        event.http_version,
+        host,
+        chunked=length is None,
+        has_length=has_length,
+        control=control,
+    )
+    if problem is not None:
+        return 400, problem
+    if length is not None and length > max_body:
+        return 413, f"the body is larger than {max_body} bytes"
+    return None
+
+
+def _scan_head(target: bytes, headers: list[tuple[bytes, bytes]]) -> ScannedHead:
     """What the driver needs of a request head, in one pass over it (h11 has
     validated its Content-Length and Transfer-Encoding headers): its size as
     the 431 limit counts it, the declared body length (None for a chunked

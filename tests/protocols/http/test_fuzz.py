@@ -16,10 +16,10 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.http._driver import _scan_head
+from protocols.http._driver import _scan_head, refusal
 from protocols.http._parse import new_parser
 from protocols.http._settings import HttpSettings
-from protocols.http._strict import ChunkedBody, FramingError, check_head
+from protocols.http._strict import ChunkedBody, FramingError
 from tests.fuzzing import fuzz_server, fuzz_settings, http_phases, log_problems, serve_args
 from tests.rawclient import open_raw
 from tests.serveprocess import ServeProcess, host_port
@@ -35,7 +35,7 @@ def drive(chunks: list[bytes], parser: str) -> list[tuple[Any, ...]]:
     """What HttpConnection sees of the client's bytes (fed in chunks, then the
     client's EOF) with `parser`: its events (h11's; bodies joined), a 404 sent after each request
     (as the default app answers most; a 2xx to CONNECT would switch protocols:
-    see test_connect_answered_with_2xx), the driver's 431, 400 and 413 checks,
+    see test_connect_answered_with_2xx), the driver's 431, 501, 400 and 413 checks (its refusal()),
     a chunked body's framing checked ahead of h11, and the status of the error
     that ends it. Anything but h11.RemoteProtocolError and FramingError escapes."""
     h = new_parser(parser, DEFAULTS.max_header_size)
@@ -53,25 +53,18 @@ def drive(chunks: list[bytes], parser: str) -> list[tuple[Any, ...]]:
                 h.receive_data(data)
             elif type(event) is h11.Request:
                 headers = list(event.headers)
-                size, length, has_length, _, host, _, control = _scan_head(event.target, headers)
+                head = _scan_head(event.target, headers)
                 seen.append(("request", event.method, event.target, event.http_version, headers))
-                if size > DEFAULTS.max_header_size:
-                    return [*seen, ("error", 431)]
-                chunked = None
-                problem = check_head(
-                    event.method,
-                    event.target,
-                    event.http_version,
-                    host,
-                    chunked=length is None,
-                    has_length=has_length,
-                    control=control,
+                refused = refusal(
+                    event,
+                    head,
+                    max_header_size=DEFAULTS.max_header_size,
+                    max_body=DEFAULTS.max_body_size,
                 )
-                if problem is not None:
-                    return [*seen, ("error", 400)]
-                if length is not None and length > DEFAULTS.max_body_size:
-                    return [*seen, ("error", 413)]
-                if length is None:
+                if refused is not None:
+                    return [*seen, ("error", refused[0])]
+                chunked = None
+                if head[1] is None:  # chunked
                     chunked = ChunkedBody(DEFAULTS.max_header_size)
                     chunked.feed(h.trailing_data[0])
             elif type(event) is h11.Data:

@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from protocols.http import _parse
-from protocols.http._driver import _scan_head
+from protocols.http._driver import _scan_head, refusal
 from protocols.http._httptools import HttptoolsConnection
 from protocols.http._settings import HttpSettings
-from protocols.http._strict import ChunkedBody, FramingError, check_head
+from protocols.http._strict import ChunkedBody, FramingError
 from tests.protocols.http.test_framing import BAD, GOOD
 from tests.serveprocess import ServeProcess, run_netsvc
 
@@ -300,26 +300,16 @@ def test_httptools_writes_responses_as_h11_does(case: str, data: bytes, response
 
 def driver_refuses(data: bytes) -> bool:
     """Whether the driver's own checks refuse `data` with h11 as the
-    parser: the head (check_head), and a chunked body's framing, checked
+    parser: the head (its refusal()), and a chunked body's framing, checked
     byte for byte before h11 sees it (ChunkedBody)."""
     conn = h11.Connection(h11.SERVER)
     conn.receive_data(data)
     event = conn.next_event()
     assert type(event) is h11.Request
-    headers = list(event.headers)
-    _, length, has_length, _, host, _, control = _scan_head(event.target, headers)
-    problem = check_head(
-        event.method,
-        event.target,
-        event.http_version,
-        host,
-        chunked=length is None,
-        has_length=has_length,
-        control=control,
-    )
-    if problem is not None:
+    head = _scan_head(event.target, list(event.headers))
+    if refusal(event, head, max_header_size=4096, max_body=1 << 20) is not None:
         return True
-    if length is None:
+    if head[1] is None:  # chunked
         try:
             ChunkedBody(4096).feed(conn.trailing_data[0])
         except FramingError:
