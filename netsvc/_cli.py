@@ -2,18 +2,18 @@
 # plugin settings into a Server and runs it until SIGTERM/SIGINT (with the
 # open file limit raised first, see _fdlimit);
 # `netsvc protocols` lists the installed plugins, broken ones included;
-# `netsvc --version` says whether the hot paths run compiled (setup.py).
+# `netsvc --version` says which plugins' hot paths run compiled (setup.py),
+# and `netsvc serve` warns when a compiled module is older than its source.
 from __future__ import annotations
 
 import dataclasses
-import importlib.machinery
-import importlib.util
 import logging
 import os
 import signal
 import ssl
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -21,12 +21,20 @@ import trio
 
 from . import __version__
 from ._address import AddressError, ListenAddress, parse_listen_url, systemd_activated
+from ._build import compiled_modules, stale_compiled_modules
 from ._connection import ConnectionLimits
 from ._fdlimit import adjust_open_file_limit
 from ._logging import LOG_FORMATS, LOG_LEVELS, configure_logging
 from ._plugin import AppError, Protocol
 from ._proxy import DEFAULT_TRUSTED_PROXIES, TrustedProxies
-from ._registry import InstalledPlugins, LoadError, import_object, load_protocol, scan_protocols
+from ._registry import (
+    InstalledPlugins,
+    LoadError,
+    import_object,
+    load_protocol,
+    plugin_folders,
+    scan_protocols,
+)
 from ._server import Listen, Server
 from ._settings import SettingError, SettingInfo, build_settings, describe_settings
 from ._tls import TlsConfig, TlsError
@@ -39,7 +47,8 @@ log = logging.getLogger("netsvc")
 SETTING_PREFIX = "setting__"
 LIMIT_OPTIONS = ("max_connections", "idle_timeout", "request_timeout", "send_timeout")
 EXIT_INTERRUPTED = 130
-COMPILED_PROBE = "protocols.resp._parser"  # one of the modules setup.py compiles (HOT_MODULES)
+CORE_FOLDER = Path(__file__).resolve().parent
+REBUILD_ADVICE = "rebuild with `pip install --no-deps -e .` (./dev does) or delete the .so files"
 PARENT_CHECK_INTERVAL = 1.0  # seconds between a worker's checks that its supervisor lives
 
 
@@ -221,15 +230,42 @@ def _apps(values: Sequence[str], protocols: dict[str, Protocol[Any, Any]]) -> di
 
 
 def build_kind() -> str:
-    """'compiled' when the hot paths are mypyc's extension modules here, else
-    'pure Python' (no C compiler at install time, or NETSVC_COMPILE=0)."""
+    """'compiled: resp, xmpp' (the plugins with modules compiled by mypyc),
+    or 'pure Python' (no C compiler at install time, or NETSVC_COMPILE=0);
+    then, in a source checkout, the sources edited since they were compiled,
+    whose edits do not run."""
+    folders = {"core": CORE_FOLDER, **plugin_folders()}
+    compiled = [name for name, folder in folders.items() if compiled_modules(folder)]
+    kind = f"compiled: {', '.join(compiled)}" if compiled else "pure Python"
+    stale = sorted({s for folder in folders.values() for s in stale_compiled_modules(folder)})
+    if stale:
+        kind += f"; stale: {_shown(stale[0])}"
+        kind += f" and {len(stale) - 1} more" if len(stale) > 1 else ""
+        kind += f" changed after being compiled, the old code runs; {REBUILD_ADVICE}"
+    return kind
+
+
+def _shown(path: Path) -> str:
     try:
-        spec = importlib.util.find_spec(COMPILED_PROBE)
-    except ImportError:
-        return "pure Python"
-    origin = "" if spec is None or spec.origin is None else spec.origin
-    compiled = origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
-    return "compiled" if compiled else "pure Python"
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _warn_of_stale_compiled_modules(protocol: Protocol[Any, Any]) -> None:
+    """A warning per source of the core or of `protocol` edited since it was
+    compiled: the server runs the compiled module, the code before the edit."""
+    module = sys.modules.get(type(protocol).__module__)
+    location = getattr(module, "__file__", None)
+    folders = [CORE_FOLDER] + ([Path(location).parent] if location else [])
+    for folder in folders:
+        for source in stale_compiled_modules(folder):
+            log.warning(
+                "%s changed after it was compiled: this server runs the compiled module, "
+                "the code from before the change; %s",
+                _shown(source),
+                REBUILD_ADVICE,
+            )
 
 
 def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -428,6 +464,8 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
                     "connections share in one process, so it runs with --workers 1"
                 )
     log.info("netsvc %s starting (pid %d)", __version__, os.getpid())
+    for protocol in {listen.protocol.name: listen.protocol for listen in listens}.values():
+        _warn_of_stale_compiled_modules(protocol)
     adjust_open_file_limit(listens, workers)  # before forking: the workers inherit it
     try:
         if workers > 1:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.metadata
+import importlib.util
 import logging
 import os
 import sys
 import traceback
+from pathlib import Path
 from typing import Any
 
 from ._plugin import Protocol
@@ -23,6 +25,7 @@ __all__ = [
     "import_object",
     "installed_protocols",
     "load_protocol",
+    "plugin_folders",
     "protocol_for_scheme",
     "scan_protocols",
 ]
@@ -184,6 +187,24 @@ def scan_protocols() -> InstalledPlugins:
         else:
             protocols.append(loaded)
     return InstalledPlugins(tuple(protocols), tuple(broken))
+
+
+def plugin_folders() -> dict[str, Path]:
+    """Each installed plugin's name and the folder of the module its entry
+    point names, found without loading the plugin (only its top-level package
+    is imported): where `netsvc --version` looks for compiled modules."""
+    folders = {}
+    for entry in _entry_points():
+        top, *rest = entry.module.split(".")
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            continue
+        if spec is None or not spec.submodule_search_locations:
+            continue  # a plugin that is a single module: nothing compiled beside it
+        folder = Path(spec.submodule_search_locations[0]).joinpath(*rest)
+        folders[entry.name] = folder if folder.is_dir() else folder.parent
+    return folders
 
 
 def installed_protocols() -> list[Protocol[Any, Any]]:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.machinery
 import os
 import socket
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 import trustme
 
+from netsvc._build import compiled_modules
 from netsvc.testing import ServerLogGuard
 from tests.serveprocess import Certificates, guard_netsvc_runs
 
@@ -29,17 +29,11 @@ REBUILD_HINT = (
 def compiled_module_problems(root: Path) -> list[str]:
     """Compiled modules under `root` that would hide their source from the
     tests: older than their .py, or present while NETSVC_COMPILE=0 asks for
-    pure Python. (mypyc's shared libraries, X__mypyc.*.so, have no .py.)"""
+    pure Python."""
     problems = []
     pure = os.environ.get("NETSVC_COMPILE") == "0"
     for folder in ("netsvc", "protocols"):
-        for compiled in sorted((root / folder).rglob("*.so")):
-            suffix = next(
-                s for s in importlib.machinery.EXTENSION_SUFFIXES if compiled.name.endswith(s)
-            )
-            source = compiled.with_name(compiled.name.removesuffix(suffix) + ".py")
-            if not source.exists():
-                continue
+        for compiled, source in compiled_modules(root / folder):
             shown = compiled.relative_to(root)
             if pure:
                 problems.append(f"{shown} is compiled, but NETSVC_COMPILE=0 asks for pure Python")

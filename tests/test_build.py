@@ -1,8 +1,9 @@
 # The compiled build (setup.py, issue 12) from outside: `netsvc --version`
 # says which build runs, an install without a C compiler warns and installs
 # pure Python, NETSVC_COMPILE=0 builds pure Python without a word, and the
-# guards against compiled modules that shadow their source (the test
-# session's check in tests/conftest.py, tools.mutation's refusal).
+# guards against compiled modules that shadow their source (`netsvc
+# --version` and `netsvc serve` in a checkout, the test session's check in
+# tests/conftest.py, tools.mutation's refusal).
 from __future__ import annotations
 
 import importlib.machinery
@@ -17,6 +18,7 @@ import pytest
 
 from netsvc import __version__
 from tests.conftest import compiled_module_problems
+from tests.serveprocess import ServeProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]  # .cpython-311-x86_64-linux-gnu.so
@@ -58,7 +60,47 @@ def test_version_says_pure_python_without_compiled_modules(tmp_path: Path) -> No
 
 @pytest.mark.skipif(not COMPILED_PARSER.exists(), reason="a pure Python build (no .so here)")
 def test_version_says_compiled_for_the_compiled_build() -> None:
-    assert netsvc_version(ROOT) == f"netsvc {__version__} (compiled)\n"
+    # setup.py's HOT_MODULES: the RESP request path and XMPP's framing
+    assert netsvc_version(ROOT) == f"netsvc {__version__} (compiled: resp, xmpp)\n"
+
+
+def stale_tree(folder: Path, *, checkout: bool) -> Path:
+    """A pure Python tree with one stand-in compiled module older than its
+    source, a module nothing imports; `checkout`: with setup.py, as a source
+    tree (an installed package has none beside it)."""
+    tree = source_tree(folder, "netsvc", "protocols", *(["setup.py"] if checkout else []))
+    source = tree / "protocols" / "resp" / "_unused.py"
+    source.write_text("")
+    compiled_beside(source, age=10)
+    return tree
+
+
+def test_version_names_a_stale_compiled_module_in_a_checkout(tmp_path: Path) -> None:
+    assert netsvc_version(stale_tree(tmp_path, checkout=True)) == (
+        f"netsvc {__version__} (compiled: resp; stale: protocols/resp/_unused.py changed after "
+        "being compiled, the old code runs; rebuild with `pip install --no-deps -e .` "
+        "(./dev does) or delete the .so files)\n"
+    )
+
+
+def test_an_installed_package_is_never_stale(tmp_path: Path) -> None:
+    # pip writes an installed package's files in any order: their times say nothing
+    version = netsvc_version(stale_tree(tmp_path, checkout=False))
+    assert version == f"netsvc {__version__} (compiled: resp)\n"
+
+
+def test_serve_warns_of_a_stale_compiled_module(tmp_path: Path) -> None:
+    tree = stale_tree(tmp_path, checkout=True)
+    command = [sys.executable, "-m", "netsvc", "serve"]
+    env = {"PYTHONPATH": str(tree)}
+    args = ["--protocol", "resp", "--port", "0"]
+    with ServeProcess(args, command=command, cwd=tree, env=env) as server:
+        (warning,) = server.wait_for_log("changed after it was compiled")
+    assert warning.string.endswith(
+        "WARNING netsvc: protocols/resp/_unused.py changed after it was compiled: this server "
+        "runs the compiled module, the code from before the change; rebuild with "
+        "`pip install --no-deps -e .` (./dev does) or delete the .so files"
+    )
 
 
 # -- installing -------------------------------------------------------------------------
@@ -105,6 +147,7 @@ def test_netsvc_compile_0_builds_pure_python_without_a_warning(tmp_path: Path) -
     assert "WARNING" not in built.stdout + built.stderr
     names = wheel_names(tree)
     assert "protocols/resp/_parser.py" in names
+    assert "protocols/resp/redis_docs.json" in names  # package data: COMMAND DOCS
     assert not [name for name in names if name.endswith(".so")]
 
 

@@ -320,6 +320,8 @@ class CommandSpec:
     categories: frozenset[str] = frozenset()
     subcommands: Mapping[bytes, Subcommand] = dataclasses.field(default_factory=dict)
     key_flags: KeyFlags | None = None
+    # COMMAND DOCS replies Redis's own docs for this name (the built-ins)
+    redis_docs: bool = False
 
     name_bytes: bytes = dataclasses.field(init=False, repr=False, compare=False, default=b"")
 

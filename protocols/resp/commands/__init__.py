@@ -189,8 +189,8 @@ SUBCOMMANDS: dict[str, tuple[Subcommand, ...]] = {
 }
 
 
-def _with_acl_facts(spec: CommandSpec) -> CommandSpec:
-    changes: dict[str, Any] = {}
+def _with_redis_facts(spec: CommandSpec) -> CommandSpec:
+    changes: dict[str, Any] = {"redis_docs": True}
     if spec.name in KEY_FLAGS:
         changes["key_flags"] = KEY_FLAGS[spec.name]
     if spec.name in EXTRA_CATEGORIES:
@@ -200,9 +200,9 @@ def _with_acl_facts(spec: CommandSpec) -> CommandSpec:
             sub.name.encode(): sub.of(spec.name, spec.group) for sub in SUBCOMMANDS[spec.name]
         }
         changes["categories"] = frozenset({"slow"})
-    return dataclasses.replace(spec, **changes) if changes else spec
+    return dataclasses.replace(spec, **changes)
 
 
 BUILTINS: list[CommandSpec] = [
-    _with_acl_facts(spec) for module in GROUPS for spec in module.commands.commands.values()
+    _with_redis_facts(spec) for module in GROUPS for spec in module.commands.commands.values()
 ]

@@ -8,12 +8,13 @@ import logging
 import time
 from typing import Any
 
-from .._app import OrderedSet, Subcommand, describe, key_flag_names
+from .._app import CommandSpec, OrderedSet, Subcommand, describe, key_flag_names
 from .._app import RespApp as _RespApp
 from .._args import parse_int, parse_milliseconds
 from .._client import REPLIES_SKIP, Client
 from .._info import render_info
 from .._keyspace import Database
+from .._redisdocs import redis_docs
 from .._reply import NULL_ARRAY, OK, ErrorReply, Reply, Status
 from .connection import SERVER_VERSION
 
@@ -265,9 +266,7 @@ def command(client: Client, argv: list[bytes]) -> Reply:
         return [describe(table[n.lower()]) if n.lower() in table else None for n in names]
     if sub == b"docs":
         names = [n.lower() for n in argv[2:]] or list(table)
-        return {
-            name: _docs(table[name].group, table[name].summary) for name in names if name in table
-        }
+        return {name: _docs(table[name]) for name in names if name in table}
     if sub in (b"getkeys", b"getkeysandflags") and len(argv) >= 4:
         found = _call_keys(client, argv[2:])
         if sub == b"getkeys":
@@ -314,11 +313,13 @@ def _call_keys(client: Client, call: list[bytes]) -> list[tuple[bytes, int]]:
     return [(key, flags[min(index, last)]) for index, key in enumerate(keys)]
 
 
-def _docs(group: str, summary: str) -> dict[bytes, Any]:
-    return {
-        b"summary": summary.encode(),
-        b"since": b"1.0.0",
-        b"group": group.encode(),
-        b"complexity": b"",
-        b"arguments": [],
-    }
+def _docs(spec: CommandSpec) -> dict[bytes, Any]:
+    """COMMAND DOCS of one command: a built-in's are Redis's own; another's
+    (an app's) say what Redis says of a module command that documents only
+    a summary: the summary, if any, and the group."""
+    docs = redis_docs(spec.name_bytes) if spec.redis_docs else None
+    if docs is not None:
+        return docs
+    if spec.summary:
+        return {b"summary": spec.summary.encode(), b"group": spec.group.encode()}
+    return {b"group": spec.group.encode()}
