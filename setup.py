@@ -8,7 +8,9 @@
 # test` does and the test session checks (tests/conftest.py).
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
+import io
 import os
 import sys
 from typing import Any
@@ -68,10 +70,15 @@ WARNING = """
 **********************************************************************
 WARNING: netsvc's hot paths could not be compiled ({reason}).
 netsvc is installed as pure Python: it works the same, only slower.
-To compile them, install a C compiler and Python's headers (Debian:
-apt-get install gcc libc6-dev python3-dev) and reinstall.
+{advice}
 **********************************************************************
 """
+COMPILER_ADVICE = """To compile them, install a C compiler and Python's headers (Debian:
+apt-get install gcc libc6-dev python3-dev) and reinstall."""
+MYPYC_ADVICE = """To compile them, install mypy (it brings mypyc: pip install mypy) and
+reinstall; pip's isolated build installs it by itself."""
+SOURCE_ADVICE = """mypyc refused the source: that is a bug in netsvc, please report it
+with the error above."""
 
 
 class BuildFailed(Exception):
@@ -111,23 +118,27 @@ class OptionalBuildExt(build_ext):
             raise BuildFailed(f"{type(exc).__name__}: {exc}") from exc
 
 
-def compiled_extensions() -> tuple[list[Any], str | None]:
-    """mypyc's extensions for HOT_MODULES, or none and why not."""
+def compiled_extensions() -> tuple[list[Any], str | None, str]:
+    """mypyc's extensions for HOT_MODULES, or none, why not and what to do."""
     if os.environ.get("NETSVC_COMPILE", "1") == "0":
-        return [], None  # pure Python on purpose: no warning
+        return [], None, ""  # pure Python on purpose: no warning
     if sys.implementation.name != "cpython":
-        return [], f"mypyc needs CPython, not {sys.implementation.name}"
+        return [], f"mypyc needs CPython, not {sys.implementation.name}", ""
     try:
         from mypyc.build import mypycify
     except ImportError as exc:
-        return [], f"mypyc is not installed: {exc}"
+        return [], f"mypyc is not installed: {exc}", MYPYC_ADVICE
+    output = io.StringIO()
     try:
         # one group (one shared library) per module: groups compile in
         # parallel (build_ext -j) and a source change rebuilds its group
-        extensions = mypycify(HOT_MODULES, opt_level=OPT_LEVEL, separate=True)
+        with contextlib.redirect_stdout(output):
+            extensions = mypycify(HOT_MODULES, opt_level=OPT_LEVEL, separate=True)
     except (Exception, SystemExit) as exc:  # mypy's errors exit through SystemExit
-        return [], f"mypyc failed: {exc!r}"
-    return extensions, None
+        # mypy prints its errors: the first one is the reason, not SystemExit(1)
+        errors = [line for line in output.getvalue().splitlines() if ": error:" in line]
+        return [], f"mypyc failed: {errors[0] if errors else repr(exc)}", SOURCE_ADVICE
+    return extensions, None, ""
 
 
 def remove_compiled() -> None:
@@ -143,22 +154,32 @@ def remove_compiled() -> None:
                     os.remove(path)
 
 
+def installs_into_the_tree() -> bool:
+    """True for a build that installs the source tree itself (pip install -e,
+    ./dev, build_ext --inplace): only then would an earlier build's compiled
+    modules in the tree shadow the pure Python it installs. A wheel built from
+    a checkout leaves the checkout's compiled modules alone."""
+    args = sys.argv[1:]
+    return "editable_wheel" in args or "develop" in args or "--inplace" in args
+
+
 def pure_setup() -> None:
-    remove_compiled()
+    if installs_into_the_tree():
+        remove_compiled()
     setup()
 
 
 def main() -> None:
-    extensions, reason = compiled_extensions()
+    extensions, reason, advice = compiled_extensions()
     if not extensions:
         if reason is not None:
-            print(WARNING.format(reason=reason), file=sys.stderr)
+            print(WARNING.format(reason=reason, advice=advice), file=sys.stderr)
         pure_setup()
         return
     try:
         setup(ext_modules=extensions, cmdclass={"build_ext": OptionalBuildExt})
     except BuildFailed as exc:
-        print(WARNING.format(reason=exc), file=sys.stderr)
+        print(WARNING.format(reason=exc, advice=COMPILER_ADVICE), file=sys.stderr)
         pure_setup()
 
 

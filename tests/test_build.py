@@ -140,11 +140,31 @@ def test_install_without_a_c_compiler_warns_and_installs_pure_python(tmp_path: P
 
 
 @pytest.mark.slow
+def test_install_warns_with_mypycs_first_error_when_it_refuses_the_source(
+    tmp_path: Path,
+) -> None:
+    tree = source_tree(tmp_path, *PACKAGE)
+    glob = tree / "protocols" / "resp" / "_glob.py"
+    glob.write_text(glob.read_text() + "\nWRONG: int = 'a string'\n")
+    built = build_wheel(tree, {"NETSVC_COMPILE": "1"})
+    assert built.returncode == 0, built.stderr
+    output = built.stdout + built.stderr
+    assert "could not be compiled (mypyc failed: protocols/resp/_glob.py:" in output
+    assert "Incompatible types in assignment" in output
+    assert "that is a bug in netsvc" in output
+    assert "install a C compiler" not in output  # not the advice for this cause
+    assert not [name for name in wheel_names(tree) if name.endswith(".so")]
+
+
+@pytest.mark.slow
 def test_netsvc_compile_0_builds_pure_python_without_a_warning(tmp_path: Path) -> None:
     tree = source_tree(tmp_path, *PACKAGE)
+    # a checkout's compiled module: building a wheel leaves it where it is
+    in_the_tree = compiled_beside(tree / "protocols" / "resp" / "_parser.py", age=-10)
     built = build_wheel(tree, {"NETSVC_COMPILE": "0"})
     assert built.returncode == 0, built.stderr
     assert "WARNING" not in built.stdout + built.stderr
+    assert in_the_tree.exists()
     names = wheel_names(tree)
     assert "protocols/resp/_parser.py" in names
     assert "protocols/resp/redis_docs.json" in names  # package data: COMMAND DOCS

@@ -33,6 +33,7 @@ __all__ = [
     "SetReply",
     "Status",
     "encode",
+    "map_pairs",
 ]
 
 
@@ -69,9 +70,9 @@ def _format_double(value: float) -> bytes:
     return repr(value).encode()
 
 
-def _pairs(value: dict[Any, Any]) -> Collection[tuple[Any, Any]]:
+def map_pairs(value: dict[Any, Any]) -> Collection[tuple[Any, Any]]:
     """A map reply's pairs, a PairsMap's as listed, repeated keys too (tested
-    by type here: compiled, len() of a dict is its own size, 0 for a PairsMap)."""
+    by type: PairsMap overrides nothing of dict, see _replytypes)."""
     if type(value) is PairsMap:
         return value.pairs
     return value.items()
@@ -136,7 +137,7 @@ def _encode2(value: Reply, out: Callable[[bytes], None]) -> None:
     elif isinstance(value, NullArray):
         out(b"*-1\r\n")
     elif isinstance(value, dict):
-        pairs = _pairs(value)
+        pairs = map_pairs(value)
         out(b"*%d\r\n" % (2 * len(pairs)))
         for key, item in pairs:
             _encode2(key, out)
@@ -165,7 +166,7 @@ def _encode3(value: Reply, out: Callable[[bytes], None]) -> None:
     elif isinstance(value, float):
         out(b",%b\r\n" % _format_double(value))
     elif isinstance(value, dict):
-        pairs = _pairs(value)
+        pairs = map_pairs(value)
         out(b"%%%d\r\n" % len(pairs))
         for key, item in pairs:
             _encode3(key, out)

@@ -82,19 +82,13 @@ class Score(float):
     def __repr__(self) -> str:
         return format_score(self).decode()
 
-    def is_integer(self) -> bool:
-        return False  # the encoder writes integral floats itself; Redis says 3, -0, 1e+17
-
 
 class PairsMap(dict[Any, Any]):
-    """A RESP3 map whose keys may repeat (XREAD of one stream twice)."""
+    """A RESP3 map whose keys may repeat (XREAD of one stream twice): the
+    encoder writes its `pairs`. The dict itself stays empty, and no method is
+    overridden: compiled code would not call the overrides (len() of it is 0
+    there), so pure Python must not depend on them either."""
 
     def __init__(self, pairs: list[tuple[Any, Any]]) -> None:
         super().__init__()
         self.pairs = pairs
-
-    def items(self) -> Any:
-        return self.pairs
-
-    def __len__(self) -> int:
-        return len(self.pairs)

@@ -53,7 +53,7 @@ from ._functions import (
     valid_name,
 )
 from ._lua_libs import ScriptRaise
-from ._reply import ErrorReply, NullArray, Reply, Status, _format_double
+from ._reply import ErrorReply, NullArray, Reply, Status, _format_double, map_pairs
 from ._replytypes import Score, format_score
 
 if TYPE_CHECKING:
@@ -1070,11 +1070,11 @@ class LuaEngine:
         if isinstance(reply, dict):
             if resp == 3:
                 inner = self.lua.table()
-                for key, value in reply.items():
+                for key, value in map_pairs(reply):
                     inner[self.to_lua(key, resp)] = self.to_lua(value, resp)
                 return self.table_from({b"map": inner})
             flat = []
-            for key, value in reply.items():
+            for key, value in map_pairs(reply):
                 flat.append(self.to_lua(key, resp))
                 flat.append(self.to_lua(value, resp))
             return self.table_from(flat)
@@ -1574,7 +1574,7 @@ def _reply_size(reply: Reply) -> int:
     if isinstance(reply, (bytes, bytearray, str)):
         return len(reply) + 32
     if isinstance(reply, dict):
-        return sum(_reply_size(k) + _reply_size(v) for k, v in reply.items()) + 64
+        return sum(_reply_size(k) + _reply_size(v) for k, v in map_pairs(reply)) + 64
     if isinstance(reply, (list, tuple, set, frozenset)):
         return sum(_reply_size(item) for item in reply) + 64
     return 32

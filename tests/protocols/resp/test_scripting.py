@@ -20,6 +20,22 @@ from tests.serveprocess import ServeProcess, host_port
 # EVAL <script> <numkeys> <args...>, each reply compared byte for byte
 CASES: list[tuple[Any, ...]] = [
     ("return 1", 0),
+    # XREAD of one stream twice: a map whose key repeats (RESP3), into Lua
+    (
+        "redis.call('xadd','s','1-1','f','v'); "
+        "return redis.call('xread','streams','s','s','0','0')",
+        0,
+    ),
+    (
+        "redis.setresp(3); redis.call('xadd','s3','1-1','f','v'); "
+        "return redis.call('xread','streams','s3','s3','0','0')",
+        0,
+    ),
+    (
+        "redis.setresp(3); local r = redis.call('xread','streams','s3','s3','0','0'); "
+        "local n = 0; for k, v in pairs(r['map']) do n = n + #v end; return n",
+        0,
+    ),
     ("return 1.9", 0),
     ("return -1.9", 0),
     ("return 1e20", 0),
