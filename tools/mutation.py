@@ -6,7 +6,7 @@
 
 Usage, from the repository root:
 
-    .venv/bin/python -m tools.mutation run [--max-children N] [MODULE ...]
+    .venv/bin/python -m tools.mutation run [--max-children N] [--sample N] [MODULE ...]
     .venv/bin/python -m tools.mutation report [--all]
 
 `run` mutates netsvc/ (mutmut copies it and the tests into mutants/), filters
@@ -16,6 +16,15 @@ selection that call it, then runs those tests against each mutant. MODULE
 Mutants with a result from an earlier run are not run again, so a run stopped
 with Ctrl-C resumes where it stopped (`--rerun MODULE ...` runs them again;
 delete mutants/ to start afresh).
+
+`--sample N` runs, of each module, N mutants drawn at random (seeded) from
+those without a result, instead of all of them: a run of the whole core takes
+hours on two cores, because a mutant that survives runs every test that
+reaches its function (the CLI's reach ~100 `netsvc serve` subprocesses). The
+draw is kept in mutants/.mutation-sample.json, so a stopped sampled run
+resumes; delete it to draw again. `report` then estimates each sampled
+module's score: exact for the mutants run before the draw, and from the
+sample for the rest, with a 95% interval.
 
 `report` prints killed / survived / timeout / no tests / type check per module
 and names the surviving mutants (`--all`: timeouts and no tests too). Show one
@@ -34,8 +43,11 @@ that ran while it lived. At the end `run` kills what its tests left running
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -45,6 +57,7 @@ import uuid
 from collections import Counter
 from collections.abc import Generator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,6 +75,8 @@ REAP_INTERVAL = 10.0  # seconds between two looks for left-over servers during a
 # parent was left by a test that failed or was killed: each idles at ~2% CPU
 # and a run leaves dozens
 ORPHAN_AGE = 60.0
+SAMPLE = MUTANTS / ".mutation-sample.json"
+SAMPLE_SEED = 14  # the issue's number: the same draw on every machine
 STATUSES = ("killed", "survived", "timeout", "no tests", "type check", "not checked", "other")
 
 SITECUSTOMIZE = """\
@@ -116,18 +131,59 @@ _record_hits()
 # -- the run ------------------------------------------------------------------
 
 
+def module_names(modules: Sequence[str]) -> list[str]:
+    return [m.removeprefix("netsvc.").removesuffix(".py") for m in modules]
+
+
+def results_of(module: str) -> dict[str, int | None] | None:
+    """mutmut's exit code per mutant of `module` (None: not run yet), or None
+    before mutmut has generated its mutants."""
+    meta = MUTANTS / "netsvc" / f"{module}.py.meta"
+    if not meta.exists():
+        return None
+    results: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+    return results
+
+
 def mutant_args(modules: Sequence[str], rerun: bool) -> list[str]:
     """What to ask mutmut for: the modules' mutants that have no result yet
     (mutmut reruns every mutant it is given by name or pattern), or with
     `rerun` (or before the first run) all of them."""
     args: list[str] = []
-    for module in (m.removeprefix("netsvc.").removesuffix(".py") for m in modules):
-        meta = MUTANTS / "netsvc" / f"{module}.py.meta"
-        if rerun or not meta.exists():
+    for module in module_names(modules):
+        results = results_of(module)
+        if rerun or results is None:
             args.append(f"netsvc.{module}.*")
             continue
-        results: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
         args += sorted(name for name, exit_code in results.items() if exit_code is None)
+    return args
+
+
+def load_samples() -> dict[str, dict[str, Any]]:
+    """The draws of earlier sampled runs, by module: `unrun`, the mutants
+    without a result at the draw, and `sample`, the names drawn from them."""
+    if not SAMPLE.exists():
+        return {}
+    samples: dict[str, dict[str, Any]] = json.loads(SAMPLE.read_text())
+    return samples
+
+
+def sampled_args(modules: Sequence[str], size: int) -> list[str]:
+    """The mutants of a sampled run: per module, `size` drawn at random from
+    those without a result (all of them if there are no more), or the draw
+    an earlier sampled run made; those that have a result are left out."""
+    samples = load_samples()
+    args: list[str] = []
+    for module in module_names(modules):
+        results = results_of(module)
+        if results is None:
+            raise SystemExit(f"no mutants of {module} yet: run it once without --sample")
+        if module not in samples:
+            unrun = sorted(name for name, exit_code in results.items() if exit_code is None)
+            drawn = random.Random(f"{SAMPLE_SEED}-{module}").sample(unrun, min(size, len(unrun)))
+            samples[module] = {"unrun": unrun, "sample": sorted(drawn)}
+        args += [name for name in samples[module]["sample"] if results.get(name) is None]
+    SAMPLE.write_text(json.dumps(samples, indent=1) + "\n")
     return args
 
 
@@ -140,7 +196,9 @@ def compiled_modules() -> list[Path]:
     )
 
 
-def run(modules: Sequence[str], max_children: int | None, rerun: bool = False) -> int:
+def run(
+    modules: Sequence[str], max_children: int | None, rerun: bool = False, sample: int = 0
+) -> int:
     compiled = compiled_modules()
     if compiled:
         print(
@@ -150,8 +208,11 @@ def run(modules: Sequence[str], max_children: int | None, rerun: bool = False) -
             file=sys.stderr,
         )
         return 2
-    if modules and not rerun and not mutant_args(modules, rerun):
-        print("every mutant of those modules has a result (--rerun runs them again)")
+    if sample and not modules:
+        raise SystemExit("--sample needs the modules to sample (all: list them)")
+    chosen = sampled_args(modules, sample) if sample else mutant_args(modules, rerun)
+    if modules and not chosen:
+        print("every mutant asked for has a result (--rerun runs them again)")
         return 0
     SITE.mkdir(parents=True, exist_ok=True)
     (SITE / "sitecustomize.py").write_text(SITECUSTOMIZE)
@@ -169,7 +230,7 @@ def run(modules: Sequence[str], max_children: int | None, rerun: bool = False) -
     command = [MUTMUT, "run"]
     if max_children is not None:
         command += ["--max-children", str(max_children)]
-    command += mutant_args(modules, rerun)
+    command += chosen
     started = time.monotonic()
     with subprocess.Popen(command, cwd=ROOT, env=env) as mutmut:
         try:
@@ -279,6 +340,8 @@ def report(show_all: bool) -> int:
     rows: list[tuple[str, Counter[str]]] = []
     total: Counter[str] = Counter()
     listed: list[tuple[str, str]] = []
+    samples = load_samples()
+    estimates: list[tuple[str, Estimate]] = []
     for meta in sorted((MUTANTS / "netsvc").glob("*.py.meta")):
         results: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
         if not results:
@@ -289,8 +352,13 @@ def report(show_all: bool) -> int:
             counts[status] += 1
             if status == "survived" or (show_all and status in ("timeout", "no tests", "other")):
                 listed.append((status, name))
-        rows.append((meta.name.removesuffix(".meta"), counts))
+        module = meta.name.removesuffix(".meta")
+        rows.append((module, counts))
         total += counts
+        if module.removesuffix(".py") in samples:
+            estimate = estimate_score(results, samples[module.removesuffix(".py")])
+            if estimate is not None:
+                estimates.append((module, estimate))
     if not rows:
         print("no results: run `python -m tools.mutation run` first", file=sys.stderr)
         return 1
@@ -299,15 +367,95 @@ def report(show_all: bool) -> int:
         cells = (*(counts[s] for s in STATUSES), score(counts))
         print(f"{module:<18}" + "".join(f"{c:>12}" for c in cells))
     print("\nscore: (killed + timeout + type check) / (those + survived)")
+    if estimates:
+        print("\nestimated scores of sampled modules (95% interval; the table scores run mutants):")
+        for module, est in estimates:
+            print(f"  {module:<16} {est}")
+        print(f"  {'all of them':<16} {Estimate.combine([e for _, e in estimates])}")
     for status, name in listed:
         print(f"{status}: {name}")
     return 0
 
 
-def score(counts: Counter[str]) -> str:
-    tested = counts["killed"] + counts["survived"] + counts["timeout"] + counts["type check"]
+def caught_and_tested(counts: Counter[str]) -> tuple[int, int]:
     caught = counts["killed"] + counts["timeout"] + counts["type check"]
+    return caught, caught + counts["survived"]
+
+
+def score(counts: Counter[str]) -> str:
+    caught, tested = caught_and_tested(counts)
     return f"{100 * caught / tested:.1f}%" if tested else "-"
+
+
+@dataclasses.dataclass
+class Estimate:
+    """A score from exact results plus strata estimated from random samples:
+    each stratum is its size and, per sampled mutant, whether it was caught
+    and whether it counts (1/0). The interval is the ratio estimator's, by
+    linearisation, with the finite population correction."""
+
+    caught: int = 0
+    tested: int = 0
+    drawn: int = 0  # until all drawn have run, the estimate leans to the quick ones
+    strata: list[tuple[int, list[tuple[int, int]]]] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def combine(cls, parts: list[Estimate]) -> Estimate:
+        return cls(
+            sum(p.caught for p in parts),
+            sum(p.tested for p in parts),
+            sum(p.drawn for p in parts),
+            [stratum for p in parts for stratum in p.strata],
+        )
+
+    def totals(self) -> tuple[float, float]:
+        caught, tested = float(self.caught), float(self.tested)
+        for size, sample in self.strata:
+            caught += size * sum(c for c, _ in sample) / len(sample)
+            tested += size * sum(t for _, t in sample) / len(sample)
+        return caught, tested
+
+    def __str__(self) -> str:
+        caught, tested = self.totals()
+        if not tested:
+            return "-"
+        ratio = caught / tested
+        variance = 0.0
+        for size, sample in self.strata:
+            n = len(sample)
+            if n < 2:
+                continue
+            residuals = [c - ratio * t for c, t in sample]
+            mean = sum(residuals) / n
+            spread = sum((r - mean) ** 2 for r in residuals) / (n - 1)
+            variance += size**2 * (1 - n / size) * spread / n
+        half = 1.96 * math.sqrt(variance) / tested
+        low, high = max(0.0, ratio - half), min(1.0, ratio + half)
+        ran = sum(len(sample) for _, sample in self.strata)
+        population = sum(size for size, _ in self.strata)
+        return (
+            f"{100 * ratio:.1f}% ({100 * low:.1f}-{100 * high:.1f}%): {ran} run of "
+            f"{self.drawn} drawn from {population} mutants without a result"
+        )
+
+
+def estimate_score(results: dict[str, int | None], sample: dict[str, Any]) -> Estimate | None:
+    """The score of a module with a sampled run: the mutants run before the
+    draw count as they are; those without a result then (the stratum) count
+    as the drawn ones that have run now, scaled to the stratum's size."""
+    stratum = set(sample["unrun"])
+    exact: Counter[str] = Counter(
+        status_of(code) for name, code in results.items() if name not in stratum
+    )
+    caught, tested = caught_and_tested(exact)
+    ran = [code for name in sample["sample"] if (code := results.get(name)) is not None]
+    if not ran:
+        return None
+    indicators = []
+    for code in ran:
+        one_caught, one_tested = caught_and_tested(Counter([status_of(code)]))
+        indicators.append((one_caught, one_tested))
+    return Estimate(caught, tested, len(sample["sample"]), [(len(stratum), indicators)])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -318,6 +466,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_parser.add_argument(
         "--rerun", action="store_true", help="run the modules' mutants that have a result too"
     )
+    run_parser.add_argument(
+        "--sample",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N mutants per module drawn at random from those without a result",
+    )
     run_parser.add_argument("modules", nargs="*", help="e.g. _connection _server (default: all)")
     report_parser = commands.add_parser("report", help="the score per module and the survivors")
     report_parser.add_argument(
@@ -325,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.modules, args.max_children, args.rerun)
+        return run(args.modules, args.max_children, args.rerun, args.sample)
     return report(args.all)
 
 
