@@ -520,11 +520,11 @@ def _listens(ctx: click.Context, options: dict[str, Any]) -> list[Listen]:
             if options["proxy_protocol"]:
                 simple = dataclasses.replace(simple, proxy=True)
             tls = options["certfile"] is not None
-            if tls and not protocol.tls_schemes:
-                raise click.UsageError(
-                    f"protocol {protocol.name!r} has no TLS scheme; it cannot serve TLS"
-                )
-            listens.append(Listen(protocol, simple, tls=tls, limits=_limits(protocol, options)))
+            try:
+                listen = Listen(protocol, simple, tls=tls, limits=_limits(protocol, options))
+            except ValueError as exc:  # TLS for a protocol without a TLS scheme
+                raise click.UsageError(str(exc)) from None
+            listens.append(listen)
     elif options["proxy_protocol"]:
         raise click.UsageError("--proxy-protocol needs --protocol; in --listen, write +proxy")
     elif any(options[name] is not None for name in ("port", "unix", "fd")) or (

@@ -135,3 +135,14 @@ class ProbeProtocol(Protocol[ProbeApp, ProbeSettings]):
 
 
 protocol = ProbeProtocol()
+
+
+class PlainProbeProtocol(ProbeProtocol):
+    """The probe without a TLS scheme: a protocol that cannot serve TLS."""
+
+    name = "plainprobe"
+    schemes = ("plainprobe",)
+    tls_schemes = ()
+
+
+plain_protocol = PlainProbeProtocol()

@@ -243,6 +243,16 @@ def test_tls_scheme_without_certificate_is_refused() -> None:
     assert "a TLS scheme needs --certfile" in result.stderr
 
 
+def test_certfile_for_a_protocol_without_a_tls_scheme_is_refused(
+    certificates: Certificates,
+) -> None:
+    protocol = "tests.netsvc.probe:plain_protocol"
+    result = run("serve", "--protocol", protocol, "--port", "0", *certificates.args)
+    assert result.returncode == 2
+    assert "protocol 'plainprobe' has no TLS scheme; it cannot serve TLS" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_sigterm_lets_in_flight_requests_finish_and_exits_zero() -> None:
     server = ServeProcess(["--protocol", PROBE, "--port", "0", "--graceful-timeout", "5"])
     with (

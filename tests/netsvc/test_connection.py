@@ -152,6 +152,22 @@ async def test_a_failed_send_says_how_much_of_it_went_out(watchdog: Watchdog) ->
     assert lost.value.sent == 0
 
 
+async def test_a_lost_client_fails_every_later_send_without_touching_the_socket(
+    watchdog: Watchdog,
+) -> None:
+    conn, client = make(watchdog, send_timeout=5)
+    await client.aclose()
+    with pytest.raises(ConnectionLost) as first:
+        await conn.send(b"x" * 10_000_000)
+    assert isinstance(first.value.__cause__, trio.BrokenResourceError)  # the socket said so
+    reason = str(first.value)
+    assert reason == "socket connection broken: [Errno 32] Broken pipe"
+    with pytest.raises(ConnectionLost) as later:
+        await conn.send(b"after")
+    assert str(later.value) == reason
+    assert later.value.__cause__ is None and later.value.sent == 0  # the socket was left alone
+
+
 async def test_concurrent_senders_to_a_stuck_client_all_fail(watchdog: Watchdog) -> None:
     conn, _client = make(watchdog, send_timeout=0.3)
     outcomes: list[str] = []
