@@ -2,8 +2,11 @@
 #
 # Starts, one after another on loopback: `netsvc serve --protocol resp`, a
 # real redis-server (Debian), a minimal trio+hiredis loop (a plain
-# serve_tcp handler answering GET/SET: the floor of what trio can do) and the
-# same on asyncio's Protocol callbacks (the floor of pure-Python asyncio). Each is
+# serve_tcp handler answering GET/SET: the floor of what trio can do with a
+# task per connection), the same on asyncio's Protocol callbacks (the floor of
+# pure-Python asyncio) and on trio with one task serving every connection
+# from an epoll set of its own (what a trio server without a task switch per
+# request could reach). Each is
 # driven by `redis-benchmark -c 50 -t set,get` at -P 1 and -P 16; prints
 # requests/s and the server's CPU microseconds per request (from
 # /proc/<pid>/stat), and netsvc's ratio to the minimal loop.
@@ -87,6 +90,76 @@ asyncio.run(main())
 )
 
 
+# trio with one dispatcher task for all connections, as asyncio's loop does:
+# it waits for its own epoll set (an fd trio's loop watches), then reads,
+# answers and writes every ready connection without a task switch; a
+# connection whose reply does not fit the socket buffer gets a task of its own
+# until it is written (its fd out of the set meanwhile, so that it reads no
+# more than its client waits for)
+MINIMAL_EPOLL = (
+    ANSWER
+    + """
+import select, socket, sys, hiredis, trio
+async def main():
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", int(sys.argv[1])))
+    listener.listen(1024)
+    listener.setblocking(False)
+    ready = select.epoll()
+    conns = {}
+    async def accept():
+        while True:
+            await trio.lowlevel.wait_readable(listener)
+            while True:
+                try:
+                    sock, _ = listener.accept()
+                except BlockingIOError:
+                    break
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conns[sock.fileno()] = (sock, hiredis.Reader())
+                ready.register(sock.fileno(), select.EPOLLIN)
+    async def send_rest(fd, sock, data):
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+        try:
+            await stream.send_all(data)
+            ready.register(fd, select.EPOLLIN)
+        except trio.BrokenResourceError:
+            del conns[fd]
+            sock.close()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(accept)
+        while True:
+            await trio.lowlevel.wait_readable(ready.fileno())
+            for fd, _ in ready.poll(0):
+                sock, reader = conns[fd]
+                try:
+                    chunk = sock.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    ready.unregister(fd)
+                    del conns[fd]
+                    sock.close()
+                    continue
+                out = answer(reader, chunk)
+                try:
+                    sent = sock.send(out)
+                except BlockingIOError:
+                    sent = 0
+                except OSError:
+                    continue  # the next read sees the end
+                if sent < len(out):
+                    ready.unregister(fd)
+                    nursery.start_soon(send_rest, fd, sock, out[sent:])
+trio.run(main)
+"""
+)
+
+
 def wait_for(port: int, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -124,6 +197,7 @@ def commands(port: int) -> dict[str, list[str]]:
         ],
         "minimal trio+hiredis": [sys.executable, "-c", MINIMAL_LOOP, str(port)],
         "minimal asyncio+hiredis": [sys.executable, "-c", MINIMAL_ASYNCIO, str(port)],
+        "minimal trio epoll task": [sys.executable, "-c", MINIMAL_EPOLL, str(port)],
         # the same loop as a netsvc plugin: the core's share of the gap
         "netsvc core + loop": [
             NETSVC,
