@@ -6,9 +6,13 @@
 # plugin when the server is shutting down (still reading what the client had
 # sent), and closes gracefully when the handler is done. A read idle for
 # PARK_AFTER is moved to the parking (_parking.py) by the deadline watchdog.
+# serve_inline() serves reads from the core's task (an IdleParking set of its
+# own) by the plugin's synchronous callback, handing back to receive() at
+# anything receive() has a rule for.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import ssl
@@ -18,7 +22,7 @@ from typing import Any
 import trio
 
 from ._address import SocketAddress
-from ._parking import PARK_AFTER
+from ._parking import CONTINUE, PARK_AFTER
 from ._socketstream import PARK, Interrupted, SocketStream, close_gracefully
 from ._stats import Counters
 from ._tls import PeerCertificate
@@ -38,6 +42,7 @@ SECONDS = 1.0
 # The phases of a connection, which decide receive()'s deadline.
 IDLE, REQUEST, BODY = "idle", "request", "body"
 CLOSING = "closing"  # the interrupt that ends an idle receive at shutdown
+_TAKE_OVER = object()  # serve_inline(): on_data handed a read to the connection's task
 # At shutdown, what a connection between requests has already sent is still
 # read and answered, up to this many bytes; then receive() returns b"".
 SHUTDOWN_READ_LIMIT = 256 * KiB
@@ -243,22 +248,28 @@ class Connection:
 
     # -- reading -------------------------------------------------------------
 
+    def _receive_limit(self, phase: str, now: float) -> tuple[float | None, float]:
+        """The limit that applies to a read in `phase` starting `now`, and
+        its deadline: idle from now, a request from its first byte, a body's
+        progress from now."""
+        if phase == IDLE:
+            limit = self.idle_timeout
+            return limit, math.inf if limit is None else now + limit
+        limit = self.request_timeout
+        start = self._request_started if phase == REQUEST else now
+        return limit, math.inf if limit is None else start + limit
+
     async def receive(self, max_bytes: int | None = None) -> bytes:
         """The next bytes from the client; b"" at its end, or at shutdown
         between requests."""
         phase = self._phase
         now = trio.current_time()
         park = math.inf
+        limit, deadline = self._receive_limit(phase, now)
         if phase == IDLE:
-            limit = self.idle_timeout
-            deadline = math.inf if limit is None else now + limit
             self._idle_wait = True
             if self._transport.parking is not None and deadline > now + PARK_AFTER:
                 park = now + PARK_AFTER
-        else:
-            limit = self.request_timeout
-            start = self._request_started if phase == REQUEST else now
-            deadline = math.inf if limit is None else start + limit
         if phase != BODY and self._closing.is_set():
             return await self._receive_closing(phase, deadline, max_bytes)
         self._set_deadlines(deadline, self._send_deadline, park)
@@ -318,6 +329,89 @@ class Connection:
             self._set_deadlines(math.inf, self._send_deadline)
         self._read_while_closing += len(data)
         return self._received(phase, data)
+
+    async def serve_inline(self, on_data: Callable[[bytes], bytes | None]) -> bool:
+        """Serve the client from the core's own task, without waking this one:
+        each read is passed to `on_data`, and what it returns is sent (b"":
+        nothing), until `on_data` returns None for a read that needs this
+        task (a command that waits, say): then this returns True, and the
+        plugin goes on from where `on_data` left off. It returns False when
+        the core needs this task instead, before reading more: at a deadline,
+        at shutdown, at the client's end, while another task sends, over TLS
+        or in a body (and where the OS has no epoll): go on with receive(),
+        which applies the same rules as ever (a ReceiveTimeout, what is read
+        at shutdown, b"" at the end). The bytes `on_data` returns that the
+        client's socket cannot take at once are sent from this task, within
+        the send timeout, before serving inline goes on.
+
+        A request then costs no task switch: one trip through the scheduler
+        serves a batch of ready connections. `on_data` runs in the core's
+        task: it must not block, and must call parsed() as after any read;
+        an exception it raises is raised here."""
+        inline = self._transport.inline
+        if (
+            inline is None
+            or not inline.open
+            or self._stream is not self._transport
+            or self._broken is not None
+            or self._closing.is_set()
+            or self._phase == BODY
+        ):
+            return False
+        ready = functools.partial(self._inline_ready, on_data)
+        while True:
+            self._arm_inline_wait()
+            try:
+                result = await inline.serve_inline(self._transport.socket, ready)
+            finally:
+                self._idle_wait = False
+                self._set_deadlines(math.inf, self._send_deadline)
+            if result is _TAKE_OVER:
+                return True
+            if result is None:
+                return False
+            assert isinstance(result, bytes)
+            await self.send(result)  # what the socket could not take at once
+
+    def _arm_inline_wait(self) -> None:
+        """Set the deadlines of the next read as receive() would: a client
+        idle for PARK_AFTER leaves the inline set for the parking (through
+        receive(), which the interrupt makes serve_inline() hand over to)."""
+        phase = self._phase
+        now = trio.current_time()
+        _, deadline = self._receive_limit(phase, now)
+        park = math.inf
+        if phase == IDLE and self._transport.parking is not None and deadline > now + PARK_AFTER:
+            park = now + PARK_AFTER
+        self._idle_wait = phase == IDLE  # shutdown interrupts an idle wait only
+        self._set_deadlines(deadline, self._send_deadline, park)
+
+    def _inline_ready(self, on_data: Callable[[bytes], bytes | None]) -> object:
+        """One read served inline (the parking's task calls it when the
+        socket is readable): CONTINUE, or what ends serve_inline()'s wait."""
+        transport = self._transport
+        if self._closing.is_set() or self._send_gate.busy or transport.interrupted("read"):
+            return None  # receive() takes it from here, with its rules
+        try:
+            data = transport.socket.recv(self.receive_size)
+        except BlockingIOError:
+            return CONTINUE
+        except OSError:
+            return None  # a reset: receive() reads the end
+        if not data:
+            return None  # the client's end, which receive() reads again
+        self._received(self._phase, data)
+        reply = on_data(data)
+        if reply is None:
+            return _TAKE_OVER
+        if reply:
+            sent = transport.send_now(reply)
+            if sent < len(reply):
+                return reply[sent:]
+        if self._phase == BODY or self._closing.is_set():
+            return None
+        self._arm_inline_wait()
+        return CONTINUE
 
     def parsed(self, requests: int, *, partial: bool) -> None:
         """Tell the core what the parser made of the bytes received so far:

@@ -181,8 +181,12 @@ class Server:
         self._announce = announce  # log "listening on URL" (a worker leaves it to its supervisor)
         self._listeners: list[_Listener] = []
         self._watchdog = Watchdog()  # its connections are the open ones
-        # where connections idle for PARK_AFTER wait (None: this OS has no epoll)
+        # where connections idle for PARK_AFTER wait, and where those a plugin
+        # serves inline (Connection.serve_inline) wait between reads: apart,
+        # so that a request served inline never queues behind a crowd of
+        # parked connections waking (None: this OS has no epoll)
         self._parking = IdleParking() if IdleParking.supported() else None
+        self._inline = IdleParking() if IdleParking.supported() else None
         self._ids = itertools.count(1)
         self._shutdown = trio.Event()
         self._pending_refusals = 0
@@ -224,8 +228,9 @@ class Server:
             services = await self.bind()
             async with trio.open_nursery() as service_nursery:
                 await service_nursery.start(self._watchdog.run)
-                if self._parking is not None:
+                if self._parking is not None and self._inline is not None:
                     await service_nursery.start(self._parking.run)
+                    await service_nursery.start(self._inline.run)
                 for service in services.values():
                     await service.start(service_nursery)
                 await self._serve_connections(task_status)
@@ -367,7 +372,7 @@ class Server:
                 self._log_accept_error(listener, exc)
                 return False
             peer = SocketAddress.from_os(client.family, address)
-            self._admit(listener, SocketStream(client, self._parking), peer, nursery)
+            self._admit(listener, SocketStream(client, self._parking, self._inline), peer, nursery)
         return True
 
     def _admit(

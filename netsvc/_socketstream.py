@@ -37,7 +37,12 @@ class SocketStream(trio.abc.HalfCloseableStream):
     """One connected socket. Not for concurrent senders or receivers: the
     Connection on top serialises sends and has one reader."""
 
-    def __init__(self, sock: socket.socket, parking: IdleParking | None = None) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        parking: IdleParking | None = None,
+        inline: IdleParking | None = None,
+    ) -> None:
         sock.setblocking(False)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             # fails for a peer that already reset on some systems: that is its
@@ -46,6 +51,7 @@ class SocketStream(trio.abc.HalfCloseableStream):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.socket = sock
         self.parking = parking  # where a read waits once interrupted with PARK
+        self.inline = inline  # where Connection.serve_inline waits
         self._closed = False
         self._eof_sent = False
         self._close_deferred = False  # aclose() only sends EOF: see defer_close()
@@ -62,12 +68,33 @@ class SocketStream(trio.abc.HalfCloseableStream):
         self._interrupts[direction] = reason
         if not self._closed:
             trio.lowlevel.notify_closing(self.socket)  # wakes both directions
-            if self.parking is not None:
-                self.parking.unpark(self.socket)
+            self._unpark()
+
+    def _unpark(self) -> None:
+        """End this socket's wait in the parking or the inline set, if any."""
+        if self.parking is not None:
+            self.parking.unpark(self.socket)
+        if self.inline is not None:
+            self.inline.unpark(self.socket)
 
     def disarm(self, direction: str) -> None:
         """Forget an interrupt for `direction` that no wait has taken."""
         self._interrupts.pop(direction, None)
+
+    def interrupted(self, direction: str) -> bool:
+        """True if an interrupt for `direction` waits for a wait to take it."""
+        return direction in self._interrupts
+
+    def send_now(self, data: bytes) -> int:
+        """Hand the kernel what it takes of `data` at once, without waiting
+        or yielding (a reply served inline): how many bytes. 0 when it takes
+        none, or on an error, which the next send_all() raises."""
+        try:
+            sent = self.socket.send(data)
+        except OSError:  # BlockingIOError too
+            return 0
+        self.bytes_sent += sent
+        return sent
 
     async def _wait(self, direction: str, wait: Callable[[socket.socket], Awaitable[None]]) -> None:
         while True:
@@ -193,8 +220,7 @@ class SocketStream(trio.abc.HalfCloseableStream):
         if not self._closed:
             self._closed = True
             trio.lowlevel.notify_closing(self.socket)
-            if self.parking is not None:
-                self.parking.unpark(self.socket)  # before its fd number can be reused
+            self._unpark()  # before its fd number can be reused
             self.socket.close()
 
     async def aclose(self) -> None:
@@ -207,8 +233,7 @@ class SocketStream(trio.abc.HalfCloseableStream):
         if not self._closed:
             self._closed = True
             trio.lowlevel.notify_closing(self.socket)
-            if self.parking is not None:
-                self.parking.unpark(self.socket)  # before its fd number can be reused
+            self._unpark()  # before its fd number can be reused
             self.socket.close()
         await trio.lowlevel.checkpoint()
 

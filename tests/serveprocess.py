@@ -222,6 +222,12 @@ class Certificates:
         """A client's default context that trusts the CA (and only it)."""
         return ssl.create_default_context(cafile=str(self.cafile))
 
+    def server_context(self) -> ssl.SSLContext:
+        """A server's context with this certificate, for an in-process server."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(self.certfile), str(self.keyfile))
+        return context
+
 
 def host_port(url: str) -> tuple[str, int]:
     address = url.split("://", 1)[1]

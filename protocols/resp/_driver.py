@@ -1,6 +1,8 @@
 # The RESP connection driver: the netsvc Service, and the only code that
 # touches a Connection. Per connection it feeds the sans-IO parser, runs each
-# command through _dispatch, and sends the replies of one read together; it
+# command through _dispatch, and sends the replies of one read together, in
+# the core's task while every command of the read is synchronous
+# (Connection.serve_inline), in the connection's own from one that waits; it
 # implements the client's Link: pushes (pub/sub) through an outbox task,
 # CLIENT KILL, and reading on while a command blocks. Its own task expires
 # keys in the background (Redis's hz). At start it loads the ACL file
@@ -22,7 +24,7 @@ from ._app import RespApp
 from ._client import Client
 from ._dispatch import Call, call, dispatch
 from ._parser import ProtocolError, QueryBufferLimit, RequestParser
-from ._reply import encode
+from ._reply import Reply, encode
 from ._server import RedisServer
 from .commands.acl import load_acl_file
 
@@ -249,6 +251,69 @@ class _Link:
             await self.outbox.wait_below(OUTBOX_SOFT_LIMIT)
 
 
+# What the commands of a read came to (_Batch.status), as _run_commands and
+# _take_reply leave it: parse on, or first await a command, write what is
+# ready, or stop; DONE: the parser has no complete command left.
+RUN, CALL, FLUSH, END, DONE = range(5)
+
+
+class _Batch:
+    """The replies of the commands run since the last parsed() call, and where
+    running them stopped: kept across the hand-over from inline serving (the
+    core's task) to the connection's task."""
+
+    __slots__ = ("call", "count", "error", "out", "pending", "status")
+
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+        self.pending = 0  # bytes in `out`
+        self.count = 0  # commands run
+        self.status = RUN
+        self.call: tuple[Call, list[bytes]] | None = None  # the async command to await
+        self.error: ProtocolError | None = None
+
+    def take_out(self) -> bytes:
+        out, self.out, self.pending = self.out, [], 0
+        return out[0] if len(out) == 1 else b"".join(out)
+
+
+def _run_commands(link: _Link, parser: RequestParser, batch: _Batch) -> int:
+    """Run the parsed commands up to one that must be awaited (CALL), a batch
+    of replies worth writing (FLUSH), the connection's end (END), or the last
+    one (DONE). Synchronous: inline serving calls it from the core's task."""
+    client = link.client
+    server = client.server
+    while (argv := parser.next_command()) is not None:
+        if server.stopping:  # SHUTDOWN: Redis exits, running nothing more
+            client.close_after_reply = True  # what ran is answered, then the end
+            return END
+        batch.count += 1
+        reply = dispatch(client, argv)
+        if type(reply) is Call:
+            batch.call = (reply, argv)
+            return CALL
+        status = _take_reply(client, parser, batch, reply)
+        if status != RUN:
+            return status
+    return DONE
+
+
+def _take_reply(client: Client, parser: RequestParser, batch: _Batch, reply: Reply) -> int:
+    """Add a command's reply to the batch; RUN unless the connection ends
+    (END) or the replies are worth writing now (FLUSH)."""
+    if client.authenticated != parser.authenticated:  # AUTH, RESET
+        parser.authenticated = client.authenticated
+    if client.killed:  # by another client: Redis sends nothing more
+        return END
+    if not (client.replies and client.silenced()):  # CLIENT REPLY
+        encoded = encode(reply, client.protocol)
+        batch.out.append(encoded)
+        batch.pending += len(encoded)
+    if client.close_after_reply:
+        return END
+    return FLUSH if batch.pending >= FLUSH_AT else RUN
+
+
 async def _serve(link: _Link) -> None:
     conn, client = link.conn, link.client
     server = client.server
@@ -258,60 +323,89 @@ async def _serve(link: _Link) -> None:
         max_buffer=settings.max_query_buffer,
         authenticated=client.authenticated,
     )
-    receive, next_command = conn.receive, parser.next_command
-    while data := await receive():
+    batch = _Batch()
+
+    def inline(data: bytes) -> bytes | None:
+        """A read served in the core's task (Connection.serve_inline): its
+        commands' replies, or None to hand what is left to this task."""
         parser.feed(data)
-        out: list[bytes] = []
-        pending = count = 0
         client.last_interaction = time.monotonic()
+        if link.outbox is not None:  # replies go through the outbox, after its pushes
+            return None
         try:
-            refed = True
-            while refed:  # again if input read while a command blocked was fed meanwhile
-                refed = False
-                while (argv := next_command()) is not None:
-                    if server.stopping:  # SHUTDOWN: Redis exits, running nothing more
-                        client.close_after_reply = True  # what ran is answered, then the end
-                        refed = False
-                        break
-                    count += 1
-                    reply = dispatch(client, argv)
-                    if type(reply) is Call:
-                        if out and "blocking" in reply.spec.flags:
-                            await link.write(out)  # what came before does not wait with it
-                            out, pending = [], 0
-                        reply = await call(client, reply.spec, argv)
-                        if link.pending_input:  # read while the command blocked
-                            parser.feed(b"".join(link.pending_input))
-                            link.pending_input.clear()
-                            refed = True
-                    if client.authenticated != parser.authenticated:  # AUTH, RESET
-                        parser.authenticated = client.authenticated
-                    if client.killed:  # by another client: Redis sends nothing more
-                        return
-                    if not (client.replies and client.silenced()):  # CLIENT REPLY
-                        encoded = encode(reply, client.protocol)
-                        out.append(encoded)
-                        pending += len(encoded)
-                    if client.close_after_reply:
-                        refed = False
-                        break
-                    if pending >= FLUSH_AT:
-                        await link.write(out)
-                        out, pending = [], 0
+            status = _run_commands(link, parser, batch)
         except ProtocolError as exc:
-            if not isinstance(exc, QueryBufferLimit):  # Redis closes those without a word
-                out.append(b"-%b\r\n" % str(exc).encode("latin-1", errors="replace"))
-            await link.write(out)
-            conn.log.info("closing: %s", exc)
+            batch.error = exc
+            return None
+        if status != DONE or link.outbox is not None:  # a command pushed (SUBSCRIBE)
+            batch.status = status
+            return None
+        conn.parsed(batch.count, partial=parser.has_partial)
+        batch.count = 0
+        return batch.take_out()
+
+    while True:
+        if not await conn.serve_inline(inline):
+            data = await conn.receive()
+            if not data:
+                return
+            parser.feed(data)
+            client.last_interaction = time.monotonic()
+        if not await _finish(link, parser, batch):
             return
-        conn.parsed(count, partial=parser.has_partial)
-        if out:
-            if link.outbox is None:
-                await conn.send(out[0] if len(out) == 1 else b"".join(out))
-            else:
-                await link.write(out)
-        if client.close_after_reply:
-            return
+
+
+async def _finish(link: _Link, parser: RequestParser, batch: _Batch) -> bool:
+    """Run what the parser holds in this task, awaiting what must be, then
+    send the replies; False when the connection ends."""
+    conn, client = link.conn, link.client
+    status, batch.status = batch.status, RUN
+    refed = False  # input read while a command blocked was fed to the parser
+    try:
+        if batch.error is not None:
+            raise batch.error
+        while status != END:
+            if status == DONE:
+                if not refed:
+                    break
+                # the parser said "nothing more" before that input came: ask again
+                refed, status = False, RUN
+            elif status == RUN:
+                status = _run_commands(link, parser, batch)
+            elif status == CALL:
+                assert batch.call is not None
+                (pending_call, argv), batch.call = batch.call, None
+                if batch.out and "blocking" in pending_call.spec.flags:
+                    await link.write(batch.out)  # what came before does not wait with it
+                    batch.out, batch.pending = [], 0
+                reply = await call(client, pending_call.spec, argv)
+                if link.pending_input:  # read while the command blocked
+                    parser.feed(b"".join(link.pending_input))
+                    link.pending_input.clear()
+                    refed = True
+                status = _take_reply(client, parser, batch, reply)
+            else:  # FLUSH
+                await link.write(batch.out)
+                batch.out, batch.pending = [], 0
+                status = RUN
+    except ProtocolError as exc:
+        batch.error = None
+        if not isinstance(exc, QueryBufferLimit):  # Redis closes those without a word
+            batch.out.append(b"-%b\r\n" % str(exc).encode("latin-1", errors="replace"))
+        await link.write(batch.out)
+        conn.log.info("closing: %s", exc)
+        return False
+    if client.killed:
+        return False
+    conn.parsed(batch.count, partial=parser.has_partial)
+    batch.count = 0
+    if batch.out:
+        if link.outbox is None:
+            await conn.send(batch.take_out())
+        else:
+            await link.write(batch.out)
+            batch.out, batch.pending = [], 0
+    return not client.close_after_reply
 
 
 class _Outbox:

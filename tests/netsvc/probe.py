@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -73,6 +74,7 @@ class ProbeSettings:
     greeting: str = setting("HELLO", help="first line sent to each client")
     max_line: int = setting(1024, help="longest line accepted, in bytes")
     polite: bool = setting(True, help="say BYE when the server shuts down")
+    inline: bool = setting(False, help="answer synchronous commands inline (serve_inline)")
 
 
 class ProbeService(Service):
@@ -89,28 +91,105 @@ class ProbeService(Service):
 
     async def handle(self, conn: Connection) -> None:
         await conn.send(self.settings.greeting.encode() + b"\n")
-        buffer = b""
+        state = _LineState(self.settings.max_line)
+        inline = functools.partial(self._inline, conn, state)
         while True:
+            if self.settings.inline and await conn.serve_inline(inline):
+                if state.out:
+                    await conn.send(state.out)
+                    state.out = b""
+                lines, state.handed_over = state.handed_over, []
+                if not await self._run(conn, lines):
+                    return
+                continue
             data = await conn.receive()
             if not data:
                 break
-            buffer += data
-            *lines, buffer = buffer.split(b"\n")
-            if any(len(line) > self.settings.max_line for line in (*lines, buffer)):
-                await conn.send(b"ERR line too long\n")
+            lines = state.take(data)
+            if lines is None or not await self._run(conn, lines, state, parsed=True):
+                if lines is None:
+                    await conn.send(b"ERR line too long\n")
                 return
-            conn.parsed(len(lines), partial=bool(buffer))
-            for line in lines:
-                name, _, arg = line.decode().strip().partition(" ")
-                if name.upper() == "SHUTDOWN":  # the server's graceful shutdown, as SIGTERM
-                    self.runtime.request_shutdown()
-                    await conn.send(b"OK\n")
-                    continue
-                handler = self.app.commands.get(name.upper())
-                reply = await handler(conn, arg) if handler else b"ERR unknown command"
-                await conn.send(reply + b"\n")
         if conn.closing and self.settings.polite:
             await conn.send(b"BYE\n")
+
+    def _inline(self, conn: Connection, state: _LineState, data: bytes) -> bytes | None:
+        """--probe-inline: the lines of a read answered in the core's task
+        (Connection.serve_inline) as far as their commands are synchronous
+        (SYNC_COMMANDS); the rest is handed to the connection's task."""
+        lines = state.take(data)
+        if lines is None:
+            state.handed_over = [b"TOO-LONG"]
+            return None
+        conn.parsed(len(lines), partial=bool(state.buffer))
+        out = []
+        for index, line in enumerate(lines):
+            name, _, arg = line.decode().strip().partition(" ")
+            sync = SYNC_COMMANDS.get(name.upper())
+            if sync is None:
+                state.out = b"".join(out)
+                state.handed_over = lines[index:]
+                return None
+            out.append(sync(conn, arg) + b"\n")
+        return b"".join(out)
+
+    async def _run(
+        self,
+        conn: Connection,
+        lines: list[bytes],
+        state: _LineState | None = None,
+        *,
+        parsed: bool = False,
+    ) -> bool:
+        """Run `lines` in this task; False when the connection must end."""
+        if parsed and state is not None:
+            conn.parsed(len(lines), partial=bool(state.buffer))
+        for line in lines:
+            if line == b"TOO-LONG":
+                await conn.send(b"ERR line too long\n")
+                return False
+            name, _, arg = line.decode().strip().partition(" ")
+            if name.upper() == "SHUTDOWN":  # the server's graceful shutdown, as SIGTERM
+                self.runtime.request_shutdown()
+                await conn.send(b"OK\n")
+                continue
+            handler = self.app.commands.get(name.upper())
+            reply = await handler(conn, arg) if handler else b"ERR unknown command"
+            await conn.send(reply + b"\n")
+        return True
+
+
+class _LineState:
+    """A connection's unfinished line, and what inline serving handed over."""
+
+    def __init__(self, max_line: int = 1024) -> None:
+        self.buffer = b""
+        self.max_line = max_line
+        self.handed_over: list[bytes] = []  # lines for the task to run
+        self.out = b""  # replies inline serving made before it handed over
+
+    def take(self, data: bytes) -> list[bytes] | None:
+        """The complete lines `data` ends; None if a line is too long."""
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        if any(len(line) > self.max_line for line in (*lines, self.buffer)):
+            return None
+        return lines
+
+
+# --probe-inline: the commands answered in the core's task (no await), as the
+# async ones in the app would answer them
+SYNC_COMMANDS: dict[str, Callable[[Connection, str], bytes]] = {
+    "ECHO": lambda conn, arg: arg.encode(),
+    "FLOOD": lambda conn, arg: b"x" * int(arg),
+    "PEER": lambda conn, arg: str(conn.peer).encode(),
+    "STATS": lambda conn, arg: repr(conn.counters.snapshot()).encode(),
+    "INLINE-CRASH": lambda conn, arg: _crash(),
+}
+
+
+def _crash() -> bytes:
+    raise RuntimeError("the inline handler crashed on purpose")
 
 
 class ProbeProtocol(Protocol[ProbeApp, ProbeSettings]):

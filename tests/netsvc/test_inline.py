@@ -1,0 +1,204 @@
+# Connection.serve_inline from outside, on the probe plugin with
+# --probe-inline (its synchronous commands answered in the core's task): the
+# promises of receive() and send() hold as they do for a plugin's own task:
+# replies in order across a hand-over to the task, the idle and request
+# deadlines, what shutdown reads, a reply bigger than the socket takes, a
+# client that never reads, a reset, a crash, and TLS (served by the task).
+from __future__ import annotations
+
+import socket
+import struct
+
+import pytest
+import trio
+
+from netsvc import ConnectionLimits
+from netsvc._server import Server
+from netsvc.testing import serve
+from tests.lineclient import LineClient, greeted
+from tests.netsvc.probe import protocol as probe
+from tests.serveprocess import Certificates
+
+LIMITS = ConnectionLimits(idle_timeout=30, request_timeout=30, send_timeout=30)
+INLINE = {"inline": True}
+
+
+def served_inline(server: Server) -> int:
+    """How many reads the inline set's task has served so far."""
+    inline = server._inline
+    assert inline is not None
+    return inline.served
+
+
+async def test_pipelined_commands_are_answered_in_order_across_a_hand_over() -> None:
+    async with serve(probe, settings=INLINE, limits=LIMITS) as running:
+        client = await greeted(running)
+        before = served_inline(running.server)
+        # ECHO is answered inline; SLEEP needs the connection's task; then inline again
+        await client.send(b"ECHO a\nECHO b\nSLEEP 0.05\nECHO c\n")
+        assert [await client.line() for _ in range(4)] == [b"a", b"b", b"SLEPT", b"c"]
+        for n in range(50):
+            assert await client.ask(f"ECHO {n}") == str(n).encode()
+        assert served_inline(running.server) - before >= 50  # not by the connection's task
+        stats = await client.ask("STATS")
+        assert b"'requests': 55" in stats  # STATS is counted before it answers
+
+
+async def test_a_line_split_across_reads_is_answered_once_whole() -> None:
+    async with serve(probe, settings=INLINE, limits=LIMITS) as running:
+        client = await greeted(running)
+        for byte in b"ECHO dribbled\n":
+            await client.send(bytes([byte]))
+            await trio.sleep(0.01)
+        assert await client.line() == b"dribbled"
+
+
+async def test_a_client_that_leaves_is_closed_at_once() -> None:
+    async with serve(probe, settings=INLINE, limits=LIMITS) as running:
+        client = await greeted(running)
+        assert await client.ask("ECHO bye") == b"bye"
+        before = served_inline(running.server)
+        await client.aclose()
+        counters = running.server.runtime.counters
+        with trio.fail_after(5):
+            while counters.connections_open:
+                await trio.sleep(0.01)
+        await trio.sleep(0.1)
+        # its end was read once and handed to the task: no spinning on a readable EOF
+        assert served_inline(running.server) - before <= 2
+
+
+async def test_a_parked_client_is_served_inline_again_after_its_next_request() -> None:
+    async with serve(probe, settings=INLINE, limits=LIMITS) as running:
+        client = await greeted(running)
+        assert await client.ask("ECHO one") == b"one"
+        parking = running.server._parking
+        assert parking is not None
+        with trio.fail_after(5):
+            while len(parking) == 0:  # idle for PARK_AFTER: parked
+                await trio.sleep(0.05)
+        assert await client.ask("ECHO woken") == b"woken"  # served by its task
+        before = served_inline(running.server)
+        assert await client.ask("ECHO two") == b"two"
+        assert served_inline(running.server) > before  # and inline again
+
+
+async def test_an_idle_client_is_closed_at_the_idle_timeout() -> None:
+    limits = ConnectionLimits(idle_timeout=0.3, request_timeout=30, send_timeout=30)
+    async with serve(probe, settings=INLINE, limits=limits) as running:
+        client = await greeted(running)
+        assert await client.ask("ECHO awake") == b"awake"
+        started = trio.current_time()
+        assert await client.closed(timeout=5)
+        assert 0.25 < trio.current_time() - started < 2
+
+
+async def test_a_dribbled_request_keeps_its_first_bytes_deadline() -> None:
+    limits = ConnectionLimits(idle_timeout=30, request_timeout=0.5, send_timeout=30)
+    async with serve(probe, settings=INLINE, limits=limits) as running:
+        client = await greeted(running)
+        before = served_inline(running.server)
+        started = trio.current_time()
+        with trio.move_on_after(5):
+            while True:  # a byte every 0.1 s: never idle, never a whole line
+                try:
+                    await client.send(b"x")
+                except trio.BrokenResourceError:
+                    break
+                if await client.closed(timeout=0.1):
+                    break
+        assert 0.45 < trio.current_time() - started < 2
+        assert served_inline(running.server) - before >= 3  # the bytes were read inline
+
+
+async def test_shutdown_answers_what_an_idle_client_sent_then_says_bye() -> None:
+    async with serve(probe, settings=INLINE, limits=LIMITS) as running:
+        client = await greeted(running)
+        assert await client.ask("ECHO before") == b"before"
+        await client.send(b"ECHO in time\n")
+        await trio.sleep(0.1)  # it reaches the socket; then the server stops
+        running.server.runtime.request_shutdown()
+        assert await client.line() == b"in time"
+        assert await client.line() == b"BYE"
+        assert await client.closed()
+
+
+async def test_shutdown_lets_a_request_in_flight_finish_arriving() -> None:
+    async with serve(probe, settings=INLINE, limits=LIMITS) as running:
+        client = await greeted(running)
+        await client.send(b"ECHO half")
+        await trio.sleep(0.1)
+        running.server.runtime.request_shutdown()
+        await trio.sleep(0.1)
+        await client.send(b" and the rest\n")
+        assert await client.line() == b"half and the rest"
+        assert await client.line() == b"BYE"
+
+
+async def test_a_reply_bigger_than_the_socket_takes_arrives_whole_and_in_order() -> None:
+    async with serve(probe, settings=INLINE, limits=LIMITS) as running:
+        client = await greeted(running)
+        size = 20_000_000
+        await client.send(f"FLOOD {size}\nECHO after\n".encode())
+        await trio.sleep(0.3)  # the socket buffers fill; the task sends the rest
+        assert await client.line(timeout=20) == b"x" * size
+        assert await client.line() == b"after"
+
+
+async def test_a_client_that_never_reads_is_cut_at_the_send_timeout() -> None:
+    limits = ConnectionLimits(idle_timeout=30, request_timeout=30, send_timeout=0.3)
+    async with serve(probe, settings=INLINE, limits=limits) as running:
+        stuck = await greeted(running)
+        await stuck.send(b"FLOOD 50000000\n")  # and never read
+        bystander = await greeted(running)
+        counters = running.server.runtime.counters
+        started = trio.current_time()
+        with trio.fail_after(5):
+            while counters.connections_open > 1:
+                await trio.sleep(0.02)
+        assert 0.25 < trio.current_time() - started < 3
+        assert await bystander.ask("ECHO fine") == b"fine"
+
+
+async def test_a_client_reset_ends_the_connection_quietly() -> None:
+    async with serve(probe, settings=INLINE, limits=LIMITS) as running:
+        victim = await greeted(running)
+        bystander = await greeted(running)
+        assert await victim.ask("ECHO x") == b"x"
+        sock = victim.stream.socket  # type: ignore[attr-defined]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await victim.send(b"FLOOD 30000000\n")
+        await trio.sleep(0.2)
+        await victim.aclose()  # a reset, while the reply is being sent
+        assert await bystander.ask("ECHO still") == b"still"
+        with trio.fail_after(5):
+            while running.server.runtime.counters.connections_open > 1:
+                await trio.sleep(0.02)
+        assert running.server.runtime.counters.errors == 0
+
+
+@pytest.mark.server_errors(r"handler failed; closing this connection")
+async def test_a_crash_in_inline_code_is_the_handlers_crash() -> None:
+    async with serve(probe, settings=INLINE, limits=LIMITS) as running:
+        victim = await greeted(running)
+        bystander = await greeted(running)
+        await victim.send(b"INLINE-CRASH\n")
+        assert await victim.line() == b"ERR internal error"
+        assert await victim.closed()
+        assert await bystander.ask("ECHO still here") == b"still here"
+        assert running.server.runtime.counters.errors == 1
+
+
+async def test_over_tls_the_task_serves_as_ever(certificates: Certificates) -> None:
+    async with serve(
+        probe,
+        settings=INLINE,
+        limits=LIMITS,
+        ssl_context=certificates.server_context(),
+        client_ssl_context=certificates.client_context(),
+    ) as running:
+        before = served_inline(running.server)
+        client = LineClient(await running.connect())
+        assert await client.line() == b"HELLO"
+        assert await client.ask("ECHO over tls") == b"over tls"
+        assert served_inline(running.server) == before
