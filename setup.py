@@ -160,7 +160,7 @@ def installs_into_the_tree() -> bool:
     modules in the tree shadow the pure Python it installs. A wheel built from
     a checkout leaves the checkout's compiled modules alone."""
     args = sys.argv[1:]
-    return "editable_wheel" in args or "develop" in args or "--inplace" in args
+    return bool({"editable_wheel", "develop", "--inplace", "-i"} & set(args))
 
 
 def pure_setup() -> None:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib.machinery
+import os
 from pathlib import Path
 
 __all__ = ["compiled_modules", "stale_compiled_modules"]
@@ -15,16 +16,20 @@ _SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES)
 
 
 def compiled_modules(folder: Path) -> list[tuple[Path, Path]]:
-    """The compiled modules under `folder` that shadow a .py source, each with
-    that source. (mypyc's shared library, X__mypyc.*.so, has no source.)"""
+    """The compiled modules of the package `folder` and its subpackages that
+    shadow a .py source, each with that source. (mypyc's shared library,
+    X__mypyc.*.so, has no source.) Folders that are not packages (a
+    virtualenv, build/) are not entered."""
     found = []
-    for compiled in sorted(folder.rglob("*.so")):
-        suffix = next((s for s in _SUFFIXES if compiled.name.endswith(s)), None)
-        if suffix is None:
-            continue
-        source = compiled.with_name(compiled.name.removesuffix(suffix) + ".py")
-        if source.exists():
-            found.append((compiled, source))
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if os.path.exists(os.path.join(root, d, "__init__.py")))
+        for name in sorted(files):
+            suffix = next((s for s in _SUFFIXES if name.endswith(s)), None)
+            if suffix is None:
+                continue
+            source = Path(root, name.removesuffix(suffix) + ".py")
+            if source.exists():
+                found.append((Path(root, name), source))
     return found
 
 

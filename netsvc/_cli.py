@@ -257,7 +257,9 @@ def _warn_of_stale_compiled_modules(protocol: Protocol[Any, Any]) -> None:
     compiled: the server runs the compiled module, the code before the edit."""
     module = sys.modules.get(type(protocol).__module__)
     location = getattr(module, "__file__", None)
-    folders = [CORE_FOLDER] + ([Path(location).parent] if location else [])
+    package = getattr(getattr(module, "__spec__", None), "parent", "")
+    # a plugin that is a single module has no package of its own to look in
+    folders = [CORE_FOLDER] + ([Path(location).parent] if location and package else [])
     for folder in folders:
         for source in stale_compiled_modules(folder):
             log.warning(

@@ -195,10 +195,10 @@ def plugin_folders() -> dict[str, Path]:
     is imported): where `netsvc --version` looks for compiled modules."""
     folders = {}
     for entry in _entry_points():
-        top, *rest = entry.module.split(".")
         try:
+            top, *rest = entry.module.split(".")
             spec = importlib.util.find_spec(top)
-        except (ImportError, ValueError):
+        except (ImportError, ValueError, AttributeError):  # a malformed value: no module
             continue
         if spec is None or not spec.submodule_search_locations:
             continue  # a plugin that is a single module: nothing compiled beside it

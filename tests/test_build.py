@@ -89,6 +89,33 @@ def test_an_installed_package_is_never_stale(tmp_path: Path) -> None:
     assert version == f"netsvc {__version__} (compiled: resp)\n"
 
 
+def test_a_malformed_entry_point_does_not_break_version(tmp_path: Path) -> None:
+    tree = source_tree(tmp_path, "netsvc", "protocols")
+    info = tree / "badplug-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: badplug\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[netsvc.protocols]\nbad = not a valid value!\n")
+    assert netsvc_version(tree) == f"netsvc {__version__} (pure Python)\n"
+
+
+def test_serve_looks_for_stale_modules_in_packages_only(tmp_path: Path) -> None:
+    # a plugin that is one module, in a project whose virtualenv holds
+    # compiled modules pip wrote before their sources: nothing to warn of
+    tree = source_tree(tmp_path, "netsvc", "protocols", "setup.py")
+    (tree / "myproto.py").write_text("from tests.netsvc.probe import protocol\n")
+    shutil.copytree(ROOT / "tests", tree / "tests", ignore=SKIP)
+    site = tree / ".venv" / "lib" / "site-packages" / "lib"
+    site.mkdir(parents=True)
+    (site / "__init__.py").write_text("")
+    (site / "mod.py").write_text("")
+    compiled_beside(site / "mod.py", age=10)
+    command = [sys.executable, "-m", "netsvc", "serve"]
+    args = ["--protocol", "myproto:protocol", "--port", "0"]
+    with ServeProcess(args, command=command, cwd=tree, env={"PYTHONPATH": str(tree)}) as server:
+        server.wait_for_urls(1)
+    assert "changed after it was compiled" not in server.log
+
+
 def test_serve_warns_of_a_stale_compiled_module(tmp_path: Path) -> None:
     tree = stale_tree(tmp_path, checkout=True)
     command = [sys.executable, "-m", "netsvc", "serve"]
@@ -171,6 +198,17 @@ def test_netsvc_compile_0_builds_pure_python_without_a_warning(tmp_path: Path) -
     assert not [name for name in names if name.endswith(".so")]
 
 
+def test_a_pure_build_in_place_removes_the_compiled_modules(tmp_path: Path) -> None:
+    # ./dev's NETSVC_COMPILE=0 path: the tree itself is what runs afterwards
+    tree = source_tree(tmp_path, *PACKAGE)
+    stale = compiled_beside(tree / "protocols" / "resp" / "_parser.py", age=10)
+    command = [sys.executable, "setup.py", "--quiet", "build_ext", "--inplace"]
+    env = {**os.environ, "NETSVC_COMPILE": "0"}
+    built = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
+    assert not stale.exists()
+
+
 # -- compiled modules that would shadow their source -------------------------------------
 
 
@@ -189,7 +227,7 @@ def test_a_compiled_module_older_than_its_source_is_a_problem(
     monkeypatch.delenv("NETSVC_COMPILE", raising=False)
     resp = tmp_path / "protocols" / "resp"
     resp.mkdir(parents=True)
-    for name in ("_parser.py", "_reply.py"):
+    for name in ("../__init__.py", "__init__.py", "_parser.py", "_reply.py"):
         (resp / name).write_text("")
     (tmp_path / "netsvc").mkdir()
     compiled_beside(resp / "_reply.py", age=-10)  # newer than its source: fine
@@ -214,6 +252,8 @@ def test_the_test_session_refuses_a_stale_compiled_module(tmp_path: Path) -> Non
     (tests / "test_nothing.py").write_text("def test_nothing() -> None:\n    pass\n")
     source = tree / "protocols" / "resp" / "_parser.py"
     source.parent.mkdir(parents=True)
+    for package in (source.parent, source.parent.parent):
+        (package / "__init__.py").write_text("")
     source.write_text("")
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests"]
     env = {k: v for k, v in os.environ.items() if k != "NETSVC_COMPILE"}
