@@ -145,6 +145,32 @@ def results_of(module: str) -> dict[str, int | None] | None:
     return results
 
 
+def function_hashes(module: str) -> dict[str, str]:
+    """mutmut's hash of each function of `module` as its mutants were made:
+    an edit changes the function's, renumbering its mutants and dropping
+    their results."""
+    meta = MUTANTS / "netsvc" / f"{module}.py.meta"
+    hashes: dict[str, str] = json.loads(meta.read_text()).get("hash_by_function_name", {})
+    return hashes
+
+
+def draw_problem(module: str, sample: dict[str, Any] | None) -> str | None:
+    """Why `module`'s draw (or a new one) would not be a sample of its
+    mutants as they are: its source changed since mutmut made them, or
+    since the draw."""
+    source, copy = ROOT / "netsvc" / f"{module}.py", MUTANTS / "netsvc" / f"{module}.py"
+    if source.exists() and copy.exists() and source.stat().st_mtime > copy.stat().st_mtime:
+        return (
+            f"netsvc/{module}.py changed since its mutants were made: run it once without --sample"
+        )
+    if sample is not None and sample.get("hashes", {}) not in ({}, function_hashes(module)):
+        return (
+            f"netsvc/{module}.py changed since the draw: delete its entry in {SAMPLE.name} "
+            "to draw again"
+        )
+    return None
+
+
 def mutant_args(modules: Sequence[str], rerun: bool) -> list[str]:
     """What to ask mutmut for: the modules' mutants that have no result yet
     (mutmut reruns every mutant it is given by name or pattern), or with
@@ -178,10 +204,14 @@ def sampled_args(modules: Sequence[str], size: int) -> list[str]:
         results = results_of(module)
         if results is None:
             raise SystemExit(f"no mutants of {module} yet: run it once without --sample")
+        problem = draw_problem(module, samples.get(module))
+        if problem is not None:
+            raise SystemExit(problem)
         if module not in samples:
             unrun = sorted(name for name, exit_code in results.items() if exit_code is None)
             drawn = random.Random(f"{SAMPLE_SEED}-{module}").sample(unrun, min(size, len(unrun)))
-            samples[module] = {"unrun": unrun, "sample": sorted(drawn)}
+            hashes = function_hashes(module)
+            samples[module] = {"unrun": unrun, "sample": sorted(drawn), "hashes": hashes}
         args += [name for name in samples[module]["sample"] if results.get(name) is None]
     SAMPLE.write_text(json.dumps(samples, indent=1) + "\n")
     return args
@@ -355,9 +385,13 @@ def report(show_all: bool) -> int:
         module = meta.name.removesuffix(".meta")
         rows.append((module, counts))
         total += counts
-        if module.removesuffix(".py") in samples:
-            estimate = estimate_score(results, samples[module.removesuffix(".py")])
-            if estimate is not None:
+        name = module.removesuffix(".py")
+        if name in samples:
+            problem = draw_problem(name, samples[name])
+            estimate = estimate_score(results, samples[name]) if problem is None else None
+            if problem is not None:
+                print(f"{module}: no estimate: {problem}", file=sys.stderr)
+            elif estimate is not None:
                 estimates.append((module, estimate))
     if not rows:
         print("no results: run `python -m tools.mutation run` first", file=sys.stderr)
@@ -391,8 +425,9 @@ def score(counts: Counter[str]) -> str:
 class Estimate:
     """A score from exact results plus strata estimated from random samples:
     each stratum is its size and, per sampled mutant, whether it was caught
-    and whether it counts (1/0). The interval is the ratio estimator's, by
-    linearisation, with the finite population correction."""
+    and whether it counts (1/0). The estimate is a ratio estimate, unbiased
+    to within a small term once the whole draw has run; the interval is its
+    linearised one, with the finite population correction."""
 
     caught: int = 0
     tested: int = 0
@@ -423,20 +458,25 @@ class Estimate:
         variance = 0.0
         for size, sample in self.strata:
             n = len(sample)
-            if n < 2:
-                continue
-            residuals = [c - ratio * t for c, t in sample]
-            mean = sum(residuals) / n
-            spread = sum((r - mean) ** 2 for r in residuals) / (n - 1)
+            # the spread of the residuals, with two caught and two surviving
+            # pseudo-mutants added (Agresti-Coull): a sample that caught every
+            # mutant, or has one, would otherwise claim no uncertainty at all
+            padded = [*sample, (1, 1), (1, 1), (0, 1), (0, 1)]
+            residuals = [c - ratio * t for c, t in padded]
+            mean = sum(residuals) / len(padded)
+            spread = sum((r - mean) ** 2 for r in residuals) / (len(padded) - 1)
             variance += size**2 * (1 - n / size) * spread / n
         half = 1.96 * math.sqrt(variance) / tested
         low, high = max(0.0, ratio - half), min(1.0, ratio + half)
         ran = sum(len(sample) for _, sample in self.strata)
         population = sum(size for size, _ in self.strata)
-        return (
+        text = (
             f"{100 * ratio:.1f}% ({100 * low:.1f}-{100 * high:.1f}%): {ran} run of "
             f"{self.drawn} drawn from {population} mutants without a result"
         )
+        if ran < self.drawn:
+            text += " (partial: mutmut runs the quick ones first, so this leans to them)"
+        return text
 
 
 def estimate_score(results: dict[str, int | None], sample: dict[str, Any]) -> Estimate | None:
