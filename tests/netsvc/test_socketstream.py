@@ -9,6 +9,7 @@ import ssl
 
 import pytest
 import trio
+import trio.testing
 import trustme
 
 from netsvc._socketstream import SocketStream
@@ -60,6 +61,10 @@ async def test_a_send_that_completes_at_once_still_lets_the_other_tasks_run() ->
             await stream.send_all(b"x")
             await stream.send_all(b"x")
             assert ran == [1], "two sends that completed at once never yielded"
+        # and each send is one: not every other one, nor only those with data
+        for data in (b"x", b"y", b""):
+            with trio.testing.assert_checkpoints():
+                await stream.send_all(data)
     finally:
         stream.close_now()
         theirs.close()
