@@ -16,6 +16,7 @@ from .._info import render_info
 from .._keyspace import Database
 from .._redisdocs import redis_docs
 from .._reply import NULL_ARRAY, OK, ErrorReply, Reply, Status
+from .._replytypes import PairsMap
 from .connection import SERVER_VERSION
 
 commands = _RespApp(builtins=False)
@@ -266,7 +267,8 @@ def command(client: Client, argv: list[bytes]) -> Reply:
         return [describe(table[n.lower()]) if n.lower() in table else None for n in names]
     if sub == b"docs":
         names = [n.lower() for n in argv[2:]] or list(table)
-        return {name: _docs(table[name]) for name in names if name in table}
+        # as Redis, a name asked for twice is answered twice
+        return PairsMap([(name, _docs(table[name])) for name in names if name in table])
     if sub in (b"getkeys", b"getkeysandflags") and len(argv) >= 4:
         found = _call_keys(client, argv[2:])
         if sub == b"getkeys":
