@@ -128,6 +128,8 @@ async def test_protected_mode_refuses_a_client_the_proxy_cannot_name(header: byt
             "PROXY v2: address family/transport 0x12 is not TCP or a Unix stream",
         ),
     ],
+    # plain ids: mutmut runs tests by id on a command line
+    ids=["untrusted-proxy", "not-proxy", "http-request", "v1-bad-address", "v2-not-tcp"],
 )
 async def test_a_connection_without_a_trusted_valid_header_is_closed_with_a_warning(
     trusted: str, header: bytes, warning: str, caplog: pytest.LogCaptureFixture
