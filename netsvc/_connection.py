@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from ._address import SocketAddress
-from ._parking import CONTINUE, PARK_AFTER
+from ._parking import CONTINUE, HANDOVER, PARK_AFTER
 from ._socketstream import PARK, Interrupted, SocketStream, close_gracefully
 from ._stats import Counters
 from ._tls import PeerCertificate
@@ -42,7 +42,6 @@ SECONDS = 1.0
 # The phases of a connection, which decide receive()'s deadline.
 IDLE, REQUEST, BODY = "idle", "request", "body"
 CLOSING = "closing"  # the interrupt that ends an idle receive at shutdown
-_TAKE_OVER = object()  # serve_inline(): on_data handed a read to the connection's task
 # At shutdown, what a connection between requests has already sent is still
 # read and answered, up to this many bytes; then receive() returns b"".
 SHUTDOWN_READ_LIMIT = 256 * KiB
@@ -366,7 +365,7 @@ class Connection:
             finally:
                 self._idle_wait = False
                 self._set_deadlines(math.inf, self._send_deadline)
-            if result is _TAKE_OVER:
+            if result is HANDOVER:
                 return True
             if result is None:
                 return False
@@ -403,7 +402,7 @@ class Connection:
         self._received(self._phase, data)
         reply = on_data(data)
         if reply is None:
-            return _TAKE_OVER
+            return HANDOVER  # and nothing else is read until this task has run
         if reply:
             sent = transport.send_now(reply)
             if sent < len(reply):

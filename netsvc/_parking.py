@@ -23,11 +23,16 @@ from collections.abc import Callable
 import outcome
 import trio
 
-__all__ = ["CONTINUE", "PARK_AFTER", "IdleParking"]
+__all__ = ["CONTINUE", "HANDOVER", "PARK_AFTER", "IdleParking"]
 
 PARK_AFTER = 1.0  # seconds a connection waits between requests before it is parked
 WAKE_BATCH = 16  # ready connections woken or served per trip through the scheduler
 CONTINUE = object()  # a `ready` callback's result that keeps its wait going
+# a `ready` callback's result that ends its wait with it, and holds this loop
+# until the woken task has run: what that task does before its first
+# checkpoint (a blocking command registering its wait) comes before any read
+# this loop serves next, as it would in Redis's single thread
+HANDOVER = object()
 
 
 class _Waiter:
@@ -47,6 +52,7 @@ class IdleParking:
         self._parked: dict[int, _Waiter] = {}
         self._serving = -1  # the fd whose `ready` callback runs now
         self._woken_while_serving = False
+        self._handing_over: trio.Event | None = None  # set once the HANDOVER task runs
         self.served = 0  # `ready` callbacks run, all told
 
     @property
@@ -69,8 +75,13 @@ class IdleParking:
                     waiter = self._parked.get(fd)
                     if waiter is not None and waiter.ready is not None:
                         self._serve(fd, waiter.ready)
+                        if self._handing_over is not None:
+                            break  # the rest of the batch is served after that task
                     else:
                         self._wake(fd)
+                if self._handing_over is not None:
+                    await self._handing_over.wait()
+                    self._handing_over = None
         finally:
             for fd in list(self._parked):  # none, unless connections outlive the server
                 self._wake(fd)
@@ -102,7 +113,10 @@ class IdleParking:
                     epoll.unregister(fd)
             return trio.lowlevel.Abort.SUCCEEDED
 
-        return await trio.lowlevel.wait_task_rescheduled(abort)
+        result = await trio.lowlevel.wait_task_rescheduled(abort)
+        if result is HANDOVER and self._handing_over is not None:
+            self._handing_over.set()  # this task runs now, until its first checkpoint
+        return result
 
     def _serve(self, fd: int, ready: Callable[[], object]) -> None:
         """Run one inline waiter's callback. An unpark() it causes (the
@@ -121,6 +135,8 @@ class IdleParking:
             if not self._woken_while_serving:
                 return
             value = None
+        if value is HANDOVER and fd in self._parked:
+            self._handing_over = trio.Event()
         self._wake(fd, outcome.Value(value))
 
     def unpark(self, sock: socket.socket) -> None:

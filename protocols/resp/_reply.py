@@ -61,13 +61,11 @@ NULL_ARRAY = NullArray()
 
 
 def _format_double(value: float) -> bytes:
-    if math.isinf(value):
-        return b"inf" if value > 0 else b"-inf"
+    """A double as Redis 7.0 replies it (addReplyDouble: %.17g; inf, -inf,
+    nan): 0.1 is 0.10000000000000001, -0.0 is -0, 1e17 is 1e+17."""
     if math.isnan(value):
         return b"nan"
-    if value.is_integer() and abs(value) < 1e17:
-        return b"%d" % value
-    return repr(value).encode()
+    return format_score(value)
 
 
 def map_pairs(value: dict[Any, Any]) -> Collection[tuple[Any, Any]]:

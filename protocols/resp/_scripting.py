@@ -683,6 +683,8 @@ class LuaEngine:
         self._compile, self._run, self._classify, self._error_info = prelude[:4]
         self._compile_library, self._load_library, self._call_function = prelude[5:8]
         self._end_loading = prelude[8]
+        # Lua's -0 reaches Python as 0: ask Lua (Redis replies {double=-0.0} as -0)
+        self._negative_zero_double = self.lua.eval("function(t) return 1 / t.double < 0 end")
         self.table_from = table
         self._thread = threading.Thread(target=self._main, name="resp-lua", daemon=True)
         self._thread.start()
@@ -1117,7 +1119,8 @@ class LuaEngine:
         if what == b"ok":
             return Status(_text(payload).replace("\r", " ").replace("\n", " "))
         if what == b"double":
-            return float(payload)
+            number = float(payload)
+            return -0.0 if number == 0 and self._negative_zero_double(value) else number
         if what in (b"big_number", b"verbatim"):
             return payload  # a bulk string (RESP2's form; RESP3's types are not encodable here)
         if what == b"map":

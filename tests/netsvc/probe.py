@@ -8,6 +8,7 @@ import functools
 from collections.abc import Awaitable, Callable
 
 import trio
+import trio.lowlevel
 
 from netsvc import AppError, Connection, ConnectionLimits, Protocol, Runtime, Service, setting
 
@@ -60,6 +61,16 @@ async def peer(conn: Connection, arg: str) -> bytes:
 @default_app.command("STATS")
 async def stats(conn: Connection, arg: str) -> bytes:
     return repr(conn.counters.snapshot()).encode()
+
+
+NOTES: list[str] = []  # NOTE and INOTE (--probe-inline) write here, in the order they run
+
+
+@default_app.command("NOTE")
+async def note(conn: Connection, arg: str) -> bytes:
+    NOTES.append(arg)  # before the first checkpoint: in arrival order
+    await trio.lowlevel.checkpoint()
+    return b"NOTED"
 
 
 @default_app.command("CERT")
@@ -185,6 +196,8 @@ SYNC_COMMANDS: dict[str, Callable[[Connection, str], bytes]] = {
     "PEER": lambda conn, arg: str(conn.peer).encode(),
     "STATS": lambda conn, arg: repr(conn.counters.snapshot()).encode(),
     "INLINE-CRASH": lambda conn, arg: _crash(),
+    "INOTE": lambda conn, arg: NOTES.append(arg) or b"NOTED",
+    "NOTES": lambda conn, arg: ",".join(NOTES).encode(),
 }
 
 

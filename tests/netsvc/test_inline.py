@@ -16,6 +16,7 @@ from netsvc import ConnectionLimits
 from netsvc._server import Server
 from netsvc.testing import serve
 from tests.lineclient import LineClient, greeted
+from tests.netsvc.probe import NOTES
 from tests.netsvc.probe import protocol as probe
 from tests.serveprocess import Certificates
 
@@ -42,6 +43,22 @@ async def test_pipelined_commands_are_answered_in_order_across_a_hand_over() -> 
         assert served_inline(running.server) - before >= 50  # not by the connection's task
         stats = await client.ask("STATS")
         assert b"'requests': 55" in stats  # STATS is counted before it answers
+
+
+async def test_a_read_handed_to_its_task_runs_before_the_next_read_served_inline() -> None:
+    # a command that awaits (NOTE) is handed to its connection's task; what
+    # that task does before its first checkpoint comes before any later read
+    # served inline (INOTE, on another connection), as Redis runs commands
+    # in the order they arrived (a SUBSCRIBE before the PUBLISH sent after it)
+    NOTES.clear()
+    async with serve(probe, settings=INLINE, limits=LIMITS) as running:
+        first, second = await greeted(running), await greeted(running)
+        for n in range(50):
+            await first.send(f"NOTE a{n}\n".encode())
+            await second.send(f"INOTE b{n}\n".encode())
+            assert await first.line() == b"NOTED" and await second.line() == b"NOTED"
+        notes = (await second.ask("NOTES")).decode().split(",")
+    assert notes == [note for n in range(50) for note in (f"a{n}", f"b{n}")]
 
 
 async def test_a_line_split_across_reads_is_answered_once_whole() -> None:

@@ -59,6 +59,11 @@ CASES: list[tuple[Any, ...]] = [
     ("return {big_number='123'}", 0),
     ("redis.setresp(3); return {map={a=1}}", 0),
     ("redis.setresp(3); return {double=3.5}", 0),
+    # doubles as Redis 7.0 writes them (%.17g): 0.1, -0, 1e+17, 3
+    ("return {double=0.1}", 0),
+    ("return {double=-0.0}", 0),
+    ("return {double=1e17}", 0),
+    ("return {double=3}", 0),
     ("redis.setresp(3); return true", 0),
     ("redis.setresp(3); return false", 0),
     ("redis.setresp(3); return {set={a=true}}", 0),
