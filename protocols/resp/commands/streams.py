@@ -430,6 +430,15 @@ class _Read:
             else:
                 self.ids.append(parse_id(arg, strict=True)[0])
 
+    def block(self) -> None:
+        """Before waiting: as Redis blocks a client on each key once, with
+        the first id given for it, a key named twice is served once when
+        the call is woken (at once, it is served as often as it is named)."""
+        firsts: dict[bytes, StreamID] = {}
+        for key, wanted in zip(self.keys, self.ids, strict=True):
+            firsts.setdefault(key, wanted)
+        self.keys, self.ids = list(firsts), list(firsts.values())
+
     def _group_of(self, key: bytes, stream: Stream | None) -> Group:
         assert self.group is not None
         found = None if stream is None else stream.groups.get(self.group)
@@ -541,6 +550,7 @@ async def _xread(client: Client, argv: list[bytes], *, group: bool) -> Reply:
         return result
     if read.timeout_ms is None or client.in_exec:
         return NULL_ARRAY
+    read.block()
 
     def take(db: Database) -> Reply | None:
         if read.group is None and not any(

@@ -980,6 +980,21 @@ def xread_key_gone_and_back(port: int, protocol: int) -> Transcript:
     return out
 
 
+def xread_same_stream_twice_woken(port: int, protocol: int) -> Transcript:
+    # blocked on a key named twice, woken: the stream comes once (at once: twice)
+    reader, writer = Raw(port, protocol), Raw(port, protocol)
+    out = [writer.call("DEL", "k")]
+    out.append(writer.call("XADD", "k", "1-1", "f", "v"))
+    out.append(reader.call("XREAD", "STREAMS", "k", "k", "0", "0"))
+    reader.send("XREAD", "BLOCK", "0", "STREAMS", "k", "k", "$", "$")
+    out.append(writer.call("PING"))
+    out.append(writer.call("XADD", "k", "2-1", "f", "w"))
+    out.append(reader.reply())
+    reader.close()
+    writer.close()
+    return out
+
+
 def xreadgroup_woken(port: int, protocol: int) -> Transcript:
     first, second, writer = Raw(port, protocol), Raw(port, protocol), Raw(port, protocol)
     out = [writer.call("DEL", "q")]
@@ -1015,7 +1030,10 @@ def xreadgroup_woken(port: int, protocol: int) -> Transcript:
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
-@pytest.mark.parametrize("scenario", [xread_woken, xread_key_gone_and_back, xreadgroup_woken])
+@pytest.mark.parametrize(
+    "scenario",
+    [xread_woken, xread_key_gone_and_back, xread_same_stream_twice_woken, xreadgroup_woken],
+)
 def test_blocking_reads_match_redis(
     redis_port: int, netsvc_port: int, scenario: Any, protocol: int
 ) -> None:
