@@ -215,6 +215,10 @@ class Connection:
         self.next_deadline = math.inf  # the earliest of the three, for the watchdog
         self._broken: str | None = None  # why sending is no longer possible
         self._eof = False  # the client's end (or its reset) was read: nothing to drain
+        # when the idle wait that serve_inline() hands to receive() began: the
+        # idle timeout counts from there, not from the hand-over
+        self._idle_since: float | None = None
+        self._inline_wait_started = 0.0
         self._log: logging.LoggerAdapter[logging.Logger] | None = None
 
     @property
@@ -264,7 +268,8 @@ class Connection:
         phase = self._phase
         now = trio.current_time()
         park = math.inf
-        limit, deadline = self._receive_limit(phase, now)
+        since, self._idle_since = self._idle_since, None
+        limit, deadline = self._receive_limit(phase, since if since is not None else now)
         if phase == IDLE:
             self._idle_wait = True
             if self._transport.parking is not None and deadline > now + PARK_AFTER:
@@ -348,29 +353,35 @@ class Connection:
         task: it must not block, and must call parsed() as after any read;
         an exception it raises is raised here."""
         inline = self._transport.inline
-        if (
-            inline is None
-            or not inline.open
-            or self._stream is not self._transport
-            or self._broken is not None
-            or self._closing.is_set()
-            or self._phase == BODY
-        ):
+        if inline is None or self._stream is not self._transport:
             return False
         ready = functools.partial(self._inline_ready, on_data)
         while True:
+            if (
+                not inline.open
+                or self._broken is not None
+                or self._closing.is_set()
+                or self._phase == BODY
+                or self._transport.interrupted("read")  # a deadline, CLOSING, PARK
+            ):
+                return False
             self._arm_inline_wait()
             try:
                 result = await inline.serve_inline(self._transport.socket, ready)
             finally:
                 self._idle_wait = False
                 self._set_deadlines(math.inf, self._send_deadline)
+            if result is None:
+                if self._phase == IDLE:  # receive() goes on with the same idle wait
+                    self._idle_since = self._inline_wait_started
+                return False
+            self._transport.disarm("read")  # an interrupt after the data was for that wait
             if result is HANDOVER:
                 return True
-            if result is None:
-                return False
             assert isinstance(result, bytes)
-            await self.send(result)  # what the socket could not take at once
+            # what the socket could not take at once: _inline_ready kept the
+            # send gate, so that no other task's send comes in between
+            await self._send_holding_gate(result, trio.current_time())
 
     def _arm_inline_wait(self) -> None:
         """Set the deadlines of the next read as receive() would: a client
@@ -383,13 +394,19 @@ class Connection:
         if phase == IDLE and self._transport.parking is not None and deadline > now + PARK_AFTER:
             park = now + PARK_AFTER
         self._idle_wait = phase == IDLE  # shutdown interrupts an idle wait only
+        self._inline_wait_started = now
         self._set_deadlines(deadline, self._send_deadline, park)
 
     def _inline_ready(self, on_data: Callable[[bytes], bytes | None]) -> object:
         """One read served inline (the parking's task calls it when the
         socket is readable): CONTINUE, or what ends serve_inline()'s wait."""
         transport = self._transport
-        if self._closing.is_set() or self._send_gate.busy or transport.interrupted("read"):
+        if (
+            self._closing.is_set()
+            or self._send_gate.busy
+            or self._broken is not None
+            or transport.interrupted("read")
+        ):
             return None  # receive() takes it from here, with its rules
         try:
             data = transport.socket.recv(self.receive_size)
@@ -400,12 +417,14 @@ class Connection:
         if not data:
             return None  # the client's end, which receive() reads again
         self._received(self._phase, data)
+        self._set_deadlines(math.inf, self._send_deadline)  # data came: that wait is over
         reply = on_data(data)
         if reply is None:
             return HANDOVER  # and nothing else is read until this task has run
         if reply:
             sent = transport.send_now(reply)
             if sent < len(reply):
+                self._send_gate.busy = True  # serve_inline() sends the rest, holding it
                 return reply[sent:]
         if self._phase == BODY or self._closing.is_set():
             return None
@@ -501,6 +520,14 @@ class Connection:
         called = trio.current_time()
         await self._send_gate.acquire()
         if self._broken is not None:  # broken while this send waited for its turn
+            self._send_gate.release()
+            raise self._lost_before_sending()
+        await self._send_holding_gate(data, called)
+
+    async def _send_holding_gate(self, data: bytes, called: float) -> None:
+        """send(), once the send gate is this send's (called at `called`);
+        releases the gate."""
+        if self._broken is not None:
             self._send_gate.release()
             raise self._lost_before_sending()
         try:

@@ -12,11 +12,17 @@ import struct
 import pytest
 import trio
 
-from netsvc import ConnectionLimits
+from netsvc import Connection, ConnectionLimits, Runtime, Service
 from netsvc._server import Server
 from netsvc.testing import serve
 from tests.lineclient import LineClient, greeted
-from tests.netsvc.probe import NOTES
+from tests.netsvc.probe import (
+    NOTES,
+    ProbeApp,
+    ProbeProtocol,
+    ProbeService,
+    ProbeSettings,
+)
 from tests.netsvc.probe import protocol as probe
 from tests.serveprocess import Certificates
 
@@ -100,11 +106,24 @@ async def test_a_parked_client_is_served_inline_again_after_its_next_request() -
         assert served_inline(running.server) > before  # and inline again
 
 
+async def test_an_idle_timeout_past_park_after_counts_from_the_last_request() -> None:
+    # idle for PARK_AFTER, the wait moves to the parking through receive():
+    # the idle timeout still counts from the wait's start
+    limits = ConnectionLimits(idle_timeout=2.0, request_timeout=30, send_timeout=30)
+    async with serve(probe, settings=INLINE, limits=limits) as running:
+        client = await greeted(running)
+        assert await client.ask("ECHO awake") == b"awake"
+        started = trio.current_time()
+        assert await client.closed(timeout=6)
+        assert 1.9 < trio.current_time() - started < 2.6  # not 2 + PARK_AFTER
+
+
 async def test_an_idle_client_is_closed_at_the_idle_timeout() -> None:
     limits = ConnectionLimits(idle_timeout=0.3, request_timeout=30, send_timeout=30)
     async with serve(probe, settings=INLINE, limits=limits) as running:
         client = await greeted(running)
         assert await client.ask("ECHO awake") == b"awake"
+        assert served_inline(running.server) > 0
         started = trio.current_time()
         assert await client.closed(timeout=5)
         assert 0.25 < trio.current_time() - started < 2
@@ -132,6 +151,7 @@ async def test_shutdown_answers_what_an_idle_client_sent_then_says_bye() -> None
     async with serve(probe, settings=INLINE, limits=LIMITS) as running:
         client = await greeted(running)
         assert await client.ask("ECHO before") == b"before"
+        assert served_inline(running.server) > 0  # served inline until shutdown
         await client.send(b"ECHO in time\n")
         await trio.sleep(0.1)  # it reaches the socket; then the server stops
         running.server.runtime.request_shutdown()
@@ -145,6 +165,7 @@ async def test_shutdown_lets_a_request_in_flight_finish_arriving() -> None:
         client = await greeted(running)
         await client.send(b"ECHO half")
         await trio.sleep(0.1)
+        assert served_inline(running.server) > 0  # the half line was read inline
         running.server.runtime.request_shutdown()
         await trio.sleep(0.1)
         await client.send(b" and the rest\n")
@@ -156,10 +177,27 @@ async def test_a_reply_bigger_than_the_socket_takes_arrives_whole_and_in_order()
     async with serve(probe, settings=INLINE, limits=LIMITS) as running:
         client = await greeted(running)
         size = 20_000_000
+        before = served_inline(running.server)
         await client.send(f"FLOOD {size}\nECHO after\n".encode())
         await trio.sleep(0.3)  # the socket buffers fill; the task sends the rest
+        assert served_inline(running.server) > before
         assert await client.line(timeout=20) == b"x" * size
         assert await client.line() == b"after"
+
+
+async def test_a_disconnect_while_the_rest_of_a_reply_goes_out_ends_the_connection() -> None:
+    # what CLIENT KILL does: the reply under way still goes out, then the end
+    async with serve(probe, settings=INLINE, limits=LIMITS) as running:
+        client = await greeted(running)
+        size = 20_000_000
+        await client.send(f"FLOOD {size}\n".encode())
+        await trio.sleep(0.3)  # the socket took part of it; the task sends the rest
+        port = client.stream.socket.getsockname()[1]  # type: ignore[attr-defined]
+        (conn,) = [c for c in running.server._watchdog.connections if c.peer.port == port]
+        conn.disconnect()
+        with trio.fail_after(10):
+            assert await client.line(timeout=10) == b"x" * size
+            assert await client.closed(timeout=5)
 
 
 async def test_a_client_that_never_reads_is_cut_at_the_send_timeout() -> None:
@@ -182,6 +220,7 @@ async def test_a_client_reset_ends_the_connection_quietly() -> None:
         victim = await greeted(running)
         bystander = await greeted(running)
         assert await victim.ask("ECHO x") == b"x"
+        assert served_inline(running.server) > 0
         sock = victim.stream.socket  # type: ignore[attr-defined]
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         await victim.send(b"FLOOD 30000000\n")
@@ -219,3 +258,41 @@ async def test_over_tls_the_task_serves_as_ever(certificates: Certificates) -> N
         assert await client.line() == b"HELLO"
         assert await client.ask("ECHO over tls") == b"over tls"
         assert served_inline(running.server) == before
+
+
+class PushingProbe(ProbeService):
+    """The probe with a second task per connection that keeps sending
+    "PUSH" lines, as a pub/sub plugin's pushes go next to its replies."""
+
+    async def handle(self, conn: Connection) -> None:
+        async def push() -> None:
+            while True:
+                await trio.sleep(0.001)
+                await conn.send(b"PUSH\n")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(push)
+            await super().handle(conn)
+            nursery.cancel_scope.cancel()
+
+
+class PushingProtocol(ProbeProtocol):
+    name = "pushingprobe"
+    schemes = ("pushingprobe",)
+
+    def create_service(self, app: ProbeApp, settings: ProbeSettings, runtime: Runtime) -> Service:
+        return PushingProbe(app, settings, runtime)
+
+
+async def test_a_reply_sent_in_two_goes_never_has_another_tasks_send_inside() -> None:
+    async with serve(PushingProtocol(), settings=INLINE, limits=LIMITS) as running:
+        client = await greeted(running)
+        size = 5_000_000
+        for _ in range(10):
+            before = served_inline(running.server)
+            await client.send(f"FLOOD {size}\n".encode())
+            await trio.sleep(0.02)  # the socket fills: the rest goes out from the task
+            while (line := await client.line(timeout=20)) == b"PUSH":
+                pass
+            assert line == b"x" * size, (len(line), b"PUSH" in line)
+            assert served_inline(running.server) > before

@@ -45,3 +45,31 @@ def test_a_client_killing_itself_gets_its_reply(
         client_id = client.call("CLIENT", "ID")
         client.send_raw(encode_command("CLIENT", "KILL", "ID", client_id, "SKIPME", "no"))
         assert read_until_closed(client) == b":1\r\n"
+
+
+@pytest.mark.parametrize("server", ["netsvc_port", "redis_port"])
+def test_a_client_killed_while_a_reply_goes_out_reaches_its_end(
+    request: pytest.FixtureRequest, server: str
+) -> None:
+    # a reply bigger than the sockets' buffers, not read, then CLIENT KILL
+    # from another client: the victim reads (part of) the reply and then its
+    # end, at once (Redis drops what it had not written; netsvc sends the rest
+    # of a reply from the connection's task, then closes)
+    port = request.getfixturevalue(server)
+    size = 16_000_000
+    killer = RespClient(port)
+    assert killer.call("SET", "big", "x" * size) == b"OK"
+    victim = RespClient(port)
+    victim_id = victim.call("CLIENT", "ID")
+    victim.send_raw(encode_command("GET", "big"))
+    time.sleep(0.3)  # the reply is under way, stuck on the victim's full buffers
+    assert killer.call("CLIENT", "KILL", "ID", victim_id) == 1
+    victim.sock.settimeout(5)
+    received = bytearray()
+    started = time.monotonic()
+    while chunk := victim.sock.recv(1 << 20):
+        received += chunk
+    assert time.monotonic() - started < 5
+    assert (b"$%d\r\n%s\r\n" % (size, b"x" * size)).startswith(received)
+    killer.close()
+    victim.close()
