@@ -47,6 +47,8 @@ def test_parse(url: str, scheme: str, address: ListenAddress) -> None:
         ("redis+unix://", "needs a path"),
         ("redis+fd://three", "expected a file descriptor number"),
         ("redis+pipe://x", "unknown transport 'pipe'"),
+        ("redis+unix+fd://3", "one transport"),
+        ("redis+proxy+proxy://127.0.0.1", "and \\+proxy at most"),
     ],
 )
 def test_malformed(url: str, reason: str) -> None:
