@@ -219,6 +219,7 @@ class Connection:
         # idle timeout counts from there, not from the hand-over
         self._idle_since: float | None = None
         self._inline_wait_started = 0.0
+        self._inline_holds_gate = False  # _inline_ready took the send gate for this task
         self._log: logging.LoggerAdapter[logging.Logger] | None = None
 
     @property
@@ -356,6 +357,7 @@ class Connection:
         if inline is None or self._stream is not self._transport:
             return False
         ready = functools.partial(self._inline_ready, on_data)
+        self._idle_since = None
         while True:
             if (
                 not inline.open
@@ -366,11 +368,16 @@ class Connection:
             ):
                 return False
             self._arm_inline_wait()
+            result: object = None
             try:
                 result = await inline.serve_inline(self._transport.socket, ready)
             finally:
                 self._idle_wait = False
                 self._set_deadlines(math.inf, self._send_deadline)
+                if self._inline_holds_gate and not isinstance(result, bytes):
+                    # the rest of a reply never reached this task (cancelled): let others send
+                    self._inline_holds_gate = False
+                    self._send_gate.release()
             if result is None:
                 if self._phase == IDLE:  # receive() goes on with the same idle wait
                     self._idle_since = self._inline_wait_started
@@ -381,6 +388,7 @@ class Connection:
             assert isinstance(result, bytes)
             # what the socket could not take at once: _inline_ready kept the
             # send gate, so that no other task's send comes in between
+            self._inline_holds_gate = False
             await self._send_holding_gate(result, trio.current_time())
 
     def _arm_inline_wait(self) -> None:
@@ -425,6 +433,7 @@ class Connection:
             sent = transport.send_now(reply)
             if sent < len(reply):
                 self._send_gate.busy = True  # serve_inline() sends the rest, holding it
+                self._inline_holds_gate = True
                 return reply[sent:]
         if self._phase == BODY or self._closing.is_set():
             return None

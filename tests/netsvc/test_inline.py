@@ -296,3 +296,36 @@ async def test_a_reply_sent_in_two_goes_never_has_another_tasks_send_inside() ->
                 pass
             assert line == b"x" * size, (len(line), b"PUSH" in line)
             assert served_inline(running.server) > before
+
+
+class LateDeadlineProbe(ProbeService):
+    """A deadline that fires between a read served inline and its hand-over
+    (the watchdog's tick fell there): the next receive() must not see it."""
+
+    async def handle(self, conn: Connection) -> None:
+        await conn.send(b"HELLO\n")
+
+        def on_data(data: bytes) -> bytes | None:
+            conn._transport.interrupt("read", "deadline")  # as the watchdog would
+            conn.parsed(1, partial=False)
+            return None
+
+        assert await conn.serve_inline(on_data)
+        await conn.send(b"GOT " + await conn.receive())
+
+
+class LateDeadlineProtocol(ProbeProtocol):
+    name = "latedeadline"
+    schemes = ("latedeadline",)
+
+    def create_service(self, app: ProbeApp, settings: ProbeSettings, runtime: Runtime) -> Service:
+        return LateDeadlineProbe(app, settings, runtime)
+
+
+async def test_a_deadline_that_passed_as_data_came_is_not_the_next_reads() -> None:
+    async with serve(LateDeadlineProtocol(), limits=LIMITS) as running:
+        client = await greeted(running)
+        await client.send(b"first\n")
+        await trio.sleep(0.1)
+        await client.send(b"second\n")
+        assert await client.line() == b"GOT second"
