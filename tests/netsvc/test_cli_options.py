@@ -248,3 +248,17 @@ def test_proxy_options_that_cannot_work_are_refused(args: list[str], error: str)
     )
     assert done.returncode == 2, done.stderr
     assert error in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "args"),
+    by_variable_then_option("--host", "NETSVC_HOST", "127.0.0.2", "127.0.0.3"),
+)
+def test_host_with_protocol(env: dict[str, str], args: list[str]) -> None:
+    # another loopback address than the default 127.0.0.1: the one asked for is bound
+    with ServeProcess(["--protocol", "resp", "--port", "0", *args], env=env) as process:
+        (url,) = process.urls
+        assert url.startswith("redis://127.0.0.2:")
+        with socket.create_connection(host_port(url), timeout=5) as sock:
+            sock.sendall(b"PING\r\n")
+            assert sock.recv(100) == b"+PONG\r\n"
