@@ -328,6 +328,11 @@ def test_help_lists_the_protocols_settings() -> None:
         "first line sent",
     ):
         assert text in result.stdout
+    # each with the type it takes and its default, as Python writes the value
+    help_text = " ".join(result.stdout.split())
+    assert "--probe-max-line INT longest line accepted" in help_text
+    assert "NETSVC_PROBE_MAX_LINE; default 1024]" in help_text
+    assert "--probe-greeting STR" in help_text and "default 'HELLO']" in help_text
 
 
 def test_protocols_lists_installed_plugins() -> None:
