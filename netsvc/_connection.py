@@ -6,9 +6,9 @@
 # plugin when the server is shutting down (still reading what the client had
 # sent), and closes gracefully when the handler is done. A read idle for
 # PARK_AFTER is moved to the parking (_parking.py) by the deadline watchdog.
-# serve_inline() serves reads from the core's task (an IdleParking set of its
-# own) by the plugin's synchronous callback, handing back to receive() at
-# anything receive() has a rule for.
+# serve_inline() serves reads from the core's task (a second Parking, for
+# inline waits) by the plugin's synchronous callback, handing back to
+# receive() at anything receive() has a rule for.
 from __future__ import annotations
 
 import dataclasses

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import outcome
 import trio
 
-__all__ = ["CONTINUE", "HANDOVER", "PARK_AFTER", "IdleParking"]
+__all__ = ["CONTINUE", "HANDOVER", "PARK_AFTER", "Parking"]
 
 PARK_AFTER = 1.0  # seconds a connection waits between requests before it is parked
 WAKE_BATCH = 16  # ready connections woken or served per trip through the scheduler
@@ -43,9 +43,10 @@ class _Waiter:
         self.ready = ready
 
 
-class IdleParking:
-    """A waiting room for sockets with nothing to read. `run()` must be
-    running (it is the server's) for parked waits to end by themselves."""
+class Parking:
+    """A waiting room for sockets with nothing to read: parked waits, or
+    waits served inline. `run()` must be running (it is the server's) for
+    the waits to end by themselves."""
 
     def __init__(self) -> None:
         self._epoll: select.epoll | None = None  # while run() runs

@@ -36,7 +36,7 @@ from ._connection import (
     SendTimeout,
     Watchdog,
 )
-from ._parking import IdleParking
+from ._parking import Parking
 from ._plugin import Access, ListenerInfo, Protocol, Runtime, Service
 from ._proxy import (
     V1_MAX_LENGTH,
@@ -185,8 +185,8 @@ class Server:
         # serves inline (Connection.serve_inline) wait between reads: apart,
         # so that a request served inline never queues behind a crowd of
         # parked connections waking (None: this OS has no epoll)
-        self._parking = IdleParking() if IdleParking.supported() else None
-        self._inline = IdleParking() if IdleParking.supported() else None
+        self._parking = Parking() if Parking.supported() else None
+        self._inline = Parking() if Parking.supported() else None
         self._ids = itertools.count(1)
         self._shutdown = trio.Event()
         self._pending_refusals = 0

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from ._parking import IdleParking
+from ._parking import Parking
 
 __all__ = ["PARK", "Interrupted", "SocketStream", "close_gracefully"]
 
@@ -40,8 +40,8 @@ class SocketStream(trio.abc.HalfCloseableStream):
     def __init__(
         self,
         sock: socket.socket,
-        parking: IdleParking | None = None,
-        inline: IdleParking | None = None,
+        parking: Parking | None = None,
+        inline: Parking | None = None,
     ) -> None:
         sock.setblocking(False)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
