@@ -321,6 +321,23 @@ async def test_reads_at_shutdown_give_the_sizes_asked_and_stop_at_the_limit_exac
         nursery.cancel_scope.cancel()
 
 
+async def test_an_idle_read_woken_by_shutdown_gives_no_more_than_asked(
+    watchdog: Watchdog,
+) -> None:
+    conn, client = make(watchdog)
+    got: list[bytes] = []
+
+    async def read_five() -> None:
+        got.append(await conn.receive(5))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_five)
+        await trio.sleep(0.05)  # it waits, idle
+        client.socket.send(b"abcdefghij")  # arrives as the shutdown wakes the wait
+        conn.begin_closing()
+    assert got == [b"abcde"]
+
+
 async def _send_later(client: SocketStream, data: bytes) -> None:
     await trio.sleep(0.2)
     await client.send_all(data)
