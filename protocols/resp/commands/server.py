@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from .._app import CommandSpec, OrderedSet, Subcommand, describe, key_flag_names
@@ -267,8 +268,11 @@ def command(client: Client, argv: list[bytes]) -> Reply:
         return [describe(table[n.lower()]) if n.lower() in table else None for n in names]
     if sub == b"docs":
         names = [n.lower() for n in argv[2:]] or list(table)
-        # as Redis, a name asked for twice is answered twice
-        return PairsMap([(name, _docs(table[name])) for name in names if name in table])
+        # as Redis, a name asked for twice is answered twice, an unknown one not at all
+        documented = [
+            (name, docs) for name in names if (docs := _docs_named(table, name)) is not None
+        ]
+        return PairsMap(documented)
     if sub in (b"getkeys", b"getkeysandflags") and len(argv) >= 4:
         found = _call_keys(client, argv[2:])
         if sub == b"getkeys":
@@ -313,6 +317,21 @@ def _call_keys(client: Client, call: list[bytes]) -> list[tuple[bytes, int]]:
     flags = given(call) if callable(given) else given
     last = len(flags) - 1
     return [(key, flags[min(index, last)]) for index, key in enumerate(keys)]
+
+
+def _docs_named(table: Mapping[bytes, CommandSpec], name: bytes) -> dict[bytes, Any] | None:
+    """COMMAND DOCS of a command, or of a built-in container's subcommand
+    named as Redis names it (`client|list`); None for an unknown name."""
+    spec = table.get(name)
+    if spec is not None:
+        return _docs(spec)
+    container, bar, _ = name.partition(b"|")
+    spec = table.get(container) if bar else None
+    if spec is None or not spec.redis_docs:
+        return None
+    docs = redis_docs(spec.name_bytes) or {}
+    subcommands: dict[bytes, Any] = docs.get(b"subcommands", {})
+    return subcommands.get(name)
 
 
 def _docs(spec: CommandSpec) -> dict[bytes, Any]:

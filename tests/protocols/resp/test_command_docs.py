@@ -95,7 +95,11 @@ def test_names_are_case_insensitive_unknown_ones_left_out_and_repeats_kept(
     clients: dict[str, dict[int, RespClient]],
 ) -> None:
     for protocol in (2, 3):
-        for names in (("GeT", "nosuch", "SET"), ("get", "get")):  # twice: answered twice
+        for names in (
+            ("GeT", "nosuch", "SET"),
+            ("get", "get"),  # twice: answered twice
+            ("client|list", "CONFIG|GET", "client|nosuch", "get|x"),  # subcommands
+        ):
             ours = clients["netsvc"][protocol].raw_call("COMMAND", "DOCS", *names)
             theirs = clients["redis"][protocol].raw_call("COMMAND", "DOCS", *names)
             assert ours == theirs
