@@ -263,6 +263,13 @@ class Connection:
         start = self._request_started if phase == REQUEST else now
         return limit, math.inf if limit is None else start + limit
 
+    def _parking_time(self, now: float, deadline: float) -> float:
+        """When an idle wait starting `now` moves to the parking: after
+        PARK_AFTER, unless its deadline comes first (or nothing parks here)."""
+        if self._transport.parking is not None and deadline > now + PARK_AFTER:
+            return now + PARK_AFTER
+        return math.inf
+
     async def receive(self, max_bytes: int | None = None) -> bytes:
         """The next bytes from the client; b"" at its end, or at shutdown
         between requests."""
@@ -273,8 +280,7 @@ class Connection:
         limit, deadline = self._receive_limit(phase, since if since is not None else now)
         if phase == IDLE:
             self._idle_wait = True
-            if self._transport.parking is not None and deadline > now + PARK_AFTER:
-                park = now + PARK_AFTER
+            park = self._parking_time(now, deadline)
         if phase != BODY and self._closing.is_set():
             return await self._receive_closing(phase, deadline, max_bytes)
         self._set_deadlines(deadline, self._send_deadline, park)
@@ -398,9 +404,7 @@ class Connection:
         phase = self._phase
         now = trio.current_time()
         _, deadline = self._receive_limit(phase, now)
-        park = math.inf
-        if phase == IDLE and self._transport.parking is not None and deadline > now + PARK_AFTER:
-            park = now + PARK_AFTER
+        park = self._parking_time(now, deadline) if phase == IDLE else math.inf
         self._idle_wait = phase == IDLE  # shutdown interrupts an idle wait only
         self._inline_wait_started = now
         self._set_deadlines(deadline, self._send_deadline, park)
@@ -528,15 +532,12 @@ class Connection:
             raise self._lost_before_sending()
         called = trio.current_time()
         await self._send_gate.acquire()
-        if self._broken is not None:  # broken while this send waited for its turn
-            self._send_gate.release()
-            raise self._lost_before_sending()
         await self._send_holding_gate(data, called)
 
     async def _send_holding_gate(self, data: bytes, called: float) -> None:
         """send(), once the send gate is this send's (called at `called`);
         releases the gate."""
-        if self._broken is not None:
+        if self._broken is not None:  # broken while this send waited for its turn
             self._send_gate.release()
             raise self._lost_before_sending()
         try:
