@@ -264,7 +264,6 @@ async def close_gracefully(
                     break
                 drained += len(data)
         transport.disarm("read")
-        transport.disarm("write")  # a send deadline's interrupt must not cut the close_notify
         transport.defer_close()  # TLS closes its transport: keep it for the drain
         with contextlib.suppress(Interrupted, trio.BrokenResourceError, trio.ClosedResourceError):
             await stream.aclose()

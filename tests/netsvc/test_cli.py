@@ -191,11 +191,14 @@ def test_systemd_sockets_go_to_listen_urls_by_name_each_once() -> None:
     web, admin = listening_socket(), listening_socket()
     ports = web.getsockname()[1], admin.getsockname()[1]
     command, fds = systemd_command((web, "web"), (admin, "admin"))
-    args = ["--listen", "echo+systemd://", "--listen", "echo+systemd://admin"]
+    # The nameless URL comes first: the named one after it is still served.
+    args = ["--listen", "echo+systemd://", "--listen", "redis+systemd://admin"]
     with ServeProcess(args, command=command, pass_fds=fds, listeners=2) as server:
         web.close()
         admin.close()
-        assert sorted(server.urls) == sorted(f"echo://127.0.0.1:{port}" for port in ports)
+        assert sorted(server.urls) == sorted(
+            [f"echo://127.0.0.1:{ports[0]}", f"redis://127.0.0.1:{ports[1]}"]
+        )
 
 
 @pytest.mark.server_errors(r"only one listen URL may take all systemd sockets")

@@ -4,6 +4,7 @@
 # limits, their limits read back from /proc.
 from __future__ import annotations
 
+import logging
 import re
 import resource
 import socket
@@ -12,9 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from netsvc import ListenAddress, load_protocol
+from netsvc import ConnectionLimits, Listen, ListenAddress, load_protocol
 from netsvc._address import socket_count
-from netsvc._fdlimit import RESERVED_FDS, UNLIMITED_FDS_CAP, open_file_target
+from netsvc._fdlimit import (
+    RESERVED_FDS,
+    UNLIMITED_FDS_CAP,
+    adjust_open_file_limit,
+    open_file_target,
+)
 from tests.serveprocess import PROBE, ServeProcess, SyncLineClient, host_port
 
 SOFT, HARD = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -151,3 +157,78 @@ def test_socket_count_is_one_per_distinct_address(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [v4, v6, v4])
     assert socket_count(ListenAddress("tcp", "localhost", 0)) == 2
     assert socket_count(ListenAddress("unix", path="/tmp/x.sock")) == 1
+
+
+class CappingOS:
+    """An OS that refuses a soft open file limit above `cap` whatever the
+    hard limit says, as macOS does above kern.maxfilesperproc. Linux cannot
+    be made to (root may raise the soft limit to any hard limit it can set),
+    so here getrlimit/setrlimit play that OS for adjust_open_file_limit()."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, soft: int, hard: int, cap: int) -> None:
+        self.soft, self.hard, self.cap = soft, hard, cap
+        monkeypatch.setattr(resource, "getrlimit", self.getrlimit)
+        monkeypatch.setattr(resource, "setrlimit", self.setrlimit)
+
+    def getrlimit(self, which: int) -> tuple[int, int]:
+        assert which == resource.RLIMIT_NOFILE
+        return self.soft, self.hard
+
+    def setrlimit(self, which: int, limits: tuple[int, int]) -> None:
+        assert which == resource.RLIMIT_NOFILE and limits[1] == self.hard
+        if limits[0] > self.cap:
+            raise ValueError("current limit exceeds maximum limit")
+        self.soft = limits[0]
+
+
+def echo_on(host: str, max_connections: int | None = None) -> Listen:
+    limits = None if max_connections is None else ConnectionLimits(max_connections)
+    return Listen(load_protocol("echo"), ListenAddress("tcp", host, 0), limits=limits)
+
+
+@pytest.mark.parametrize(
+    ("cap", "soft", "outcome"),
+    [
+        # halving from the target (2**20 when the hard limit is unlimited) to what is allowed
+        (10240, 8192, "raised to 8192, room for 8160 connections"),
+        (200, 256, "it stays 256, room for 224 connections"),
+    ],
+)
+def test_a_limit_the_os_caps_is_raised_as_far_as_it_allows_and_says_why_not_further(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    cap: int,
+    soft: int,
+    outcome: str,
+) -> None:
+    system = CappingOS(monkeypatch, soft=256, hard=resource.RLIM_INFINITY, cap=cap)
+    caplog.set_level(logging.INFO, logger="netsvc")
+    adjust_open_file_limit([echo_on("127.0.0.1", max_connections=100)], workers=1)
+    assert system.soft == soft
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "WARNING",
+            f"cannot raise the open file limit from 256 to {UNLIMITED_FDS_CAP} "
+            f"(current limit exceeds maximum limit): {outcome} (32 descriptors kept for "
+            "listeners, logs and the app's own files)",
+        )
+    ]
+
+
+def test_each_socket_of_a_two_address_host_counts_in_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # test_a_host_with_two_addresses_counts_each_sockets_limit where
+    # "localhost" resolves to one address (this CI machine): a resolver giving two
+    v4 = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0))
+    v6 = (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", 0, 0, 0))
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [v4, v6])
+    CappingOS(monkeypatch, soft=200, hard=200, cap=200)
+    caplog.set_level(logging.INFO, logger="netsvc")
+    adjust_open_file_limit([echo_on("localhost", max_connections=100)], workers=1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        "the listeners may hold 200 connections together "
+        "(--max-connections: 100 x 2 sockets (echo)), more than the 168 "
+    )
