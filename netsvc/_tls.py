@@ -103,15 +103,18 @@ class PeerCertificate:
     def rfc4514_name(self) -> str:
         """The subject as an RFC 4514 string, least significant first (as
         the ASGI TLS extension's client_cert_name): "CN=alice,O=Example"."""
+        # RFC 4514's table of short names; the others keep OpenSSL's names
+        # ("emailAddress=..."), as OpenSSL and the ASGI servers write them
         short = {
             "commonName": "CN",
+            "localityName": "L",
+            "stateOrProvinceName": "ST",
             "organizationName": "O",
             "organizationalUnitName": "OU",
             "countryName": "C",
-            "stateOrProvinceName": "ST",
-            "localityName": "L",
+            "streetAddress": "STREET",
             "domainComponent": "DC",
-            "emailAddress": "emailAddress",
+            "userId": "UID",
         }
         parts = [
             f"{short.get(field, field)}={_escape_rfc4514(value)}"

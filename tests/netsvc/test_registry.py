@@ -203,3 +203,28 @@ def test_protocol_option_naming_a_broken_plugin_fails_with_its_error(
     module = PLUGINS[name][0]
     reason = expected_reasons(site)[name]
     assert f"Error: entry point {name!r} ({module}:protocol): {reason}\n" in result.stderr
+
+
+# A plugin given by import path is found in the working directory, as
+# `python -m` finds modules there (the `netsvc` script's own sys.path does not
+# have it), and an import path to something else names itself in the error.
+
+
+def test_protocol_by_import_path_loads_from_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / "myechoplugin.py").write_text(
+        "from protocols.echo._plugin import EchoProtocol\n\n\nprotocol = EchoProtocol()\n"
+    )
+    args = ["--protocol", "myechoplugin:protocol", "--port", "0"]
+    with ServeProcess(args, cwd=tmp_path) as server:
+        with SyncLineClient(host_port(server.urls[0])) as client:
+            client.sock.sendall(b"from the working directory")
+            assert client.sock.recv(100) == b"from the working directory"
+
+
+def test_import_path_to_a_non_protocol_names_the_path() -> None:
+    with pytest.raises(netsvc.LoadError) as caught:
+        netsvc.load_protocol("tests.netsvc.test_registry:MISSING")
+    assert str(caught.value) == (
+        "'tests.netsvc.test_registry:MISSING': "
+        "'nosuch_dependency_for_netsvc_tests' is not a netsvc.Protocol instance or subclass"
+    )

@@ -51,6 +51,7 @@ NAMES = [
         (NameOID.COMMON_NAME, "alice"),
     ],
     [(NameOID.DOMAIN_COMPONENT, "org"), (NameOID.DOMAIN_COMPONENT, "example")],
+    [(NameOID.STREET_ADDRESS, "1 Main Street"), (NameOID.USER_ID, "alice")],
     [(NameOID.ORGANIZATION_NAME, 'Example, Inc. <"x"> a+b;c=d \\ e')],  # each escaped
     [(NameOID.COMMON_NAME, "#hash")],  # a leading # is escaped
     [(NameOID.COMMON_NAME, " lead")],  # a leading space

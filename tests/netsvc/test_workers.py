@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from netsvc._workers import RESTART_BACKOFF
 from tests.serveprocess import ServeProcess, host_port, run_netsvc
 
 
@@ -68,16 +69,21 @@ def test_workers_that_keep_dying_at_once_make_the_supervisor_give_up() -> None:
     # mutation testing: the count's mutants all survived)
     with ServeProcess(["--protocol", "http", "--port", "0", "--workers", "2"]) as server:
         supervisor = server.proc.pid
-        killed: set[int] = set()
+        killed: dict[int, float] = {}  # pid: when it was seen and killed
         deadline = time.monotonic() + 60
         while server.proc.poll() is None and time.monotonic() < deadline:
-            for worker in children(supervisor) - killed:
+            for worker in children(supervisor) - killed.keys():
                 os.kill(worker, signal.SIGKILL)
-                killed.add(worker)
+                killed[worker] = time.monotonic()
             time.sleep(0.02)
         assert server.wait(10) == 1
         assert 6 <= len(killed) <= 7  # each replaced after a pause until the sixth
         assert "workers keep dying at once (6 in a row)" in server.log
+        # the pause: of the first three workers seen one is a replacement, and
+        # none came sooner than RESTART_BACKOFF after the first death (the
+        # polling above is 20 ms, the margin 100)
+        seen = sorted(killed.values())
+        assert seen[2] - seen[0] >= RESTART_BACKOFF - 0.1
 
 
 def test_workers_on_a_unix_socket(tmp_path: Path) -> None:
