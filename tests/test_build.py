@@ -37,11 +37,17 @@ def source_tree(folder: Path, *parts: str) -> Path:
     return folder
 
 
+def first_on_path(tree: Path) -> str:
+    """PYTHONPATH with `tree` first: its netsvc is the one imported, and what
+    the path held stays (mutation testing's mutants/ and its hit recorder)."""
+    return os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))
+
+
 def netsvc_version(cwd: Path) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "netsvc", "--version"],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(cwd)},
+        env={**os.environ, "PYTHONPATH": first_on_path(cwd)},
         capture_output=True,
         text=True,
         check=True,
@@ -111,7 +117,8 @@ def test_serve_looks_for_stale_modules_in_packages_only(tmp_path: Path) -> None:
     compiled_beside(site / "mod.py", age=10)
     command = [sys.executable, "-m", "netsvc", "serve"]
     args = ["--protocol", "myproto:protocol", "--port", "0"]
-    with ServeProcess(args, command=command, cwd=tree, env={"PYTHONPATH": str(tree)}) as server:
+    env = {"PYTHONPATH": first_on_path(tree)}
+    with ServeProcess(args, command=command, cwd=tree, env=env) as server:
         server.wait_for_urls(1)
     assert "changed after it was compiled" not in server.log
 
@@ -119,7 +126,7 @@ def test_serve_looks_for_stale_modules_in_packages_only(tmp_path: Path) -> None:
 def test_serve_warns_of_a_stale_compiled_module(tmp_path: Path) -> None:
     tree = stale_tree(tmp_path, checkout=True)
     command = [sys.executable, "-m", "netsvc", "serve"]
-    env = {"PYTHONPATH": str(tree)}
+    env = {"PYTHONPATH": first_on_path(tree)}
     args = ["--protocol", "resp", "--port", "0"]
     with ServeProcess(args, command=command, cwd=tree, env=env) as server:
         (warning,) = server.wait_for_log("changed after it was compiled")
