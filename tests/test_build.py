@@ -66,8 +66,8 @@ def test_version_says_pure_python_without_compiled_modules(tmp_path: Path) -> No
 
 @pytest.mark.skipif(not COMPILED_PARSER.exists(), reason="a pure Python build (no .so here)")
 def test_version_says_compiled_for_the_compiled_build() -> None:
-    # setup.py's HOT_MODULES: the RESP request path and XMPP's framing
-    assert netsvc_version(ROOT) == f"netsvc {__version__} (compiled: resp, xmpp)\n"
+    # setup.py's HOT_MODULES: the core's per-read path, RESP's request path, XMPP's framing
+    assert netsvc_version(ROOT) == f"netsvc {__version__} (compiled: core, resp, xmpp)\n"
 
 
 def stale_tree(folder: Path, *, checkout: bool) -> Path:
@@ -87,6 +87,29 @@ def test_version_names_a_stale_compiled_module_in_a_checkout(tmp_path: Path) -> 
         "being compiled, the old code runs; rebuild with `pip install --no-deps -e .` "
         "(./dev does) or delete the .so files)\n"
     )
+
+
+def test_folders_that_are_not_packages_are_not_searched(tmp_path: Path) -> None:
+    # a plugin's vendored or build folder (no __init__.py) is not imported
+    # as part of it: a compiled module there shadows nothing of netsvc's
+    tree = source_tree(tmp_path, "netsvc", "protocols")
+    vendored = tree / "protocols" / "resp" / "vendor"
+    vendored.mkdir()
+    (vendored / "fast.py").write_text("")
+    compiled_beside(vendored / "fast.py", age=10)
+    assert netsvc_version(tree) == f"netsvc {__version__} (pure Python)\n"
+
+
+def test_a_compiled_module_as_old_as_its_source_is_not_stale(tmp_path: Path) -> None:
+    # file systems that keep whole seconds (FAT, some network mounts) give a
+    # source and the module compiled from it within the same second one time
+    tree = source_tree(tmp_path, "netsvc", "protocols", "setup.py")
+    source = tree / "protocols" / "resp" / "_unused.py"
+    source.write_text("")
+    whole_second = (source.stat().st_mtime_ns // 10**9) * 10**9
+    for path in (source, compiled_beside(source, age=0)):
+        os.utime(path, ns=(whole_second, whole_second))
+    assert netsvc_version(tree) == f"netsvc {__version__} (compiled: resp)\n"
 
 
 def test_an_installed_package_is_never_stale(tmp_path: Path) -> None:
