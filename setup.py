@@ -21,13 +21,21 @@ from setuptools.command.build_ext import build_ext
 # The RESP request path, parser to reply, compiled as a whole: compiling only
 # a part (the parser alone, or parser, replies and dispatch) measured no clear
 # gain, because each call across the compiled/Python boundary costs what the
-# compiled side saves. Not compiled: netsvc/ (the core; mutation testing runs
-# its source, and compiling it measured no gain), protocols/http (its own
-# issue), the scripting modules (_scripting, _lua_libs, _functions,
+# compiled side saves. The core's per-read path (a connection's reads, sends
+# and deadlines, served inline from the parking) is compiled with it: with
+# serve_inline() it is a third of a RESP GET's instructions (callgrind, GET
+# -P 1: 51,200 per request with the core in Python, 36,000 compiled); the rest
+# of netsvc/ runs per connection or less. Mutation testing runs the core's
+# source (tools/mutation.py refuses a tree with compiled modules). Not compiled:
+# protocols/http (its own issue), the scripting modules (_scripting, _lua_libs, _functions,
 # commands/scripting: Lua callbacks, cold), _plugin (settings dataclasses are
 # read with get_type_hints, which compiled classes do not support) and
 # _replytypes (subclasses of builtins, which mypyc cannot compile).
 HOT_MODULES = [
+    # the core: what runs per read and per send
+    "netsvc/_connection.py",  # receive/send/deadlines, and the inline path (_inline_ready)
+    "netsvc/_parking.py",  # the loop that serves inline reads
+    "netsvc/_socketstream.py",  # the socket's recv/send
     "protocols/resp/_parser.py",  # the request parser: every byte a client sends
     "protocols/resp/_reply.py",  # reply encoding: every reply
     "protocols/resp/_dispatch.py",  # command lookup, arity, ACL and state checks per command

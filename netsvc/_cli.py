@@ -230,8 +230,9 @@ def _apps(values: Sequence[str], protocols: dict[str, Protocol[Any, Any]]) -> di
 
 
 def build_kind() -> str:
-    """'compiled: resp, xmpp' (the plugins with modules compiled by mypyc),
-    or 'pure Python' (no C compiler at install time, or NETSVC_COMPILE=0);
+    """'compiled: core, resp, xmpp' (the core and the plugins with modules
+    compiled by mypyc), or 'pure Python' (no C compiler at install time, or
+    NETSVC_COMPILE=0);
     then, in a source checkout, the sources edited since they were compiled,
     whose edits do not run."""
     folders = {"core": CORE_FOLDER, **plugin_folders()}

@@ -239,9 +239,15 @@ class SocketStream(trio.abc.HalfCloseableStream):
 
 
 def _stream_error(exc: OSError) -> Exception:
+    """trio's exception for a socket's error, caused by it (set here as well
+    as by `raise ... from`, which mypyc's compiled raise ignores)."""
+    error: Exception
     if exc.errno == errno.EBADF:
-        return trio.ClosedResourceError("the socket was closed")
-    return trio.BrokenResourceError(f"socket connection broken: {exc}")
+        error = trio.ClosedResourceError("the socket was closed")
+    else:
+        error = trio.BrokenResourceError(f"socket connection broken: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 async def close_gracefully(
