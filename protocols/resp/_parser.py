@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -34,7 +32,6 @@ _UNSAFE = (b"+", b"(", b"=", b"~", b"|", b">")
 _UNSAFE_RE = re.compile(rb"[+(=~|>]|\*[0-9]{4}")
 _BIG_COUNT_RE = re.compile(rb"\*[0-9]{4}")  # 1000 or more: the slow path takes it
 _PROBE = b"*0\r\n"  # an empty request: hiredis returns it as [] only at a request boundary
-_IDLE: tuple[None] = (None,)
 _MORE = object()  # hiredis's "not enough data": unlike False, no reply compares equal to it
 _INT = re.compile(rb"-?[1-9][0-9]*|0")
 _SPACE = b" \t\n\v\f\r"  # C isspace()
@@ -143,11 +140,6 @@ def _encode(command: list[bytes]) -> bytes:
 
 
 class RequestParser:
-    next_command: Callable[[], list[bytes] | None]
-    """The next complete command, or None when more bytes are needed. Raises ProtocolError
-    (and again on every later call). Empty requests (blank inline lines, *0, *-1) are skipped.
-    An instance attribute, so that handing out parsed commands costs no Python frame."""
-
     def __init__(
         self,
         *,
@@ -173,11 +165,11 @@ class RequestParser:
         self._bulklen = -1  # length of the bulk under way, -1 while its header is due
         self._args: list[bytes] = []
         self._args_bytes = 0
-        self._ready: Iterator[list[bytes] | None] = iter(())  # None last: nothing more buffered
+        self._ready: list[list[bytes]] = []  # the commands parsed last, handed out in order
+        self._taken = 0  # how many of them are handed out
         self._ready_bytes = 0
         self._error: ProtocolError | None = None
         self._whole: list[list[bytes]] | None = None  # the commands of a read feed() took whole
-        self.next_command = partial(next, chain.from_iterable(self._batches()), None)
 
     @property
     def authenticated(self) -> bool:
@@ -187,7 +179,8 @@ class RequestParser:
     @authenticated.setter
     def authenticated(self, value: bool) -> None:
         if self._authenticated and not value:  # re-parse pending requests with the lower limits
-            pending = [c for c in self._ready if c is not None]
+            pending = self._ready[self._taken :]
+            self._ready, self._taken = [], 0
             self._buf[self._pos : self._pos] = b"".join(map(_encode, pending))
             self._scan = self._slow_until = 0
         self._authenticated = value
@@ -279,26 +272,23 @@ class RequestParser:
         self._whole = commands
         return True
 
-    def _raise_error(self) -> list[bytes] | None:
-        assert self._error is not None
-        raise self._error
-
-    def _batches(self) -> Iterator[Iterable[list[bytes] | None]]:
-        while True:
-            self._ready_bytes = 0
-            try:
-                batch = self._parse()
-            except ProtocolError as exc:
-                self._error = exc
-                self.next_command = self._raise_error
-                raise
-            if batch is None:
-                yield _IDLE
-                continue
-            if self._pos == len(self._buf) and not self._left:
-                batch.append(None)  # type: ignore[arg-type]  # saves a resume to learn it
-            self._ready = iter(batch)
-            yield self._ready
+    def next_command(self) -> list[bytes] | None:
+        """The next complete command, or None when more bytes are needed. Raises ProtocolError
+        (and again on every later call). Empty requests (blank inline lines, *0, *-1) are
+        skipped. Commands are parsed a batch at a time (all that a read holds, mostly)."""
+        if self._taken < len(self._ready):
+            self._taken += 1
+            return self._ready[self._taken - 1]
+        self._ready_bytes = 0
+        try:
+            batch = self._parse()
+        except ProtocolError as exc:
+            self._error = exc  # _parse() raises it on every later call
+            raise
+        if batch is None:
+            return None
+        self._ready, self._taken = batch, 1
+        return batch[0]
 
     def _parse(self) -> list[list[bytes]] | None:
         if self._error is not None:
