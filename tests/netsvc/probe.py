@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -192,6 +193,7 @@ class _LineState:
 # async ones in the app would answer them
 SYNC_COMMANDS: dict[str, Callable[[Connection, str], bytes]] = {
     "ECHO": lambda conn, arg: arg.encode(),
+    "SPIN": lambda conn, arg: time.sleep(float(arg)) or b"SPUN",  # slow, as KEYS on a big keyspace
     "FLOOD": lambda conn, arg: b"x" * int(arg),
     "PEER": lambda conn, arg: str(conn.peer).encode(),
     "STATS": lambda conn, arg: repr(conn.counters.snapshot()).encode(),

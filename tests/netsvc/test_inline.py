@@ -329,3 +329,17 @@ async def test_a_deadline_that_passed_as_data_came_is_not_the_next_reads() -> No
         await trio.sleep(0.1)
         await client.send(b"second\n")
         assert await client.line() == b"GOT second"
+
+
+async def test_the_idle_timeout_counts_from_after_a_slow_inline_reply() -> None:
+    # a synchronous command slower than the idle timeout (KEYS on a big
+    # keyspace): the client, idle from the reply on, is not cut off at it
+    limits = ConnectionLimits(idle_timeout=0.5, request_timeout=30, send_timeout=30)
+    async with serve(probe, settings=INLINE, limits=limits) as running:
+        client = await greeted(running)
+        assert await client.ask("ECHO awake") == b"awake"
+        before = served_inline(running.server)
+        assert await client.ask("SPIN 0.8") == b"SPUN"
+        assert served_inline(running.server) > before  # answered inline
+        assert not await client.closed(timeout=0.25)  # idle 0.25 s of 0.5
+        assert await client.ask("ECHO still here") == b"still here"
