@@ -25,10 +25,11 @@ from setuptools.command.build_ext import build_ext
 # and deadlines, served inline from the parking) is compiled with it: with
 # serve_inline() it was a third of a RESP GET's instructions (callgrind, GET
 # -P 1, per request: 51,200 with the core in Python; 31,500 compiled, with
-# the inline path trimmed); the rest of netsvc/ runs per connection or less. Mutation testing runs the core's
-# source (tools/mutation.py refuses a tree with compiled modules). Not compiled:
-# protocols/http (its own issue), the scripting modules (_scripting, _lua_libs, _functions,
-# commands/scripting: Lua callbacks, cold), _plugin (settings dataclasses are
+# the inline path trimmed); the rest of netsvc/ runs per connection or less.
+# Mutation testing runs the core's source (tools/mutation.py refuses a tree
+# with compiled modules). Not compiled: protocols/http (its own issue), the
+# scripting modules (_scripting, _lua_libs, _functions, commands/scripting:
+# Lua callbacks, cold), _plugin (settings dataclasses are
 # read with get_type_hints, which compiled classes do not support) and
 # _replytypes (subclasses of builtins, which mypyc cannot compile).
 HOT_MODULES = [

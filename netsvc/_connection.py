@@ -598,7 +598,8 @@ class Connection:
 def _no_context(exc: Exception) -> Exception:
     """`exc`, raised `from None`, as the pure build raises it: mypyc's compiled
     raise ignores `from`, and would show the exception being handled (an
-    internal Interrupted) as its context in a logged traceback."""
+    internal Interrupted, or trio's error at a TLS handshake) as its context
+    in a logged traceback."""
     exc.__cause__ = None  # sets __suppress_context__ too
     return exc
 

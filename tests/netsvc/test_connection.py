@@ -289,6 +289,18 @@ async def test_at_shutdown_a_request_in_flight_may_finish_arriving(watchdog: Wat
     assert await conn.receive() == b""
 
 
+async def test_at_shutdown_a_request_that_stops_arriving_times_out(watchdog: Watchdog) -> None:
+    conn, client = make(watchdog, request_timeout=0.3)
+    await client.send_all(b"half a req")
+    assert await conn.receive() == b"half a req"
+    conn.parsed(0, partial=True)
+    conn.begin_closing()
+    with pytest.raises(ReceiveTimeout) as caught, trio.fail_after(2):
+        await conn.receive()
+    assert caught.value.phase == "request"
+    assert caught.value.__suppress_context__  # raised `from None`, compiled or not
+
+
 async def test_reads_at_shutdown_are_bounded(watchdog: Watchdog) -> None:
     conn, client = make(watchdog)
     conn.begin_closing()

@@ -50,7 +50,9 @@ class StartTlsService(Service):
                     except RuntimeError as exc:
                         await conn.send(f"NO {exc}\n".encode())
                     except ConnectionLost as exc:
-                        conn.log.info("start_tls: ConnectionLost: %s", exc)
+                        # raised `from None`: a traceback would show no context
+                        context = "" if exc.__suppress_context__ else " (with a context)"
+                        conn.log.info("start_tls: ConnectionLost: %s%s", exc, context)
                         try:
                             await conn.send(b"too late\n")
                         except ConnectionLost as then:
