@@ -119,15 +119,9 @@ class ServeCommand(click.Command):
         return params[:-1] + list(ctx.meta.get("netsvc.options", [])) + params[-1:]  # --help last
 
 
-def _seconds(value: float | None) -> float | None:
-    return None if value is None or value == 0 else value
-
-
 def _limits(protocol: Protocol[Any, Any], options: dict[str, Any]) -> ConnectionLimits:
+    # a timeout of 0 (no limit, as on the command line) ConnectionLimits makes None
     changes = {name: options[name] for name in LIMIT_OPTIONS if options[name] is not None}
-    for name in ("idle_timeout", "request_timeout", "send_timeout"):
-        if name in changes:
-            changes[name] = _seconds(changes[name])
     try:
         return dataclasses.replace(protocol.limits, **changes)
     except ValueError as exc:

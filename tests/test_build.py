@@ -123,8 +123,24 @@ def test_a_malformed_entry_point_does_not_break_version(tmp_path: Path) -> None:
     info = tree / "badplug-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: badplug\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[netsvc.protocols]\nbad = not a valid value!\n")
-    assert netsvc_version(tree) == f"netsvc {__version__} (pure Python)\n"
+    # both sort before the built-ins, whose compiled modules are still found;
+    # a plugin that is one module has no folder of its own to look in
+    (tree / "onemodule.py").write_text("")
+    (info / "entry_points.txt").write_text(
+        "[netsvc.protocols]\nbad = not a valid value!\naone = onemodule:protocol\n"
+    )
+    source = tree / "protocols" / "resp" / "_unused.py"
+    source.write_text("")
+    compiled_beside(source, age=-10)
+    assert netsvc_version(tree) == f"netsvc {__version__} (compiled: resp)\n"
+
+
+def test_version_names_the_core_when_it_is_compiled(tmp_path: Path) -> None:
+    tree = source_tree(tmp_path, "netsvc", "protocols")
+    source = tree / "netsvc" / "_unused.py"
+    source.write_text("")
+    compiled_beside(source, age=-10)
+    assert netsvc_version(tree) == f"netsvc {__version__} (compiled: core)\n"
 
 
 def test_serve_looks_for_stale_modules_in_packages_only(tmp_path: Path) -> None:

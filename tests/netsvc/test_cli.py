@@ -240,6 +240,16 @@ def test_tls_from_certfile_and_keyfile(certificates: Certificates) -> None:
                 assert tls.recv(100) == b"over tls"
 
 
+def test_client_certificates_without_a_ca_bundle_are_refused(certificates: Certificates) -> None:
+    args = ["--listen", "echos://127.0.0.1:0", *certificates.args, "--client-certs", "required"]
+    result = run("serve", *args)
+    assert result.returncode == 2
+    assert result.stderr.endswith(
+        "Error: client certificates required: give the CA bundle they are checked against "
+        "(--ca-certs)\n"
+    )
+
+
 def test_tls_scheme_without_certificate_is_refused() -> None:
     result = run("serve", "--listen", "echos://127.0.0.1:0")
     assert result.returncode == 2
