@@ -198,7 +198,8 @@ def plugin_folders() -> dict[str, Path]:
         try:
             top, *rest = entry.module.split(".")
             spec = importlib.util.find_spec(top)
-        except (ImportError, ValueError, AttributeError):  # a malformed value: no module
+        # a malformed value: no module (Python 3.13's EntryPoint.module asserts its form)
+        except (ImportError, ValueError, AttributeError, AssertionError):
             continue
         if spec is None or not spec.submodule_search_locations:
             continue  # a plugin that is a single module: nothing compiled beside it

@@ -123,11 +123,11 @@ def test_a_malformed_entry_point_does_not_break_version(tmp_path: Path) -> None:
     info = tree / "badplug-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: badplug\nVersion: 0.1\n")
-    # both sort before the built-ins, whose compiled modules are still found;
-    # a plugin that is one module has no folder of its own to look in
+    # both sort before any plugin named with letters, whose compiled modules
+    # are still found; a plugin that is one module has no folder to look in
     (tree / "onemodule.py").write_text("")
     (info / "entry_points.txt").write_text(
-        "[netsvc.protocols]\nbad = not a valid value!\naone = onemodule:protocol\n"
+        "[netsvc.protocols]\n0bad = not a valid value!\n0one = onemodule:protocol\n"
     )
     source = tree / "protocols" / "resp" / "_unused.py"
     source.write_text("")

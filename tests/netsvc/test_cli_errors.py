@@ -8,7 +8,7 @@ import time
 import pytest
 import trio
 
-from netsvc import Connection, Protocol, Runtime, Service, SettingError
+from netsvc import Connection, ConnectionLimits, Protocol, Runtime, Service, SettingError
 from tests.serveprocess import NETSVC, PROBE, ROOT, ServeProcess, SyncLineClient, host_port
 
 MESSAGE = "the backing store at 127.0.0.1:1 refused the connection"
@@ -64,6 +64,21 @@ def test_a_setting_error_from_a_service_starting_is_a_clean_exit_1() -> None:
     assert MESSAGE in result.stderr
     assert "Traceback" not in result.stderr
     assert "ExceptionGroup" not in result.stderr
+
+
+def test_an_idle_timeout_of_zero_is_no_limit() -> None:
+    # as --help says: 0 (or 0.0, from NETSVC_REQUEST_TIMEOUT too) lifts the limit
+    assert ConnectionLimits(idle_timeout=0, request_timeout=0.0, send_timeout=0) == (
+        ConnectionLimits(idle_timeout=None, request_timeout=None, send_timeout=None)
+    )
+    args = ["--protocol", PROBE, "--port", "0", "--idle-timeout", "0"]
+    env = {"NETSVC_REQUEST_TIMEOUT": "0.0"}
+    with ServeProcess(args, listeners=0, env=env) as server:
+        (url,) = server.wait_for_urls(1, timeout=30)
+        with SyncLineClient(host_port(url), timeout=30) as client:
+            assert client.line() == b"HELLO"
+            time.sleep(2)  # were 0 taken for 0 seconds, the server would have closed it
+            assert client.ask("ECHO still open") == b"still open"
 
 
 def test_an_idle_timeout_of_one_second_is_one_second() -> None:
