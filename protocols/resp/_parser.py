@@ -279,6 +279,7 @@ class RequestParser:
         if self._taken < len(self._ready):
             self._taken += 1
             return self._ready[self._taken - 1]
+        self._ready, self._taken = [], 0  # all handed out: their memory is not ours to keep
         self._ready_bytes = 0
         try:
             batch = self._parse()

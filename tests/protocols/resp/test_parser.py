@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Any
 
@@ -357,6 +358,25 @@ def test_query_buffer_a_big_bulk_then_the_next_request() -> None:
     parser.feed(b"x" * 900 + b"\r\n" + b"PING\r\n" * 20)
     with pytest.raises(QueryBufferLimit):
         parser.next_command()
+
+
+@pytest.mark.parametrize("how", ["whole", "buffered"])
+def test_a_command_handed_out_is_not_kept(how: str) -> None:
+    # a 1 MB PUBLISH or EVAL must not stay in memory until the client's next
+    # request: once next_command() has said None, the parser holds no command
+    parser = RequestParser()
+    big = b"x" * 1_000_000
+    request = b"*2\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n" % (len(big), big)
+    if how == "whole":
+        parser.feed(request)
+    else:  # split across reads: the buffered path
+        parser.feed(request[:10])
+        assert parser.next_command() is None
+        parser.feed(request[10:])
+    command = parser.next_command()
+    assert command == [b"PUBLISH", big]
+    assert parser.next_command() is None
+    assert sys.getrefcount(command) == 2  # this name and getrefcount's argument only
 
 
 def test_has_partial() -> None:
