@@ -24,7 +24,7 @@ from netsvc import Connection, ConnectionLost, ReceiveTimeout, SendTimeout, Sock
 
 from ._forwarded import read_forwarded
 from ._messages import Headers, Request, Response, host_port, split_absolute
-from ._parse import new_parser
+from ._parse import ParserEvent, RequestHead, data_of, new_parser
 from ._strict import ChunkedBody, FramingError, check_head, has_control, transfer_coding_status
 from ._websocket import BadHandshake, WebSocket, open_websocket, wants_websocket
 
@@ -102,6 +102,26 @@ class _Watch:
         self.done = trio.Event()
 
 
+class _BodyChunks:
+    """A request body's chunks as the app reads them: an async iterator, not
+    an async generator, which mypyc does not compile."""
+
+    __slots__ = ("connection", "request")
+
+    def __init__(self, connection: HttpConnection, request: Request) -> None:
+        self.connection = connection
+        self.request = request
+
+    def __aiter__(self) -> _BodyChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self.connection.read_body(self.request)
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
+
+
 class HttpConnection:
     def __init__(self, service: HttpService, conn: Connection) -> None:
         self.service = service
@@ -139,7 +159,7 @@ class HttpConnection:
         # event set when it has ended
         self._app_read: tuple[trio.CancelScope, trio.Event] | None = None
 
-    async def next_event(self) -> object:
+    async def next_event(self) -> ParserEvent:
         h = self.parser
         if self._framing_error is not None:
             raise self._framing_error
@@ -179,7 +199,7 @@ class HttpConnection:
                 if exc.phase == "request":  # a slow request head: say so; idle: just close
                     await self.send_error(408, "the request did not arrive in time")
                 return
-            if type(event) is not h11.Request:
+            if type(event) is not RequestHead:
                 return  # ConnectionClosed (the client left, or shutdown between requests)
             self._head_reads.clear()
             if not await self.handle(event):
@@ -189,7 +209,7 @@ class HttpConnection:
             h.start_next_cycle()
             self.response_started = False  # a bad next head is answered (send_error)
 
-    async def handle(self, event: h11.Request) -> bool:
+    async def handle(self, event: RequestHead) -> bool:
         """Serve one request; False when the connection must close after it."""
         started = time.perf_counter() if self.service.settings.access_log else 0.0
         conn = self.conn
@@ -197,7 +217,7 @@ class HttpConnection:
         self.sent_bytes = self.status = self._received = 0
         self._over = None
         self._held.clear()
-        headers = list(event.headers)  # h11's Headers is a Sequence: iterate it once
+        headers = event.headers
         head = _scan_head(event.target, headers)
         refused = refusal(event, head, max_header_size=self.max_header_size, max_body=self.max_body)
         if refused is not None:
@@ -264,7 +284,7 @@ class HttpConnection:
         return keep
 
     def make_request(
-        self, event: h11.Request, headers: list[tuple[bytes, bytes]], forwarded_headers: bool
+        self, event: RequestHead, headers: list[tuple[bytes, bytes]], forwarded_headers: bool
     ) -> Request:
         """The Request handlers see, with what a trusted proxy says of the
         client if the request has proxy headers (`forwarded_headers`)."""
@@ -398,10 +418,11 @@ class HttpConnection:
             if self._stream_scope is not None:
                 self.watch()  # a streamed response is being sent: watch it now
             return None
-        self._received += len(event.data)
+        data = data_of(event)
+        self._received += len(data)
         if self._received > self.max_body:
             raise BodyTooLarge()
-        return bytes(event.data)
+        return data
 
     async def read_body(self, request: Request) -> bytes | None:
         """For the app: `request`'s body's next chunk as it arrives, bounded
@@ -441,10 +462,9 @@ class HttpConnection:
             return self._held.pop(0)
         return await self._next_chunk()
 
-    async def body_chunks(self, request: Request) -> AsyncIterator[bytes]:
+    def body_chunks(self, request: Request) -> AsyncIterator[bytes]:
         """For the app: `request`'s body as it arrives; bounded by max_body_size."""
-        while (chunk := await self.read_body(request)) is not None:
-            yield chunk
+        return _BodyChunks(self, request)
 
     async def drain_body(self) -> bool:
         """Read and drop a body the handler left unread, if it is small."""
@@ -532,11 +552,17 @@ class HttpConnection:
         if request is not self.serving:
             return True
         if not self.client_gone and self._watch is None and self.watch():
-            watch = self._watch
-            if watch is not None:
-                with trio.move_on_after(FIRST_LOOK):
-                    await watch.looked.wait()
+            await self._first_look()
         return self.client_gone
+
+    async def _first_look(self) -> None:
+        """Give the watch watch() has just started its first look (FIRST_LOOK).
+        A method of its own: in the caller, mypy (and mypyc's compiled type
+        check) take self._watch for None still."""
+        watch = self._watch
+        if watch is not None:
+            with trio.move_on_after(FIRST_LOOK):
+                await watch.looked.wait()
 
     async def wait_disconnect(self) -> None:
         """Wait until the response is complete or the client has left: what
@@ -613,10 +639,10 @@ class HttpConnection:
         data = self._pending
         self._pending = b""
         if chunk and not head:
-            data += h.send(h11.Data(data=chunk))
+            data += h.send_data(chunk)
             self.sent_bytes += len(chunk)
         if not more:
-            data += h.send(h11.EndOfMessage())
+            data += h.send_end()
         if data:
             await self.conn.send(data)
         if not more:
@@ -644,7 +670,7 @@ class HttpConnection:
         try:
             reason = _REASONS.get(status, b"")
             data = h.send(h11.Response(status_code=status, headers=head, reason=reason))
-            data += h.send(h11.Data(data=body)) + h.send(h11.EndOfMessage())
+            data += h.send_data(body) + h.send_end()
         except h11.LocalProtocolError:
             return
         self.response_started, self.sent_bytes = True, len(body)
@@ -675,7 +701,7 @@ ScannedHead: TypeAlias = tuple[int, int | None, bool, bool, bytes | None, bool, 
 
 
 def refusal(
-    event: h11.Request, head: ScannedHead, *, max_header_size: int, max_body: int
+    event: RequestHead, head: ScannedHead, *, max_header_size: int, max_body: int
 ) -> tuple[int, str] | None:
     """The status and reason a request head h11 accepted is refused with
     (431, 501, 400, 413), or None; `head` is what _scan_head found in it.

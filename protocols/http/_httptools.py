@@ -5,7 +5,8 @@
 # request head's header lines; the rest is here, where it must match h11:
 # the request line (h11's grammar), obs-fold and bare LF line ends (h11
 # accepts both), the Host, Content-Length and Transfer-Encoding rules (h11's
-# own Request event checks them), a body's framing (its Content-Length, or
+# own Request event checks them; a request's head is a _parse.RequestHead
+# with the headers h11's event would have), a body's framing (its Content-Length, or
 # _strict.ChunkedBody, which checks and decodes a chunked body), keep-alive,
 # Expect: 100-continue, an Upgrade left pending, and the responses written
 # as h11 writes them (its framing headers, Connection: close, chunked).
@@ -18,6 +19,7 @@ import h11
 import httptools
 from h11._state import MIGHT_SWITCH_PROTOCOL
 
+from ._parse import ParserEvent, RequestHead, data_of
 from ._strict import REQUEST_LINE, ChunkedBody, FramingError
 
 __all__ = ["HttptoolsConnection"]
@@ -216,7 +218,7 @@ class HttptoolsConnection:
         else:
             self._closed = True
 
-    def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+    def next_event(self) -> ParserEvent:
         if self._error is not None:
             raise self._error
         try:
@@ -239,7 +241,7 @@ class HttptoolsConnection:
         self._settle()
         raise self._error from None
 
-    def _next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+    def _next_event(self) -> ParserEvent:
         state = self._client
         if state is _SEND_BODY:
             return self._read_body()
@@ -257,7 +259,7 @@ class HttptoolsConnection:
             return h11.ConnectionClosed()
         return h11.NEED_DATA
 
-    def _read_head(self) -> h11.Request | None:
+    def _read_head(self) -> RequestHead | None:
         buffer = self._buffer
         if not buffer:  # between requests on a kept-alive connection
             return None
@@ -279,13 +281,9 @@ class HttptoolsConnection:
         if match is None:
             raise h11.LocalProtocolError(f"illegal request line: {line!r}")
         method, target, http_version = match.groups()
-        fields = self._header_fields(head[line_end + 1 :])
-        # h11's Request event checks Host, Content-Length and Transfer-Encoding
-        request = h11.Request(
-            method=method, target=target, headers=fields, http_version=http_version, _parsed=True
-        )
-        self._start_request(method, http_version, fields)
-        return request
+        headers = _h11_headers(self._header_fields(head[line_end + 1 :]), http_version)
+        self._start_request(method, http_version, headers)
+        return RequestHead(method, target, http_version, headers)
 
     def _header_fields(self, lines: bytes) -> list[tuple[bytes, bytes]]:
         """A head's header fields (its lines after the request line), parsed
@@ -301,17 +299,16 @@ class HttptoolsConnection:
         return [(name, value.rstrip(b" \t")) for name, value in fields]
 
     def _start_request(
-        self, method: bytes, http_version: bytes, fields: list[tuple[bytes, bytes]]
+        self, method: bytes, http_version: bytes, headers: list[tuple[bytes, bytes]]
     ) -> None:
-        """The state a request head (which h11's Request event has checked)
-        leaves the connection in, as in h11."""
+        """The state a request head (checked by _h11_headers) leaves the
+        connection in, as in h11."""
         self._method, self._http_version = method, http_version
         self._left, self._chunked = 0, None
         old = http_version < b"1.1"
-        for raw_name, value in fields:
-            name = raw_name.lower()
-            if name == b"content-length":  # one length, maybe listed more than once
-                self._left = int(value.split(b",", 1)[0])
+        for name, value in headers:
+            if name == b"content-length":  # one, its value checked
+                self._left = int(value)
             elif name == b"transfer-encoding":  # h11 allows chunked only
                 self._chunked = ChunkedBody(self._max_head)
             elif name == b"connection" and b"close" in _tokens(value):
@@ -369,6 +366,14 @@ class HttptoolsConnection:
 
     # -- sending ---------------------------------------------------------------
 
+    def send_data(self, data: bytes) -> bytes:
+        if self._server is _SEND_BODY and (self._framing is not None or len(data) <= self._length):
+            return self._send_data(data)  # the usual case, which cannot fail
+        return self.send(h11.Data(data=data))  # refused as h11 refuses it
+
+    def send_end(self) -> bytes:
+        return self.send(_END)
+
     def send(
         self, event: h11.Response | h11.InformationalResponse | h11.Data | h11.EndOfMessage
     ) -> bytes:
@@ -386,7 +391,7 @@ class HttptoolsConnection:
         kind = type(event)
         if kind is h11.Data and state is _SEND_BODY:
             assert isinstance(event, h11.Data)
-            return self._send_data(bytes(event.data))
+            return self._send_data(data_of(event))
         if kind is h11.EndOfMessage and state is _SEND_BODY:
             data = b"0\r\n\r\n" if self._framing == "chunked" else b""
             if self._framing is None and self._length:
@@ -461,6 +466,53 @@ class HttptoolsConnection:
             keep_alive = False
         framing, length = _framing(self._method, status, items)
         return _head(status, response.reason, items), framing, length, keep_alive
+
+
+def _h11_headers(
+    fields: list[tuple[bytes, bytes]], http_version: bytes
+) -> list[tuple[bytes, bytes]]:
+    """The headers h11's Request event would have for a head's `fields`
+    (h11's normalize_and_validate of parsed headers, then its Host rule),
+    or its error: names lower-case; a Content-Length's values must agree,
+    and one header is kept; a Transfer-Encoding's value is lower-case, and
+    chunked only (501); one Host, none in HTTP/1.0 allowed."""
+    headers = []
+    length: bytes | None = None
+    chunked = False
+    hosts = 0
+    for raw_name, value in fields:
+        name = raw_name.lower()
+        if name == b"content-length":
+            lengths = {item.strip() for item in value.split(b",")}
+            if len(lengths) != 1:
+                raise h11.LocalProtocolError("conflicting Content-Length headers")
+            value = lengths.pop()
+            if not value.isdigit() or len(value) > 20:  # h11's [0-9]+, 20 digits at most
+                raise h11.LocalProtocolError("bad Content-Length")
+            if length is not None:
+                if length != value:
+                    raise h11.LocalProtocolError("conflicting Content-Length headers")
+                continue  # h11 keeps the first
+            length = value
+        elif name == b"transfer-encoding":
+            if chunked:
+                raise h11.LocalProtocolError(
+                    "multiple Transfer-Encoding headers", error_status_hint=501
+                )
+            value = value.lower()
+            if value != b"chunked":
+                raise h11.LocalProtocolError(
+                    "Only Transfer-Encoding: chunked is supported", error_status_hint=501
+                )
+            chunked = True
+        elif name == b"host":
+            hosts += 1
+        headers.append((name, value))
+    if http_version == b"1.1" and hosts == 0:
+        raise h11.LocalProtocolError("Missing mandatory Host: header")
+    if hosts > 1:
+        raise h11.LocalProtocolError("Found multiple Host: headers")
+    return headers
 
 
 def _framing(

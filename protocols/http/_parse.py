@@ -1,29 +1,79 @@
 # The seam between the driver and an HTTP/1.1 parser (--http-parser
-# auto|h11|httptools): what the driver uses of h11.Connection (ServerParser),
-# which parsers there are, and which one `auto` picks. h11 is the reference
-# parser; httptools (llhttp, in C) is optional (pip install 'netsvc[fast]')
-# and wrapped in _httptools.py to give h11's events, states and errors, so
-# that the driver is the same for both.
+# auto|h11|httptools): what the driver uses of a parser (ServerParser), which
+# parsers there are, and which one `auto` picks. h11 is the reference parser,
+# wrapped here (H11Parser) to give a request's head as a RequestHead;
+# httptools (llhttp, in C) is optional (pip install 'netsvc[fast]') and
+# wrapped in _httptools.py to give h11's events, states and errors
+# otherwise, so that the driver is the same for both.
 from __future__ import annotations
 
 import functools
 import importlib
-from typing import Protocol
+from typing import Any, Protocol, TypeAlias
 
 import h11
 
-__all__ = ["AUTO", "PARSERS", "ServerParser", "available", "new_parser", "resolve"]
+__all__ = [
+    "AUTO",
+    "PARSERS",
+    "H11Parser",
+    "ParserEvent",
+    "RequestHead",
+    "ServerParser",
+    "available",
+    "data_of",
+    "new_parser",
+    "resolve",
+]
 
 PARSERS = ("auto", "h11", "httptools")
 # what `auto` picks: the first of these that is installed
-AUTO = ("httptools", "h11")
+AUTO: tuple[str, ...] = ("httptools", "h11")
+
+
+class RequestHead:
+    """A request's head as h11's Request event has it, checked as h11 checks
+    one (its method, target, Host, Content-Length and Transfer-Encoding),
+    with its headers as a list: names lower-case, one Content-Length, a
+    Transfer-Encoding's value lower-case. A plain class, not h11's event:
+    building that one validates the head again, a third of what the
+    httptools parser spends on a request (callgrind)."""
+
+    __slots__ = ("headers", "http_version", "method", "target")
+
+    def __init__(
+        self, method: bytes, target: bytes, http_version: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.http_version = http_version
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return (
+            f"RequestHead(method={self.method!r}, target={self.target!r}, "
+            f"http_version={self.http_version!r}, headers={self.headers!r})"
+        )
+
+
+# what next_event() gives: h11's events, but a request's head is a RequestHead
+ParserEvent: TypeAlias = (
+    RequestHead
+    | h11.Data
+    | h11.EndOfMessage
+    | h11.ConnectionClosed
+    | type[h11.NEED_DATA]
+    | type[h11.PAUSED]
+)
 
 
 class ServerParser(Protocol):
-    """The server side of one HTTP/1.1 connection, sans-IO: what the driver
-    uses of h11.Connection(h11.SERVER). States are h11's (h11.IDLE,
-    h11.DONE...), events h11's, and a malformed request raises
-    h11.RemoteProtocolError with an error_status_hint."""
+    """The server side of one HTTP/1.1 connection, sans-IO: h11.Connection(
+    h11.SERVER)'s interface, as the driver uses it. States are h11's
+    (h11.IDLE, h11.DONE...), events h11's but for RequestHead, and a
+    malformed request raises h11.RemoteProtocolError with an
+    error_status_hint. send_data() and send_end() are send(h11.Data(...))
+    and send(h11.EndOfMessage()) without an event to build."""
 
     @property
     def our_state(self) -> object: ...
@@ -39,13 +89,81 @@ class ServerParser(Protocol):
 
     def receive_data(self, data: bytes) -> None: ...
 
-    def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]: ...
+    def next_event(self) -> ParserEvent: ...
 
     def send(
         self, event: h11.Response | h11.InformationalResponse | h11.Data | h11.EndOfMessage
     ) -> bytes: ...
 
+    def send_data(self, data: bytes) -> bytes: ...
+
+    def send_end(self) -> bytes: ...
+
     def start_next_cycle(self) -> None: ...
+
+
+_END = h11.EndOfMessage()  # a body's end without trailers (events are immutable)
+
+
+def data_of(event: Any) -> bytes:
+    """A Data event's bytes. h11 gives a bytearray where its type says bytes,
+    which compiled code checks (TypeError): `event` is Any so that it is not."""
+    return bytes(event.data)
+
+
+class H11Parser:
+    """h11.Connection(h11.SERVER) as a ServerParser."""
+
+    __slots__ = ("_h11",)
+
+    def __init__(self, max_head: int) -> None:
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head)
+
+    @property
+    def our_state(self) -> object:
+        return self._h11.our_state
+
+    @property
+    def their_state(self) -> object:
+        return self._h11.their_state
+
+    @property
+    def trailing_data(self) -> tuple[bytes, bool]:
+        return self._h11.trailing_data
+
+    @property
+    def they_are_waiting_for_100_continue(self) -> bool:
+        return self._h11.they_are_waiting_for_100_continue
+
+    def receive_data(self, data: bytes) -> None:
+        self._h11.receive_data(data)
+
+    def next_event(self) -> ParserEvent:
+        event = self._h11.next_event()
+        if type(event) is h11.Request:
+            # h11's Headers is a Sequence of (name, value): listed once
+            headers = [(name, value) for name, value in event.headers]
+            return RequestHead(event.method, event.target, event.http_version, headers)
+        assert isinstance(event, (h11.Data, h11.EndOfMessage, h11.ConnectionClosed)) or (
+            event is h11.NEED_DATA or event is h11.PAUSED
+        )
+        return event
+
+    def send(
+        self, event: h11.Response | h11.InformationalResponse | h11.Data | h11.EndOfMessage
+    ) -> bytes:
+        data = self._h11.send(event)
+        assert data is not None  # None only for ConnectionClosed
+        return data
+
+    def send_data(self, data: bytes) -> bytes:
+        return self.send(h11.Data(data=data))
+
+    def send_end(self) -> bytes:
+        return self.send(_END)
+
+    def start_next_cycle(self) -> None:
+        self._h11.start_next_cycle()
 
 
 @functools.cache
@@ -75,4 +193,4 @@ def new_parser(name: str, max_head: int) -> ServerParser:
         from ._httptools import HttptoolsConnection
 
         return HttptoolsConnection(max_incomplete_event_size=max_head)
-    return h11.Connection(h11.SERVER, max_incomplete_event_size=max_head)
+    return H11Parser(max_head)

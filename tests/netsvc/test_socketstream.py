@@ -1,7 +1,8 @@
 # Socket errors as the stream reports them (netsvc/_socketstream.py), found
 # unchecked by mutation testing: a reset is a broken stream, not a closed one,
 # and everything above the stream (the TLS handshake too) ends that connection
-# only. Also: every send is a checkpoint, as trio's streams.
+# only. Also: every send is a checkpoint, as trio's streams, and so is every
+# read but one that follows a send (which yielded already).
 from __future__ import annotations
 
 import socket
@@ -65,6 +66,36 @@ async def test_a_send_that_completes_at_once_still_lets_the_other_tasks_run() ->
         for data in (b"x", b"y", b""):
             with trio.testing.assert_checkpoints():
                 await stream.send_all(data)
+    finally:
+        stream.close_now()
+        theirs.close()
+
+
+async def test_reads_with_data_waiting_still_let_the_other_tasks_run() -> None:
+    # a read that finds data yields, unless a send has yielded since the
+    # last read (a request-reply loop yields once per round, not twice): a
+    # loop that only reads still lets the others run, after a send too
+    ours, theirs = socket.socketpair()
+    stream = SocketStream(ours)
+    theirs.sendall(b"abcdef")
+    ran: list[str] = []
+
+    async def other(name: str) -> None:
+        ran.append(name)
+
+    try:
+        await stream.send_all(b"x")  # yields; the next read need not
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(other, "reads")
+            for _ in range(3):  # trio runs each batch in either order: two reads yield once
+                assert await stream.receive_some(1)
+            assert ran == ["reads"], "reads that found data never yielded"
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(other, "rounds")
+            for _ in range(3):  # request-reply rounds: each send yields
+                assert await stream.receive_some(1)
+                await stream.send_all(b"x")
+            assert ran == ["reads", "rounds"]
     finally:
         stream.close_now()
         theirs.close()

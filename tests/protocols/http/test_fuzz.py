@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocols.http._driver import _scan_head, refusal
-from protocols.http._parse import new_parser
+from protocols.http._parse import RequestHead, new_parser
 from protocols.http._settings import HttpSettings
 from protocols.http._strict import ChunkedBody, FramingError
 from tests.fuzzing import fuzz_server, fuzz_settings, http_phases, log_problems, serve_args
@@ -51,7 +51,7 @@ def drive(chunks: list[bytes], parser: str) -> list[tuple[Any, ...]]:
                 if chunked is not None and not chunked.done:
                     chunked.feed(data)
                 h.receive_data(data)
-            elif type(event) is h11.Request:
+            elif type(event) is RequestHead:
                 headers = list(event.headers)
                 head = _scan_head(event.target, headers)
                 seen.append(("request", event.method, event.target, event.http_version, headers))
