@@ -4,10 +4,12 @@
 # In one run, serves the same hello-world with netsvc (native and ASGI, each
 # with both parsers, h11 and httptools; then native with --workers 2),
 # uvicorn (h11, one worker; and httptools on uvloop, uvicorn[standard] as
-# FastAPI users install it), hypercorn (trio worker) and a minimal trio+h11
-# loop; drives each with wrk and prints requests/s, the server's CPU
-# microseconds per request (all its processes, from /proc), the parser, and
-# netsvc native's ratio to each (with h11, and with httptools). Then a WebSocket echo, the
+# FastAPI users install it), hypercorn (trio worker), and the floors: a
+# minimal trio+h11 loop, a minimal trio+httptools loop and a minimal asyncio
+# (no uvloop) + httptools Protocol, each with a fixed response; drives each
+# with wrk and prints requests/s, the server's CPU microseconds per request
+# (all its processes, from /proc), the parser, and netsvc native's ratio to
+# each (with h11, and with httptools). Then a WebSocket echo, the
 # "ws" rows: netsvc (native and ASGI) and uvicorn (its websockets and wsproto
 # implementations), driven by a raw-socket client in this process that keeps
 # a window of small text messages in flight on each connection; it prints
@@ -61,6 +63,56 @@ async def handle(stream):
 trio.run(functools.partial(trio.serve_tcp, handle, int(sys.argv[1]), host="127.0.0.1"))
 """
 
+# The floor of a trio server on httptools: llhttp's callbacks, a fixed
+# response, trio's own SocketStream (what a hand-written trio server does).
+MINIMAL_TRIO_HTTPTOOLS = """
+import functools, sys, httptools, trio
+RESPONSE = b"HTTP/1.1 200 OK\\r\\ncontent-type: text/plain\\r\\ncontent-length: 14\\r\\n"
+RESPONSE += b"\\r\\nHello, world!\\n"
+class Requests:
+    def __init__(self):
+        self.complete = 0
+    def on_message_complete(self):
+        self.complete += 1
+async def handle(stream):
+    requests = Requests()
+    parser = httptools.HttpRequestParser(requests)
+    try:
+        while True:
+            data = await stream.receive_some(65536)
+            if not data:
+                return
+            parser.feed_data(data)
+            if requests.complete:
+                await stream.send_all(RESPONSE * requests.complete)
+                requests.complete = 0
+    except (trio.BrokenResourceError, httptools.HttpParserError):
+        pass
+trio.run(functools.partial(trio.serve_tcp, handle, int(sys.argv[1]), host="127.0.0.1"))
+"""
+
+# The same on asyncio's own loop (no uvloop): what uvloop buys uvicorn.
+MINIMAL_ASYNCIO_HTTPTOOLS = """
+import asyncio, sys, httptools
+RESPONSE = b"HTTP/1.1 200 OK\\r\\ncontent-type: text/plain\\r\\ncontent-length: 14\\r\\n"
+RESPONSE += b"\\r\\nHello, world!\\n"
+class Http(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+        self.parser = httptools.HttpRequestParser(self)
+    def data_received(self, data):
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.transport.close()
+    def on_message_complete(self):
+        self.transport.write(RESPONSE)
+async def main():
+    server = await asyncio.get_running_loop().create_server(Http, "127.0.0.1", int(sys.argv[1]))
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
 
 # the HTTP/1.1 parser of each server of servers(), for the table
 PARSERS = {
@@ -73,6 +125,8 @@ PARSERS = {
     "uvicorn standard": "httptools",
     "hypercorn trio": "h11",
     "minimal trio+h11": "h11",
+    "minimal trio+httptools": "httptools",
+    "minimal asyncio+httptools": "httptools",
 }
 FAST = "netsvc native httptools"  # the second ratio column's
 
@@ -128,6 +182,8 @@ def servers(port: int) -> dict[str, list[str]]:
             "bench.http_apps:asgi",
         ],
         "minimal trio+h11": [sys.executable, "-c", MINIMAL_LOOP, str(port)],
+        "minimal trio+httptools": [sys.executable, "-c", MINIMAL_TRIO_HTTPTOOLS, str(port)],
+        "minimal asyncio+httptools": [sys.executable, "-c", MINIMAL_ASYNCIO_HTTPTOOLS, str(port)],
     }
 
 
