@@ -26,16 +26,13 @@ from setuptools.command.build_ext import build_ext
 # serve_inline() it was a third of a RESP GET's instructions (callgrind, GET
 # -P 1, per request: 51,200 with the core in Python; 31,500 compiled, with
 # the inline path trimmed); the rest of netsvc/ runs per connection or less.
-# HTTP's per-request path (the driver, the httptools adapter, the parser
-# seam, the strict checks, the service's dispatch) is compiled for the same
-# reason: with the request head built without h11's event, a keep-alive GET
-# on httptools costs 156,000 instructions instead of 302,000 (callgrind,
-# bench.instructions --protocol http). Mutation testing runs the core's
-# source (tools/mutation.py refuses a tree with compiled modules). Not
-# compiled: the HTTP app, messages and WebSocket modules (classes users
-# construct, subclass or extend: compiled classes forbid that), ASGI (its
-# exception subclasses OSError, which mypyc cannot compile), the
-# scripting modules (_scripting, _lua_libs, _functions, commands/scripting:
+# Mutation testing runs the core's source (tools/mutation.py refuses a tree
+# with compiled modules). Not compiled: protocols/http, whose per-request
+# path (the driver, the httptools adapter, the parser seam, the strict
+# checks, the dispatch) measured no faster compiled, though it ran 30% fewer
+# instructions (wrk -c50, native hello world on httptools, the core compiled
+# both times: 10,300 req/s either way; one keep-alive connection: 7,400 to
+# 7,600 either way); the scripting modules (_scripting, _lua_libs, _functions, commands/scripting:
 # Lua callbacks, cold), _plugin (settings dataclasses are
 # read with get_type_hints, which compiled classes do not support) and
 # _replytypes (subclasses of builtins, which mypyc cannot compile).
@@ -78,12 +75,6 @@ HOT_MODULES = [
     "protocols/resp/commands/zsets.py",
     # XMPP's stream framing: expat's callbacks, per element of every stanza
     "protocols/xmpp/_xml.py",
-    # HTTP's per-request path
-    "protocols/http/_driver.py",  # the connection loop: events in, the response out
-    "protocols/http/_httptools.py",  # the httptools adapter: every request head
-    "protocols/http/_parse.py",  # the parser seam, and h11's wrapper
-    "protocols/http/_strict.py",  # the head's checks, a chunked body's framing
-    "protocols/http/_service.py",  # dispatch to the app, per request
 ]
 
 OPT_LEVEL = "3"  # mypyc's default; 2 took the same compile time here

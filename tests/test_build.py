@@ -67,7 +67,7 @@ def test_version_says_pure_python_without_compiled_modules(tmp_path: Path) -> No
 @pytest.mark.skipif(not COMPILED_PARSER.exists(), reason="a pure Python build (no .so here)")
 def test_version_says_compiled_for_the_compiled_build() -> None:
     # setup.py's HOT_MODULES: the core's per-read path, RESP's request path, XMPP's framing
-    assert netsvc_version(ROOT) == f"netsvc {__version__} (compiled: core, http, resp, xmpp)\n"
+    assert netsvc_version(ROOT) == f"netsvc {__version__} (compiled: core, resp, xmpp)\n"
 
 
 def stale_tree(folder: Path, *, checkout: bool) -> Path:

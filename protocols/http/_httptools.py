@@ -19,7 +19,7 @@ import h11
 import httptools
 from h11._state import MIGHT_SWITCH_PROTOCOL
 
-from ._parse import ParserEvent, RequestHead, data_of
+from ._parse import ParserEvent, RequestHead
 from ._strict import REQUEST_LINE, ChunkedBody, FramingError
 
 __all__ = ["HttptoolsConnection"]
@@ -410,7 +410,7 @@ class HttptoolsConnection:
         kind = type(event)
         if kind is h11.Data and state is _SEND_BODY:
             assert isinstance(event, h11.Data)
-            return self._send_data(data_of(event))
+            return self._send_data(bytes(event.data))
         if kind is h11.EndOfMessage and state is _SEND_BODY:
             data = b"0\r\n\r\n" if self._framing == "chunked" else b""
             if self._framing is None and self._length:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from typing import Any, Protocol, TypeAlias
+from typing import Protocol, TypeAlias
 
 import h11
 
@@ -21,14 +21,13 @@ __all__ = [
     "RequestHead",
     "ServerParser",
     "available",
-    "data_of",
     "new_parser",
     "resolve",
 ]
 
 PARSERS = ("auto", "h11", "httptools")
 # what `auto` picks: the first of these that is installed
-AUTO: tuple[str, ...] = ("httptools", "h11")
+AUTO = ("httptools", "h11")
 
 
 class RequestHead:
@@ -103,12 +102,6 @@ class ServerParser(Protocol):
 
 
 _END = h11.EndOfMessage()  # a body's end without trailers (events are immutable)
-
-
-def data_of(event: Any) -> bytes:
-    """A Data event's bytes. h11 gives a bytearray where its type says bytes,
-    which compiled code checks (TypeError): `event` is Any so that it is not."""
-    return bytes(event.data)
 
 
 class H11Parser:

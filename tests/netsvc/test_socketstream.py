@@ -77,19 +77,26 @@ async def test_reads_with_data_waiting_still_let_the_other_tasks_run() -> None:
     # loop that only reads still lets the others run, after a send too
     ours, theirs = socket.socketpair()
     stream = SocketStream(ours)
-    theirs.sendall(b"abcdef")
     ran: list[str] = []
 
     async def other(name: str) -> None:
         ran.append(name)
 
     try:
-        await stream.send_all(b"x")  # yields; the next read need not
+        theirs.sendall(b"r" * 23)  # 20 reads after a send, then 3 in a row
+        for _ in range(20):  # a yield lets the other task run first or not: 20 tries
+            await stream.send_all(b"x")  # yields; the next read need not
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(other, "after a send")
+                assert await stream.receive_some(1)
+                assert ran == [], "a read right after a send yielded a second time"
+            ran.clear()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(other, "reads")
             for _ in range(3):  # trio runs each batch in either order: two reads yield once
                 assert await stream.receive_some(1)
             assert ran == ["reads"], "reads that found data never yielded"
+        theirs.sendall(b"abc")
         async with trio.open_nursery() as nursery:
             nursery.start_soon(other, "rounds")
             for _ in range(3):  # request-reply rounds: each send yields

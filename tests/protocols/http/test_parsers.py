@@ -476,3 +476,20 @@ def test_a_2xx_to_connect_or_a_101_is_refused_not_sent() -> None:
     switch.next_event()
     with pytest.raises(h11.LocalProtocolError):
         switch.send(h11.InformationalResponse(status_code=101, headers=[]))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"GET / HTTP/1.1\r\n\r\n", b"GET / HTTP/1.1\r\nHost x\r\n\r\n"],
+    ids=["no-host", "malformed-line"],
+)
+def test_a_malformed_head_is_refused_without_the_error_found_first(data: bytes) -> None:
+    # raised `from None` (the compiled build must not show the error being
+    # handled either: mypyc's raise ignores `from`), and raised again as is
+    conn = HttptoolsConnection()
+    conn.receive_data(data)
+    for _ in range(2):
+        with pytest.raises(h11.RemoteProtocolError) as raised:
+            conn.next_event()
+        assert raised.value.error_status_hint == 400
+        assert raised.value.__suppress_context__, repr(raised.value.__context__)
