@@ -37,9 +37,10 @@ class Counters:
             self.parent.refused()
 
     def request(self, count: int = 1) -> None:
-        self.requests += count
-        if self.parent is not None:
-            self.parent.request(count)
+        counters: Counters | None = self
+        while counters is not None:  # and its parents: one call per request, not one each
+            counters.requests += count
+            counters = counters.parent
 
     def error(self) -> None:
         self.errors += 1

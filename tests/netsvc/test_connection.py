@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import trio
 import trio.lowlevel
+import trio.testing
 
 from netsvc import (
     Connection,
@@ -501,3 +502,22 @@ def test_a_connection_lost_not_raised_by_a_send_says_sent_is_none() -> None:
     # as docs/plugins.md says (plugins raise their own, the HTTP driver does)
     assert ConnectionLost("gone").sent is None
     assert SendTimeout("stuck").sent is None
+
+
+async def test_the_connection_reads_trios_own_clock(watchdog: Watchdog) -> None:
+    # trio's SystemClock is read from its offset and time.perf_counter(),
+    # without its method: the same clock, to the last digit of the formula
+    conn, _ = make(watchdog)
+    for _ in range(3):
+        before = trio.current_time()
+        now = conn._now()
+        assert before <= now <= trio.current_time()
+
+
+async def test_the_connection_asks_any_other_clock(
+    watchdog: Watchdog, autojump_clock: trio.testing.MockClock
+) -> None:
+    conn, _ = make(watchdog)
+    assert conn._now() == trio.current_time()
+    await trio.sleep(1000)  # the mock clock jumps; perf_counter() does not
+    assert conn._now() == trio.current_time()

@@ -7,7 +7,7 @@ import ast
 
 import pytest
 
-from netsvc import Connection, ConnectionLimits
+from netsvc import Connection, ConnectionLimits, Counters
 from netsvc.testing import serve
 from tests.lineclient import LineClient, greeted
 from tests.netsvc.probe import ProbeApp
@@ -97,3 +97,12 @@ async def test_snapshot_names_each_counter() -> None:
             "logins_failed": 0,
         }
         assert {name: totals.get(name) for name in expected} == expected
+
+
+async def test_a_request_counts_in_every_set_up_the_chain_of_parents() -> None:
+    server = Counters()
+    listener = Counters(parent=server)
+    inner = Counters(parent=listener)  # a plugin's own set under a listener's, say
+    inner.request(3)
+    listener.request()
+    assert (inner.requests, listener.requests, server.requests) == (3, 4, 4)
