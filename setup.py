@@ -119,10 +119,13 @@ class OptionalBuildExt(build_ext):
             # .so older than a source that was saved without a change that
             # matters: mark them all as built from the sources as they are now,
             # for the check of tests/conftest.py
+            built = set()
             for ext in self.extensions:
                 compiled = self.get_ext_fullpath(ext.name)
+                built.add(os.path.normpath(os.path.relpath(compiled)))
                 if os.path.exists(compiled):
                     os.utime(compiled)
+            remove_compiled(keep=frozenset(built))  # modules compiled once, no longer
 
     def build_extension(self, ext: Any) -> None:
         try:
@@ -154,16 +157,21 @@ def compiled_extensions() -> tuple[list[Any], str | None, str]:
     return extensions, None, ""
 
 
-def remove_compiled() -> None:
-    """Delete an earlier build's compiled modules from the source tree: they
-    would shadow the sources of an editable install built as pure Python.
-    (Each module is a .so, its code in the .so of its group, X__mypyc.)"""
-    for module in HOT_MODULES:
-        stem = module.removesuffix(".py")
-        group = stem.removesuffix("/__init__")
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            for path in (stem + suffix, group + "__mypyc" + suffix):
-                if os.path.exists(path):
+PACKAGES = ("netsvc", "protocols")  # where compiled modules are built in place
+
+
+def remove_compiled(keep: frozenset[str] = frozenset()) -> None:
+    """Delete an earlier build's compiled modules (each a .so beside its
+    source, its code in the .so of its group, X__mypyc) from the source tree,
+    but those in `keep` (paths relative to it): after a pure build, every
+    one would shadow its source; after a compiled one, a module no longer in
+    HOT_MODULES would (protocols/http/_driver was compiled for a while)."""
+    for package in PACKAGES:
+        for folder, _, files in os.walk(package):
+            for name in files:
+                path = os.path.join(folder, name)
+                compiled = name.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+                if compiled and os.path.normpath(path) not in keep:
                     os.remove(path)
 
 

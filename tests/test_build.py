@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib.machinery
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -248,11 +249,32 @@ def test_a_pure_build_in_place_removes_the_compiled_modules(tmp_path: Path) -> N
     # ./dev's NETSVC_COMPILE=0 path: the tree itself is what runs afterwards
     tree = source_tree(tmp_path, *PACKAGE)
     stale = compiled_beside(tree / "protocols" / "resp" / "_parser.py", age=10)
+    # and one of a module compiled once, no longer in HOT_MODULES
+    once = compiled_beside(tree / "protocols" / "http" / "_driver.py", age=-10)
     command = [sys.executable, "setup.py", "--quiet", "build_ext", "--inplace"]
     env = {**os.environ, "NETSVC_COMPILE": "0"}
     built = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, timeout=120)
     assert built.returncode == 0, built.stderr
     assert not stale.exists()
+    assert not once.exists()
+
+
+def test_a_compiled_build_in_place_removes_modules_compiled_once_no_longer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what build_ext --inplace does after compiling HOT_MODULES: a module
+    # that left them (HTTP's driver did) would shadow its source, newer or not
+    tree = source_tree(tmp_path, *PACKAGE)
+    built = compiled_beside(tree / "protocols" / "resp" / "_parser.py", age=-10)
+    once = compiled_beside(tree / "protocols" / "http" / "_driver.py", age=-10)
+    spec = importlib.util.spec_from_file_location("netsvc_setup", tree / "setup.py")
+    assert spec is not None and spec.loader is not None
+    setup = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(setup)
+    monkeypatch.chdir(tree)
+    setup.remove_compiled(keep=frozenset({os.path.join("protocols", "resp", built.name)}))
+    assert built.exists()
+    assert not once.exists()
 
 
 # -- compiled modules that would shadow their source -------------------------------------

@@ -70,11 +70,11 @@ class _HeadParser:
     so the next head needs a new parser; after a head without one (a GET),
     llhttp is ready for the next (reusable())."""
 
-    __slots__ = ("complete", "fields", "parser")
+    __slots__ = ("fields", "parser", "ready")
 
     def __init__(self, *, lenient_values: bool = False) -> None:
         self.fields: list[tuple[bytes, bytes]] = []
-        self.complete = False  # llhttp ended the last head's message
+        self.ready = False  # llhttp ended the last head's message, keeping the connection
         self.parser = httptools.HttpRequestParser(self)
         self.parser.set_dangerous_leniencies(
             lenient_optional_cr_before_lf=True,  # a bare LF ends a line, as in h11
@@ -87,24 +87,26 @@ class _HeadParser:
         self.fields.append((name, value))
 
     def on_message_complete(self) -> None:
-        self.complete = True
+        # asked now: llhttp clears the message's flags once this returns
+        self.ready = self.parser.should_keep_alive()
 
     def read(self, lines: bytes) -> list[tuple[bytes, bytes]]:
         """The fields of `lines` (a head's, after its request line, to its
         end); raises httptools.HttpParserError."""
         self.fields = []
-        self.complete = False
+        self.ready = False
         try:
             self.parser.feed_data(_LINE_FOR_LLHTTP)
             self.parser.feed_data(lines)
         except httptools.HttpParserUpgrade:
-            self.complete = False  # llhttp stops at the end of the head of an Upgrade request
+            self.ready = False  # llhttp stops at the end of the head of an Upgrade request
         return self.fields
 
     def reusable(self) -> bool:
         """Whether llhttp is ready for another head: the last one's message
-        ended with its head (no body announced) on a kept-alive connection."""
-        return self.complete and self.parser.should_keep_alive()
+        ended with its head (no body announced) on a kept-alive connection
+        (llhttp refuses anything after Connection: close)."""
+        return self.ready
 
 
 def _fields_as_h11_reads_them(lines: bytes, error: Exception) -> list[tuple[bytes, bytes]]:
