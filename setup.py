@@ -122,7 +122,7 @@ class OptionalBuildExt(build_ext):
             built = set()
             for ext in self.extensions:
                 compiled = self.get_ext_fullpath(ext.name)
-                built.add(os.path.normpath(os.path.relpath(compiled)))
+                built.add(compiled)
                 if os.path.exists(compiled):
                     os.utime(compiled)
             remove_compiled(keep=frozenset(built))  # modules compiled once, no longer
@@ -157,21 +157,36 @@ def compiled_extensions() -> tuple[list[Any], str | None, str]:
     return extensions, None, ""
 
 
+HERE = os.path.dirname(os.path.realpath(__file__))  # the source tree, wherever we run from
 PACKAGES = ("netsvc", "protocols")  # where compiled modules are built in place
+
+
+def is_compiled_module(name: str) -> bool:
+    """A file name of an extension module this Python imports: `_glob.cpython-
+    311-x86_64-linux-gnu.so`, not another Python's (`....cpython-312-....so`
+    ends in `.so` too, but this one never imports it: it shadows nothing)."""
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        if name.endswith(suffix) and "." not in name[: -len(suffix)]:
+            return True
+    return False
 
 
 def remove_compiled(keep: frozenset[str] = frozenset()) -> None:
     """Delete an earlier build's compiled modules (each a .so beside its
-    source, its code in the .so of its group, X__mypyc) from the source tree,
-    but those in `keep` (paths relative to it): after a pure build, every
-    one would shadow its source; after a compiled one, a module no longer in
-    HOT_MODULES would (protocols/http/_driver was compiled for a while)."""
+    source, its code in the .so of its group, X__mypyc) from the source
+    tree's packages, but those in `keep`: after a pure build, every one would
+    shadow its source; after a compiled one, a module no longer in
+    HOT_MODULES would (protocols/http/_driver was compiled for a while).
+    Folders that are not packages are left alone, as netsvc/_build.py does."""
+    kept = {os.path.realpath(path) for path in keep}
     for package in PACKAGES:
-        for folder, _, files in os.walk(package):
+        for folder, folders, files in os.walk(os.path.join(HERE, package)):
+            folders[:] = [
+                f for f in folders if os.path.exists(os.path.join(folder, f, "__init__.py"))
+            ]
             for name in files:
                 path = os.path.join(folder, name)
-                compiled = name.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
-                if compiled and os.path.normpath(path) not in keep:
+                if is_compiled_module(name) and os.path.realpath(path) not in kept:
                     os.remove(path)
 
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -259,22 +260,49 @@ def test_a_pure_build_in_place_removes_the_compiled_modules(tmp_path: Path) -> N
     assert not once.exists()
 
 
-def test_a_compiled_build_in_place_removes_modules_compiled_once_no_longer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_pure_build_in_place_run_from_elsewhere_cleans_its_own_tree_only(
+    tmp_path: Path,
 ) -> None:
-    # what build_ext --inplace does after compiling HOT_MODULES: a module
-    # that left them (HTTP's driver did) would shadow its source, newer or not
-    tree = source_tree(tmp_path, *PACKAGE)
-    built = compiled_beside(tree / "protocols" / "resp" / "_parser.py", age=-10)
-    once = compiled_beside(tree / "protocols" / "http" / "_driver.py", age=-10)
+    tree = source_tree(tmp_path / "tree", *PACKAGE)
+    stale = compiled_beside(tree / "protocols" / "resp" / "_parser.py", age=10)
+    elsewhere = source_tree(tmp_path / "elsewhere", "protocols")  # the working directory's
+    theirs = compiled_beside(elsewhere / "protocols" / "resp" / "_parser.py", age=10)
+    command = [sys.executable, str(tree / "setup.py"), "--quiet", "build_ext", "--inplace"]
+    env = {**os.environ, "NETSVC_COMPILE": "0"}
+    subprocess.run(command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+    assert not stale.exists()
+    assert theirs.exists()
+
+
+def load_setup(tree: Path) -> Any:
     spec = importlib.util.spec_from_file_location("netsvc_setup", tree / "setup.py")
     assert spec is not None and spec.loader is not None
     setup = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(setup)
-    monkeypatch.chdir(tree)
-    setup.remove_compiled(keep=frozenset({os.path.join("protocols", "resp", built.name)}))
+    return setup
+
+
+def test_a_compiled_build_in_place_removes_modules_compiled_once_no_longer(
+    tmp_path: Path,
+) -> None:
+    # what build_ext --inplace does after compiling HOT_MODULES (keeping what
+    # it built, by the paths build_ext gives): a module that left them (HTTP's
+    # driver did) would shadow its source, newer or not
+    tree = source_tree(tmp_path, *PACKAGE)
+    built = compiled_beside(tree / "protocols" / "resp" / "_parser.py", age=-10)
+    once = compiled_beside(tree / "protocols" / "http" / "_driver.py", age=-10)
+    # another Python's build (it never imports ours, nor we its), and a folder
+    # that is not a package (nothing there is imported as ours): left alone
+    other_python = tree / "protocols" / "resp" / "_glob.cpython-399-x86_64-linux-gnu.so"
+    other_python.write_bytes(b"")
+    (tree / "protocols" / "vendored").mkdir()
+    vendored = tree / "protocols" / "vendored" / f"fast{SUFFIX}"
+    vendored.write_bytes(b"")
+    load_setup(tree).remove_compiled(keep=frozenset({str(built)}))
     assert built.exists()
     assert not once.exists()
+    assert other_python.exists()
+    assert vendored.exists()
 
 
 # -- compiled modules that would shadow their source -------------------------------------
