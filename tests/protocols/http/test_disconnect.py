@@ -7,6 +7,7 @@
 # ready for the next request.
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
@@ -65,8 +66,11 @@ async def upload_then_wait(request: Request) -> Response:
         async for chunk in request.stream():
             size += len(chunk)
         yield b"data: %d\n\n" % size
-        async for chunk in ticks("upload", 30):
-            yield chunk
+        # closed with this one when the client leaves, not left to the
+        # garbage collector (trio warns of an async generator it finalizes)
+        async with contextlib.aclosing(ticks("upload", 30)) as events:
+            async for chunk in events:
+                yield chunk
 
     return Response(stream(), content_type="text/event-stream")
 
