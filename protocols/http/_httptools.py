@@ -19,7 +19,7 @@ import h11
 import httptools
 from h11._state import MIGHT_SWITCH_PROTOCOL
 
-from ._parse import ParserEvent, RequestHead
+from ._parse import END_OF_MESSAGE, ParserEvent, RequestHead
 from ._strict import REQUEST_LINE, ChunkedBody, FramingError
 
 __all__ = ["HttptoolsConnection"]
@@ -54,7 +54,6 @@ _CLOSING = {
 }
 
 
-_END = h11.EndOfMessage()  # a body's end without trailers (events are immutable)
 # response heads written, by (event id, HEAD request, HTTP/1.0 client,
 # keep-alive): (event, head, framing, length, keep-alive after it)
 _heads: dict[tuple[int, bool, bool, bool], tuple[h11.Response, bytes, str | None, int, bool]] = {}
@@ -68,7 +67,8 @@ class _HeadParser:
     `lenient_values`, any value (to be checked by the caller). llhttp
     never sees a body: once a head announces one, llhttp would wait for it,
     so the next head needs a new parser; after a head without one (a GET),
-    llhttp is ready for the next (reusable())."""
+    on a kept-alive connection (llhttp refuses anything after Connection:
+    close), llhttp is ready for the next (`ready`)."""
 
     __slots__ = ("fields", "parser", "ready")
 
@@ -101,12 +101,6 @@ class _HeadParser:
         except httptools.HttpParserUpgrade:
             self.ready = False  # llhttp stops at the end of the head of an Upgrade request
         return self.fields
-
-    def reusable(self) -> bool:
-        """Whether llhttp is ready for another head: the last one's message
-        ended with its head (no body announced) on a kept-alive connection
-        (llhttp refuses anything after Connection: close)."""
-        return self.ready
 
 
 def _fields_as_h11_reads_them(lines: bytes, error: Exception) -> list[tuple[bytes, bytes]]:
@@ -315,7 +309,7 @@ class HttptoolsConnection:
             # 5, 5; a coding it does not know, a 501; a control character)
             fields = _fields_as_h11_reads_them(lines, exc)
         else:
-            if parser.reusable():  # a new llhttp parser costs a third of this (callgrind)
+            if parser.ready:  # a new parser was a sixth of a head's parse and answer (callgrind)
                 self._head_parser = parser
         return [(name, value.rstrip(b" \t")) for name, value in fields]
 
@@ -351,7 +345,7 @@ class HttptoolsConnection:
         chunked = self._chunked
         if chunked is None:  # Content-Length
             if not self._left:
-                return self._end_of_message(_END)
+                return self._end_of_message(END_OF_MESSAGE)
             if not buffer:
                 return h11.NEED_DATA
             data = bytes(buffer[: self._left])
@@ -393,7 +387,7 @@ class HttptoolsConnection:
         return self.send(h11.Data(data=data))  # refused as h11 refuses it
 
     def send_end(self) -> bytes:
-        return self.send(_END)
+        return self.send(END_OF_MESSAGE)
 
     def send(
         self, event: h11.Response | h11.InformationalResponse | h11.Data | h11.EndOfMessage

@@ -15,6 +15,7 @@ import h11
 
 __all__ = [
     "AUTO",
+    "END_OF_MESSAGE",
     "PARSERS",
     "H11Parser",
     "ParserEvent",
@@ -101,7 +102,7 @@ class ServerParser(Protocol):
     def start_next_cycle(self) -> None: ...
 
 
-_END = h11.EndOfMessage()  # a body's end without trailers (events are immutable)
+END_OF_MESSAGE = h11.EndOfMessage()  # a body's end without trailers (events are immutable)
 
 
 class H11Parser:
@@ -153,7 +154,7 @@ class H11Parser:
         return self.send(h11.Data(data=data))
 
     def send_end(self) -> bytes:
-        return self.send(_END)
+        return self.send(END_OF_MESSAGE)
 
     def start_next_cycle(self) -> None:
         self._h11.start_next_cycle()

@@ -283,9 +283,10 @@ async def _after_pause(client: Client, argv: list[bytes]) -> Reply:
         reply = dispatch(client, argv)  # held again if a new pause began meanwhile
         while reply is HOLD:
             # another client's script runs (one released from the line just
-            # before): this command keeps the line's turn until it has run,
-            # or the next in line would wait for the script's end beside it
-            # and run first as often as not
+            # before): this command keeps the line's turn until the script
+            # ends (or passes busy-reply-threshold: BUSY then), or the next in
+            # line would wait for the script's end beside it and run first as
+            # often as not
             await client.server.scripting.wait_turn()
             reply = dispatch(client, argv)
         if type(reply) is Call:
