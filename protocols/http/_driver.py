@@ -15,7 +15,7 @@ import http
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
 import h11
 import trio
@@ -25,7 +25,7 @@ from netsvc import Connection, ConnectionLost, ReceiveTimeout, SendTimeout, Sock
 from ._forwarded import read_forwarded
 from ._messages import Headers, Request, Response, host_port, split_absolute
 from ._parse import ParserEvent, RequestHead, new_parser
-from ._strict import ChunkedBody, FramingError, check_head, has_control, transfer_coding_status
+from ._strict import ChunkedBody, FramingError, check_head, transfer_coding_status
 from ._websocket import BadHandshake, WebSocket, open_websocket, wants_websocket
 
 if TYPE_CHECKING:
@@ -197,18 +197,16 @@ class HttpConnection:
         self.sent_bytes = self.status = self._received = 0
         self._over = None
         self._held.clear()
-        headers = event.headers
-        head = _scan_head(event.target, headers)
-        refused = refusal(event, head, max_header_size=self.max_header_size, max_body=self.max_body)
+        refused = refusal(event, max_header_size=self.max_header_size, max_body=self.max_body)
         if refused is not None:
             conn.parsed(1, partial=False)  # a request, though refused
             await self.send_error(*refused)
             return False
-        _, length, _, upgrade, _, forwarded, _ = head
+        length = event.length
         self.body_left = True  # until h11's EndOfMessage is read (at once if there is no body)
         has_body = self._has_body = length is None or length > 0
-        request = self.make_request(event, headers, forwarded)
-        if upgrade and wants_websocket(event.http_version, headers):
+        request = self.make_request(event)
+        if event.upgrade and wants_websocket(event.http_version, event.headers):
             websocket_handler = self.service.websocket_handler(conn, request)
             if websocket_handler is not None:  # else plain HTTP: the app decides
                 await self.upgrade(request, websocket_handler, has_body, started)
@@ -263,13 +261,11 @@ class HttpConnection:
         self.log_access(request, self.status, started)
         return keep
 
-    def make_request(
-        self, event: RequestHead, headers: list[tuple[bytes, bytes]], forwarded_headers: bool
-    ) -> Request:
+    def make_request(self, event: RequestHead) -> Request:
         """The Request handlers see, with what a trusted proxy says of the
-        client if the request has proxy headers (`forwarded_headers`)."""
+        client if the request has proxy headers."""
         peer, scheme, host, server = self.conn.peer, self.scheme, None, self.server
-        target = event.target
+        target, headers = event.target, event.headers
         if target[:1] != b"/" and target != b"*":
             # absolute-form: RFC 9112 3.2.2 has the server use its authority
             # and ignore the Host header, so the app sees it as the Host
@@ -277,7 +273,7 @@ class HttpConnection:
             headers = [(name, authority if name == b"host" else value) for name, value in headers]
             if (b"host", authority) not in headers:  # HTTP/1.0 need not send one
                 headers.append((b"host", authority))
-        if forwarded_headers and self.proxy_trusted:
+        if event.forwarded and self.proxy_trusted:
             settings = self.service.settings
             forwarded = read_forwarded(
                 headers,
@@ -664,69 +660,29 @@ def _ascii(token: bytes) -> str:
     return text
 
 
-_FORWARDED = frozenset(
-    {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded"}
-)
-
-
-# size, body length (None: chunked), has Content-Length, has Upgrade, Host,
-# has proxy headers, has a control character in a value
-ScannedHead: TypeAlias = tuple[int, int | None, bool, bool, bytes | None, bool, bool]
-
-
-def refusal(
-    event: RequestHead, head: ScannedHead, *, max_header_size: int, max_body: int
-) -> tuple[int, str] | None:
+def refusal(event: RequestHead, *, max_header_size: int, max_body: int) -> tuple[int, str] | None:
     """The status and reason a request head h11 accepted is refused with
-    (431, 501, 400, 413), or None; `head` is what _scan_head found in it.
-    The differential tests run it too, as the driver does."""
-    size, length, has_length, _, host, _, control = head
-    if size > max_header_size:  # h11 only limits a head that arrives in pieces
+    (431, 501, 400, 413), or None. The differential tests run it too, as
+    the driver does."""
+    if event.size > max_header_size:  # h11 only limits a head that arrives in pieces
         return 431, f"the request head is larger than {max_header_size} bytes"
     if event.method == b"CONNECT":  # a 2xx would make h11 switch to a tunnel
         return 501, "CONNECT (a tunnel) is not supported by this server"
+    length = event.length
     problem = check_head(
         event.method,
         event.target,
         event.http_version,
-        host,
+        event.host,
         chunked=length is None,
-        has_length=has_length,
-        control=control,
+        has_length=event.has_length,
+        control=event.control,
     )
     if problem is not None:
         return 400, problem
     if length is not None and length > max_body:
         return 413, f"the body is larger than {max_body} bytes"
     return None
-
-
-def _scan_head(target: bytes, headers: list[tuple[bytes, bytes]]) -> ScannedHead:
-    """What the driver needs of a request head, in one pass over it (h11 has
-    validated its Content-Length and Transfer-Encoding headers): its size as
-    the 431 limit counts it, the declared body length (None for a chunked
-    body), whether it has a Content-Length header, an Upgrade header (a
-    WebSocket handshake, maybe), its Host header's value (h11 allows one at
-    most), whether it has proxy headers (X-Forwarded-*, Forwarded), and
-    whether a value has a control character (which h11 lets through)."""
-    size = len(target)
-    length: int | None = 0
-    chunked = has_length = upgrade = forwarded = control = False
-    host = None
-    for name, value in headers:
-        size += len(name) + len(value) + 4
-        control = control or has_control(value)
-        if name == b"content-length":
-            length, has_length = int(value), True
-        elif name == b"transfer-encoding":
-            chunked = True
-        elif name == b"host":
-            host = value
-        elif name == b"upgrade":
-            upgrade = True
-        elif name in _FORWARDED:
-            forwarded = True
-    return size, None if chunked else length, has_length, upgrade, host, forwarded, control
 
 
 def _server_of(host: str, scheme: str) -> tuple[str, int | None]:

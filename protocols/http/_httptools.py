@@ -19,8 +19,8 @@ import h11
 import httptools
 from h11._state import MIGHT_SWITCH_PROTOCOL
 
-from ._parse import END_OF_MESSAGE, ParserEvent, RequestHead
-from ._strict import REQUEST_LINE, ChunkedBody, FramingError
+from ._parse import END_OF_MESSAGE, FORWARDED, ParserEvent, RequestHead
+from ._strict import REQUEST_LINE, ChunkedBody, FramingError, has_control
 
 __all__ = ["HttptoolsConnection"]
 
@@ -291,13 +291,13 @@ class HttptoolsConnection:
         if match is None:
             raise h11.LocalProtocolError(f"illegal request line: {line!r}")
         method, target, http_version = match.groups()
-        headers = _h11_headers(self._header_fields(head[line_end + 1 :]), http_version)
-        self._start_request(method, http_version, headers)
-        return RequestHead(method, target, http_version, headers)
+        return self._start_request(method, target, http_version, head[line_end + 1 :])
 
-    def _header_fields(self, lines: bytes) -> list[tuple[bytes, bytes]]:
+    def _header_fields(self, lines: bytes) -> tuple[list[tuple[bytes, bytes]], bool]:
         """A head's header fields (its lines after the request line), parsed
-        by llhttp, their values without the whitespace around them."""
+        by llhttp; and whether their values are still to be checked for
+        control characters (llhttp refuses them, but the lines it refused
+        are read otherwise)."""
         if lines[:1] in (b" ", b"\t") or _FOLD.search(lines):
             lines = _unfold(lines)
         parser = self._head_parser or _HeadParser()
@@ -307,38 +307,101 @@ class HttptoolsConnection:
         except httptools.HttpParserError as exc:
             # a value h11 takes or refuses otherwise (a Content-Length of
             # 5, 5; a coding it does not know, a 501; a control character)
-            fields = _fields_as_h11_reads_them(lines, exc)
-        else:
-            if parser.ready:  # a new parser was a sixth of a head's parse and answer (callgrind)
-                self._head_parser = parser
-        return [(name, value.rstrip(b" \t")) for name, value in fields]
+            return _fields_as_h11_reads_them(lines, exc), True
+        if parser.ready:  # a new parser was a sixth of a head's parse and answer (callgrind)
+            self._head_parser = parser
+        return fields, False
 
     def _start_request(
-        self, method: bytes, http_version: bytes, headers: list[tuple[bytes, bytes]]
-    ) -> None:
-        """The state a request head (checked by _h11_headers) leaves the
-        connection in, as in h11."""
+        self, method: bytes, target: bytes, http_version: bytes, lines: bytes
+    ) -> RequestHead:
+        """The head of a request whose header lines are `lines`, checked as
+        h11's Request event checks one (its normalize_and_validate of parsed
+        headers, then its Host rule), or its error: names lower-case; values
+        without the whitespace around them; a Content-Length's values must
+        agree, and one header is kept; a Transfer-Encoding's value is
+        lower-case, and chunked only (501); one Host, none in HTTP/1.0
+        allowed. Then the state it leaves the connection in, as in h11. All
+        in one pass over the headers (see RequestHead)."""
+        fields, unchecked = self._header_fields(lines)
+        headers = []
+        size = len(target)
+        length: bytes | None = None
+        host: bytes | None = None
+        hosts = 0
+        chunked = upgrade = forwarded = switch = expect = False
+        close = old = http_version < b"1.1"
+        for raw_name, raw_value in fields:
+            name = raw_name.lower()
+            value = raw_value.rstrip(b" \t")
+            if name == b"content-length":
+                lengths = {item.strip() for item in value.split(b",")}
+                if len(lengths) != 1:
+                    raise h11.LocalProtocolError("conflicting Content-Length headers")
+                value = lengths.pop()
+                if not value.isdigit() or len(value) > 20:  # h11's [0-9]+, 20 digits at most
+                    raise h11.LocalProtocolError("bad Content-Length")
+                if length is not None:
+                    if length != value:
+                        raise h11.LocalProtocolError("conflicting Content-Length headers")
+                    continue  # h11 keeps the first
+                length = value
+            elif name == b"transfer-encoding":
+                if chunked:
+                    raise h11.LocalProtocolError(
+                        "multiple Transfer-Encoding headers", error_status_hint=501
+                    )
+                value = value.lower()
+                if value != b"chunked":
+                    raise h11.LocalProtocolError(
+                        "Only Transfer-Encoding: chunked is supported", error_status_hint=501
+                    )
+                chunked = True
+            elif name == b"host":
+                hosts += 1
+                host = value
+            elif name == b"connection":
+                close = close or b"close" in _tokens(value)
+            elif name == b"expect":
+                expect = expect or b"100-continue" in _tokens(value)
+            elif name == b"upgrade":
+                upgrade = True
+                switch = switch or bool(_tokens(value))
+            elif name in FORWARDED:
+                forwarded = True
+            size += len(name) + len(value) + 4
+            headers.append((name, value))
+        if http_version == b"1.1" and hosts == 0:
+            raise h11.LocalProtocolError("Missing mandatory Host: header")
+        if hosts > 1:
+            raise h11.LocalProtocolError("Found multiple Host: headers")
+        control = unchecked and any(has_control(value) for _, value in headers)
+        # the state it leaves the connection in
         self._method, self._http_version = method, http_version
-        self._left, self._chunked = 0, None
-        old = http_version < b"1.1"
-        for name, value in headers:
-            if name == b"content-length":  # one, its value checked
-                self._left = int(value)
-            elif name == b"transfer-encoding":  # h11 allows chunked only
-                self._chunked = ChunkedBody(self._max_head)
-            elif name == b"connection" and b"close" in _tokens(value):
-                self._keep_alive = False
-            elif name == b"expect" and not old and b"100-continue" in _tokens(value):
-                self._waiting_100 = True
-            elif name == b"upgrade" and _tokens(value):
-                self._switch_proposed = True
-        if old:
+        self._left = 0 if length is None else int(length)
+        self._chunked = ChunkedBody(self._max_head) if chunked else None
+        if close:
             self._keep_alive = False
-        if method == b"CONNECT":
+        if expect and not old:
+            self._waiting_100 = True
+        if switch or method == b"CONNECT":
             self._switch_proposed = True
         self._client = _SEND_BODY
         if self._server is _IDLE:
             self._server = _SEND_RESPONSE
+        return RequestHead(
+            method,
+            target,
+            http_version,
+            headers,
+            size,
+            None if chunked else self._left,
+            length is not None,
+            host,
+            upgrade,
+            forwarded,
+            control,
+        )
 
     def _read_body(self) -> h11.Data | h11.EndOfMessage | type[h11.NEED_DATA]:
         buffer = self._buffer
@@ -481,53 +544,6 @@ class HttptoolsConnection:
             keep_alive = False
         framing, length = _framing(self._method, status, items)
         return _head(status, response.reason, items), framing, length, keep_alive
-
-
-def _h11_headers(
-    fields: list[tuple[bytes, bytes]], http_version: bytes
-) -> list[tuple[bytes, bytes]]:
-    """The headers h11's Request event would have for a head's `fields`
-    (h11's normalize_and_validate of parsed headers, then its Host rule),
-    or its error: names lower-case; a Content-Length's values must agree,
-    and one header is kept; a Transfer-Encoding's value is lower-case, and
-    chunked only (501); one Host, none in HTTP/1.0 allowed."""
-    headers = []
-    length: bytes | None = None
-    chunked = False
-    hosts = 0
-    for raw_name, value in fields:
-        name = raw_name.lower()
-        if name == b"content-length":
-            lengths = {item.strip() for item in value.split(b",")}
-            if len(lengths) != 1:
-                raise h11.LocalProtocolError("conflicting Content-Length headers")
-            value = lengths.pop()
-            if not value.isdigit() or len(value) > 20:  # h11's [0-9]+, 20 digits at most
-                raise h11.LocalProtocolError("bad Content-Length")
-            if length is not None:
-                if length != value:
-                    raise h11.LocalProtocolError("conflicting Content-Length headers")
-                continue  # h11 keeps the first
-            length = value
-        elif name == b"transfer-encoding":
-            if chunked:
-                raise h11.LocalProtocolError(
-                    "multiple Transfer-Encoding headers", error_status_hint=501
-                )
-            value = value.lower()
-            if value != b"chunked":
-                raise h11.LocalProtocolError(
-                    "Only Transfer-Encoding: chunked is supported", error_status_hint=501
-                )
-            chunked = True
-        elif name == b"host":
-            hosts += 1
-        headers.append((name, value))
-    if http_version == b"1.1" and hosts == 0:
-        raise h11.LocalProtocolError("Missing mandatory Host: header")
-    if hosts > 1:
-        raise h11.LocalProtocolError("Found multiple Host: headers")
-    return headers
 
 
 def _framing(

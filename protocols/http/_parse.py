@@ -13,9 +13,12 @@ from typing import Protocol, TypeAlias
 
 import h11
 
+from ._strict import has_control
+
 __all__ = [
     "AUTO",
     "END_OF_MESSAGE",
+    "FORWARDED",
     "PARSERS",
     "H11Parser",
     "ParserEvent",
@@ -24,6 +27,7 @@ __all__ = [
     "available",
     "new_parser",
     "resolve",
+    "scan_head",
 ]
 
 PARSERS = ("auto", "h11", "httptools")
@@ -37,17 +41,56 @@ class RequestHead:
     with its headers as a list: names lower-case, one Content-Length, a
     Transfer-Encoding's value lower-case. A plain class, not h11's event:
     building that one validates the head again, a third of what the
-    httptools parser spends on a request (callgrind)."""
+    httptools parser spends on a request (callgrind).
 
-    __slots__ = ("headers", "http_version", "method", "target")
+    With it, what the driver needs of the head, found in the parser's one
+    pass over the headers (one pass, not one per layer: each cost as much
+    as a header's parse): `size` as the 431 limit counts it, `length` the
+    body's declared length (None: chunked), whether it has a Content-Length
+    header (`has_length`), its Host header's value (h11 allows one at
+    most), whether it has an Upgrade header (a WebSocket handshake, maybe)
+    and proxy headers (X-Forwarded-*, Forwarded), and whether a value has a
+    control character (`control`: h11 lets them through)."""
+
+    __slots__ = (
+        "control",
+        "forwarded",
+        "has_length",
+        "headers",
+        "host",
+        "http_version",
+        "length",
+        "method",
+        "size",
+        "target",
+        "upgrade",
+    )
 
     def __init__(
-        self, method: bytes, target: bytes, http_version: bytes, headers: list[tuple[bytes, bytes]]
+        self,
+        method: bytes,
+        target: bytes,
+        http_version: bytes,
+        headers: list[tuple[bytes, bytes]],
+        size: int,
+        length: int | None,
+        has_length: bool,
+        host: bytes | None,
+        upgrade: bool,
+        forwarded: bool,
+        control: bool,
     ) -> None:
         self.method = method
         self.target = target
         self.http_version = http_version
         self.headers = headers
+        self.size = size
+        self.length = length
+        self.has_length = has_length
+        self.host = host
+        self.upgrade = upgrade
+        self.forwarded = forwarded
+        self.control = control
 
     def __repr__(self) -> str:
         return (
@@ -56,7 +99,47 @@ class RequestHead:
         )
 
 
-# what next_event() gives: h11's events, but a request's head is a RequestHead
+FORWARDED = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded"})
+
+
+def scan_head(
+    method: bytes, target: bytes, http_version: bytes, headers: list[tuple[bytes, bytes]]
+) -> RequestHead:
+    """The RequestHead of a head whose headers h11 has checked."""
+    size = len(target)
+    length: int | None = 0
+    chunked = has_length = upgrade = forwarded = control = False
+    host = None
+    for name, value in headers:
+        size += len(name) + len(value) + 4
+        control = control or has_control(value)
+        if name == b"content-length":
+            length, has_length = int(value), True
+        elif name == b"transfer-encoding":
+            chunked = True
+        elif name == b"host":
+            host = value
+        elif name == b"upgrade":
+            upgrade = True
+        elif name in FORWARDED:
+            forwarded = True
+    if chunked:
+        length = None
+    return RequestHead(
+        method,
+        target,
+        http_version,
+        headers,
+        size,
+        length,
+        has_length,
+        host,
+        upgrade,
+        forwarded,
+        control,
+    )
+
+
 ParserEvent: TypeAlias = (
     RequestHead
     | h11.Data
@@ -137,7 +220,7 @@ class H11Parser:
         if type(event) is h11.Request:
             # h11's Headers is a Sequence of (name, value): listed once
             headers = [(name, value) for name, value in event.headers]
-            return RequestHead(event.method, event.target, event.http_version, headers)
+            return scan_head(event.method, event.target, event.http_version, headers)
         assert isinstance(event, (h11.Data, h11.EndOfMessage, h11.ConnectionClosed)) or (
             event is h11.NEED_DATA or event is h11.PAUSED
         )

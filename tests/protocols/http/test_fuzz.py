@@ -16,7 +16,7 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.http._driver import _scan_head, refusal
+from protocols.http._driver import refusal
 from protocols.http._parse import RequestHead, new_parser
 from protocols.http._settings import HttpSettings
 from protocols.http._strict import ChunkedBody, FramingError
@@ -53,18 +53,16 @@ def drive(chunks: list[bytes], parser: str) -> list[tuple[Any, ...]]:
                 h.receive_data(data)
             elif type(event) is RequestHead:
                 headers = list(event.headers)
-                head = _scan_head(event.target, headers)
                 seen.append(("request", event.method, event.target, event.http_version, headers))
                 refused = refusal(
                     event,
-                    head,
                     max_header_size=DEFAULTS.max_header_size,
                     max_body=DEFAULTS.max_body_size,
                 )
                 if refused is not None:
                     return [*seen, ("error", refused[0])]
                 chunked = None
-                if head[1] is None:  # chunked
+                if event.length is None:  # chunked
                     chunked = ChunkedBody(DEFAULTS.max_header_size)
                     chunked.feed(h.trailing_data[0])
             elif type(event) is h11.Data:
