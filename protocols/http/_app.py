@@ -120,7 +120,7 @@ class HttpApp:
         method is wrong) the methods the path allows."""
         allowed: frozenset[str] = frozenset()
         route = self._exact.get(path)
-        if route is not None and _accepts(route, method):
+        if route is not None and (method in route.methods or _accepts(route, method)):
             return route, {}, allowed
         for route in self.routes:
             match = route.regex.fullmatch(path)

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING
 import h11
 import trio
 
-from netsvc import Connection, ConnectionLost, ReceiveTimeout, SendTimeout, SocketAddress
+from netsvc import (
+    Connection,
+    ConnectionLost,
+    PeerCertificate,
+    ReceiveTimeout,
+    SendTimeout,
+    SocketAddress,
+)
 
 from ._forwarded import read_forwarded
 from ._messages import Headers, Request, Response, host_port, split_absolute
@@ -109,7 +116,10 @@ class HttpConnection:
         settings = service.settings
         self.max_body = settings.max_body_size
         self.max_header_size = settings.max_header_size
+        self.access_log = settings.access_log
+        # what its requests share (see RequestSource)
         self.root_path = settings.root_path
+        self.state = service.state
         self.parser = new_parser(service.parser, settings.max_header_size)
         self.scheme = "https" if conn.tls else "http"
         self.server: tuple[str, int | None] | None = host_port(conn.local)
@@ -138,6 +148,10 @@ class HttpConnection:
         # the app's read of the body in progress: its cancel scope, and an
         # event set when it has ended
         self._app_read: tuple[trio.CancelScope, trio.Event] | None = None
+
+    @property
+    def peer_certificate(self) -> PeerCertificate | None:
+        return self.conn.peer_certificate
 
     async def next_event(self) -> ParserEvent:
         h = self.parser
@@ -191,7 +205,7 @@ class HttpConnection:
 
     async def handle(self, event: RequestHead) -> bool:
         """Serve one request; False when the connection must close after it."""
-        started = time.perf_counter() if self.service.settings.access_log else 0.0
+        started = time.perf_counter() if self.access_log else 0.0
         conn = self.conn
         self.response_started = self.response_complete = self.client_gone = False
         self.sent_bytes = self.status = self._received = 0
@@ -236,7 +250,8 @@ class HttpConnection:
             keep = False
         finally:
             self.serving = None  # what the app does with the request from now on is moot
-            await self._end_app_read()
+            if self._app_read is not None:
+                await self._end_app_read()
             if self._watch is not None or self._over is not None:
                 await self.stop_watching()
         state = self.parser.our_state
@@ -258,7 +273,8 @@ class HttpConnection:
         if trailing:
             self._head_reads.append(trailing)
         conn.parsed(1, partial=bool(trailing))
-        self.log_access(request, self.status, started)
+        if self.access_log:
+            self.log_access(request, self.status, started)
         return keep
 
     def make_request(self, event: RequestHead) -> Request:
@@ -287,27 +303,14 @@ class HttpConnection:
                 scheme = forwarded.scheme or scheme
                 if forwarded.host is not None:
                     host, server = forwarded.host, _server_of(forwarded.host, scheme)
-        return Request(
-            method=_ascii(event.method),
-            target=event.target,
-            http_version=_ascii(event.http_version),
-            headers=Headers(headers),
-            peer=peer,
-            scheme=scheme,
-            body_chunks=self.body_chunks,
-            state=self.service.state,
-            peer_certificate=self.conn.peer_certificate,
-            root_path=self.root_path,
-            host=host,
-            server=server,
-            disconnected=self.is_disconnected,
-        )
+        method, version = _ascii[event.method], _ascii[event.http_version]
+        return Request(method, target, version, Headers(headers), peer, scheme, host, server, self)
 
     def _trusted(self, ip: str) -> bool:
         return self.service.runtime.trusted_proxies.trusts(SocketAddress("tcp", host=ip))
 
     def log_access(self, request: Request, status: int, started: float) -> None:
-        if self.service.settings.access_log:
+        if self.access_log:
             access_log.info(
                 '%s "%s %s HTTP/%s" %d %d %.1fms',
                 request.peer,
@@ -555,17 +558,16 @@ class HttpConnection:
             has_length = has_length or encoded.lower() == b"content-length"
             headers.append((encoded, value.encode("latin-1")))
         body = response.body
-        if response.status in (204, 304) or response.status < 200:  # never a body (RFC 9110)
-            await self.start_response(response.status, headers)
-            await self.send_body(b"", more=False, head=True)
+        status = response.status
+        if status in (204, 304) or status < 200:  # never a body (RFC 9110)
+            await self.send_whole(status, headers, b"")
             return
         if isinstance(body, bytes):
             if not has_length:
                 headers.append((b"content-length", b"%d" % len(body)))
-            await self.start_response(response.status, headers)
-            await self.send_body(body, more=False, head=head)
+            await self.send_whole(status, headers, b"" if head else body)
             return
-        await self.start_response(response.status, headers)
+        await self.start_response(status, headers)
         if not head:
             if isinstance(body, AsyncIterable):
                 await self.stream(body)
@@ -573,6 +575,19 @@ class HttpConnection:
                 for chunk in _sync_chunks(body):
                     await self.send_body(chunk, more=True, head=head)
         await self.send_body(b"", more=False, head=head)
+
+    async def send_whole(
+        self, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> None:
+        """Send a response and its whole body (none for HEAD: b"") in one
+        write: start_response() and send_body() in one step."""
+        data = self.parser.send_whole(self._head_event(status, headers), body)
+        self.response_started, self.status = True, status
+        self.sent_bytes += len(body)
+        await self.conn.send(data)
+        self.response_complete = True
+        if self._over is not None:
+            self._over.set()
 
     async def stream(self, body: AsyncIterable[bytes]) -> None:
         """Send a body as it is produced, watching for the client's close:
@@ -594,13 +609,17 @@ class HttpConnection:
             raise ConnectionLost("the client closed the connection")
 
     async def start_response(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        # h11 checks the head first (and is unchanged if it refuses): a bad one is a 500
+        self._pending = self.parser.send(self._head_event(status, headers))
+        self.response_started, self.status = True, status
+
+    def _head_event(self, status: int, headers: list[tuple[bytes, bytes]]) -> h11.Response:
+        """The response head to send, with its Date (and Connection: close)."""
         headers.append((b"date", _date_header()))  # no Server header: nothing to tell a scanner
         if self.conn.closing or self.parser.they_are_waiting_for_100_continue:
             # shutting down, or the client may never send the body it announced
             headers.append((b"connection", b"close"))
-        # h11 checks the head first (and is unchanged if it refuses): a bad one is a 500
-        self._pending = self.parser.send(_response_head(status, headers))
-        self.response_started, self.status = True, status
+        return _response_head(status, headers)
 
     async def send_body(self, chunk: bytes, *, more: bool, head: bool) -> None:
         """Send a body chunk (nothing for HEAD); more=False ends the message. The
@@ -647,17 +666,18 @@ class HttpConnection:
         await self.conn.send(data)
 
 
-_ascii_cache: dict[bytes, str] = {}
+class _Ascii(dict[bytes, str]):
+    """A method or HTTP version as str: `_ascii[token]`. The few that exist
+    are decoded once (a lookup is a dict's own: no call on a hit)."""
 
-
-def _ascii(token: bytes) -> str:
-    """A method or HTTP version as str; the few that exist are decoded once."""
-    text = _ascii_cache.get(token)
-    if text is None:
+    def __missing__(self, token: bytes) -> str:
         text = token.decode("ascii", errors="replace")
-        if len(_ascii_cache) < 64:
-            _ascii_cache[token] = text
-    return text
+        if len(self) < 64:
+            self[token] = text
+        return text
+
+
+_ascii = _Ascii()
 
 
 def refusal(event: RequestHead, *, max_header_size: int, max_body: int) -> tuple[int, str] | None:

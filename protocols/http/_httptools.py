@@ -29,6 +29,7 @@ _HEAD_END = re.compile(rb"\n\r?\n")
 # llhttp gets this request line (the real one is checked here, as h11 does)
 # and the head's header lines: it only parses those
 _LINE_FOR_LLHTTP = b"GET / HTTP/1.1\r\n"
+_LINE_ENDS = b"\r\n"  # a head starting with a line end (CRLF, or a bare LF) has no request line
 _FOLD = re.compile(rb"\n[ \t]")  # a header line continued (obs-fold)
 # a header's value as h11 reads one (RFC 9110 5.5, with control characters)
 _VALUE = rb"[^\x00\s]+(?:[ \t]+[^\x00\s]+)*"
@@ -96,8 +97,7 @@ class _HeadParser:
         self.fields = []
         self.ready = False
         try:
-            self.parser.feed_data(_LINE_FOR_LLHTTP)
-            self.parser.feed_data(lines)
+            self.parser.feed_data(_LINE_FOR_LLHTTP + lines)  # one call: cheaper than the copy
         except httptools.HttpParserUpgrade:
             self.ready = False  # llhttp stops at the end of the head of an Upgrade request
         return self.fields
@@ -150,11 +150,13 @@ class HttptoolsConnection:
         self._searched = 0  # how far the buffer has been searched for a head's end
         self._head_parser: _HeadParser | None = None  # llhttp, ready for the next head
         self._error: h11.RemoteProtocolError | None = None
-        self._client: type[h11._util.Sentinel] = _IDLE
-        self._server: type[h11._util.Sentinel] = _IDLE
+        # h11's states and 100-continue flag, as attributes (h11's are
+        # properties: a call for each of the reads a request makes)
+        self.their_state: type[h11._util.Sentinel] = _IDLE
+        self.our_state: type[h11._util.Sentinel] = _IDLE
+        self.they_are_waiting_for_100_continue = False
         self._keep_alive = True
         self._switch_proposed = False  # an Upgrade header (or CONNECT) not yet answered
-        self._waiting_100 = False
         self._method = b""  # the request's
         self._http_version: bytes | None = None  # the client's (None before a request)
         # the request body: Content-Length bytes still to come, or its decoder
@@ -166,56 +168,44 @@ class HttptoolsConnection:
         self._framing: str | None = None
         self._length = 0
 
-    # -- states, as h11's ------------------------------------------------------
-
-    @property
-    def our_state(self) -> type[h11._util.Sentinel]:
-        return self._server
-
-    @property
-    def their_state(self) -> type[h11._util.Sentinel]:
-        return self._client
+    # -- states, as h11's (the attributes above) ---------------------------------
 
     @property
     def trailing_data(self) -> tuple[bytes, bool]:
         return bytes(self._buffer), self._closed
-
-    @property
-    def they_are_waiting_for_100_continue(self) -> bool:
-        return self._waiting_100
 
     def _settle(self) -> None:
         """h11's state-triggered transitions (h11/_state.py)."""
         if (
             self._keep_alive
             and not self._switch_proposed
-            and self._client is not _MIGHT_SWITCH
-            and (self._client, self._server) not in _CLOSING
+            and self.their_state is not _MIGHT_SWITCH
+            and (self.their_state, self.our_state) not in _CLOSING
         ):
             return  # the usual case: none applies
         while True:
-            before = (self._client, self._server)
-            if self._switch_proposed and self._client is _DONE:
-                self._client = _MIGHT_SWITCH
-            if not self._switch_proposed and self._client is _MIGHT_SWITCH:
-                self._client = _DONE
+            before = (self.their_state, self.our_state)
+            if self._switch_proposed and self.their_state is _DONE:
+                self.their_state = _MIGHT_SWITCH
+            if not self._switch_proposed and self.their_state is _MIGHT_SWITCH:
+                self.their_state = _DONE
             if not self._keep_alive:
-                if self._client is _DONE:
-                    self._client = _MUST_CLOSE
-                if self._server is _DONE:
-                    self._server = _MUST_CLOSE
-            self._client, self._server = _CLOSING.get(
-                (self._client, self._server), (self._client, self._server)
+                if self.their_state is _DONE:
+                    self.their_state = _MUST_CLOSE
+                if self.our_state is _DONE:
+                    self.our_state = _MUST_CLOSE
+            self.their_state, self.our_state = _CLOSING.get(
+                (self.their_state, self.our_state), (self.their_state, self.our_state)
             )
-            if (self._client, self._server) == before:
+            if (self.their_state, self.our_state) == before:
                 return
 
     def start_next_cycle(self) -> None:
-        if self._client is not _DONE or self._server is not _DONE:
+        if self.their_state is not _DONE or self.our_state is not _DONE:
             raise h11.LocalProtocolError(
-                f"not in a reusable state: client {self._client}, server {self._server}"
+                f"not in a reusable state: client {self.their_state}, server {self.our_state}"
             )
-        self._client = self._server = _IDLE
+        self.their_state = self.our_state = _IDLE
         self._method = b""
 
     # -- receiving -------------------------------------------------------------
@@ -247,12 +237,12 @@ class HttptoolsConnection:
     def _fail(self, message: str, status: int) -> NoReturn:
         """The client's error: raised now and at every later next_event()."""
         self._error = h11.RemoteProtocolError(message, status)
-        self._client = _ERROR
+        self.their_state = _ERROR
         self._settle()
         raise self._error from None
 
     def _next_event(self) -> ParserEvent:
-        state = self._client
+        state = self.their_state
         if state is _SEND_BODY:
             return self._read_body()
         if state is _IDLE:
@@ -264,7 +254,7 @@ class HttptoolsConnection:
         elif self._buffer:  # MUST_CLOSE, CLOSED
             raise h11.LocalProtocolError("Got data when expecting EOF")
         if self._closed and not self._buffer:
-            self._client = _CLOSED
+            self.their_state = _CLOSED
             self._settle()
             return h11.ConnectionClosed()
         return h11.NEED_DATA
@@ -273,7 +263,7 @@ class HttptoolsConnection:
         buffer = self._buffer
         if not buffer:  # between requests on a kept-alive connection
             return None
-        if buffer[:1] == b"\n" or buffer[:2] == b"\r\n":
+        if buffer[0] in _LINE_ENDS and (buffer[0] == 10 or buffer[1:2] == b"\n"):
             del buffer[: buffer.index(b"\n") + 1]  # as h11 does
             raise h11.LocalProtocolError("no request line received")
         end = _HEAD_END.search(buffer, self._searched)
@@ -383,12 +373,12 @@ class HttptoolsConnection:
         if close:
             self._keep_alive = False
         if expect and not old:
-            self._waiting_100 = True
+            self.they_are_waiting_for_100_continue = True
         if switch or method == b"CONNECT":
             self._switch_proposed = True
-        self._client = _SEND_BODY
-        if self._server is _IDLE:
-            self._server = _SEND_RESPONSE
+        self.their_state = _SEND_BODY
+        if self.our_state is _IDLE:
+            self.our_state = _SEND_RESPONSE
         return RequestHead(
             method,
             target,
@@ -414,7 +404,9 @@ class HttptoolsConnection:
             data = bytes(buffer[: self._left])
             del buffer[: self._left]
             self._left -= len(data)
-            self._waiting_100 = False  # the client sent the body without waiting (as h11)
+            self.they_are_waiting_for_100_continue = (
+                False  # the client sent the body without waiting (as h11)
+            )
             return h11.Data(data=data)
         if self._body_error is not None:
             raise self._body_error
@@ -429,7 +421,9 @@ class HttptoolsConnection:
                 break
             del buffer[:taken]
         if pieces:
-            self._waiting_100 = False  # the client sent the body without waiting (as h11)
+            self.they_are_waiting_for_100_continue = (
+                False  # the client sent the body without waiting (as h11)
+            )
             return h11.Data(data=b"".join(pieces))
         if chunked.done:
             trailers = h11.EndOfMessage(headers=chunked.trailers, _parsed=True)
@@ -437,20 +431,30 @@ class HttptoolsConnection:
         return h11.NEED_DATA
 
     def _end_of_message(self, event: h11.EndOfMessage) -> h11.EndOfMessage:
-        self._client = _DONE
-        self._waiting_100 = False
+        self.their_state = _DONE
+        self.they_are_waiting_for_100_continue = False
         self._settle()
         return event
 
     # -- sending ---------------------------------------------------------------
 
     def send_data(self, data: bytes) -> bytes:
-        if self._server is _SEND_BODY and (self._framing is not None or len(data) <= self._length):
+        if self.our_state is _SEND_BODY and (
+            self._framing is not None or len(data) <= self._length
+        ):
             return self._send_data(data)  # the usual case, which cannot fail
         return self.send(h11.Data(data=data))  # refused as h11 refuses it
 
     def send_end(self) -> bytes:
         return self.send(END_OF_MESSAGE)
+
+    def send_whole(self, response: h11.Response, body: bytes) -> bytes:
+        head = self.send(response)
+        if self._framing is None and self._length == len(body):  # the usual case
+            self.our_state = _DONE
+            self._settle()
+            return head + body if body else head
+        return head + (self.send_data(body) if body else b"") + self.send_end()
 
     def send(
         self, event: h11.Response | h11.InformationalResponse | h11.Data | h11.EndOfMessage
@@ -458,14 +462,14 @@ class HttptoolsConnection:
         try:
             return self._send(event)
         except h11.LocalProtocolError:
-            self._server = _ERROR
+            self.our_state = _ERROR
             self._settle()
             raise
 
     def _send(
         self, event: h11.Response | h11.InformationalResponse | h11.Data | h11.EndOfMessage
     ) -> bytes:
-        state = self._server
+        state = self.our_state
         kind = type(event)
         if kind is h11.Data and state is _SEND_BODY:
             assert isinstance(event, h11.Data)
@@ -474,7 +478,7 @@ class HttptoolsConnection:
             data = b"0\r\n\r\n" if self._framing == "chunked" else b""
             if self._framing is None and self._length:
                 raise h11.LocalProtocolError("Too little data for declared Content-Length")
-            self._server = _DONE
+            self.our_state = _DONE
             self._settle()
             return data
         if kind is h11.Response and state in (_IDLE, _SEND_RESPONSE):
@@ -484,7 +488,7 @@ class HttptoolsConnection:
             assert isinstance(event, h11.InformationalResponse)
             if event.status_code == 101:
                 raise h11.LocalProtocolError("a protocol switch is not supported here")
-            self._waiting_100 = False
+            self.they_are_waiting_for_100_continue = False
             return _head(event.status_code, event.reason, event.headers.raw_items())
         raise h11.LocalProtocolError(
             f"can't handle event type {kind.__name__} when role=SERVER and state={state}"
@@ -516,8 +520,8 @@ class HttptoolsConnection:
             kept = _heads[key] = (response, *self._write_response(response))
         _, head, self._framing, self._length, self._keep_alive = kept
         self._switch_proposed = False  # denied: the client's state may move on
-        self._waiting_100 = False
-        self._server = _SEND_BODY
+        self.they_are_waiting_for_100_continue = False
+        self.our_state = _SEND_BODY
         self._settle()
         return head
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any, Protocol
 
 from netsvc import PeerCertificate, SocketAddress
 
@@ -42,6 +42,24 @@ class Headers:
         return f"Headers({self.raw!r})"
 
 
+class RequestSource(Protocol):
+    """Where a Request's body comes from, and word of the client's close
+    (the driver's connection), with what requests share."""
+
+    @property
+    def root_path(self) -> str: ...
+
+    @property
+    def state(self) -> dict[str, Any]: ...
+
+    @property
+    def peer_certificate(self) -> PeerCertificate | None: ...
+
+    def body_chunks(self, request: Request) -> AsyncIterator[bytes]: ...
+
+    async def is_disconnected(self, request: Request) -> bool: ...
+
+
 class Request:
     """One HTTP request. Read the body once: `await request.body()`,
     `await request.json()`, or `async for chunk in request.stream()`.
@@ -52,21 +70,18 @@ class Request:
 
     def __init__(
         self,
-        *,
         method: str,
         target: bytes,
         http_version: str,
         headers: Headers,
         peer: SocketAddress,
         scheme: str,
-        body_chunks: Callable[[Request], AsyncIterator[bytes]],
-        state: dict[str, Any],
-        peer_certificate: PeerCertificate | None = None,
-        root_path: str = "",
-        host: str | None = None,
-        server: tuple[str, int | None] | None = None,
-        disconnected: Callable[[Request], Awaitable[bool]] | None = None,
+        host: str | None,
+        server: tuple[str, int | None] | None,
+        source: RequestSource,
     ) -> None:
+        # the driver builds one per request, its arguments by position: a
+        # call with a keyword for each cost as much as the rest of it
         self.method = method
         self.target = target
         """The request target as received: path and query, percent-encoded."""
@@ -78,15 +93,17 @@ class Request:
         raw_path, _, query = target_path.partition(b"?")
         self.raw_path = raw_path
         """The path as received, percent-encoded (root_path not taken off)."""
-        path = urllib.parse.unquote(raw_path.decode("latin-1"))
+        path = raw_path.decode("latin-1")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        root_path = self.root_path = source.root_path
+        """The prefix the app is served under (--http-root-path), "" if none."""
         if root_path and path.startswith(root_path):
             rest = path[len(root_path) :]
             if not rest or rest.startswith("/"):  # "/api" is under "/api", "/apix" is not
                 path = rest or "/"
         self.path = path
         """The decoded path the routes see: below root_path."""
-        self.root_path = root_path
-        """The prefix the app is served under (--http-root-path), "" if none."""
         self.query_string = query
         self.http_version = http_version
         self.headers = headers
@@ -98,13 +115,12 @@ class Request:
         """(host, port) of the server as the client reached it: the listener's
         address, or the host a trusted proxy reports; None on a Unix socket."""
         self._host = host if host is not None or authority is None else authority
-        self._disconnected = disconnected
-        self.peer_certificate = peer_certificate
+        self.peer_certificate = source.peer_certificate
         """The client's verified TLS certificate (--client-certs), or None."""
         self.path_params: dict[str, str] = {}
-        self.state = state
+        self.state = source.state
         """The server's shared state (`runtime`, and whatever the app puts there)."""
-        self._body_chunks = body_chunks
+        self._source = source
         self._body: bytes | None = None
 
     @property
@@ -122,9 +138,7 @@ class Request:
         request's body has been read: from the first call on, the
         connection is watched (and all along while a streamed response is
         sent, whose body is cancelled when the client leaves)."""
-        if self._disconnected is None:
-            return False
-        return await self._disconnected(self)
+        return await self._source.is_disconnected(self)
 
     @property
     def query(self) -> dict[str, list[str]]:
@@ -132,12 +146,12 @@ class Request:
 
     async def stream(self) -> AsyncIterator[bytes]:
         """The body as it arrives, chunk by chunk (once)."""
-        async for chunk in self._body_chunks(self):
+        async for chunk in self._source.body_chunks(self):
             yield chunk
 
     async def body(self) -> bytes:
         if self._body is None:
-            self._body = b"".join([chunk async for chunk in self._body_chunks(self)])
+            self._body = b"".join([chunk async for chunk in self._source.body_chunks(self)])
         return self._body
 
     async def json(self) -> Any:

@@ -156,7 +156,8 @@ class ServerParser(Protocol):
     (h11.IDLE, h11.DONE...), events h11's but for RequestHead, and a
     malformed request raises h11.RemoteProtocolError with an
     error_status_hint. send_data() and send_end() are send(h11.Data(...))
-    and send(h11.EndOfMessage()) without an event to build."""
+    and send(h11.EndOfMessage()) without an event to build, send_whole()
+    a response with its whole body."""
 
     @property
     def our_state(self) -> object: ...
@@ -181,6 +182,10 @@ class ServerParser(Protocol):
     def send_data(self, data: bytes) -> bytes: ...
 
     def send_end(self) -> bytes: ...
+
+    def send_whole(self, response: h11.Response, body: bytes) -> bytes:
+        """send(response), send_data(body) (if any) and send_end() in one call."""
+        ...
 
     def start_next_cycle(self) -> None: ...
 
@@ -238,6 +243,12 @@ class H11Parser:
 
     def send_end(self) -> bytes:
         return self.send(END_OF_MESSAGE)
+
+    def send_whole(self, response: h11.Response, body: bytes) -> bytes:
+        data = self.send(response)
+        if body:
+            data += self.send(h11.Data(data=body))
+        return data + self.send(END_OF_MESSAGE)
 
     def start_next_cycle(self) -> None:
         self._h11.start_next_cycle()

@@ -108,5 +108,7 @@ class HttpService(Service):
                 response = NOT_FOUND
         else:
             request.path_params = params
-            response = to_response(await route.handler(request))
+            response = await route.handler(request)
+            if type(response) is not Response:
+                response = to_response(response)
         await connection.respond(response, head=request.method == "HEAD")
