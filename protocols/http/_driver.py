@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import email.utils
-import http
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
@@ -31,7 +30,7 @@ from netsvc import (
 
 from ._forwarded import read_forwarded
 from ._messages import Headers, Request, Response, host_port, split_absolute
-from ._parse import ParserEvent, RequestHead, new_parser
+from ._parse import REASONS, ParserEvent, RequestHead, new_parser
 from ._strict import ChunkedBody, FramingError, check_head, transfer_coding_status
 from ._websocket import BadHandshake, WebSocket, open_websocket, wants_websocket
 
@@ -56,7 +55,6 @@ PIPELINE_LIMIT = 64 * 1024
 FIRST_LOOK = 0.01
 
 
-_REASONS = {status.value: status.phrase.encode() for status in http.HTTPStatus}
 _date_cache: tuple[int, bytes] = (0, b"")
 
 
@@ -67,25 +65,6 @@ def _date_header() -> bytes:
     if _date_cache[0] != now:
         _date_cache = (now, email.utils.formatdate(now, usegmt=True).encode())
     return _date_cache[1]
-
-
-_heads: dict[tuple[object, ...], h11.Response] = {}
-_HEADS_KEPT = 256
-
-
-def _response_head(status: int, headers: list[tuple[bytes, bytes]]) -> h11.Response:
-    """h11's Response event for a head, validated once: h11 spends more time
-    checking a head's headers than writing them, and a server sends the same
-    head (status, content type, length, this second's date) again and again.
-    Events are immutable, so one can be sent on any connection."""
-    key = (status, *headers)
-    event = _heads.get(key)
-    if event is None:
-        event = h11.Response(status_code=status, headers=headers, reason=_REASONS.get(status, b""))
-        if len(_heads) >= _HEADS_KEPT:  # the date changes every second: old heads go
-            _heads.clear()
-        _heads[key] = event
-    return event
 
 
 class BodyTooLarge(Exception):
@@ -581,7 +560,7 @@ class HttpConnection:
     ) -> None:
         """Send a response and its whole body (none for HEAD: b"") in one
         write: start_response() and send_body() in one step."""
-        data = self.parser.send_whole(self._head_event(status, headers), body)
+        data = self.parser.send_whole(status, self._complete(headers), body)
         self.response_started, self.status = True, status
         self.sent_bytes += len(body)
         await self.conn.send(data)
@@ -610,16 +589,16 @@ class HttpConnection:
 
     async def start_response(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         # h11 checks the head first (and is unchanged if it refuses): a bad one is a 500
-        self._pending = self.parser.send(self._head_event(status, headers))
+        self._pending = self.parser.send_head(status, self._complete(headers))
         self.response_started, self.status = True, status
 
-    def _head_event(self, status: int, headers: list[tuple[bytes, bytes]]) -> h11.Response:
-        """The response head to send, with its Date (and Connection: close)."""
+    def _complete(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """A response's headers with its Date (and Connection: close)."""
         headers.append((b"date", _date_header()))  # no Server header: nothing to tell a scanner
         if self.conn.closing or self.parser.they_are_waiting_for_100_continue:
             # shutting down, or the client may never send the body it announced
             headers.append((b"connection", b"close"))
-        return _response_head(status, headers)
+        return headers
 
     async def send_body(self, chunk: bytes, *, more: bool, head: bool) -> None:
         """Send a body chunk (nothing for HEAD); more=False ends the message. The
@@ -648,7 +627,7 @@ class HttpConnection:
         self.status = status
         if self.response_started or h.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
-        body = b"%d %b: %b\n" % (status, _REASONS.get(status, b"Error"), message.encode())
+        body = b"%d %b: %b\n" % (status, REASONS.get(status, b"Error"), message.encode())
         head = [
             *headers,
             (b"content-type", b"text/plain; charset=utf-8"),
@@ -657,9 +636,7 @@ class HttpConnection:
             (b"connection", b"close"),
         ]
         try:
-            reason = _REASONS.get(status, b"")
-            data = h.send(h11.Response(status_code=status, headers=head, reason=reason))
-            data += h.send_data(body) + h.send_end()
+            data = h.send_whole(status, head, body)
         except h11.LocalProtocolError:
             return
         self.response_started, self.sent_bytes = True, len(body)

@@ -13,13 +13,13 @@
 from __future__ import annotations
 
 import re
-from typing import NoReturn
+from typing import NoReturn, TypeAlias
 
 import h11
 import httptools
 from h11._state import MIGHT_SWITCH_PROTOCOL
 
-from ._parse import END_OF_MESSAGE, FORWARDED, ParserEvent, RequestHead
+from ._parse import END_OF_MESSAGE, FORWARDED, ParserEvent, RequestHead, response_event
 from ._strict import REQUEST_LINE, ChunkedBody, FramingError, has_control
 
 __all__ = ["HttptoolsConnection"]
@@ -55,10 +55,14 @@ _CLOSING = {
 }
 
 
-# response heads written, by (event id, HEAD request, HTTP/1.0 client,
-# keep-alive): (event, head, framing, length, keep-alive after it)
-_heads: dict[tuple[int, bool, bool, bool], tuple[h11.Response, bytes, str | None, int, bool]] = {}
-_HEADS_KEPT = 256
+# A response head as written for a request: its bytes, its body's framing
+# (None: Content-Length, "chunked", or "http/1.0": to the connection's end),
+# the Content-Length, and whether the connection is kept alive after it.
+_Written: TypeAlias = tuple[bytes, str | None, int, bool]
+# heads written, by status, request (HEAD or not, HTTP version), keep-alive
+# and headers
+_written: dict[tuple[object, ...], _Written] = {}
+_WRITTEN_KEPT = 256
 
 
 class _HeadParser:
@@ -448,8 +452,25 @@ class HttptoolsConnection:
     def send_end(self) -> bytes:
         return self.send(END_OF_MESSAGE)
 
-    def send_whole(self, response: h11.Response, body: bytes) -> bytes:
-        head = self.send(response)
+    def send_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
+        """send(response_event(status, headers)), but what the head comes to on
+        a connection in this state (a server sends the same head again and
+        again) is written once, and kept."""
+        state = self.our_state
+        if (state is not _SEND_RESPONSE and state is not _IDLE) or self._method == b"CONNECT":
+            return self.send(response_event(status, headers))  # refused as h11 refuses it
+        key = (status, self._method == b"HEAD", self._http_version, self._keep_alive, *headers)
+        written = _written.get(key)
+        if written is None:
+            # h11 checks the head (a bad one raises here, the state unchanged)
+            written = self._write_response(response_event(status, headers))
+            if len(_written) >= _WRITTEN_KEPT:  # the date changes every second: old heads go
+                _written.clear()
+            _written[key] = written
+        return self._response_sent(written)
+
+    def send_whole(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+        head = self.send_head(status, headers)
         if self._framing is None and self._length == len(body):  # the usual case
             self.our_state = _DONE
             self._settle()
@@ -505,27 +526,20 @@ class HttptoolsConnection:
         return data
 
     def _send_response(self, response: h11.Response) -> bytes:
-        """h11's head for `response`, and the state it leaves the connection
-        in; a server sends the same head again and again (the driver reuses
-        its events), so what it comes to on a connection in this state is
-        kept (h11's events are immutable)."""
         if self._method == b"CONNECT" and 200 <= response.status_code < 300:
             raise h11.LocalProtocolError("a protocol switch is not supported here")
-        old = self._http_version is None or self._http_version < b"1.1"
-        key = (id(response), self._method == b"HEAD", old, self._keep_alive)
-        kept = _heads.get(key)
-        if kept is None or kept[0] is not response:
-            if len(_heads) >= _HEADS_KEPT:
-                _heads.clear()
-            kept = _heads[key] = (response, *self._write_response(response))
-        _, head, self._framing, self._length, self._keep_alive = kept
+        return self._response_sent(self._write_response(response))
+
+    def _response_sent(self, written: _Written) -> bytes:
+        """The state a response head leaves the connection in; its bytes."""
+        head, self._framing, self._length, self._keep_alive = written
         self._switch_proposed = False  # denied: the client's state may move on
         self.they_are_waiting_for_100_continue = False
         self.our_state = _SEND_BODY
         self._settle()
         return head
 
-    def _write_response(self, response: h11.Response) -> tuple[bytes, str | None, int, bool]:
+    def _write_response(self, response: h11.Response) -> _Written:
         """h11's head for `response` (Connection._clean_up_response_headers_
         for_sending): its framing headers for this request and client, and
         Connection: close when the connection ends with it; with the body's

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import functools
+import http
 import importlib
 from typing import Protocol, TypeAlias
 
@@ -20,6 +21,7 @@ __all__ = [
     "END_OF_MESSAGE",
     "FORWARDED",
     "PARSERS",
+    "REASONS",
     "H11Parser",
     "ParserEvent",
     "RequestHead",
@@ -27,6 +29,7 @@ __all__ = [
     "available",
     "new_parser",
     "resolve",
+    "response_event",
     "scan_head",
 ]
 
@@ -155,9 +158,9 @@ class ServerParser(Protocol):
     h11.SERVER)'s interface, as the driver uses it. States are h11's
     (h11.IDLE, h11.DONE...), events h11's but for RequestHead, and a
     malformed request raises h11.RemoteProtocolError with an
-    error_status_hint. send_data() and send_end() are send(h11.Data(...))
-    and send(h11.EndOfMessage()) without an event to build, send_whole()
-    a response with its whole body."""
+    error_status_hint. send_head(), send_data() and send_end() are
+    send(h11.Response(...)), send(h11.Data(...)) and send(h11.EndOfMessage())
+    without an event to build, send_whole() a response with its whole body."""
 
     @property
     def our_state(self) -> object: ...
@@ -183,14 +186,39 @@ class ServerParser(Protocol):
 
     def send_end(self) -> bytes: ...
 
-    def send_whole(self, response: h11.Response, body: bytes) -> bytes:
-        """send(response), send_data(body) (if any) and send_end() in one call."""
+    def send_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
+        """send(response_event(status, headers))."""
+        ...
+
+    def send_whole(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+        """send_head(status, headers), send_data(body) (if any) and send_end()
+        in one call."""
         ...
 
     def start_next_cycle(self) -> None: ...
 
 
 END_OF_MESSAGE = h11.EndOfMessage()  # a body's end without trailers (events are immutable)
+REASONS = {status.value: status.phrase.encode() for status in http.HTTPStatus}
+
+_events: dict[tuple[object, ...], h11.Response] = {}
+_EVENTS_KEPT = 256
+
+
+def response_event(status: int, headers: list[tuple[bytes, bytes]]) -> h11.Response:
+    """h11's Response event for a head, validated once: h11 spends more time
+    checking a head's headers than writing them, and a server sends the same
+    head (status, content type, length, this second's date) again and again.
+    Events are immutable, so one can be sent on any connection. A bad head
+    raises h11.LocalProtocolError (every time)."""
+    key = (status, *headers)
+    event = _events.get(key)
+    if event is None:
+        event = h11.Response(status_code=status, headers=headers, reason=REASONS.get(status, b""))
+        if len(_events) >= _EVENTS_KEPT:  # the date changes every second: old heads go
+            _events.clear()
+        _events[key] = event
+    return event
 
 
 class H11Parser:
@@ -244,8 +272,11 @@ class H11Parser:
     def send_end(self) -> bytes:
         return self.send(END_OF_MESSAGE)
 
-    def send_whole(self, response: h11.Response, body: bytes) -> bytes:
-        data = self.send(response)
+    def send_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
+        return self.send(response_event(status, headers))
+
+    def send_whole(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+        data = self.send(response_event(status, headers))
         if body:
             data += self.send(h11.Data(data=body))
         return data + self.send(END_OF_MESSAGE)

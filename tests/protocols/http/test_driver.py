@@ -1,4 +1,4 @@
-# The driver's cache of validated response heads: the same head is validated
+# The parser seam's cache of validated response heads: the same head is validated
 # once, a different one (date, length, connection: close) never reuses it, a
 # bad one is refused every time, and the cache stays bounded.
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import h11
 import pytest
 
-from protocols.http import _driver
-from protocols.http._driver import _response_head
+from protocols.http import _parse
+from protocols.http._parse import response_event as _response_head
 
 DATE = (b"date", b"Wed, 25 Nov 2026 10:00:00 GMT")
 
@@ -30,6 +30,6 @@ def test_bad_head_refused_every_time() -> None:
 
 
 def test_cache_is_bounded() -> None:
-    for n in range(_driver._HEADS_KEPT * 3):
+    for n in range(_parse._EVENTS_KEPT * 3):
         _response_head(200, [(b"content-length", b"%d" % n), DATE])
-    assert len(_driver._heads) <= _driver._HEADS_KEPT
+    assert len(_parse._events) <= _parse._EVENTS_KEPT
