@@ -225,6 +225,8 @@ class HttptoolsConnection:
     def next_event(self) -> ParserEvent:
         if self._error is not None:
             raise self._error
+        if not self._buffer and self.their_state is _IDLE and not self._closed:
+            return h11.NEED_DATA  # between requests, nothing read yet: the usual wait
         try:
             event = self._next_event()
         except h11.LocalProtocolError as exc:  # the client's error, as h11 says
