@@ -19,6 +19,7 @@ from ._pause import ALL
 from ._reply import QUEUED, ErrorReply, Reply
 
 if TYPE_CHECKING:
+    from ._scripting import Scripting
     from ._scripting import ScriptRun as ScriptRunLike
 
 __all__ = ["NOAUTH", "Call", "call", "dispatch", "execute", "script_call"]
@@ -66,12 +67,14 @@ def dispatch(client: Client, argv: list[bytes]) -> Reply | Call:
         denied = server.acl_denied(client, spec, argv)
         if denied is not None:
             return _refuse_in_multi(client, denied)
+    busy_allowed = False
     if server.scripting.running is not None:  # SCRIPTING: another client's script runs
         verdict = server.scripting.admit(spec, argv)
         if verdict is True:
             return HOLD  # call() waits for the script's end (or BUSY time)
         if verdict is not False:
             return _refuse_in_multi(client, verdict)  # BUSY
+        busy_allowed = True  # past busy-reply-threshold, and allowed then (SCRIPT KILL)
     name = spec.name_bytes
     if (
         (client.channels or client.patterns)
@@ -84,7 +87,7 @@ def dispatch(client: Client, argv: list[bytes]) -> Reply | Call:
                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
             )
         )
-    if server.pause.active and held_by_pause(client, spec, argv):
+    if server.pause.active and held_by_pause(client, spec, argv, busy_allowed=busy_allowed):
         return PAUSED  # call() waits in the pause's line, then dispatches it again
     if client.multi is not None and name not in MULTI_IMMEDIATE:
         client.multi.append((spec, argv))
@@ -233,17 +236,23 @@ SCRIPT_CALLS = frozenset({b"eval", b"evalsha", b"fcall"})
 SCRIPTS = SCRIPT_CALLS | {b"eval_ro", b"evalsha_ro", b"fcall_ro"}
 
 
-def held_by_pause(client: Client, spec: CommandSpec, argv: list[bytes]) -> bool:
+def held_by_pause(
+    client: Client, spec: CommandSpec, argv: list[bytes], *, busy_allowed: bool = False
+) -> bool:
     """Whether the pause in force (if any) holds this command: with ALL
     every command, with WRITE those that may write or propagate (Redis's
     is_may_replicate_command): write commands, queued in MULTI too, PUBLISH,
     EXEC of a transaction that holds one, and scripts and functions unless
     they declare no-writes. The caller of CLIENT PAUSE is held too. Once
-    the pause is over, any command joins the line until it is worked off."""
+    the pause is over, any command joins the line until it is worked off,
+    but for one that a script past busy-reply-threshold lets run
+    (`busy_allowed`: SCRIPT KILL, SHUTDOWN NOSAVE): the command with the
+    turn may be waiting for that script's end (_after_pause), and the line
+    would wait for it forever."""
     pause = client.server.pause
     mode = pause.paused()
     if mode is None:
-        return pause.waits_for_line(client)
+        return not busy_allowed and pause.waits_for_line(client)
     return mode == ALL or _may_write(client, spec, argv)
 
 
@@ -279,16 +288,22 @@ async def _after_pause(client: Client, argv: list[bytes]) -> Reply:
             pause.release_next()
 
     client.when_blocked = hand_on
+    scripting = client.server.scripting
     try:
-        reply = dispatch(client, argv)  # held again if a new pause began meanwhile
-        while reply is HOLD:
-            # another client's script runs (one released from the line just
-            # before): this command keeps the line's turn until the script
-            # ends (or passes busy-reply-threshold: BUSY then), or the next in
-            # line would wait for the script's end beside it and run first as
-            # often as not
-            await client.server.scripting.wait_turn()
-            reply = dispatch(client, argv)
+        # Another client's script may run (one released from the line just
+        # before): this command keeps the line's turn until it ends, or the
+        # next in line would wait for the script's end beside it and run
+        # first as often as not. Past busy-reply-threshold too: Redis runs
+        # its postponed clients once the script ends, not with BUSY.
+        while True:
+            run = scripting.running
+            if run is not None and _busy_refused(scripting, spec, argv):
+                await run.done.wait()
+                continue
+            reply = dispatch(client, argv)  # held again if a new pause began meanwhile
+            if reply is not HOLD:
+                break
+            await scripting.wait_turn()  # until the script ends or passes the threshold
         if type(reply) is Call:
             if spec.name_bytes in SCRIPTS:
                 # a script holds the server itself (others wait or get BUSY),
@@ -299,6 +314,13 @@ async def _after_pause(client: Client, argv: list[bytes]) -> Reply:
         client.when_blocked = None
         hand_on()
     return reply
+
+
+def _busy_refused(scripting: Scripting, spec: CommandSpec, argv: list[bytes]) -> bool:
+    """Whether the script running is past busy-reply-threshold and answers
+    this command BUSY."""
+    verdict = scripting.admit(spec, argv)
+    return verdict is not True and verdict is not False
 
 
 async def _never_called(client: Client, argv: list[bytes]) -> Reply:

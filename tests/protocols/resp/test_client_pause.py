@@ -136,8 +136,46 @@ def held_behind_a_script(port: int, protocol: int) -> Transcript:
     return out
 
 
+# The same, for 600 ms; and one that loops until SCRIPT KILL
+SLOWER_PUSH = SLOW_PUSH.replace("80000", "600000")
+ENDLESS_PUSH = "while true do end\nreturn redis.call('RPUSH', KEYS[1], ARGV[1])"
+
+
+def held_behind_a_busy_script(port: int, protocol: int) -> Transcript:
+    # The command whose turn comes while a script released before it runs
+    # past busy-reply-threshold is not answered BUSY, as a new command is:
+    # it runs once the script ends, as Redis runs its postponed clients. And
+    # SCRIPT KILL, which may run then, does not join the line behind it: it
+    # would wait for the end of the script it is there to end.
+    admin, slow, second, other = (Raw(port, protocol) for _ in range(4))
+    out = [admin.call("CONFIG", "SET", "busy-reply-threshold", "100")]
+    try:
+        for script in (SLOWER_PUSH, ENDLESS_PUSH):
+            out.append(admin.call("DEL", "l"))
+            out.append(admin.call("CLIENT", "PAUSE", "100000", "WRITE"))
+            slow.send("EVAL", script, "1", "l", "slow")
+            until_blocked(port, 1)
+            second.send("RPUSH", "l", "second")
+            until_blocked(port, 2)
+            out.append(admin.call("CLIENT", "UNPAUSE"))
+            time.sleep(0.25)  # the script runs, past the threshold
+            out.append(other.call("PING"))  # BUSY
+            if script is ENDLESS_PUSH:
+                out.append(other.call("SCRIPT", "KILL"))
+            out += [slow.reply(), second.reply()]
+            out.append(admin.call("LRANGE", "l", "0", "-1"))
+    finally:
+        admin.call("CONFIG", "SET", "busy-reply-threshold", "5000")
+        for client in (admin, slow, second, other):
+            client.close()
+    return out
+
+
 @pytest.mark.parametrize("protocol", [2, 3])
-@pytest.mark.parametrize("scenario", [held_in_order, held_client_leaves, held_behind_a_script])
+@pytest.mark.parametrize(
+    "scenario",
+    [held_in_order, held_client_leaves, held_behind_a_script, held_behind_a_busy_script],
+)
 def test_client_pause_matches_redis(
     redis_port: int, netsvc_port: int, scenario: Scenario, protocol: int
 ) -> None:
