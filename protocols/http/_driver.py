@@ -529,7 +529,8 @@ class HttpConnection:
     # -- response ------------------------------------------------------------
 
     async def respond(self, response: Response, *, head: bool) -> None:
-        """Send a whole native Response (streaming its body if it is iterable)."""
+        """Send a whole native Response (streaming its body if it is iterable).
+        A body of bytes (or none) goes out with its head in one write."""
         headers = []
         has_length = False
         for name, value in response.headers:
@@ -539,27 +540,23 @@ class HttpConnection:
         body = response.body
         status = response.status
         if status in (204, 304) or status < 200:  # never a body (RFC 9110)
-            await self.send_whole(status, headers, b"")
-            return
-        if isinstance(body, bytes):
+            body = b""
+        elif isinstance(body, bytes):
             if not has_length:
                 headers.append((b"content-length", b"%d" % len(body)))
-            await self.send_whole(status, headers, b"" if head else body)
+            if head:
+                body = b""
+        else:
+            await self.start_response(status, headers)
+            if not head:
+                if isinstance(body, AsyncIterable):
+                    await self.stream(body)
+                else:
+                    for chunk in _sync_chunks(body):
+                        await self.send_body(chunk, more=True, head=head)
+            await self.send_body(b"", more=False, head=head)
             return
-        await self.start_response(status, headers)
-        if not head:
-            if isinstance(body, AsyncIterable):
-                await self.stream(body)
-            else:
-                for chunk in _sync_chunks(body):
-                    await self.send_body(chunk, more=True, head=head)
-        await self.send_body(b"", more=False, head=head)
-
-    async def send_whole(
-        self, status: int, headers: list[tuple[bytes, bytes]], body: bytes
-    ) -> None:
-        """Send a response and its whole body (none for HEAD: b"") in one
-        write: start_response() and send_body() in one step."""
+        # start_response() and send_body() in one step
         data = self.parser.send_whole(status, self._complete(headers), body)
         self.response_started, self.status = True, status
         self.sent_bytes += len(body)

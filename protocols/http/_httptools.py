@@ -55,6 +55,14 @@ _CLOSING = {
 }
 
 
+# the request headers the adapter takes note of (each other one costs a lookup)
+_NOTED = (
+    frozenset(
+        {b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade"}
+    )
+    | FORWARDED
+)
+
 # A response head as written for a request: its bytes, its body's framing
 # (None: Content-Length, "chunked", or "http/1.0": to the connection's end),
 # the Content-Length, and whether the connection is kept alive after it.
@@ -330,41 +338,42 @@ class HttptoolsConnection:
         for raw_name, raw_value in fields:
             name = raw_name.lower()
             value = raw_value.rstrip(b" \t")
-            if name == b"content-length":
-                lengths = {item.strip() for item in value.split(b",")}
-                if len(lengths) != 1:
-                    raise h11.LocalProtocolError("conflicting Content-Length headers")
-                value = lengths.pop()
-                if not value.isdigit() or len(value) > 20:  # h11's [0-9]+, 20 digits at most
-                    raise h11.LocalProtocolError("bad Content-Length")
-                if length is not None:
-                    if length != value:
+            if name in _NOTED:  # the few that matter here; the rest are only counted
+                if name == b"host":
+                    hosts += 1
+                    host = value
+                elif name == b"content-length":
+                    lengths = {item.strip() for item in value.split(b",")}
+                    if len(lengths) != 1:
                         raise h11.LocalProtocolError("conflicting Content-Length headers")
-                    continue  # h11 keeps the first
-                length = value
-            elif name == b"transfer-encoding":
-                if chunked:
-                    raise h11.LocalProtocolError(
-                        "multiple Transfer-Encoding headers", error_status_hint=501
-                    )
-                value = value.lower()
-                if value != b"chunked":
-                    raise h11.LocalProtocolError(
-                        "Only Transfer-Encoding: chunked is supported", error_status_hint=501
-                    )
-                chunked = True
-            elif name == b"host":
-                hosts += 1
-                host = value
-            elif name == b"connection":
-                close = close or b"close" in _tokens(value)
-            elif name == b"expect":
-                expect = expect or b"100-continue" in _tokens(value)
-            elif name == b"upgrade":
-                upgrade = True
-                switch = switch or bool(_tokens(value))
-            elif name in FORWARDED:
-                forwarded = True
+                    value = lengths.pop()
+                    if not value.isdigit() or len(value) > 20:  # h11's [0-9]+, 20 digits at most
+                        raise h11.LocalProtocolError("bad Content-Length")
+                    if length is not None:
+                        if length != value:
+                            raise h11.LocalProtocolError("conflicting Content-Length headers")
+                        continue  # h11 keeps the first
+                    length = value
+                elif name == b"transfer-encoding":
+                    if chunked:
+                        raise h11.LocalProtocolError(
+                            "multiple Transfer-Encoding headers", error_status_hint=501
+                        )
+                    value = value.lower()
+                    if value != b"chunked":
+                        raise h11.LocalProtocolError(
+                            "Only Transfer-Encoding: chunked is supported", error_status_hint=501
+                        )
+                    chunked = True
+                elif name == b"connection":
+                    close = close or b"close" in _tokens(value)
+                elif name == b"expect":
+                    expect = expect or b"100-continue" in _tokens(value)
+                elif name == b"upgrade":
+                    upgrade = True
+                    switch = switch or bool(_tokens(value))
+                else:  # X-Forwarded-*, Forwarded
+                    forwarded = True
             size += len(name) + len(value) + 4
             headers.append((name, value))
         if http_version == b"1.1" and hosts == 0:
