@@ -109,6 +109,7 @@ class HttpConnection:
         # -- the request being served
         self.body_left = False  # the current request's EndOfMessage is still to be read
         self.response_started = False
+        self.head_request = False  # the request being served is a HEAD: no body in its answer
         self.response_complete = False  # its EndOfMessage has been sent
         self.client_gone = False  # the client closed the connection while it was served
         self.sent_bytes = 0
@@ -181,12 +182,14 @@ class HttpConnection:
                 return
             h.start_next_cycle()
             self.response_started = False  # a bad next head is answered (send_error)
+            self.head_request = False
 
     async def handle(self, event: RequestHead) -> bool:
         """Serve one request; False when the connection must close after it."""
         started = time.perf_counter() if self.access_log else 0.0
         conn = self.conn
         self.response_started = self.response_complete = self.client_gone = False
+        self.head_request = event.method == b"HEAD"
         self.sent_bytes = self.status = self._received = 0
         self._over = None
         self._held.clear()
@@ -632,6 +635,8 @@ class HttpConnection:
             (b"date", _date_header()),
             (b"connection", b"close"),
         ]
+        if self.head_request:  # its head only (the parser refuses a body to HEAD)
+            body = b""
         try:
             data = h.send_whole(status, head, body)
         except h11.LocalProtocolError:

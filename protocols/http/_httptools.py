@@ -29,7 +29,6 @@ _HEAD_END = re.compile(rb"\n\r?\n")
 # llhttp gets this request line (the real one is checked here, as h11 does)
 # and the head's header lines: it only parses those
 _LINE_FOR_LLHTTP = b"GET / HTTP/1.1\r\n"
-_LINE_ENDS = b"\r\n"  # a head starting with a line end (CRLF, or a bare LF) has no request line
 _FOLD = re.compile(rb"\n[ \t]")  # a header line continued (obs-fold)
 # a header's value as h11 reads one (RFC 9110 5.5, with control characters)
 _VALUE = rb"[^\x00\s]+(?:[ \t]+[^\x00\s]+)*"
@@ -109,7 +108,9 @@ class _HeadParser:
         self.fields = []
         self.ready = False
         try:
-            self.parser.feed_data(_LINE_FOR_LLHTTP + lines)  # one call: cheaper than the copy
+            self.parser.feed_data(
+                _LINE_FOR_LLHTTP + lines
+            )  # one call, even with the copy: cheaper than two
         except httptools.HttpParserUpgrade:
             self.ready = False  # llhttp stops at the end of the head of an Upgrade request
         return self.fields
@@ -277,7 +278,7 @@ class HttptoolsConnection:
         buffer = self._buffer
         if not buffer:  # between requests on a kept-alive connection
             return None
-        if buffer[0] in _LINE_ENDS and (buffer[0] == 10 or buffer[1:2] == b"\n"):
+        if buffer[:1] == b"\n" or buffer[:2] == b"\r\n":
             del buffer[: buffer.index(b"\n") + 1]  # as h11 does
             raise h11.LocalProtocolError("no request line received")
         end = _HEAD_END.search(buffer, self._searched)
@@ -419,9 +420,8 @@ class HttptoolsConnection:
             data = bytes(buffer[: self._left])
             del buffer[: self._left]
             self._left -= len(data)
-            self.they_are_waiting_for_100_continue = (
-                False  # the client sent the body without waiting (as h11)
-            )
+            # the client sent the body without waiting (as h11)
+            self.they_are_waiting_for_100_continue = False
             return h11.Data(data=data)
         if self._body_error is not None:
             raise self._body_error
@@ -436,9 +436,8 @@ class HttptoolsConnection:
                 break
             del buffer[:taken]
         if pieces:
-            self.they_are_waiting_for_100_continue = (
-                False  # the client sent the body without waiting (as h11)
-            )
+            # the client sent the body without waiting (as h11)
+            self.they_are_waiting_for_100_continue = False
             return h11.Data(data=b"".join(pieces))
         if chunked.done:
             trailers = h11.EndOfMessage(headers=chunked.trailers, _parsed=True)

@@ -66,7 +66,9 @@ class Request:
 
     Behind a trusted proxy (--http-proxy-headers), `peer`, `scheme` and
     `host` are the client's as the proxy reports them. With --http-root-path,
-    `path` is the path below `root_path` (the prefix taken off if present)."""
+    `path` is the path below `root_path` (the prefix taken off if present).
+
+    The server builds them: the constructor is its own, not an API."""
 
     def __init__(
         self,

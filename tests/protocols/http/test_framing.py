@@ -244,6 +244,29 @@ async def test_a_bad_request_is_a_400_and_a_close_and_never_reaches_the_app(
     assert calls == []
 
 
+# refused once the head is parsed (so the server knows it is a HEAD)
+HEAD_REFUSALS = ["control-char-in-value", "host-with-userinfo", "absolute-form-no-host"]
+
+
+@pytest.mark.parametrize("name", [*HEAD_REFUSALS, "too-large"])
+async def test_a_refused_head_request_gets_the_refusals_head_alone(
+    server: RunningServer, name: str
+) -> None:
+    # a HEAD's answer has no body (RFC 9110 9.3.2): the 400 (413) goes out
+    # with the length its body would have, and nothing after its head
+    if name == "too-large":
+        data, status = b"HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n", 413
+    else:
+        data, status = b"HEAD" + next(case[1] for case in BAD if case[0] == name)[3:], 400
+    reply = await exchange(server, data)
+    head, end, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status), reply[:200]
+    assert end and body == b""
+    length = re.search(rb"\r\ncontent-length: (\d+)", head)
+    assert length is not None and int(length[1]) > 0
+    assert calls == []
+
+
 SPLIT = ["bad-chunk-size", "nul-in-ext", "no-crlf-after-data", "data-past-the-size"]
 
 

@@ -120,6 +120,16 @@ async def test_handler_error_is_a_500_and_the_server_goes_on(netsvc_server: Any)
         assert (await client.get("/hello/again")).status_code == 200
 
 
+@pytest.mark.server_errors(r"handler for HEAD /crash failed")
+async def test_a_head_request_whose_handler_fails_gets_the_500s_head_alone(
+    netsvc_server: Any,
+) -> None:
+    running = await netsvc_server("http", app=native)
+    reply = await exchange(running, b"HEAD /crash HTTP/1.1\r\nhost: x\r\n\r\n")
+    head, end, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 500 ") and end and body == b"", reply
+
+
 def raw(running: RunningServer) -> socket.socket:
     return socket.create_connection(host_port(running.url), timeout=5)
 
@@ -133,6 +143,26 @@ async def exchange(running: RunningServer, data: bytes, *, wait: float = 5.0) ->
         while chunk := await stream.receive_some():
             received += chunk
     return received
+
+
+@pytest.mark.parametrize("path", [b"/ignore", b"/hello/x"])  # 200 unread, 405
+async def test_an_answer_while_the_client_waits_for_100_continue_ends_the_connection(
+    netsvc_server: Any, path: bytes
+) -> None:
+    # the client may never send the body it announced: the answer says
+    # Connection: close, and the server closes after it
+    running = await netsvc_server("http", app=native)
+    stream = await running.connect()
+    await stream.send_all(
+        b"POST %b HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\n" % path
+    )
+    reply = b""
+    with trio.fail_after(4):
+        while chunk := await stream.receive_some():
+            reply += chunk
+    head = reply.partition(b"\r\n\r\n")[0].lower()
+    assert not head.startswith(b"http/1.1 100"), reply
+    assert b"\r\nconnection: close" in head, reply
 
 
 async def test_pipelined_requests_are_answered_in_order(netsvc_server: Any) -> None:
