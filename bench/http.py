@@ -6,7 +6,8 @@
 # uvicorn (h11, one worker; and httptools on uvloop, uvicorn[standard] as
 # FastAPI users install it), hypercorn (trio worker), and the floors: a
 # minimal trio+h11 loop, a minimal trio+httptools loop and a minimal asyncio
-# (no uvloop) + httptools Protocol, each with a fixed response; drives each
+# (no uvloop) + httptools Protocol, each with a fixed response, and the trio
+# loop as a netsvc plugin (bench/core_floor.py: the core's share); drives each
 # with wrk and prints requests/s, the server's CPU microseconds per request
 # (all its processes, from /proc), the parser, and netsvc native's ratio to
 # each (with h11, and with httptools). Then a WebSocket echo, the
@@ -121,6 +122,7 @@ PARSERS = {
     "netsvc asgi": "h11",
     "netsvc asgi httptools": "httptools",
     "netsvc native x2": "h11",
+    "netsvc core + loop": "httptools",
     "uvicorn h11": "h11",
     "uvicorn standard": "httptools",
     "hypercorn trio": "h11",
@@ -142,6 +144,14 @@ def servers(port: int) -> dict[str, list[str]]:
         "netsvc asgi": [*asgi, "--http-parser", "h11"],
         "netsvc asgi httptools": [*asgi, "--http-parser", "httptools"],
         "netsvc native x2": [*native, "--http-parser", "h11", "--workers", "2"],
+        # the minimal trio+httptools loop as a netsvc plugin: the core's share of the gap
+        "netsvc core + loop": [
+            *netsvc[:3],
+            "bench.core_floor:http_protocol",
+            *netsvc[4:],
+            "--log-level",
+            "warning",
+        ],
         "uvicorn h11": [
             str(BIN / "uvicorn"),
             "bench.http_apps:asgi",
