@@ -29,6 +29,7 @@ _HEAD_END = re.compile(rb"\n\r?\n")
 # llhttp gets this request line (the real one is checked here, as h11 does)
 # and the head's header lines: it only parses those
 _LINE_FOR_LLHTTP = b"GET / HTTP/1.1\r\n"
+_CR, _LF = ord("\r"), ord("\n")
 _FOLD = re.compile(rb"\n[ \t]")  # a header line continued (obs-fold)
 # a header's value as h11 reads one (RFC 9110 5.5, with control characters)
 _VALUE = rb"[^\x00\s]+(?:[ \t]+[^\x00\s]+)*"
@@ -278,7 +279,8 @@ class HttptoolsConnection:
         buffer = self._buffer
         if not buffer:  # between requests on a kept-alive connection
             return None
-        if buffer[:1] == b"\n" or buffer[:2] == b"\r\n":
+        first = buffer[0]  # an int: slicing a bytearray copies it (2% of a GET)
+        if first == _LF or (first == _CR and buffer[1:2] == b"\n"):  # no request line
             del buffer[: buffer.index(b"\n") + 1]  # as h11 does
             raise h11.LocalProtocolError("no request line received")
         end = _HEAD_END.search(buffer, self._searched)
