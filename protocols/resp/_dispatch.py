@@ -19,7 +19,6 @@ from ._pause import ALL
 from ._reply import QUEUED, ErrorReply, Reply
 
 if TYPE_CHECKING:
-    from ._scripting import Scripting
     from ._scripting import ScriptRun as ScriptRunLike
 
 __all__ = ["NOAUTH", "Call", "call", "dispatch", "execute", "script_call"]
@@ -293,17 +292,22 @@ async def _after_pause(client: Client, argv: list[bytes]) -> Reply:
         # Another client's script may run (one released from the line just
         # before): this command keeps the line's turn until it ends, or the
         # next in line would wait for the script's end beside it and run
-        # first as often as not. Past busy-reply-threshold too: Redis runs
-        # its postponed clients once the script ends, not with BUSY.
-        while True:
-            run = scripting.running
-            if run is not None and _busy_refused(scripting, spec, argv):
-                await run.done.wait()
+        # first as often as not. Past busy-reply-threshold too, whatever the
+        # command: Redis runs its postponed clients once the script ends
+        # (not with BUSY; a held SCRIPT KILL finds it over), and drops those
+        # whose client has left meanwhile, or all of them if SHUTDOWN ended it.
+        while (run := scripting.running) is not None:
+            if scripting.admit(spec, argv) is True:
+                await scripting.wait_turn()  # until the script ends or passes the threshold
                 continue
-            reply = dispatch(client, argv)  # held again if a new pause began meanwhile
-            if reply is not HOLD:
-                break
-            await scripting.wait_turn()  # until the script ends or passes the threshold
+            if client.link is not None:
+                await client.link.wait_blocked(run.done)  # ends early if the client leaves
+            else:
+                await run.done.wait()
+            if not run.done.is_set() or client.server.stopping:
+                client.close_after_reply = client.killed = True  # it never runs
+                return None
+        reply = dispatch(client, argv)  # held again if a new pause began meanwhile
         if type(reply) is Call:
             if spec.name_bytes in SCRIPTS:
                 # a script holds the server itself (others wait or get BUSY),
@@ -314,13 +318,6 @@ async def _after_pause(client: Client, argv: list[bytes]) -> Reply:
         client.when_blocked = None
         hand_on()
     return reply
-
-
-def _busy_refused(scripting: Scripting, spec: CommandSpec, argv: list[bytes]) -> bool:
-    """Whether the script running is past busy-reply-threshold and answers
-    this command BUSY."""
-    verdict = scripting.admit(spec, argv)
-    return verdict is not True and verdict is not False
 
 
 async def _never_called(client: Client, argv: list[bytes]) -> Reply:

@@ -171,10 +171,61 @@ def held_behind_a_busy_script(port: int, protocol: int) -> Transcript:
     return out
 
 
+def held_leaves_behind_a_busy_script(port: int, protocol: int) -> Transcript:
+    # A held client that leaves while its command waits for a busy script's
+    # end is dropped, its command never run (Redis reads its close then)
+    admin, slow, second = (Raw(port, protocol) for _ in range(3))
+    out = [admin.call("CONFIG", "SET", "busy-reply-threshold", "100")]
+    try:
+        out.append(admin.call("DEL", "l"))
+        out.append(admin.call("CLIENT", "PAUSE", "100000", "WRITE"))
+        slow.send("EVAL", SLOWER_PUSH, "1", "l", "slow")
+        until_blocked(port, 1)
+        second.send("RPUSH", "l", "second")
+        until_blocked(port, 2)
+        out.append(admin.call("CLIENT", "UNPAUSE"))
+        time.sleep(0.25)  # the script runs, past the threshold
+        second.close()
+        out.append(slow.reply())
+        out.append(admin.call("LRANGE", "l", "0", "-1"))
+    finally:
+        admin.call("CONFIG", "SET", "busy-reply-threshold", "5000")
+        for client in (admin, slow, second):
+            client.close()
+    return out
+
+
+def held_kill_behind_a_busy_script(port: int, protocol: int) -> Transcript:
+    # A SCRIPT KILL held (ALL) behind a script runs once the script has
+    # ended, as any held command: it finds none to kill
+    admin, slow, killer = (Raw(port, protocol) for _ in range(3))
+    out = [admin.call("CONFIG", "SET", "busy-reply-threshold", "100")]
+    try:
+        out.append(admin.call("DEL", "l"))
+        out.append(admin.call("CLIENT", "PAUSE", "300", "ALL"))
+        slow.send("EVAL", SLOWER_PUSH, "1", "l", "slow")
+        time.sleep(0.05)  # in line first (ALL holds INFO too: no until_blocked)
+        killer.send("SCRIPT", "KILL")
+        out += [slow.reply(), killer.reply()]  # the pause ends by itself
+        out.append(admin.call("LRANGE", "l", "0", "-1"))
+    finally:
+        admin.call("CONFIG", "SET", "busy-reply-threshold", "5000")
+        for client in (admin, slow, killer):
+            client.close()
+    return out
+
+
 @pytest.mark.parametrize("protocol", [2, 3])
 @pytest.mark.parametrize(
     "scenario",
-    [held_in_order, held_client_leaves, held_behind_a_script, held_behind_a_busy_script],
+    [
+        held_in_order,
+        held_client_leaves,
+        held_behind_a_script,
+        held_behind_a_busy_script,
+        held_leaves_behind_a_busy_script,
+        held_kill_behind_a_busy_script,
+    ],
 )
 def test_client_pause_matches_redis(
     redis_port: int, netsvc_port: int, scenario: Scenario, protocol: int

@@ -257,6 +257,42 @@ def test_shutdown_nosave_stops_a_server_under_a_busy_script_as_redis(tmp_path: P
     assert ours[:5] == [busy] * 5
 
 
+def held_write_behind_a_busy_script_and_shutdown(port: int) -> list[Any]:
+    """A write held by CLIENT PAUSE whose turn comes while an endless script
+    runs past busy-reply-threshold waits for the script's end; SHUTDOWN
+    NOSAVE ends both: the write never runs, and no client gets a reply."""
+    seen: list[Any] = []
+    with (
+        RespClient(port, timeout=EXIT) as stopper,
+        RespClient(port, timeout=EXIT) as looper,
+        RespClient(port, timeout=EXIT) as writer,
+    ):
+        seen.append(stopper.call("CONFIG", "SET", "busy-reply-threshold", "100"))
+        seen.append(stopper.call("CLIENT", "PAUSE", "100000", "WRITE"))
+        looper.send_raw(encode_command("EVAL", "while true do end", 0))  # may write: held
+        until_blocked(port, 1)
+        writer.send_raw(encode_command("RPUSH", "l", "x"))
+        until_blocked(port, 2)
+        seen.append(stopper.call("CLIENT", "UNPAUSE"))
+        time.sleep(0.25)  # the script runs, past the threshold
+        stopper.send_raw(encode_command("SHUTDOWN", "NOSAVE"))
+        for client in (stopper, looper, writer):
+            with pytest.raises(ConnectionError):
+                seen.append(client.reply())
+    return seen
+
+
+def test_a_held_write_waiting_for_a_busy_script_never_runs_after_shutdown(
+    tmp_path: Path,
+) -> None:
+    with redis_server(tmp_path) as redis_port:
+        theirs = held_write_behind_a_busy_script_and_shutdown(redis_port)
+    with ServeProcess([*SERVE, "--graceful-timeout", "60"]) as server:
+        ours = held_write_behind_a_busy_script_and_shutdown(host_port(server.urls[0])[1])
+        assert server.wait(EXIT) == 0
+    assert ours == theirs == [b"OK", b"OK", b"OK"]
+
+
 def test_nothing_runs_after_shutdown() -> None:
     # Redis exits at SHUTDOWN: no client's command runs after it. Here a
     # client blocked in BLPOP has an INCR pipelined behind it: the shutdown
