@@ -54,25 +54,25 @@ def dispatch(client: Client, argv: list[bytes]) -> Reply | Call:
     server = client.server
     spec = server.app.lookup_cached(argv[0]) or server.app.lookup(argv[0])
     if spec is None:
-        return _refuse_in_multi(client, unknown_command(argv))
+        return _refuse(client, unknown_command(argv), None)
     arity = spec.arity
     if len(argv) != arity if arity > 0 else len(argv) < -arity:
-        return _refuse_in_multi(client, wrong_arity(spec.name))
+        return _refuse(client, wrong_arity(spec.name), spec)
     if not client.authenticated and "no_auth" not in spec.flags and server.acl.auth_required:
-        return server.count_error(NOAUTH)
+        return _refuse(client, NOAUTH, spec)
     if client.multi is not None and spec.name_bytes in REFUSED_IN_MULTI:
-        return _refuse_in_multi(client, NOT_IN_MULTI)
+        return _refuse(client, NOT_IN_MULTI, spec)
     if client.restricted:  # ACL: the one test a user who may run anything pays
         denied = server.acl_denied(client, spec, argv)
         if denied is not None:
-            return _refuse_in_multi(client, denied)
+            return _refuse(client, denied, spec)
     busy_allowed = False
     if server.scripting.running is not None:  # SCRIPTING: another client's script runs
         verdict = server.scripting.admit(spec, argv)
         if verdict is True:
             return HOLD  # call() waits for the script's end (or BUSY time)
         if verdict is not False:
-            return _refuse_in_multi(client, verdict)  # BUSY
+            return _refuse(client, verdict, spec)  # BUSY
         busy_allowed = True  # past busy-reply-threshold, and allowed then (SCRIPT KILL)
     name = spec.name_bytes
     if (
@@ -216,8 +216,17 @@ def _denied_at_exec(client: Client, spec: CommandSpec, argv: list[bytes]) -> Err
     )
 
 
-def _refuse_in_multi(client: Client, error: ErrorReply) -> ErrorReply:
-    if client.multi is not None:
+def _refuse(client: Client, error: ErrorReply, spec: CommandSpec | None) -> ErrorReply:
+    """A command refused before it runs, as Redis's rejectCommand: the
+    transaction being queued fails, and EXEC itself (in MULTI or not) is
+    refused as its transaction's abort: discarded, the reason in EXECABORT."""
+    if spec is not None and spec.name_bytes == b"exec":
+        client.multi = None  # discardTransaction: WATCHes go too, in MULTI or not
+        client.unwatch_all()
+        # the refusals Redis words itself (arity) come without their ERR code
+        reason = error.message.removeprefix("ERR ")
+        error = ErrorReply(f"EXECABORT Transaction discarded because of: {reason}")
+    elif client.multi is not None:
         client.multi_failed = True
     return client.server.count_error(error)
 

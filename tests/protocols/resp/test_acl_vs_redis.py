@@ -71,10 +71,17 @@ _7_0_CHANNELS = (
 _7_0_DRYRUN = re.compile(rb"This user has no permissions to (run|access) the '(.*)' (\w+)")
 
 
+_EXECABORT = "EXECABORT Transaction discarded because of: "
+
+
 def redis_7_2(user: str, command: tuple[str, ...], reply: Any) -> Any:
     """A reply of redis-server 7.0 in Redis 7.2's words (see the top)."""
     if isinstance(reply, _Error):
         message = reply.message
+        if message.startswith(_EXECABORT):  # a refused EXEC: the reason after it
+            return _Error(
+                _EXECABORT + redis_7_2(user, command, _Error(message[len(_EXECABORT) :])).message
+            )
         if match := _7_0_COMMAND.fullmatch(message):
             message = f"NOPERM User {user} has no permissions to run the '{match[1]}' command"
         message = message.replace(_7_0_KEYS, "NOPERM No permissions to access a key")
@@ -334,6 +341,32 @@ def test_transactions_as_redis(ports: tuple[int, int]) -> None:
     ids = [entry[b"entry-id"] for entry in entries]  # 7.2's fields
     assert ids == list(range(ids[0], ids[0] - 5, -1))
     assert all(entry[b"timestamp-created"] <= entry[b"timestamp-last-updated"] for entry in entries)
+
+
+def test_a_refused_exec_aborts_its_transaction_as_redis(ports: tuple[int, int]) -> None:
+    # Redis refuses EXEC as any command (rejectCommand: ACL, arity, BUSY,
+    # NOAUTH), but as its transaction's abort, in MULTI or not: discarded,
+    # WATCHes dropped, the reason after EXECABORT
+    steps = [
+        admin("ACL", "SETUSER", "noexec", "on", ">pw", "+@all", "-exec", "~*", "&*"),
+        login("noexec"),
+        as_user("noexec", "MULTI"),
+        as_user("noexec", "SET", "k", "v"),
+        as_user("noexec", "EXEC"),
+        as_user("noexec", "DISCARD"),  # nothing left to discard
+        as_user("noexec", "EXEC"),
+        admin("EXEC", "x"),
+        admin("MULTI"),
+        admin("EXEC", "x"),
+        admin("DISCARD"),
+        admin("WATCH", "k"),
+        admin("EXEC", "x"),  # drops the WATCH too
+        as_user("noexec", "SET", "k", "changed"),
+        admin("MULTI"),
+        admin("GET", "k"),
+        admin("EXEC"),  # runs: nothing is watched
+    ]
+    compare(ports, steps)
 
 
 def _without_log_details(reply: Any) -> Any:

@@ -215,6 +215,25 @@ def held_kill_behind_a_busy_script(port: int, protocol: int) -> Transcript:
     return out
 
 
+def exec_while_a_script_is_busy(port: int, protocol: int) -> Transcript:
+    # Not the pause's: EXEC refused by a busy script aborts its transaction
+    # (EXECABORT with the BUSY reason; DISCARD then finds none), in MULTI or not
+    admin, slow, other = (Raw(port, protocol) for _ in range(3))
+    out = [admin.call("CONFIG", "SET", "busy-reply-threshold", "100")]
+    try:
+        out.append(admin.call("DEL", "l"))
+        slow.send("EVAL", SLOWER_PUSH, "1", "l", "slow")
+        time.sleep(0.25)  # the script runs, past the threshold
+        for command in (("EXEC",), ("MULTI",), ("SET", "k", "v"), ("EXEC",), ("DISCARD",)):
+            out.append(other.call(*command))
+        out.append(slow.reply())
+    finally:
+        admin.call("CONFIG", "SET", "busy-reply-threshold", "5000")
+        for client in (admin, slow, other):
+            client.close()
+    return out
+
+
 @pytest.mark.parametrize("protocol", [2, 3])
 @pytest.mark.parametrize(
     "scenario",
@@ -225,6 +244,7 @@ def held_kill_behind_a_busy_script(port: int, protocol: int) -> Transcript:
         held_behind_a_busy_script,
         held_leaves_behind_a_busy_script,
         held_kill_behind_a_busy_script,
+        exec_while_a_script_is_busy,
     ],
 )
 def test_client_pause_matches_redis(

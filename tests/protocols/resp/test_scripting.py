@@ -426,8 +426,12 @@ def test_busy_then_script_kill(client: RespClient, netsvc_port: int) -> None:
             assert reply == BUSY
             assert other.call("multi") == b"OK"  # allow_busy commands run
             assert other.call("get", "x") == BUSY
-            assert other.call("exec") == BUSY  # as Redis: EXEC is not allow_busy
-            assert other.call("discard") == b"OK"
+            # EXEC is not allow_busy: refused, as Redis, as its transaction's abort
+            assert other.call("exec") == error(
+                "EXECABORT Transaction discarded because of: BUSY Redis is busy running a "
+                "script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+            )
+            assert other.call("discard") == error("ERR DISCARD without MULTI")
         finally:
             assert other.call("script", "kill") == b"OK"
         thread.join(10)
