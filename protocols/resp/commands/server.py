@@ -215,6 +215,8 @@ def config(client: Client, argv: list[bytes]) -> Reply:
         return OK
     if sub == b"resetstat" and len(argv) == 2:
         server.stats.clear()
+        server.command_calls.clear()  # INFO commandstats, total_commands_processed
+        server.error_codes.clear()  # INFO errorstats
         server.keyspace.reset_expired()
         return OK
     if sub in (b"get", b"set", b"resetstat"):
