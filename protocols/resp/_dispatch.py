@@ -66,6 +66,17 @@ def dispatch(client: Client, argv: list[bytes]) -> Reply | Call:
         denied = server.acl_denied(client, spec, argv)
         if denied is not None:
             return _refuse(client, denied, spec)
+    name = spec.name_bytes
+    if (  # before a busy script's BUSY, as in Redis's processCommand
+        (client.channels or client.patterns)
+        and client.protocol == 2
+        and name not in SUBSCRIBED_ALLOWED
+    ):
+        message = (
+            f"ERR Can't execute '{spec.name}': only (P|S)SUBSCRIBE / "
+            "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+        )
+        return _refuse(client, ErrorReply(message), spec)
     busy_allowed = False
     if server.scripting.running is not None:  # SCRIPTING: another client's script runs
         verdict = server.scripting.admit(spec, argv)
@@ -74,18 +85,6 @@ def dispatch(client: Client, argv: list[bytes]) -> Reply | Call:
         if verdict is not False:
             return _refuse(client, verdict, spec)  # BUSY
         busy_allowed = True  # past busy-reply-threshold, and allowed then (SCRIPT KILL)
-    name = spec.name_bytes
-    if (
-        (client.channels or client.patterns)
-        and client.protocol == 2
-        and name not in SUBSCRIBED_ALLOWED
-    ):
-        return server.count_error(
-            ErrorReply(
-                f"ERR Can't execute '{spec.name}': only (P|S)SUBSCRIBE / "
-                "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
-            )
-        )
     if server.pause.active and held_by_pause(client, spec, argv, busy_allowed=busy_allowed):
         return PAUSED  # call() waits in the pause's line, then dispatches it again
     if client.multi is not None and name not in MULTI_IMMEDIATE:

@@ -234,6 +234,26 @@ def exec_while_a_script_is_busy(port: int, protocol: int) -> Transcript:
     return out
 
 
+def refused_while_subscribed(port: int, protocol: int) -> Transcript:
+    # Not the pause's either: RESP2's subscribed context refuses a command
+    # before a busy script does, and EXEC so refused aborts (its WATCH goes)
+    admin, sub, slow, other = (Raw(port, protocol) for _ in range(4))
+    out = [admin.call("CONFIG", "SET", "busy-reply-threshold", "100")]
+    try:
+        out.append(admin.call("DEL", "l", "w", "y"))
+        out += [sub.call("WATCH", "w"), sub.call("SUBSCRIBE", "ch"), sub.call("EXEC")]
+        slow.send("EVAL", SLOWER_PUSH, "1", "l", "slow")
+        time.sleep(0.25)  # the script runs, past the threshold
+        out.append(sub.call("GET", "k"))
+        out += [slow.reply(), sub.call("UNSUBSCRIBE"), other.call("SET", "w", "5")]
+        out += [sub.call("MULTI"), sub.call("SET", "y", "1"), sub.call("EXEC")]
+    finally:
+        admin.call("CONFIG", "SET", "busy-reply-threshold", "5000")
+        for client in (admin, sub, slow, other):
+            client.close()
+    return out
+
+
 @pytest.mark.parametrize("protocol", [2, 3])
 @pytest.mark.parametrize(
     "scenario",
@@ -245,6 +265,7 @@ def exec_while_a_script_is_busy(port: int, protocol: int) -> Transcript:
         held_leaves_behind_a_busy_script,
         held_kill_behind_a_busy_script,
         exec_while_a_script_is_busy,
+        refused_while_subscribed,
     ],
 )
 def test_client_pause_matches_redis(
