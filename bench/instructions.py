@@ -1,8 +1,8 @@
 # Instructions per request, counted by callgrind, run by hand from the
 # repository root: `.venv/bin/python -m bench.instructions` (RESP), or with
 # `--protocol http` (HTTP: keep-alive GETs of bench.http's hello world, one
-# at a time on one connection, for each server of bench.http, both netsvc
-# parsers included).
+# at a time on one connection, or with `--clients N` on N connections as wrk
+# sends them, for each server of bench.http, both netsvc parsers included).
 #
 # Throughput on a shared 2-core machine drifts by tens of percent from one run
 # to the next; the instructions a server executes per request do not, so they
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import selectors
 import shutil
 import socket
 import subprocess
@@ -89,6 +90,42 @@ def keep_alive_gets(sock: socket.socket, count: int) -> None:
         buffer = buffer[int(match.group(1)) :]
 
 
+def concurrent_gets(port: int, connections: int, count: int) -> None:
+    """Send `count` keep-alive GETs over `connections` connections, as wrk
+    does: each connection sends its next GET as soon as its response is
+    whole, so that `connections` requests are in flight at once."""
+    response_length: int | None = None
+    with selectors.DefaultSelector() as selector:
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(connections)]
+        try:
+            sent = 0
+            for sock in socks:
+                if sent < count:
+                    sock.sendall(HTTP_GET)
+                    selector.register(sock, selectors.EVENT_READ, bytearray())
+                    sent += 1
+            done = 0
+            while done < count:
+                for key, _ in selector.select():
+                    sock, buffer = key.fileobj, key.data
+                    assert isinstance(sock, socket.socket)
+                    buffer += _recv(sock)
+                    if response_length is None and (end := buffer.find(b"\r\n\r\n")) >= 0:
+                        match = re.search(rb"\r\ncontent-length: *(\d+)", buffer, re.IGNORECASE)
+                        if not buffer.startswith(b"HTTP/1.1 200") or match is None:
+                            raise RuntimeError(f"unexpected response {bytes(buffer)!r}")
+                        response_length = end + 4 + int(match.group(1))
+                    while response_length is not None and len(buffer) >= response_length:
+                        del buffer[:response_length]
+                        done += 1
+                        if sent < count:
+                            sock.sendall(HTTP_GET)
+                            sent += 1
+        finally:
+            for sock in socks:
+                sock.close()
+
+
 def _recv(sock: socket.socket) -> bytes:
     data = sock.recv(65536)
     if not data:
@@ -96,8 +133,9 @@ def _recv(sock: socket.socket) -> bytes:
     return data
 
 
-def http_instructions(name: str, requests: int) -> float:
-    """Instructions per keep-alive GET of bench.http's server `name`."""
+def http_instructions(name: str, requests: int, clients: int) -> float:
+    """Instructions per keep-alive GET of bench.http's server `name`, with
+    `clients` connections (one: each GET after the previous response)."""
     valgrind = shutil.which("valgrind")
     if valgrind is None or shutil.which("callgrind_control") is None:
         sys.exit("valgrind is missing: apt-get install -y valgrind")
@@ -117,12 +155,18 @@ def http_instructions(name: str, requests: int) -> float:
         )
         try:
             http.wait_for(port, timeout=180)
-            with socket.create_connection(("127.0.0.1", port)) as sock:
-                keep_alive_gets(sock, WARM_UP)
-                control = ["callgrind_control", str(proc.pid)]
+            control = ["callgrind_control", str(proc.pid)]
+            if clients > 1:
+                concurrent_gets(port, clients, WARM_UP)
                 subprocess.run([*control, "-z"], capture_output=True, check=True)
-                keep_alive_gets(sock, requests)
+                concurrent_gets(port, clients, requests)
                 subprocess.run([*control, "-d"], capture_output=True, check=True)
+            else:
+                with socket.create_connection(("127.0.0.1", port)) as sock:
+                    keep_alive_gets(sock, WARM_UP)
+                    subprocess.run([*control, "-z"], capture_output=True, check=True)
+                    keep_alive_gets(sock, requests)
+                    subprocess.run([*control, "-d"], capture_output=True, check=True)
             (dump,) = Path(folder).glob("callgrind.out.*")
             match = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(), re.MULTILINE)
             if match is None:
@@ -133,11 +177,13 @@ def http_instructions(name: str, requests: int) -> float:
             proc.wait(60)
 
 
-def main_http(servers: list[str], requests: int) -> None:
-    print(f"instructions per keep-alive GET (callgrind), {requests} requests, 1 connection")
+def main_http(servers: list[str], requests: int, clients: int) -> None:
+    print(
+        f"instructions per keep-alive GET (callgrind), {requests} requests, {clients} connection(s)"
+    )
     print(f"{'server':24} {'parser':>9} {'instructions':>13}")
     for name in servers:
-        count = http_instructions(name, requests)
+        count = http_instructions(name, requests, clients)
         print(f"{name:24} {http.PARSERS.get(name, 'h11'):>9} {count:13,.0f}")
 
 
@@ -147,7 +193,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="instructions per request, by callgrind")
     parser.add_argument("--protocol", choices=["resp", "http"], default="resp")
     parser.add_argument("--requests", type=int, default=20_000)
-    parser.add_argument("--clients", type=int, default=1, help="redis-benchmark -c (RESP)")
+    parser.add_argument(
+        "--clients", type=int, default=1, help="connections (redis-benchmark -c for RESP)"
+    )
     parser.add_argument(
         "--servers",
         help="comma-separated subset of: "
@@ -159,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.protocol == "http":
         chosen = args.servers.split(",") if args.servers else http_names
-        main_http([name.strip() for name in chosen], args.requests)
+        main_http([name.strip() for name in chosen], args.requests, args.clients)
         return
     if args.servers is None:
         args.servers = ",".join(name for name in names if name != "redis-server")

@@ -224,7 +224,7 @@ def _apps(values: Sequence[str], protocols: dict[str, Protocol[Any, Any]]) -> di
 
 
 def build_kind() -> str:
-    """'compiled: core, resp, xmpp' (the core and the plugins with modules
+    """'compiled: core, http, resp, xmpp' (the core and the plugins with modules
     compiled by mypyc), or 'pure Python' (no C compiler at install time, or
     NETSVC_COMPILE=0);
     then, in a source checkout, the sources edited since they were compiled,

@@ -68,8 +68,9 @@ def test_version_says_pure_python_without_compiled_modules(tmp_path: Path) -> No
 
 @pytest.mark.skipif(not COMPILED_PARSER.exists(), reason="a pure Python build (no .so here)")
 def test_version_says_compiled_for_the_compiled_build() -> None:
-    # setup.py's HOT_MODULES: the core's per-read path, RESP's request path, XMPP's framing
-    assert netsvc_version(ROOT) == f"netsvc {__version__} (compiled: core, resp, xmpp)\n"
+    # setup.py's HOT_MODULES: the core's per-read path, HTTP's and RESP's
+    # request paths, XMPP's framing
+    assert netsvc_version(ROOT) == f"netsvc {__version__} (compiled: core, http, resp, xmpp)\n"
 
 
 def stale_tree(folder: Path, *, checkout: bool) -> Path:
@@ -251,7 +252,7 @@ def test_a_pure_build_in_place_removes_the_compiled_modules(tmp_path: Path) -> N
     tree = source_tree(tmp_path, *PACKAGE)
     stale = compiled_beside(tree / "protocols" / "resp" / "_parser.py", age=10)
     # and one of a module compiled once, no longer in HOT_MODULES
-    once = compiled_beside(tree / "protocols" / "http" / "_driver.py", age=-10)
+    once = compiled_beside(tree / "protocols" / "http" / "_websocket.py", age=-10)
     command = [sys.executable, "setup.py", "--quiet", "build_ext", "--inplace"]
     env = {**os.environ, "NETSVC_COMPILE": "0"}
     built = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, timeout=120)
@@ -287,10 +288,10 @@ def test_a_compiled_build_in_place_removes_modules_compiled_once_no_longer(
 ) -> None:
     # what build_ext --inplace does after compiling HOT_MODULES (keeping what
     # it built, by the paths build_ext gives): a module that left them (HTTP's
-    # driver did) would shadow its source, newer or not
+    # driver did for a while) would shadow its source, newer or not
     tree = source_tree(tmp_path, *PACKAGE)
     built = compiled_beside(tree / "protocols" / "resp" / "_parser.py", age=-10)
-    once = compiled_beside(tree / "protocols" / "http" / "_driver.py", age=-10)
+    once = compiled_beside(tree / "protocols" / "http" / "_websocket.py", age=-10)
     # another Python's build (it never imports ours, nor we its), and a folder
     # that is not a package (nothing there is imported as ours): left alone
     other_python = tree / "protocols" / "resp" / "_glob.cpython-399-x86_64-linux-gnu.so"

@@ -30,7 +30,7 @@ from netsvc import (
 
 from ._forwarded import read_forwarded
 from ._messages import Headers, Request, Response, host_port, split_absolute
-from ._parse import REASONS, ParserEvent, RequestHead, new_parser
+from ._parse import REASONS, ParserEvent, RequestHead, data_of, new_parser, no_context
 from ._strict import ChunkedBody, FramingError, check_head, transfer_coding_status
 from ._websocket import BadHandshake, WebSocket, open_websocket, wants_websocket
 
@@ -86,6 +86,26 @@ class _Watch:
         self.scope = trio.CancelScope()
         self.looked = trio.Event()  # its first read returned
         self.done = trio.Event()
+
+
+class _BodyChunks:
+    """A request body's chunks as the app reads them: an async iterator, not
+    an async generator, which mypyc does not compile."""
+
+    __slots__ = ("connection", "request")
+
+    def __init__(self, connection: HttpConnection, request: Request) -> None:
+        self.connection = connection
+        self.request = request
+
+    def __aiter__(self) -> _BodyChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self.connection.read_body(self.request)
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
 
 
 class HttpConnection:
@@ -156,7 +176,7 @@ class HttpConnection:
             chunked.feed(data)
         except FramingError as exc:  # answered as h11's own errors: 400 and close
             self._framing_error = h11.RemoteProtocolError(str(exc), 400)
-            raise self._framing_error from None
+            raise no_context(self._framing_error) from None
 
     async def run(self) -> None:
         h = self.parser
@@ -379,10 +399,11 @@ class HttpConnection:
             if self._stream_scope is not None:
                 self.watch()  # a streamed response is being sent: watch it now
             return None
-        self._received += len(event.data)
+        data = data_of(event)
+        self._received += len(data)
         if self._received > self.max_body:
             raise BodyTooLarge()
-        return bytes(event.data)
+        return data
 
     async def read_body(self, request: Request) -> bytes | None:
         """For the app: `request`'s body's next chunk as it arrives, bounded
@@ -422,10 +443,9 @@ class HttpConnection:
             return self._held.pop(0)
         return await self._next_chunk()
 
-    async def body_chunks(self, request: Request) -> AsyncIterator[bytes]:
+    def body_chunks(self, request: Request) -> AsyncIterator[bytes]:
         """For the app: `request`'s body as it arrives; bounded by max_body_size."""
-        while (chunk := await self.read_body(request)) is not None:
-            yield chunk
+        return _BodyChunks(self, request)
 
     async def drain_body(self) -> bool:
         """Read and drop a body the handler left unread, if it is small."""
@@ -513,11 +533,17 @@ class HttpConnection:
         if request is not self.serving:
             return True
         if not self.client_gone and self._watch is None and self.watch():
-            watch = self._watch
-            if watch is not None:
-                with trio.move_on_after(FIRST_LOOK):
-                    await watch.looked.wait()
+            await self._first_look()
         return self.client_gone
+
+    async def _first_look(self) -> None:
+        """Give the watch watch() has just started its first look (FIRST_LOOK).
+        A method of its own: in the caller, mypy (and mypyc's compiled type
+        check) take self._watch for None still."""
+        watch = self._watch
+        if watch is not None:
+            with trio.move_on_after(FIRST_LOOK):
+                await watch.looked.wait()
 
     async def wait_disconnect(self) -> None:
         """Wait until the response is complete or the client has left: what

@@ -19,7 +19,15 @@ import h11
 import httptools
 from h11._state import MIGHT_SWITCH_PROTOCOL
 
-from ._parse import END_OF_MESSAGE, FORWARDED, ParserEvent, RequestHead, response_event
+from ._parse import (
+    END_OF_MESSAGE,
+    FORWARDED,
+    ParserEvent,
+    RequestHead,
+    data_of,
+    no_context,
+    response_event,
+)
 from ._strict import REQUEST_LINE, ChunkedBody, FramingError, has_control
 
 __all__ = ["HttptoolsConnection"]
@@ -140,7 +148,7 @@ def _fields_as_h11_reads_them(lines: bytes, error: Exception) -> list[tuple[byte
     try:
         parsed = _HeadParser(lenient_values=True).read(b"\n".join(others))
     except httptools.HttpParserError as exc:
-        raise h11.LocalProtocolError(f"illegal header line: {exc}") from None
+        raise no_context(h11.LocalProtocolError(f"illegal header line: {exc}")) from None
     for name, value in parsed:
         if not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value.strip(b" \t")):
             raise h11.LocalProtocolError(f"illegal header line: {name!r}: {value!r}")
@@ -255,7 +263,7 @@ class HttptoolsConnection:
         self._error = h11.RemoteProtocolError(message, status)
         self.their_state = _ERROR
         self._settle()
-        raise self._error from None
+        raise no_context(self._error) from None
 
     def _next_event(self) -> ParserEvent:
         state = self.their_state
@@ -506,7 +514,7 @@ class HttptoolsConnection:
         kind = type(event)
         if kind is h11.Data and state is _SEND_BODY:
             assert isinstance(event, h11.Data)
-            return self._send_data(bytes(event.data))
+            return self._send_data(data_of(event))
         if kind is h11.EndOfMessage and state is _SEND_BODY:
             data = b"0\r\n\r\n" if self._framing == "chunked" else b""
             if self._framing is None and self._length:

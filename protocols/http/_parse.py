@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import http
 import importlib
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import h11
 
@@ -27,7 +27,9 @@ __all__ = [
     "RequestHead",
     "ServerParser",
     "available",
+    "data_of",
     "new_parser",
+    "no_context",
     "resolve",
     "response_event",
     "scan_head",
@@ -35,7 +37,7 @@ __all__ = [
 
 PARSERS = ("auto", "h11", "httptools")
 # what `auto` picks: the first of these that is installed
-AUTO = ("httptools", "h11")
+AUTO: tuple[str, ...] = ("httptools", "h11")
 
 
 class RequestHead:
@@ -219,6 +221,20 @@ def response_event(status: int, headers: list[tuple[bytes, bytes]]) -> h11.Respo
             _events.clear()
         _events[key] = event
     return event
+
+
+def data_of(event: Any) -> bytes:
+    """A Data event's bytes. h11 gives a bytearray where its type says bytes,
+    which compiled code checks (TypeError): `event` is Any so that it is not."""
+    return bytes(event.data)
+
+
+def no_context(exc: Exception) -> Exception:
+    """`exc`, to be raised `from None`, as the pure build raises it: mypyc's
+    compiled raise ignores `from`, and would show the error being handled as
+    its context in a logged traceback."""
+    exc.__cause__ = None  # sets __suppress_context__ too
+    return exc
 
 
 class H11Parser:
