@@ -19,20 +19,21 @@ import contextlib
 import select
 import socket
 from collections.abc import Callable
+from typing import Final
 
 import outcome
 import trio
 
 __all__ = ["CONTINUE", "HANDOVER", "PARK_AFTER", "Parking"]
 
-PARK_AFTER = 1.0  # seconds a connection waits between requests before it is parked
-WAKE_BATCH = 16  # ready connections woken or served per trip through the scheduler
-CONTINUE = object()  # a `ready` callback's result that keeps its wait going
+PARK_AFTER: Final = 1.0  # seconds a connection waits between requests before it is parked
+WAKE_BATCH: Final = 16  # ready connections woken or served per trip through the scheduler
+CONTINUE: Final = object()  # a `ready` callback's result that keeps its wait going
 # a `ready` callback's result that ends its wait with it, and holds this loop
 # until the woken task has run: what that task does before its first
 # checkpoint (a blocking command registering its wait) comes before any read
 # this loop serves next, as it would in Redis's single thread
-HANDOVER = object()
+HANDOVER: Final = object()
 
 
 class _Waiter:

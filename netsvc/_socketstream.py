@@ -14,6 +14,7 @@ import contextlib
 import errno
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 import trio
 
@@ -21,8 +22,8 @@ from ._parking import Parking
 
 __all__ = ["PARK", "Interrupted", "SocketStream", "close_gracefully"]
 
-DEFAULT_RECEIVE_SIZE = 65536
-PARK = "park"  # the interrupt reason that moves a read's wait to the parking
+DEFAULT_RECEIVE_SIZE: Final = 65536
+PARK: Final = "park"  # the interrupt reason that moves a read's wait to the parking
 
 
 class Interrupted(Exception):

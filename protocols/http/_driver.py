@@ -14,7 +14,7 @@ import email.utils
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import h11
 import trio
@@ -39,20 +39,20 @@ if TYPE_CHECKING:
 
 __all__ = ["BodyTooLarge", "HttpConnection"]
 
-access_log = logging.getLogger("netsvc.http.access")
+access_log: Final = logging.getLogger("netsvc.http.access")
 
-DRAIN_LIMIT = 64 * 1024  # unread request body we read and drop to keep the connection
+DRAIN_LIMIT: Final = 64 * 1024  # unread request body we read and drop to keep the connection
 # A chunked body is read this far ahead of the app (or to its first chunk's
 # end, if that comes first) and its framing checked, so that a body
 # malformed from the start never reaches the app.
-READ_AHEAD_LIMIT = 64 * 1024
+READ_AHEAD_LIMIT: Final = 64 * 1024
 # While a request is served, what the client sends next (a pipelined request)
 # is read into h11's buffer up to this much; then the watch for its close
 # stops (a client that is sending is not leaving), as uvicorn pauses reading.
-PIPELINE_LIMIT = 64 * 1024
+PIPELINE_LIMIT: Final = 64 * 1024
 # How long the first request.is_disconnected() waits for the watch's first
 # look at the connection (what a client that has left sent is there at once).
-FIRST_LOOK = 0.01
+FIRST_LOOK: Final = 0.01
 
 
 _date_cache: tuple[int, bytes] = (0, b"")
@@ -682,7 +682,7 @@ class _Ascii(dict[bytes, str]):
         return text
 
 
-_ascii = _Ascii()
+_ascii: Final = _Ascii()
 
 
 def refusal(event: RequestHead, *, max_header_size: int, max_body: int) -> tuple[int, str] | None:

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import re
-from typing import NoReturn, TypeAlias
+from typing import Final, NoReturn, TypeAlias
 
 import h11
 import httptools
@@ -33,27 +33,33 @@ from ._strict import REQUEST_LINE, ChunkedBody, FramingError, has_control
 __all__ = ["HttptoolsConnection"]
 
 # the end of a request head: a blank line, with or without its CR (as h11)
-_HEAD_END = re.compile(rb"\n\r?\n")
+_HEAD_END: Final = re.compile(rb"\n\r?\n")
 # llhttp gets this request line (the real one is checked here, as h11 does)
 # and the head's header lines: it only parses those
-_LINE_FOR_LLHTTP = b"GET / HTTP/1.1\r\n"
-_CR, _LF = ord("\r"), ord("\n")
-_FOLD = re.compile(rb"\n[ \t]")  # a header line continued (obs-fold)
+_LINE_FOR_LLHTTP: Final = b"GET / HTTP/1.1\r\n"
+_CR: Final = ord("\r")
+_LF: Final = ord("\n")
+_FOLD: Final = re.compile(rb"\n[ \t]")  # a header line continued (obs-fold)
 # a header's value as h11 reads one (RFC 9110 5.5, with control characters)
-_VALUE = rb"[^\x00\s]+(?:[ \t]+[^\x00\s]+)*"
-_FIELD_VALUE = re.compile(rb"(?:%s)?" % _VALUE)
-_BARE_CR = re.compile(rb"\r(?!\n)")
-_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")  # RFC 9110 5.6.2, a field's name
-_FRAMING_LINE = re.compile(
+_VALUE: Final = rb"[^\x00\s]+(?:[ \t]+[^\x00\s]+)*"
+_FIELD_VALUE: Final = re.compile(rb"(?:%s)?" % _VALUE)
+_BARE_CR: Final = re.compile(rb"\r(?!\n)")
+_TOKEN: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")  # RFC 9110 5.6.2, a field's name
+_FRAMING_LINE: Final = re.compile(
     rb"(content-length|transfer-encoding):[ \t]*(%s)?[ \t]*\r?" % _VALUE, re.IGNORECASE
 )
 
-_IDLE, _SEND_RESPONSE, _SEND_BODY, _DONE = h11.IDLE, h11.SEND_RESPONSE, h11.SEND_BODY, h11.DONE
-_MUST_CLOSE, _CLOSED, _ERROR = h11.MUST_CLOSE, h11.CLOSED, h11.ERROR
-_MIGHT_SWITCH = MIGHT_SWITCH_PROTOCOL  # not in h11's __all__, but one of its states
+_IDLE: Final = h11.IDLE
+_SEND_RESPONSE: Final = h11.SEND_RESPONSE
+_SEND_BODY: Final = h11.SEND_BODY
+_DONE: Final = h11.DONE
+_MUST_CLOSE: Final = h11.MUST_CLOSE
+_CLOSED: Final = h11.CLOSED
+_ERROR: Final = h11.ERROR
+_MIGHT_SWITCH: Final = MIGHT_SWITCH_PROTOCOL  # not in h11's __all__, but one of its states
 # h11's STATE_TRIGGERED_TRANSITIONS when one side has closed or failed:
 # (client, server) states become these
-_CLOSING = {
+_CLOSING: Final = {
     (_CLOSED, _DONE): (_CLOSED, _MUST_CLOSE),
     (_CLOSED, _IDLE): (_CLOSED, _MUST_CLOSE),
     (_ERROR, _DONE): (_ERROR, _MUST_CLOSE),
@@ -64,7 +70,7 @@ _CLOSING = {
 
 
 # the request headers the adapter takes note of (each other one costs a lookup)
-_NOTED = (
+_NOTED: Final = (
     frozenset(
         {b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade"}
     )
@@ -77,8 +83,8 @@ _NOTED = (
 _Written: TypeAlias = tuple[bytes, str | None, int, bool]
 # heads written, by status, request (HEAD or not, HTTP version), keep-alive
 # and headers
-_written: dict[tuple[object, ...], _Written] = {}
-_WRITTEN_KEPT = 256
+_written: Final[dict[tuple[object, ...], _Written]] = {}
+_WRITTEN_KEPT: Final = 256
 
 
 class _HeadParser:

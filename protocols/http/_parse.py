@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import http
 import importlib
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Final, Protocol, TypeAlias
 
 import h11
 
@@ -35,7 +35,7 @@ __all__ = [
     "scan_head",
 ]
 
-PARSERS = ("auto", "h11", "httptools")
+PARSERS: Final = ("auto", "h11", "httptools")
 # what `auto` picks: the first of these that is installed
 AUTO: tuple[str, ...] = ("httptools", "h11")
 
@@ -104,7 +104,9 @@ class RequestHead:
         )
 
 
-FORWARDED = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded"})
+FORWARDED: Final = frozenset(
+    {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded"}
+)
 
 
 def scan_head(
@@ -200,11 +202,11 @@ class ServerParser(Protocol):
     def start_next_cycle(self) -> None: ...
 
 
-END_OF_MESSAGE = h11.EndOfMessage()  # a body's end without trailers (events are immutable)
-REASONS = {status.value: status.phrase.encode() for status in http.HTTPStatus}
+END_OF_MESSAGE: Final = h11.EndOfMessage()  # a body's end without trailers (events are immutable)
+REASONS: Final = {status.value: status.phrase.encode() for status in http.HTTPStatus}
 
-_events: dict[tuple[object, ...], h11.Response] = {}
-_EVENTS_KEPT = 256
+_events: Final[dict[tuple[object, ...], h11.Response]] = {}
+_EVENTS_KEPT: Final = 256
 
 
 def response_event(status: int, headers: list[tuple[bytes, bytes]]) -> h11.Response:

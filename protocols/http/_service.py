@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 import trio
 
@@ -25,14 +26,16 @@ __all__ = ["HttpService"]
 
 log = logging.getLogger("netsvc.http")
 
-REFUSAL_BODY = b"503 Service Unavailable: too many connections, try again later\n"
-REFUSAL = (
+REFUSAL_BODY: Final = b"503 Service Unavailable: too many connections, try again later\n"
+REFUSAL: Final = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
     b"content-type: text/plain; charset=utf-8\r\n"
     b"content-length: %d\r\nretry-after: 1\r\nconnection: close\r\n\r\n%b"
     % (len(REFUSAL_BODY), REFUSAL_BODY)
 )
-NOT_FOUND = Response(b"404 Not Found\n", status=404, content_type="text/plain; charset=utf-8")
+NOT_FOUND: Final = Response(
+    b"404 Not Found\n", status=404, content_type="text/plain; charset=utf-8"
+)
 
 
 class HttpService(Service):

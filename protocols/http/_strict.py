@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+from typing import Final
 
 __all__ = [
     "REQUEST_LINE",
@@ -22,34 +23,38 @@ __all__ = [
 ]
 
 # RFC 9110 5.6.2: token = 1*tchar
-_TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+_TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
 # RFC 9110 5.6.4: quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE
-_QUOTED = rb'"(?:[\t !\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
-_BWS = rb"[ \t]*"
+_QUOTED: Final = rb'"(?:[\t !\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_BWS: Final = rb"[ \t]*"
 # RFC 9112 7.1: chunk-size [ chunk-ext ] CRLF, with
 #   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
 # less what h11 refuses, so that both parsers refuse the same: a size of more
 # than 20 digits, and whitespace between the size and the first `;`.
-_CHUNK_LINE = re.compile(
+_CHUNK_LINE: Final = re.compile(
     rb"[0-9A-Fa-f]{1,20}(?![ \t])(?:%s;%s%s(?:%s=%s(?:%s|%s))?)*"
     % (_BWS, _BWS, _TOKEN, _BWS, _BWS, _TOKEN, _QUOTED)
 )
 # RFC 9112 5: field-line = field-name ":" OWS field-value OWS (no obs-fold in trailers)
-_FIELD_LINE = re.compile(rb"%s:[\t \x21-\x7e\x80-\xff]*" % _TOKEN)
+_FIELD_LINE: Final = re.compile(rb"%s:[\t \x21-\x7e\x80-\xff]*" % _TOKEN)
 # RFC 3986 3.2.2 reg-name (unreserved / pct-encoded / sub-delims), less the comma:
 # a Host with a comma is a list of hosts, which RFC 9110 5.3 makes of two Host lines
-_REG_NAME = re.compile(rb"(?:[-A-Za-z0-9._~!$&'()*+;=]|%[0-9A-Fa-f]{2})*")
+_REG_NAME: Final = re.compile(rb"(?:[-A-Za-z0-9._~!$&'()*+;=]|%[0-9A-Fa-f]{2})*")
 # absolute-form, as clients send it to a server (and to proxies): http(s) only
-_ABSOLUTE_FORM = re.compile(rb"https?://", re.IGNORECASE)
+_ABSOLUTE_FORM: Final = re.compile(rb"https?://", re.IGNORECASE)
 # RFC 9112 3: request-line = method SP request-target SP HTTP-version, as h11
 # reads it (a target of visible ASCII), for a parser that does not check it
-REQUEST_LINE = re.compile(rb"(%s) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])" % _TOKEN)
+REQUEST_LINE: Final = re.compile(rb"(%s) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])" % _TOKEN)
 # RFC 9110 5.5: control characters (but HTAB) are not field-vchars; h11 lets
 # those other than NUL, CR and LF through, httptools refuses them all
-_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 # states of ChunkedBody
-_SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
+_SIZE: Final = 0
+_DATA: Final = 1
+_DATA_END: Final = 2
+_TRAILER: Final = 3
+_DONE: Final = 4
 
 
 class FramingError(ValueError):

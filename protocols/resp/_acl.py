@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import itertools
 from collections.abc import Callable, Iterable, Mapping
+from typing import Final
 
 from ._app import (
     CATEGORIES,
@@ -39,41 +40,41 @@ __all__ = [
 
 # Why a call is refused, Redis's ACL_DENIED_* codes (a higher code wins when
 # no selector allows the call: the key or channel, rather than the command)
-DENIED_COMMAND = 1
-DENIED_KEY = 2
-DENIED_CHANNEL = 4
-REASONS = {DENIED_COMMAND: "command", DENIED_KEY: "key", DENIED_CHANNEL: "channel"}
+DENIED_COMMAND: Final = 1
+DENIED_KEY: Final = 2
+DENIED_CHANNEL: Final = 4
+REASONS: Final = {DENIED_COMMAND: "command", DENIED_KEY: "key", DENIED_CHANNEL: "channel"}
 
 # ACLSetUserStringError(): what a rule that cannot be applied gets
-UNKNOWN_NAME = "Unknown command or category name in ACL"
-SYNTAX = "Syntax error"
-AFTER_ALLKEYS = (
+UNKNOWN_NAME: Final = "Unknown command or category name in ACL"
+SYNTAX: Final = "Syntax error"
+AFTER_ALLKEYS: Final = (
     "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not "
     "have any effect. Try 'resetkeys' to start with an empty list of patterns"
 )
-AFTER_ALLCHANNELS = (
+AFTER_ALLCHANNELS: Final = (
     "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does "
     "not have any effect. Try 'resetchannels' to start with an empty list of channels"
 )
-NO_SUCH_PASSWORD = "The password you are trying to remove from the user does not exist"
-BAD_HASH = (
+NO_SUCH_PASSWORD: Final = "The password you are trying to remove from the user does not exist"
+BAD_HASH: Final = (
     "The password hash must be exactly 64 characters and contain only lowercase hexadecimal "
     "characters"
 )
-FIRST_ARG_OF_SUBCOMMAND = "Allowing first-arg of a subcommand is not supported"
+FIRST_ARG_OF_SUBCOMMAND: Final = "Allowing first-arg of a subcommand is not supported"
 
 # The commands whose arguments are channels: (first, end or None for all, and
 # whether the arguments are patterns, compared literally with the user's)
-CHANNEL_ARGUMENTS: dict[bytes, tuple[int, int | None, bool]] = {
+CHANNEL_ARGUMENTS: Final[dict[bytes, tuple[int, int | None, bool]]] = {
     b"publish": (1, 2, False),
     b"subscribe": (1, None, False),
     b"psubscribe": (1, None, True),
 }
 
-LOG_GROUPING_MS = 60_000  # a denial this close to a like one counts in its entry
-LOG_SCAN = 10  # entries looked through for a like one
-_HEX = frozenset(b"0123456789abcdef")
-_SPACES = frozenset(b" \t\n\v\f\r\0")
+LOG_GROUPING_MS: Final = 60_000  # a denial this close to a like one counts in its entry
+LOG_SCAN: Final = 10  # entries looked through for a like one
+_HEX: Final = frozenset(b"0123456789abcdef")
+_SPACES: Final = frozenset(b" \t\n\v\f\r\0")
 
 
 class RuleError(ValueError):
@@ -364,7 +365,7 @@ def _key_pattern(pattern: bytes, flags: int) -> bytes:
     return prefix + pattern
 
 
-_CATEGORY_NAMES = frozenset(CATEGORIES)
+_CATEGORY_NAMES: Final = frozenset(CATEGORIES)
 
 
 def _lookup(

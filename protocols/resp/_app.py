@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from ._reply import ErrorReply, Reply, SetReply, Status
 from ._replytypes import OrderedSet
@@ -54,7 +54,7 @@ __all__ = [
 Handler: TypeAlias = Callable[["Client", list[bytes]], Reply | Awaitable[Reply]]
 
 # Flags a command may carry; the names are Redis's (COMMAND INFO shows them).
-FLAGS = frozenset(
+FLAGS: Final = frozenset(
     {
         "write",  # changes data: refused in a read-only context
         "readonly",
@@ -78,7 +78,7 @@ FLAGS = frozenset(
 
 # ACL categories, in Redis's order: ACL CAT lists them so, COMMAND INFO shows
 # a command's so.
-CATEGORIES = (
+CATEGORIES: Final = (
     "keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap",
     "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking", "dangerous",
     "connection", "transaction", "scripting",
@@ -86,7 +86,7 @@ CATEGORIES = (
 
 # The category a command group's commands are in (Redis's command table gives
 # them so); "server" and "pubsub" commands get theirs from flags and by name.
-GROUP_CATEGORIES = {
+GROUP_CATEGORIES: Final = {
     "generic": "keyspace",
     "string": "string",
     "list": "list",
@@ -111,24 +111,24 @@ GROUP_CATEGORIES = {
 # sources), or a function of the arguments (SET reads its key only with GET).
 # KEY_READ and KEY_WRITE are ACCESS and UPDATE; a command that gives no
 # intent is RW if it writes, else RO.
-KEY_ACCESS = 1
-KEY_UPDATE = 2
-KEY_INSERT = 4
-KEY_DELETE = 8
-KEY_RO = 16
-KEY_RW = 32
-KEY_OW = 64
-KEY_RM = 128
-KEY_NOT_KEY = 256
-KEY_INCOMPLETE = 512
-KEY_VARIABLE_FLAGS = 1024
-KEY_READ = KEY_ACCESS
-KEY_WRITE = KEY_UPDATE
-KEY_WRITES = KEY_UPDATE | KEY_INSERT | KEY_DELETE
+KEY_ACCESS: Final = 1
+KEY_UPDATE: Final = 2
+KEY_INSERT: Final = 4
+KEY_DELETE: Final = 8
+KEY_RO: Final = 16
+KEY_RW: Final = 32
+KEY_OW: Final = 64
+KEY_RM: Final = 128
+KEY_NOT_KEY: Final = 256
+KEY_INCOMPLETE: Final = 512
+KEY_VARIABLE_FLAGS: Final = 1024
+KEY_READ: Final = KEY_ACCESS
+KEY_WRITE: Final = KEY_UPDATE
+KEY_WRITES: Final = KEY_UPDATE | KEY_INSERT | KEY_DELETE
 KeyFlags: TypeAlias = tuple[int, ...] | Callable[[list[bytes]], tuple[int, ...]]
 
 # in Redis's order (addReplyFlagsForKeyArgs)
-KEY_FLAG_NAMES = (
+KEY_FLAG_NAMES: Final = (
     (KEY_RO, "RO"), (KEY_RW, "RW"), (KEY_OW, "OW"), (KEY_RM, "RM"),
     (KEY_ACCESS, "access"), (KEY_UPDATE, "update"), (KEY_INSERT, "insert"),
     (KEY_DELETE, "delete"), (KEY_NOT_KEY, "not_key"), (KEY_INCOMPLETE, "incomplete"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from typing import Final
 
 from ._reply import ErrorReply
 
@@ -20,11 +21,11 @@ __all__ = [
     "parse_timeout",
 ]
 
-NOT_INTEGER = "ERR value is not an integer or out of range"
-NOT_FLOAT = "ERR value is not a valid float"
-SYNTAX = "ERR syntax error"
+NOT_INTEGER: Final = "ERR value is not an integer or out of range"
+NOT_FLOAT: Final = "ERR value is not a valid float"
+SYNTAX: Final = "ERR syntax error"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-_INTEGER = re.compile(rb"0|-?[1-9][0-9]{0,19}")
+_INTEGER: Final = re.compile(rb"0|-?[1-9][0-9]{0,19}")
 
 
 def parse_int(arg: bytes, message: str = NOT_INTEGER) -> int:

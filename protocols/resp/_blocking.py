@@ -15,7 +15,7 @@ import collections
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import trio
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["UNBLOCKED", "Blocking", "Take", "Waiter"]
 
-UNBLOCKED = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+UNBLOCKED: Final = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
 
 # Takes what the waiter wants from its database; None when nothing is there yet.
 Take = Callable[[Database], Reply | None]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 import trio
 
@@ -24,10 +24,10 @@ if TYPE_CHECKING:
 __all__ = ["REPLIES_OFF", "REPLIES_ON", "REPLIES_SKIP", "REPLIES_SKIP_NEXT", "Client", "Link"]
 
 # CLIENT REPLY: whether a command's reply is sent (falsy: yes, the common case)
-REPLIES_ON = 0
-REPLIES_OFF = 1
-REPLIES_SKIP_NEXT = 2  # CLIENT REPLY SKIP was the command: the next one is silent
-REPLIES_SKIP = 3  # this command's reply is dropped, then replies are on again
+REPLIES_ON: Final = 0
+REPLIES_OFF: Final = 1
+REPLIES_SKIP_NEXT: Final = 2  # CLIENT REPLY SKIP was the command: the next one is silent
+REPLIES_SKIP: Final = 3  # this command's reply is dropped, then replies are on again
 
 
 class Link(Protocol):

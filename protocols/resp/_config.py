@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Final
 
 from ._args import parse_int
 from ._glob import compile_glob
@@ -33,7 +34,7 @@ def _yes_no(value: bytes) -> bytes:
 # maxmemory-policy's values, in the order Redis's error lists them. netsvc
 # evicts nothing; the policy decides what OBJECT reports (LFU: FREQ, else
 # IDLETIME) and whether values share integers (OBJECT REFCOUNT).
-MAXMEMORY_POLICIES = (
+MAXMEMORY_POLICIES: Final = (
     b"volatile-lru", b"volatile-lfu", b"volatile-random", b"volatile-ttl",
     b"allkeys-lru", b"allkeys-lfu", b"allkeys-random", b"noeviction",
 )  # fmt: skip

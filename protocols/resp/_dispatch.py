@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from netsvc import ConnectionLost, ReceiveTimeout, SendTimeout
 
@@ -25,17 +25,17 @@ __all__ = ["NOAUTH", "Call", "call", "dispatch", "execute", "script_call"]
 
 log = logging.getLogger("netsvc.resp")
 
-SUBSCRIBED_ALLOWED = frozenset(
+SUBSCRIBED_ALLOWED: Final = frozenset(
     {b"ping", b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe", b"quit", b"reset"}
 )
-MULTI_IMMEDIATE = frozenset({b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"})
-NOAUTH = ErrorReply("NOAUTH Authentication required.")
+MULTI_IMMEDIATE: Final = frozenset({b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"})
+NOAUTH: Final = ErrorReply("NOAUTH Authentication required.")
 # Commands Redis 7.0 refuses inside MULTI, before the ACL check (its no_multi
 # flag: SHUTDOWN; SAVE, SYNC and PSYNC netsvc lacks). The flag alone does
 # not decide: netsvc's table also flags no_multi commands that MULTI runs
 # at once or queues (MULTI, EXEC, AUTH, HELLO...).
-REFUSED_IN_MULTI = frozenset({b"shutdown"})
-NOT_IN_MULTI = ErrorReply("ERR Command not allowed inside a transaction")
+REFUSED_IN_MULTI: Final = frozenset({b"shutdown"})
+NOT_IN_MULTI: Final = ErrorReply("ERR Command not allowed inside a transaction")
 
 
 class Call:
@@ -193,7 +193,7 @@ def _crashed(client: Client, spec: CommandSpec) -> ErrorReply:
 
 
 # EXEC's words for a queued command the user may no longer run, per reason
-EXEC_DENIALS = {
+EXEC_DENIALS: Final = {
     "command": "no permission to execute the command or subcommand",
     "key": "no permission to touch the specified keys",
     "channel": "no permission to access one of the channels used as arguments",
@@ -237,10 +237,10 @@ def _refuse(client: Client, error: ErrorReply, spec: CommandSpec | None) -> Erro
 
 # Commands that are no writes but that Redis flags may_replicate: CLIENT PAUSE
 # WRITE holds them too (EVAL, EVALSHA and FCALL: see held_by_pause).
-MAY_REPLICATE = frozenset({b"publish", b"spublish", b"pfcount"})
-SCRIPT_CALLS = frozenset({b"eval", b"evalsha", b"fcall"})
+MAY_REPLICATE: Final = frozenset({b"publish", b"spublish", b"pfcount"})
+SCRIPT_CALLS: Final = frozenset({b"eval", b"evalsha", b"fcall"})
 # Whatever runs a script: once held, it hands the line on as it starts
-SCRIPTS = SCRIPT_CALLS | {b"eval_ro", b"evalsha_ro", b"fcall_ro"}
+SCRIPTS: Final = SCRIPT_CALLS | {b"eval_ro", b"evalsha_ro", b"fcall_ro"}
 
 
 def held_by_pause(
@@ -332,11 +332,11 @@ async def _never_called(client: Client, argv: list[bytes]) -> Reply:
     raise AssertionError("PAUSED and HOLD are handled by call()")
 
 
-_PAUSED_SPEC = CommandSpec(
+_PAUSED_SPEC: Final = CommandSpec(
     name="(held by CLIENT PAUSE)", handler=_never_called, arity=-1, flags=frozenset({"blocking"}),
     is_async=True,
 )  # fmt: skip
-PAUSED = Call(_PAUSED_SPEC)  # "blocking": the driver sends the replies before it first
+PAUSED: Final = Call(_PAUSED_SPEC)  # "blocking": the driver sends the replies before it first
 
 
 # -- scripts (SCRIPTING) -----------------------------------------------------
@@ -345,15 +345,15 @@ PAUSED = Call(_PAUSED_SPEC)  # "blocking": the driver sends the replies before i
 # dispatches it again (past the threshold: BUSY unless allow_busy).
 
 
-_HOLD_SPEC = CommandSpec(
+_HOLD_SPEC: Final = CommandSpec(
     name="(held while a script runs)", handler=_never_called, arity=-1, flags=frozenset(),
     is_async=True,
 )  # fmt: skip
-HOLD = Call(_HOLD_SPEC)
+HOLD: Final = Call(_HOLD_SPEC)
 
 # Commands Redis 7.0 flags noscript (whole commands, or some subcommands)
 # that netsvc's built-in specs do not flag: refused from scripts all the same.
-NOSCRIPT_COMMANDS: dict[bytes, frozenset[bytes] | None] = {
+NOSCRIPT_COMMANDS: Final[dict[bytes, frozenset[bytes] | None]] = {
     name: None
     for name in (
         b"auth", b"blmove", b"blpop", b"brpop", b"bzpopmax", b"bzpopmin", b"discard",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import trio
 import trio.lowlevel
@@ -35,13 +35,13 @@ __all__ = ["RespService"]
 
 log = logging.getLogger("netsvc.resp")
 
-SET_A_PASSWORD = "NETSVC_RESP_REQUIREPASS or --resp-requirepass"
-PROTECTED_WAYS_OUT = (
+SET_A_PASSWORD: Final = "NETSVC_RESP_REQUIREPASS or --resp-requirepass"
+PROTECTED_WAYS_OUT: Final = (
     f"set a password ({SET_A_PASSWORD}) or, knowing every client it reaches may use it, turn "
     "protected mode off (--resp-protected-mode false)"
 )
 # Redis 7.0's own words (networking.c), typo included, as its clients see them
-DENIED = (
+DENIED: Final = (
     b"-DENIED Redis is running in protected mode because protected mode is enabled and no "
     b"password is set for the default user. In this mode connections are only accepted from "
     b"the loopback interface. If you want to connect from external computers to Redis you may "
@@ -56,11 +56,13 @@ DENIED = (
     b"user. NOTE: You only need to do one of the above things in order for the server to "
     b"start accepting connections from the outside.\r\n"
 )
-SWEEP_INTERVAL = 0.1  # seconds between active expiry rounds (Redis's hz 10)
-FLUSH_AT = 64 * 1024  # send a batch of replies once this many bytes are waiting
-OUTBOX_LIMIT = 32 * 1024 * 1024  # bytes queued for one client before it is dropped
-OUTBOX_SOFT_LIMIT = 1024 * 1024  # a subscriber's own commands wait above this
-PENDING_INPUT_LIMIT = 1024 * 1024  # bytes read ahead from a blocked client, then stop reading
+SWEEP_INTERVAL: Final = 0.1  # seconds between active expiry rounds (Redis's hz 10)
+FLUSH_AT: Final = 64 * 1024  # send a batch of replies once this many bytes are waiting
+OUTBOX_LIMIT: Final = 32 * 1024 * 1024  # bytes queued for one client before it is dropped
+OUTBOX_SOFT_LIMIT: Final = 1024 * 1024  # a subscriber's own commands wait above this
+PENDING_INPUT_LIMIT: Final = (
+    1024 * 1024
+)  # bytes read ahead from a blocked client, then stop reading
 
 
 class RespService(Service):
@@ -254,7 +256,11 @@ class _Link:
 # What the commands of a read came to (_Batch.status), as _run_commands and
 # _take_reply leave it: parse on, or first await a command, write what is
 # ready, or stop; DONE: the parser has no complete command left.
-RUN, CALL, FLUSH, END, DONE = range(5)
+RUN: Final = 0
+CALL: Final = 1
+FLUSH: Final = 2
+END: Final = 3
+DONE: Final = 4
 
 
 class _Batch:

@@ -6,14 +6,14 @@ import os
 import resource
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from ._server import RedisServer
 
 __all__ = ["render_info"]
 
-DEFAULT_SECTIONS = (
+DEFAULT_SECTIONS: Final = (
     "server",
     "clients",
     "memory",
@@ -23,7 +23,7 @@ DEFAULT_SECTIONS = (
     "cpu",
     "keyspace",
 )
-ALL_SECTIONS = (*DEFAULT_SECTIONS, "commandstats", "errorstats")
+ALL_SECTIONS: Final = (*DEFAULT_SECTIONS, "commandstats", "errorstats")
 
 
 def render_info(server: RedisServer, wanted: set[str], version: str) -> str:
@@ -157,7 +157,7 @@ def _human(size: float) -> str:
     return f"{size:.2f}T"
 
 
-_SECTIONS = {
+_SECTIONS: Final = {
     "server": _server,
     "clients": _clients,
     "memory": _memory,

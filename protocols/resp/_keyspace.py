@@ -12,7 +12,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from ._reply import ErrorReply
 from ._stream import Stream
@@ -22,15 +22,17 @@ __all__ = ["Database", "Keyspace", "Value", "now_ms", "type_name"]
 
 Value: TypeAlias = bytes | deque[bytes] | dict[bytes, bytes] | set[bytes] | ZSet | Stream
 
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
-SWEEP_BATCH = 1000  # most expired keys one sweep() removes, so a sweep never stalls the server
+WRONGTYPE: Final = "WRONGTYPE Operation against a key holding the wrong kind of value"
+SWEEP_BATCH: Final = (
+    1000  # most expired keys one sweep() removes, so a sweep never stalls the server
+)
 
 # Access times, as Redis keeps them in each object's 24-bit `lru` field: with
 # an LRU policy (or none) the LRU clock, in seconds, of the last access; with
 # an LFU policy the minute of the last decrement and a logarithmic counter
 # of accesses, (minutes << 8) | counter (Redis's evict.c).
-LRU_CLOCK_MAX = (1 << 24) - 1
-LFU_INIT_VAL = 5  # a new key's counter, so that it is not evicted at once
+LRU_CLOCK_MAX: Final = (1 << 24) - 1
+LFU_INIT_VAL: Final = 5  # a new key's counter, so that it is not evicted at once
 
 
 def lru_clock() -> int:

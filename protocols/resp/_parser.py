@@ -15,32 +15,32 @@ from __future__ import annotations
 import re
 from collections import deque
 from itertools import chain
-from typing import Any
+from typing import Any, Final
 
 import hiredis
 
 __all__ = ["ProtocolError", "QueryBufferLimit", "RequestParser"]
 
-_INT_MAX = 2**31 - 1
-_UNAUTH_MAX_COUNT = 10  # processMultibulkBuffer: ll > 10 && authRequired(c)
-_UNAUTH_MAX_BULK = 16384  # processMultibulkBuffer: ll > 16384 && authRequired(c)
-_UNAUTH_MAX_QUERYBUF = 1024 * 1024  # readQueryFromClient: > 1024*1024 && authRequired(c)
-_BIG_ARG = 32 * 1024  # PROTO_MBULK_BIG_ARG: Redis reads a bulk this long to its end only
+_INT_MAX: Final = 2**31 - 1
+_UNAUTH_MAX_COUNT: Final = 10  # processMultibulkBuffer: ll > 10 && authRequired(c)
+_UNAUTH_MAX_BULK: Final = 16384  # processMultibulkBuffer: ll > 16384 && authRequired(c)
+_UNAUTH_MAX_QUERYBUF: Final = 1024 * 1024  # readQueryFromClient: > 1024*1024 && authRequired(c)
+_BIG_ARG: Final = 32 * 1024  # PROTO_MBULK_BIG_ARG: Redis reads a bulk this long to its end only
 # types hiredis turns into bytes or a list (a push is a list subclass, allocated as long as
 # its header says, like an array)
-_UNSAFE = (b"+", b"(", b"=", b"~", b"|", b">")
-_UNSAFE_RE = re.compile(rb"[+(=~|>]|\*[0-9]{4}")
-_BIG_COUNT_RE = re.compile(rb"\*[0-9]{4}")  # 1000 or more: the slow path takes it
-_PROBE = b"*0\r\n"  # an empty request: hiredis returns it as [] only at a request boundary
-_MORE = object()  # hiredis's "not enough data": unlike False, no reply compares equal to it
-_INT = re.compile(rb"-?[1-9][0-9]*|0")
-_SPACE = b" \t\n\v\f\r"  # C isspace()
-_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
-_HEX = frozenset(b"0123456789abcdefABCDEF")
+_UNSAFE: Final = (b"+", b"(", b"=", b"~", b"|", b">")
+_UNSAFE_RE: Final = re.compile(rb"[+(=~|>]|\*[0-9]{4}")
+_BIG_COUNT_RE: Final = re.compile(rb"\*[0-9]{4}")  # 1000 or more: the slow path takes it
+_PROBE: Final = b"*0\r\n"  # an empty request: hiredis returns it as [] only at a request boundary
+_MORE: Final = object()  # hiredis's "not enough data": unlike False, no reply compares equal to it
+_INT: Final = re.compile(rb"-?[1-9][0-9]*|0")
+_SPACE: Final = b" \t\n\v\f\r"  # C isspace()
+_ESCAPES: Final = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+_HEX: Final = frozenset(b"0123456789abcdefABCDEF")
 # What hiredis may raise on input Redis refuses anyway: its own protocol error, and the errors
 # of building Python objects for RESP3 types (a map keyed by a list is unhashable, say).
-_HIREDIS_FAILURES = (hiredis.ProtocolError, TypeError, ValueError, OverflowError)
-_QBUF_ERROR = "ERR Protocol error: client reached max query buffer length"
+_HIREDIS_FAILURES: Final = (hiredis.ProtocolError, TypeError, ValueError, OverflowError)
+_QBUF_ERROR: Final = "ERR Protocol error: client reached max query buffer length"
 
 
 class ProtocolError(Exception):
@@ -125,14 +125,14 @@ def _reader() -> hiredis.Reader:
     return hiredis.Reader(notEnoughData=_MORE)
 
 
-_WHOLE_MAX = 16 * 1024  # reads up to this size may be taken whole
+_WHOLE_MAX: Final = 16 * 1024  # reads up to this size may be taken whole
 # One C-level pass maps every digit to '0' and to '+' every marker of a type that hiredis turns
 # into bytes, a list or a dict although Redis refuses it in a request (simple string, verbatim,
 # big number; set, push, attribute; map). Then two counts find such a marker anywhere (Redis
 # and hiredis skip the two bytes after a bulk string unchecked, so an element or request may
 # start after any byte), and array counts of 1000 or more, for which hiredis would allocate a
 # huge list before reading the elements.
-_WHOLE_SCREEN = bytes.maketrans(b"0123456789+=(~>|%", b"0000000000+++++++")
+_WHOLE_SCREEN: Final = bytes.maketrans(b"0123456789+=(~>|%", b"0000000000+++++++")
 
 
 def _encode(command: list[bytes]) -> bytes:

@@ -16,7 +16,7 @@ import collections
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import trio
 
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ALL", "WRITE", "Pause"]
 
-WRITE = "write"
-ALL = "all"
+WRITE: Final = "write"
+ALL: Final = "all"
 
 
 @dataclasses.dataclass(eq=False)

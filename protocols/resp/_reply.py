@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from ._replytypes import Frames, PairsMap, Push, Score, SetReply, Status, format_score
 
@@ -54,10 +54,10 @@ class NullArray:
 
 Reply: TypeAlias = Any  # any of the values in the table at the top
 
-OK = Status("OK")
-PONG = Status("PONG")
-QUEUED = Status("QUEUED")
-NULL_ARRAY = NullArray()
+OK: Final = Status("OK")
+PONG: Final = Status("PONG")
+QUEUED: Final = Status("QUEUED")
+NULL_ARRAY: Final = NullArray()
 
 
 def _format_double(value: float) -> bytes:

@@ -12,7 +12,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from netsvc import Runtime, SocketAddress
 
@@ -33,9 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisServer"]
 
-MAX_SCAN_SNAPSHOTS = 256
-AUTH_FAILURE_LOG_INTERVAL = 1.0  # seconds between logged failed logins from one address
-MAX_AUTH_FAILURE_ADDRESSES = 4096  # addresses remembered for that, then forgotten at once
+MAX_SCAN_SNAPSHOTS: Final = 256
+AUTH_FAILURE_LOG_INTERVAL: Final = 1.0  # seconds between logged failed logins from one address
+MAX_AUTH_FAILURE_ADDRESSES: Final = 4096  # addresses remembered for that, then forgotten at once
 
 
 class RedisServer:

@@ -16,6 +16,7 @@ import copy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Final
 
 from sortedcontainers import SortedDict
 
@@ -39,19 +40,19 @@ __all__ = [
 ]
 
 StreamID = tuple[int, int]  # (milliseconds, sequence), each an unsigned 64-bit int
-U64 = 2**64 - 1
-ZERO_ID: StreamID = (0, 0)
-MAX_ID: StreamID = (U64, U64)
-INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
-INVALID_ENTRIES_READ = -1  # a group's read counter that is not known
+U64: Final = 2**64 - 1
+ZERO_ID: Final[StreamID] = (0, 0)
+MAX_ID: Final[StreamID] = (U64, U64)
+INVALID_ID: Final = "ERR Invalid stream ID specified as stream command argument"
+INVALID_ENTRIES_READ: Final = -1  # a group's read counter that is not known
 
-NODE_MAX_ENTRIES = 100  # stream-node-max-entries
-NODE_MAX_BYTES = 4096  # stream-node-max-bytes
+NODE_MAX_ENTRIES: Final = 100  # stream-node-max-entries
+NODE_MAX_BYTES: Final = 4096  # stream-node-max-bytes
 
 # -- ids ---------------------------------------------------------------------------
 
-_CANONICAL = re.compile(rb"0|-?[1-9][0-9]*")
-_STRTOULL = re.compile(rb"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
+_CANONICAL: Final = re.compile(rb"0|-?[1-9][0-9]*")
+_STRTOULL: Final = re.compile(rb"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
 
 
 def _string2ull(text: bytes) -> int | None:
@@ -126,7 +127,7 @@ def decr_id(stream_id: StreamID) -> StreamID | None:
 
 # -- the size model of Redis's nodes -------------------------------------------------
 
-_LP_INTEGER = re.compile(rb"0|-?[1-9][0-9]{0,18}")
+_LP_INTEGER: Final = re.compile(rb"0|-?[1-9][0-9]{0,18}")
 
 
 def _lp_int_size(value: int) -> int:

@@ -10,6 +10,7 @@ import random
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from sortedcontainers import SortedList
 
@@ -33,26 +34,28 @@ __all__ = [
     "scan_score",
 ]
 
-NOT_FLOAT = "ERR value is not a valid float"
-NOT_SCORE_RANGE = "ERR min or max is not a float"
-NOT_LEX_RANGE = "ERR min or max not valid string range item"
+NOT_FLOAT: Final = "ERR value is not a valid float"
+NOT_SCORE_RANGE: Final = "ERR min or max is not a float"
+NOT_LEX_RANGE: Final = "ERR min or max not valid string range item"
 
 # Redis's defaults for zset-max-listpack-entries and -value: a sorted set this
 # small is a listpack (OBJECT ENCODING, ZSCAN in one page, -0 stored as 0)
-MAX_LISTPACK_ENTRIES = 128
-MAX_LISTPACK_VALUE = 64
-_LISTPACK_INT_LIMIT = float(2**62)  # double2ll(): integral scores stored as integers
+MAX_LISTPACK_ENTRIES: Final = 128
+MAX_LISTPACK_VALUE: Final = 64
+_LISTPACK_INT_LIMIT: Final = float(2**62)  # double2ll(): integral scores stored as integers
 
 # -- numbers -----------------------------------------------------------------
 
 # What C's strtod() reads (glibc, C locale), tried in this order at the start
 # of the text: hexadecimal, infinity, NaN, decimal.
-_HEX = re.compile(rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?")
-_INF = re.compile(rb"([+-]?)inf(?:inity)?", re.IGNORECASE)
-_NAN = re.compile(rb"[+-]?nan(?:\([0-9A-Za-z_]*\))?", re.IGNORECASE)
-_DECIMAL = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_C_SPACE = b" \t\n\v\f\r"
-_NONZERO_DIGIT = re.compile(rb"[1-9a-fA-F]")
+_HEX: Final = re.compile(
+    rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?"
+)
+_INF: Final = re.compile(rb"([+-]?)inf(?:inity)?", re.IGNORECASE)
+_NAN: Final = re.compile(rb"[+-]?nan(?:\([0-9A-Za-z_]*\))?", re.IGNORECASE)
+_DECIMAL: Final = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_C_SPACE: Final = b" \t\n\v\f\r"
+_NONZERO_DIGIT: Final = re.compile(rb"[1-9a-fA-F]")
 
 
 def _strtod(text: bytes) -> tuple[float, int, bool]:

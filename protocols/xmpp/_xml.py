@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import re
 from collections.abc import Callable
-from typing import NoReturn, TypeAlias
+from typing import Final, NoReturn, TypeAlias
 from xml.etree.ElementTree import Element
 from xml.parsers import expat
 
@@ -31,13 +31,13 @@ __all__ = [
     "stream_header",
 ]
 
-STREAM_NS = "http://etherx.jabber.org/streams"
-CLIENT_NS = "jabber:client"
-STREAMS_ERROR_NS = "urn:ietf:params:xml:ns:xmpp-streams"
-XML_NS = "http://www.w3.org/XML/1998/namespace"
+STREAM_NS: Final = "http://etherx.jabber.org/streams"
+CLIENT_NS: Final = "jabber:client"
+STREAMS_ERROR_NS: Final = "urn:ietf:params:xml:ns:xmpp-streams"
+XML_NS: Final = "http://www.w3.org/XML/1998/namespace"
 
 # RFC 6120 section 4.9.3
-CONDITIONS = frozenset(
+CONDITIONS: Final = frozenset(
     {
         "bad-format",
         "bad-namespace-prefix",
@@ -122,7 +122,7 @@ def _refuse(what: str) -> Callable[..., NoReturn]:
 # Restricted XML (RFC 6120 11.1): anything reaching these handlers ends the stream.
 # A DOCTYPE fails at its start, so no declaration (billion laughs) is ever read.
 # Shared by every parser: closures over the parser would cost each one 10 objects.
-_RESTRICTED_HANDLERS = {
+_RESTRICTED_HANDLERS: Final = {
     "StartDoctypeDeclHandler": _refuse("DTD"),
     "EntityDeclHandler": _refuse("entity declaration"),
     "UnparsedEntityDeclHandler": _refuse("entity declaration"),
@@ -136,10 +136,10 @@ _RESTRICTED_HANDLERS = {
 }
 
 
-_LARGE_TOKEN = 2048  # bytes of an unfinished token that are worth not rescanning
-_QUOTE_OR_GT = re.compile(rb"['\">]")
-_UNDEFINED_ENTITY = expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY]
-_XML_WHITESPACE = " \t\r\n"
+_LARGE_TOKEN: Final = 2048  # bytes of an unfinished token that are worth not rescanning
+_QUOTE_OR_GT: Final = re.compile(rb"['\">]")
+_UNDEFINED_ENTITY: Final = expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY]
+_XML_WHITESPACE: Final = " \t\r\n"
 
 
 def _clark(name: str) -> str:
@@ -499,13 +499,15 @@ def _resume_header(decls: dict[str | None, str]) -> bytes | None:
 
 # -- serialising --------------------------------------------------------------------------
 
-_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NOT_XML_CHAR: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Names are checked only so far that they cannot break the markup: no ASCII
 # punctuation but "-", "." and "_", no colon, no whitespace, not starting with a
 # digit, "-" or "." (a superset of what expat accepts, so parsed names pass).
-_NAME = re.compile(r"(?![0-9.\-])[^\x00-\x2c/\x3a-\x40\[-\^`\x7b-\x7f\s\ud800-\udfff\ufffe\uffff]+")
-_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\n": "&#10;", "\r": "&#13;"})
-_ATTR = str.maketrans(
+_NAME: Final = re.compile(
+    r"(?![0-9.\-])[^\x00-\x2c/\x3a-\x40\[-\^`\x7b-\x7f\s\ud800-\udfff\ufffe\uffff]+"
+)
+_TEXT: Final = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\n": "&#10;", "\r": "&#13;"})
+_ATTR: Final = str.maketrans(
     {"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&apos;", '"': "&quot;"}
     | {"\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
 )

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Final
 
 from .._app import (
     KEY_ACCESS,
@@ -42,7 +42,7 @@ from . import (
 
 __all__ = ["BUILTINS"]
 
-GROUPS = (
+GROUPS: Final = (
     connection,
     server,
     acl,
@@ -69,7 +69,7 @@ def _set_key_flags(argv: list[bytes]) -> tuple[int, ...]:
     return (OW | UPDATE,)
 
 
-SET_KEY_FLAGS = VariableKeyFlags(declared=(RW | ACCESS | UPDATE,), of=_set_key_flags)
+SET_KEY_FLAGS: Final = VariableKeyFlags(declared=(RW | ACCESS | UPDATE,), of=_set_key_flags)
 
 
 # What each built-in does with its keys, as Redis 7's key specifications say
@@ -77,7 +77,7 @@ SET_KEY_FLAGS = VariableKeyFlags(declared=(RW | ACCESS | UPDATE,), of=_set_key_f
 # and neither (EXISTS, TYPE, the lengths) needs only that an ACL key pattern
 # matches. One entry per key, the last repeating: ZUNIONSTORE writes its
 # destination and reads its sources.
-KEY_FLAGS: dict[str, KeyFlags] = {
+KEY_FLAGS: Final[dict[str, KeyFlags]] = {
     "set": SET_KEY_FLAGS,
     "append": (RW | INSERT,), "blmove": (RW | ACCESS | DELETE, RW | INSERT),
     "blmpop": (RW | ACCESS | DELETE,), "blpop": (RW | ACCESS | DELETE,),
@@ -135,15 +135,15 @@ KEY_FLAGS: dict[str, KeyFlags] = {
 }  # fmt: skip
 
 # Categories Redis gives a built-in beyond those of its flags and group
-EXTRA_CATEGORIES = {"keys": {"dangerous"}}
+EXTRA_CATEGORIES: Final = {"keys": {"dangerous"}}
 
-_HELP = Subcommand("help", 2, ("loading", "stale"))
+_HELP: Final = Subcommand("help", 2, ("loading", "stale"))
 R, W = RO | ACCESS, RW | UPDATE
-_ON_KEY = (2, 2, 1)
+_ON_KEY: Final = (2, 2, 1)
 
 # The subcommands of containers registered elsewhere (unless they declare
 # their own); a container's own category is @slow only, as in Redis.
-SUBCOMMANDS: dict[str, tuple[Subcommand, ...]] = {
+SUBCOMMANDS: Final[dict[str, tuple[Subcommand, ...]]] = {
     "object": (
         _HELP,
         *(
@@ -203,6 +203,6 @@ def _with_redis_facts(spec: CommandSpec) -> CommandSpec:
     return dataclasses.replace(spec, **changes)
 
 
-BUILTINS: list[CommandSpec] = [
+BUILTINS: Final[list[CommandSpec]] = [
     _with_redis_facts(spec) for module in GROUPS for spec in module.commands.commands.values()
 ]

@@ -9,6 +9,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Final
 
 from .._acl import (
     Acl,
@@ -31,20 +32,20 @@ log = logging.getLogger("netsvc.resp")
 
 commands = RespApp(builtins=False)
 
-GENPASS_MAX_BITS = 4096
-NO_ACL_FILE = (
+GENPASS_MAX_BITS: Final = 4096
+NO_ACL_FILE: Final = (
     "ERR This Redis instance is not configured to use an ACL file. You may want to specify "
     "users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a "
     "Redis configuration file set) in order to store users in the Redis configuration."
 )
-SAVE_FAILED = (
+SAVE_FAILED: Final = (
     "ERR There was an error trying to save the ACLs. Please check the server logs for more "
     "information"
 )
 
-_ADMIN = ("admin", "noscript", "loading", "stale")
-_ANYONE = ("noscript", "loading", "stale")
-ACL_SUBCOMMANDS = (
+_ADMIN: Final = ("admin", "noscript", "loading", "stale")
+_ANYONE: Final = ("noscript", "loading", "stale")
+ACL_SUBCOMMANDS: Final = (
     Subcommand("cat", -2, _ANYONE),
     Subcommand("deluser", -3, _ADMIN),
     Subcommand("dryrun", -4, _ADMIN),
@@ -59,9 +60,9 @@ ACL_SUBCOMMANDS = (
     Subcommand("users", 2, _ADMIN),
     Subcommand("whoami", 2, _ANYONE),
 )
-_ARITY = {sub.name.encode(): sub.arity for sub in ACL_SUBCOMMANDS}
+_ARITY: Final = {sub.name.encode(): sub.arity for sub in ACL_SUBCOMMANDS}
 
-HELP = [
+HELP: Final = [
     b"ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     b"CAT [<category>]",
     b"    List all commands that belong to <category>, or all command categories",
@@ -286,7 +287,7 @@ def _help(client: Client, argv: list[bytes]) -> Reply:
     return HELP
 
 
-_SUBCOMMANDS = {
+_SUBCOMMANDS: Final = {
     b"setuser": _setuser,
     b"deluser": _deluser,
     b"getuser": _getuser,

@@ -3,6 +3,8 @@
 # blocking command's wait through _blocking.py).
 from __future__ import annotations
 
+from typing import Final
+
 from .._app import RespApp, Subcommand
 from .._args import parse_int, parse_milliseconds
 from .._client import REPLIES_OFF, REPLIES_ON, REPLIES_SKIP_NEXT, Client
@@ -11,9 +13,9 @@ from .._reply import OK, PONG, ErrorReply, Reply
 
 commands = RespApp(builtins=False)
 
-SERVER_NAME = b"redis"
-SERVER_VERSION = b"7.2.0"  # the Redis release whose behaviour this subset follows
-SUBSCRIBED_COMMANDS = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe"}
+SERVER_NAME: Final = b"redis"
+SERVER_VERSION: Final = b"7.2.0"  # the Redis release whose behaviour this subset follows
+SUBSCRIBED_COMMANDS: Final = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe"}
 
 
 @commands.command("ping", arity=-1, flags=["fast"], group="connection")
@@ -56,7 +58,7 @@ def reset(client: Client, argv: list[bytes]) -> Reply:
     return client.server.reset_reply
 
 
-WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
+WRONGPASS: Final = "WRONGPASS invalid username-password pair or user is disabled."
 
 
 def _log_in(client: Client, username: bytes, password: bytes, command: bytes) -> None:
@@ -152,7 +154,7 @@ def _valid_name(name: bytes) -> bytes:
     return name
 
 
-CLIENT_HELP = [
+CLIENT_HELP: Final = [
     b"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     b"GETNAME",
     b"    Return the name of the current connection.",
@@ -191,7 +193,7 @@ def _client_subcommand(name: str, arity: int, *, admin: bool = False) -> Subcomm
 
 
 # Redis's CLIENT subcommands, for ACL rules (-client|kill) and COMMAND INFO
-CLIENT_SUBCOMMANDS = (
+CLIENT_SUBCOMMANDS: Final = (
     _client_subcommand("caching", 3),
     _client_subcommand("getname", 2),
     _client_subcommand("getredir", 2),
@@ -267,7 +269,7 @@ def client_(client: Client, argv: list[bytes]) -> Reply:
 
 
 # subcommands whose argument count the command table fixes (or bounds below)
-FIXED_ARITY = frozenset(
+FIXED_ARITY: Final = frozenset(
     {
         b"id", b"getname", b"setname", b"setinfo", b"info", b"help", b"kill", b"reply",
         b"no-evict", b"no-touch", b"pause", b"unpause", b"unblock",

@@ -10,6 +10,7 @@ import copy as copy_module
 import re
 from collections import deque
 from collections.abc import Collection
+from typing import Final
 
 from .._app import RespApp
 from .._args import SYNTAX, parse_int
@@ -22,9 +23,9 @@ from .._zset import ZSet
 
 commands = RespApp(builtins=False)
 
-SCAN_DEFAULT_COUNT = 10
+SCAN_DEFAULT_COUNT: Final = 10
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-_INT_STRING = re.compile(rb"0|-?[1-9][0-9]{0,18}")
+_INT_STRING: Final = re.compile(rb"0|-?[1-9][0-9]{0,18}")
 
 
 @commands.command("del", arity=-2, flags=["write"], keys=(1, -1, 1), group="generic")
@@ -87,7 +88,7 @@ def scan(client: Client, argv: list[bytes]) -> Reply:
     return [str(next_cursor).encode(), found]
 
 
-SMALL_COLLECTION = 128  # Redis answers such small hashes and sets in one page
+SMALL_COLLECTION: Final = 128  # Redis answers such small hashes and sets in one page
 
 
 def scan_items(
@@ -226,7 +227,7 @@ def move(client: Client, argv: list[bytes]) -> Reply:
     return 1
 
 
-OBJECT_HELP = [
+OBJECT_HELP: Final = [
     Status(line)
     for line in (
         "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -246,14 +247,18 @@ OBJECT_HELP = [
         "    Prints this help.",
     )
 ]
-SHARED_REFCOUNT = 2**31 - 1  # what Redis reports for its shared objects (OBJ_SHARED_REFCOUNT)
-SHARED_INTEGERS = 10000  # Redis shares the integers 0..9999 between keys (OBJ_SHARED_INTEGERS)
-LFU_NOT_SELECTED = (
+SHARED_REFCOUNT: Final = (
+    2**31 - 1
+)  # what Redis reports for its shared objects (OBJ_SHARED_REFCOUNT)
+SHARED_INTEGERS: Final = (
+    10000  # Redis shares the integers 0..9999 between keys (OBJ_SHARED_INTEGERS)
+)
+LFU_NOT_SELECTED: Final = (
     "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
     "that when switching between policies at runtime LRU and LFU data will take some time to "
     "adjust."
 )
-LFU_SELECTED = (
+LFU_SELECTED: Final = (
     "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
     "switching between policies at runtime LRU and LFU data will take some time to adjust."
 )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from .._app import RespApp, Subcommand
 from .._client import Client
@@ -27,7 +28,7 @@ def _change(
     return frames
 
 
-PUBSUB_FLAGS = ["pubsub", "noscript", "loading", "stale"]
+PUBSUB_FLAGS: Final = ["pubsub", "noscript", "loading", "stale"]
 
 
 @commands.command("subscribe", arity=-2, flags=PUBSUB_FLAGS, group="pubsub")
@@ -62,7 +63,7 @@ def publish(client: Client, argv: list[bytes]) -> Reply:
     return client.server.pubsub.publish(argv[1], argv[2])
 
 
-PUBSUB_SUBCOMMANDS = (
+PUBSUB_SUBCOMMANDS: Final = (
     Subcommand("channels", -2, ("pubsub", "loading", "stale")),
     Subcommand("help", 2, ("loading", "stale")),
     Subcommand("numpat", 2, ("pubsub", "loading", "stale")),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from .._app import CommandSpec, OrderedSet, Subcommand, describe, key_flag_names
 from .._app import RespApp as _RespApp
@@ -134,9 +134,9 @@ async def waitaof(client: Client, argv: list[bytes]) -> Reply:
     return [0, 0]  # no local fsync (no append-only file), no replica
 
 
-SHUTDOWN_MODIFIERS = (b"nosave", b"save", b"now", b"force", b"abort")
+SHUTDOWN_MODIFIERS: Final = (b"nosave", b"save", b"now", b"force", b"abort")
 # Redis's words when it cannot save; why goes to the log (as Redis logs it)
-SHUTDOWN_CANNOT_SAVE = ErrorReply("ERR Errors trying to SHUTDOWN. Check logs.")
+SHUTDOWN_CANNOT_SAVE: Final = ErrorReply("ERR Errors trying to SHUTDOWN. Check logs.")
 
 
 @commands.command(
@@ -193,8 +193,8 @@ def _log(client: Client) -> logging.LoggerAdapter[logging.Logger] | logging.Logg
     return client.link.log if client.link is not None else log
 
 
-ADMIN = ("admin", "noscript", "loading", "stale")
-CONFIG_SUBCOMMANDS = (
+ADMIN: Final = ("admin", "noscript", "loading", "stale")
+CONFIG_SUBCOMMANDS: Final = (
     Subcommand("get", -3, ADMIN),
     Subcommand("help", 2, ("loading", "stale")),
     Subcommand("resetstat", 2, ADMIN),
@@ -233,7 +233,7 @@ def info(client: Client, argv: list[bytes]) -> Reply:
     return render_info(client.server, wanted, SERVER_VERSION.decode())
 
 
-COMMAND_SUBCOMMANDS = tuple(
+COMMAND_SUBCOMMANDS: Final = tuple(
     Subcommand(name, arity, ("loading", "stale"), categories=frozenset({"connection"}))
     for name, arity in (
         ("count", 2),

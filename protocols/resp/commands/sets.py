@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Final
 
 from .._app import RespApp
 from .._args import parse_int
@@ -16,7 +17,7 @@ from .keys import scan_items
 commands = RespApp(builtins=False)
 
 Set = set[bytes]
-MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
+MUST_BE_POSITIVE: Final = "ERR value is out of range, must be positive"
 
 
 def _get_set(db: Database, key: bytes) -> Set | None:

@@ -5,7 +5,7 @@
 # XAUTOCLAIM; XGROUP and XINFO with their subcommands.
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from .._app import RespApp, keys_after_keyword, wrong_arity
 from .._args import SYNTAX, parse_int
@@ -34,14 +34,16 @@ __all__ = ["commands"]
 
 commands = RespApp(builtins=False)
 
-LLONG_MAX = 2**63 - 1
-NO_SUCH_KEY = "ERR no such key"
-ID_TOO_SMALL = "ERR The ID specified in XADD is equal or smaller than the target stream top item"
-DEFAULT_APPROX_LIMIT = 100 * 100  # 100 * stream-node-max-entries
+LLONG_MAX: Final = 2**63 - 1
+NO_SUCH_KEY: Final = "ERR no such key"
+ID_TOO_SMALL: Final = (
+    "ERR The ID specified in XADD is equal or smaller than the target stream top item"
+)
+DEFAULT_APPROX_LIMIT: Final = 100 * 100  # 100 * stream-node-max-entries
 # XAUTOCLAIM COUNTs for which Redis cannot allocate its list of deleted ids
 # (COUNT * 16 bytes): where malloc fails depends on the machine; 2**36 (1 TiB)
 # is a made-up threshold that a real server would refuse as well
-TOO_MANY_TO_CLAIM = 2**36
+TOO_MANY_TO_CLAIM: Final = 2**36
 
 
 def _get(db: Database, key: bytes) -> Stream | None:
@@ -343,7 +345,7 @@ def xsetid(client: Client, argv: list[bytes]) -> Reply:
 
 # -- XREAD, XREADGROUP -------------------------------------------------------------------
 
-NEW_ENTRIES: StreamID = MAX_ID  # XREADGROUP's `>`, as Redis marks it
+NEW_ENTRIES: Final[StreamID] = MAX_ID  # XREADGROUP's `>`, as Redis marks it
 
 
 class _Read:
@@ -843,7 +845,7 @@ def xautoclaim(client: Client, argv: list[bytes]) -> Reply:
 
 # -- XGROUP ---------------------------------------------------------------------------
 
-XGROUP_HELP = [
+XGROUP_HELP: Final = [
     "CREATE <key> <groupname> <id|$> [option]",
     "    Create a new consumer group. Options are:",
     "    * MKSTREAM",
@@ -862,7 +864,7 @@ XGROUP_HELP = [
     "    Prints this help.",
 ]
 
-_XGROUP_ARITY = {
+_XGROUP_ARITY: Final = {
     b"create": -5,
     b"setid": -5,
     b"destroy": 4,
@@ -963,7 +965,7 @@ def xgroup(client: Client, argv: list[bytes]) -> Reply:
 
 # -- XINFO ----------------------------------------------------------------------------
 
-XINFO_HELP = [
+XINFO_HELP: Final = [
     "CONSUMERS <key> <groupname>",
     "    Show consumers of <groupname>.",
     "GROUPS <key>",
@@ -974,7 +976,7 @@ XINFO_HELP = [
     "    Prints this help.",
 ]
 
-_XINFO_ARITY = {b"consumers": 4, b"groups": 3, b"stream": -3, b"help": 2}
+_XINFO_ARITY: Final = {b"consumers": 4, b"groups": 3, b"stream": -3, b"help": 2}
 
 
 def _entry_or_null(stream: Stream, *, last: bool) -> Reply:

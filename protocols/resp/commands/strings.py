@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import decimal
 import math
+from typing import Final
 
 from .._app import RespApp
 from .._args import NOT_INTEGER, SYNTAX, parse_float, parse_int
@@ -14,10 +15,10 @@ from .._reply import OK, ErrorReply, Reply
 
 commands = RespApp(builtins=False)
 
-INVALID_EXPIRE = "ERR invalid expire time in '{}' command"
-OVERFLOW = "ERR increment or decrement would overflow"
-TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
-MAX_EXPIRE_MS = 2**63 // 2  # keeps now + ttl far from overflowing, like Redis's checks
+INVALID_EXPIRE: Final = "ERR invalid expire time in '{}' command"
+OVERFLOW: Final = "ERR increment or decrement would overflow"
+TOO_BIG: Final = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+MAX_EXPIRE_MS: Final = 2**63 // 2  # keeps now + ttl far from overflowing, like Redis's checks
 
 
 def _get_string(db: Database, key: bytes) -> bytes | None:

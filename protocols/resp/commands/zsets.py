@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from .._app import RespApp, keys_counted, wrong_arity
 from .._args import SYNTAX, parse_int, parse_mpop, parse_timeout
@@ -37,9 +37,9 @@ __all__ = ["commands", "pairs_reply", "pop_first", "pop_reply"]
 commands = RespApp(builtins=False)
 
 Pairs = list[tuple[bytes, float]]  # (member, score)
-NAN_SCORE = "ERR resulting score is not a number (NaN)"
-MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
-LONG_MAX = 2**63 - 1
+NAN_SCORE: Final = "ERR resulting score is not a number (NaN)"
+MUST_BE_POSITIVE: Final = "ERR value is out of range, must be positive"
+LONG_MAX: Final = 2**63 - 1
 
 
 def _get_zset(db: Database, key: bytes) -> ZSet | None:
@@ -261,7 +261,9 @@ def zlexcount(client: Client, argv: list[bytes]) -> Reply:
 
 # -- ranges ------------------------------------------------------------------------
 
-BY_RANK, BY_SCORE, BY_LEX = "rank", "score", "lex"
+BY_RANK: Final = "rank"
+BY_SCORE: Final = "score"
+BY_LEX: Final = "lex"
 
 
 def _select(
@@ -518,7 +520,9 @@ def zmpop(client: Client, argv: list[bytes]) -> Reply:
 
 # -- union, intersection, difference ------------------------------------------------
 
-UNION, INTER, DIFF = "union", "inter", "diff"
+UNION: Final = "union"
+INTER: Final = "inter"
+DIFF: Final = "diff"
 
 
 def _aggregate(total: float, value: float, how: bytes) -> float:
