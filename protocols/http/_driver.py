@@ -14,7 +14,7 @@ import email.utils
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import h11
 import trio
@@ -582,7 +582,7 @@ class HttpConnection:
                     await self.stream(body)
                 else:
                     for chunk in _sync_chunks(body):
-                        await self.send_body(chunk, more=True, head=head)
+                        await self.send_body(bytes(chunk), more=True, head=head)
             await self.send_body(b"", more=False, head=head)
             return
         # start_response() and send_body() in one step
@@ -598,13 +598,16 @@ class HttpConnection:
         """Send a body as it is produced, watching for the client's close:
         when it comes, the body's iteration is cancelled, and an async
         generator closed at once (its `finally` runs)."""
-        iterator = aiter(body)
+        # a chunk may be any bytes-like object (bytearray, memoryview): sent
+        # as bytes (the compiled send_body takes bytes only; bytes() of
+        # bytes is the same object)
+        iterator: AsyncIterator[Any] = aiter(body)
         scope = self._stream_scope = trio.CancelScope()
         try:
             with scope:
                 self.watch()  # if the request body is still to be read, once it is
                 async for chunk in iterator:
-                    await self.send_body(chunk, more=True, head=False)
+                    await self.send_body(bytes(chunk), more=True, head=False)
         finally:
             self._stream_scope = None
             aclose = getattr(iterator, "aclose", None)
@@ -721,6 +724,8 @@ def _server_of(host: str, scheme: str) -> tuple[str, int | None]:
     return name, int(port) if port else (443 if scheme == "https" else 80)
 
 
-def _sync_chunks(body: Iterable[bytes] | bytes | str) -> Iterable[bytes]:
+def _sync_chunks(body: Iterable[bytes] | bytes | str) -> Iterable[Any]:
+    """A streamed body's chunks, each any bytes-like object (bytearray,
+    memoryview): the caller makes them bytes."""
     assert not isinstance(body, (bytes, str))
     return body

@@ -99,6 +99,21 @@ async def stream(request: Request) -> Response:
     return Response(numbers(), content_type="text/plain")
 
 
+@native.route("/bytes-like")
+async def bytes_like(request: Request) -> Response:
+    """Chunks of every bytes-like type, streamed: from an async generator,
+    or (?sync) a list."""
+    chunks = [b"bytes ", bytearray(b"bytearray "), memoryview(b"memoryview\n")]
+    if "sync" in request.query:
+        return Response(chunks)  # type: ignore[arg-type]  # Body says bytes: bytes-like too
+
+    async def produce() -> AsyncIterator[Any]:
+        for chunk in chunks:
+            yield chunk
+
+    return Response(produce())
+
+
 @native.route("/slow")
 async def slow(request: Request) -> str:
     await trio.sleep(float(request.query.get("s", ["0.5"])[0]))

@@ -63,6 +63,18 @@ async def test_streamed_response_is_chunked(netsvc_server: Any) -> None:
             assert [line async for line in response.aiter_lines()] == ["0", "1", "2", "3", "4"]
 
 
+@pytest.mark.parametrize("path", ["/bytes-like", "/bytes-like?sync"])
+async def test_a_streamed_body_may_have_bytes_like_chunks(netsvc_server: Any, path: str) -> None:
+    # bytearray and memoryview chunks are sent as bytes, from an async or a
+    # sync iterable (the compiled build's send_body takes bytes only: it
+    # refused them, a response cut off)
+    running = await netsvc_server("http", app=native)
+    async with httpx.AsyncClient(base_url=running.url) as client:
+        response = await client.get(path)
+        assert (response.status_code, response.headers["transfer-encoding"]) == (200, "chunked")
+        assert response.content == b"bytes bytearray memoryview\n"
+
+
 async def next_event(h: h11.Connection, stream: trio.abc.Stream) -> object:
     """The next event h11 reads from the server, receiving as needed."""
     while (event := h.next_event()) is h11.NEED_DATA:
