@@ -9,7 +9,9 @@
 # held client (Redis 7.2; 7.0 crashes), and keys do not expire meanwhile.
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -141,15 +143,30 @@ SLOWER_PUSH = SLOW_PUSH.replace("80000", "600000")
 ENDLESS_PUSH = "while true do end\nreturn redis.call('RPUSH', KEYS[1], ARGV[1])"
 
 
+@contextlib.contextmanager
+def busy_after_100_ms(
+    port: int, protocol: int, count: int
+) -> Iterator[tuple[Transcript, list[Raw]]]:
+    """`count` clients, the first an admin that sets busy-reply-threshold to
+    100 ms (its reply starts the transcript); the threshold put back and
+    every client closed after."""
+    clients = [Raw(port, protocol) for _ in range(count)]
+    out = [clients[0].call("CONFIG", "SET", "busy-reply-threshold", "100")]
+    try:
+        yield out, clients
+    finally:
+        clients[0].call("CONFIG", "SET", "busy-reply-threshold", "5000")
+        for client in clients:
+            client.close()
+
+
 def held_behind_a_busy_script(port: int, protocol: int) -> Transcript:
     # The command whose turn comes while a script released before it runs
     # past busy-reply-threshold is not answered BUSY, as a new command is:
     # it runs once the script ends, as Redis runs its postponed clients. And
     # SCRIPT KILL, which may run then, does not join the line behind it: it
     # would wait for the end of the script it is there to end.
-    admin, slow, second, other = (Raw(port, protocol) for _ in range(4))
-    out = [admin.call("CONFIG", "SET", "busy-reply-threshold", "100")]
-    try:
+    with busy_after_100_ms(port, protocol, 4) as (out, [admin, slow, second, other]):
         for script in (SLOWER_PUSH, ENDLESS_PUSH):
             out.append(admin.call("DEL", "l"))
             out.append(admin.call("CLIENT", "PAUSE", "100000", "WRITE"))
@@ -164,19 +181,13 @@ def held_behind_a_busy_script(port: int, protocol: int) -> Transcript:
                 out.append(other.call("SCRIPT", "KILL"))
             out += [slow.reply(), second.reply()]
             out.append(admin.call("LRANGE", "l", "0", "-1"))
-    finally:
-        admin.call("CONFIG", "SET", "busy-reply-threshold", "5000")
-        for client in (admin, slow, second, other):
-            client.close()
     return out
 
 
 def held_leaves_behind_a_busy_script(port: int, protocol: int) -> Transcript:
     # A held client that leaves while its command waits for a busy script's
     # end is dropped, its command never run (Redis reads its close then)
-    admin, slow, second = (Raw(port, protocol) for _ in range(3))
-    out = [admin.call("CONFIG", "SET", "busy-reply-threshold", "100")]
-    try:
+    with busy_after_100_ms(port, protocol, 3) as (out, [admin, slow, second]):
         out.append(admin.call("DEL", "l"))
         out.append(admin.call("CLIENT", "PAUSE", "100000", "WRITE"))
         slow.send("EVAL", SLOWER_PUSH, "1", "l", "slow")
@@ -188,19 +199,13 @@ def held_leaves_behind_a_busy_script(port: int, protocol: int) -> Transcript:
         second.close()
         out.append(slow.reply())
         out.append(admin.call("LRANGE", "l", "0", "-1"))
-    finally:
-        admin.call("CONFIG", "SET", "busy-reply-threshold", "5000")
-        for client in (admin, slow, second):
-            client.close()
     return out
 
 
 def held_kill_behind_a_busy_script(port: int, protocol: int) -> Transcript:
     # A SCRIPT KILL held (ALL) behind a script runs once the script has
     # ended, as any held command: it finds none to kill
-    admin, slow, killer = (Raw(port, protocol) for _ in range(3))
-    out = [admin.call("CONFIG", "SET", "busy-reply-threshold", "100")]
-    try:
+    with busy_after_100_ms(port, protocol, 3) as (out, [admin, slow, killer]):
         out.append(admin.call("DEL", "l"))
         out.append(admin.call("CLIENT", "PAUSE", "300", "ALL"))
         slow.send("EVAL", SLOWER_PUSH, "1", "l", "slow")
@@ -208,38 +213,26 @@ def held_kill_behind_a_busy_script(port: int, protocol: int) -> Transcript:
         killer.send("SCRIPT", "KILL")
         out += [slow.reply(), killer.reply()]  # the pause ends by itself
         out.append(admin.call("LRANGE", "l", "0", "-1"))
-    finally:
-        admin.call("CONFIG", "SET", "busy-reply-threshold", "5000")
-        for client in (admin, slow, killer):
-            client.close()
     return out
 
 
 def exec_while_a_script_is_busy(port: int, protocol: int) -> Transcript:
     # Not the pause's: EXEC refused by a busy script aborts its transaction
     # (EXECABORT with the BUSY reason; DISCARD then finds none), in MULTI or not
-    admin, slow, other = (Raw(port, protocol) for _ in range(3))
-    out = [admin.call("CONFIG", "SET", "busy-reply-threshold", "100")]
-    try:
+    with busy_after_100_ms(port, protocol, 3) as (out, [admin, slow, other]):
         out.append(admin.call("DEL", "l"))
         slow.send("EVAL", SLOWER_PUSH, "1", "l", "slow")
         time.sleep(0.25)  # the script runs, past the threshold
         for command in (("EXEC",), ("MULTI",), ("SET", "k", "v"), ("EXEC",), ("DISCARD",)):
             out.append(other.call(*command))
         out.append(slow.reply())
-    finally:
-        admin.call("CONFIG", "SET", "busy-reply-threshold", "5000")
-        for client in (admin, slow, other):
-            client.close()
     return out
 
 
 def refused_while_subscribed(port: int, protocol: int) -> Transcript:
     # Not the pause's either: RESP2's subscribed context refuses a command
     # before a busy script does, and EXEC so refused aborts (its WATCH goes)
-    admin, sub, slow, other = (Raw(port, protocol) for _ in range(4))
-    out = [admin.call("CONFIG", "SET", "busy-reply-threshold", "100")]
-    try:
+    with busy_after_100_ms(port, protocol, 4) as (out, [admin, sub, slow, other]):
         out.append(admin.call("DEL", "l", "w", "y"))
         out += [sub.call("WATCH", "w"), sub.call("SUBSCRIBE", "ch"), sub.call("EXEC")]
         slow.send("EVAL", SLOWER_PUSH, "1", "l", "slow")
@@ -247,10 +240,6 @@ def refused_while_subscribed(port: int, protocol: int) -> Transcript:
         out.append(sub.call("GET", "k"))
         out += [slow.reply(), sub.call("UNSUBSCRIBE"), other.call("SET", "w", "5")]
         out += [sub.call("MULTI"), sub.call("SET", "y", "1"), sub.call("EXEC")]
-    finally:
-        admin.call("CONFIG", "SET", "busy-reply-threshold", "5000")
-        for client in (admin, sub, slow, other):
-            client.close()
     return out
 
 
