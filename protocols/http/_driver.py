@@ -582,7 +582,7 @@ class HttpConnection:
                     await self.stream(body)
                 else:
                     for chunk in _sync_chunks(body):
-                        await self.send_body(bytes(chunk), more=True, head=head)
+                        await self.send_body(_chunk_bytes(chunk), more=True, head=head)
             await self.send_body(b"", more=False, head=head)
             return
         # start_response() and send_body() in one step
@@ -598,16 +598,13 @@ class HttpConnection:
         """Send a body as it is produced, watching for the client's close:
         when it comes, the body's iteration is cancelled, and an async
         generator closed at once (its `finally` runs)."""
-        # a chunk may be any bytes-like object (bytearray, memoryview): sent
-        # as bytes (the compiled send_body takes bytes only; bytes() of
-        # bytes is the same object)
-        iterator: AsyncIterator[Any] = aiter(body)
+        iterator: AsyncIterator[Any] = aiter(body)  # chunks: see _chunk_bytes
         scope = self._stream_scope = trio.CancelScope()
         try:
             with scope:
                 self.watch()  # if the request body is still to be read, once it is
                 async for chunk in iterator:
-                    await self.send_body(bytes(chunk), more=True, head=False)
+                    await self.send_body(_chunk_bytes(chunk), more=True, head=False)
         finally:
             self._stream_scope = None
             aclose = getattr(iterator, "aclose", None)
@@ -725,7 +722,17 @@ def _server_of(host: str, scheme: str) -> tuple[str, int | None]:
 
 
 def _sync_chunks(body: Iterable[bytes] | bytes | str) -> Iterable[Any]:
-    """A streamed body's chunks, each any bytes-like object (bytearray,
-    memoryview): the caller makes them bytes."""
+    """A streamed body's chunks (see _chunk_bytes)."""
     assert not isinstance(body, (bytes, str))
     return body
+
+
+def _chunk_bytes(chunk: object) -> bytes:
+    """A streamed body's chunk as bytes: bytes, bytearray or memoryview (the
+    compiled send_body takes bytes only). Anything else is the app's error:
+    bytes() would make an int into that many zero bytes."""
+    if type(chunk) is bytes:
+        return chunk
+    if isinstance(chunk, (bytes, bytearray, memoryview)):
+        return bytes(chunk)
+    raise TypeError(f"a response body's chunks must be bytes, not {type(chunk).__name__}")

@@ -180,6 +180,8 @@ class Response:
         if isinstance(body, str):
             body = body.encode()
             content_type = content_type or "text/plain; charset=utf-8"
+        elif isinstance(body, (bytearray, memoryview)):  # whole, not streamed byte by byte
+            body = bytes(body)
         if content_type is not None and not any(n.lower() == "content-type" for n, _ in pairs):
             pairs.append(("content-type", content_type))
         self.headers = pairs

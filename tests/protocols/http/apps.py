@@ -104,6 +104,10 @@ async def bytes_like(request: Request) -> Response:
     """Chunks of every bytes-like type, streamed: from an async generator,
     or (?sync) a list."""
     chunks = [b"bytes ", bytearray(b"bytearray "), memoryview(b"memoryview\n")]
+    if "whole" in request.query:
+        return Response(bytearray(b"whole\n"))  # type: ignore[arg-type]  # bytes-like too
+    if "int" in request.query:
+        return Response([b"no ", 3])  # type: ignore[list-item]  # not bytes: the app's error
     if "sync" in request.query:
         return Response(chunks)  # type: ignore[arg-type]  # Body says bytes: bytes-like too
 

@@ -75,6 +75,25 @@ async def test_a_streamed_body_may_have_bytes_like_chunks(netsvc_server: Any, pa
         assert response.content == b"bytes bytearray memoryview\n"
 
 
+async def test_a_bytes_like_body_is_sent_whole(netsvc_server: Any) -> None:
+    # a bytearray body is a body of bytes, with its Content-Length (iterated,
+    # it would be streamed as ints)
+    running = await netsvc_server("http", app=native)
+    async with httpx.AsyncClient(base_url=running.url) as client:
+        response = await client.get("/bytes-like?whole")
+        assert (response.content, response.headers["content-length"]) == (b"whole\n", "6")
+
+
+@pytest.mark.server_errors(r"handler for GET /bytes-like failed")
+async def test_a_chunk_that_is_not_bytes_is_the_apps_error(netsvc_server: Any) -> None:
+    # not sent as that many zero bytes (bytes(3)): the handler failed, and the
+    # connection ends without the response
+    running = await netsvc_server("http", app=native)
+    async with httpx.AsyncClient(base_url=running.url) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get("/bytes-like?int")
+
+
 async def next_event(h: h11.Connection, stream: trio.abc.Stream) -> object:
     """The next event h11 reads from the server, receiving as needed."""
     while (event := h.next_event()) is h11.NEED_DATA:
