@@ -73,57 +73,36 @@ def instructions(
     return results
 
 
-def keep_alive_gets(sock: socket.socket, count: int) -> None:
-    """Send `count` GETs on `sock`, each after the previous response, and
-    read each response whole (its Content-Length)."""
-    buffer = b""
-    for _ in range(count):
-        sock.sendall(HTTP_GET)
-        while (end := buffer.find(b"\r\n\r\n")) < 0:
-            buffer += _recv(sock)
-        head, buffer = buffer[: end + 4], buffer[end + 4 :]
-        match = re.search(rb"\r\ncontent-length: *(\d+)", head, re.IGNORECASE)
-        if not head.startswith(b"HTTP/1.1 200") or match is None:
-            raise RuntimeError(f"unexpected response {head!r}")
-        while len(buffer) < int(match.group(1)):
-            buffer += _recv(sock)
-        buffer = buffer[int(match.group(1)) :]
-
-
-def concurrent_gets(port: int, connections: int, count: int) -> None:
-    """Send `count` keep-alive GETs over `connections` connections, as wrk
-    does: each connection sends its next GET as soon as its response is
-    whole, so that `connections` requests are in flight at once."""
+def keep_alive_gets(socks: list[socket.socket], count: int) -> None:
+    """Send `count` keep-alive GETs over the connections `socks`, as wrk does:
+    each sends its next GET as soon as its response is whole, so that one
+    request per connection is in flight (one connection: each GET after the
+    previous response). The connections stay open: opening and closing them
+    is not a request's cost."""
     response_length: int | None = None
+    sent = done = 0
     with selectors.DefaultSelector() as selector:
-        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(connections)]
-        try:
-            sent = 0
-            for sock in socks:
-                if sent < count:
-                    sock.sendall(HTTP_GET)
-                    selector.register(sock, selectors.EVENT_READ, bytearray())
-                    sent += 1
-            done = 0
-            while done < count:
-                for key, _ in selector.select():
-                    sock, buffer = key.fileobj, key.data
-                    assert isinstance(sock, socket.socket)
-                    buffer += _recv(sock)
-                    if response_length is None and (end := buffer.find(b"\r\n\r\n")) >= 0:
-                        match = re.search(rb"\r\ncontent-length: *(\d+)", buffer, re.IGNORECASE)
-                        if not buffer.startswith(b"HTTP/1.1 200") or match is None:
-                            raise RuntimeError(f"unexpected response {bytes(buffer)!r}")
-                        response_length = end + 4 + int(match.group(1))
-                    while response_length is not None and len(buffer) >= response_length:
-                        del buffer[:response_length]
-                        done += 1
-                        if sent < count:
-                            sock.sendall(HTTP_GET)
-                            sent += 1
-        finally:
-            for sock in socks:
-                sock.close()
+        for sock in socks:
+            if sent < count:
+                sock.sendall(HTTP_GET)
+                selector.register(sock, selectors.EVENT_READ, bytearray())
+                sent += 1
+        while done < count:
+            for key, _ in selector.select():
+                ready, buffer = key.fileobj, key.data
+                assert isinstance(ready, socket.socket)
+                buffer += _recv(ready)
+                if response_length is None and (end := buffer.find(b"\r\n\r\n")) >= 0:
+                    match = re.search(rb"\r\ncontent-length: *(\d+)", buffer, re.IGNORECASE)
+                    if not buffer.startswith(b"HTTP/1.1 200") or match is None:
+                        raise RuntimeError(f"unexpected response {bytes(buffer)!r}")
+                    response_length = end + 4 + int(match.group(1))
+                while response_length is not None and len(buffer) >= response_length:
+                    del buffer[:response_length]
+                    done += 1
+                    if sent < count:
+                        ready.sendall(HTTP_GET)
+                        sent += 1
 
 
 def _recv(sock: socket.socket) -> bytes:
@@ -156,17 +135,15 @@ def http_instructions(name: str, requests: int, clients: int) -> float:
         try:
             http.wait_for(port, timeout=180)
             control = ["callgrind_control", str(proc.pid)]
-            if clients > 1:
-                concurrent_gets(port, clients, WARM_UP)
+            socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(clients)]
+            try:
+                keep_alive_gets(socks, WARM_UP)
                 subprocess.run([*control, "-z"], capture_output=True, check=True)
-                concurrent_gets(port, clients, requests)
+                keep_alive_gets(socks, requests)
                 subprocess.run([*control, "-d"], capture_output=True, check=True)
-            else:
-                with socket.create_connection(("127.0.0.1", port)) as sock:
-                    keep_alive_gets(sock, WARM_UP)
-                    subprocess.run([*control, "-z"], capture_output=True, check=True)
-                    keep_alive_gets(sock, requests)
-                    subprocess.run([*control, "-d"], capture_output=True, check=True)
+            finally:
+                for sock in socks:
+                    sock.close()
             (dump,) = Path(folder).glob("callgrind.out.*")
             match = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(), re.MULTILINE)
             if match is None:
